@@ -1,0 +1,1 @@
+"""Audio input: decoding, environmental noise and mixing at a target SNR."""

@@ -1,0 +1,1 @@
+"""Corpora, utterance tables, 1-second blocks, folds and the LightningDataModule."""

@@ -1,0 +1,1 @@
+"""Spectrogram images made batched on the training device."""
