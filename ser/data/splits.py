@@ -1,0 +1,156 @@
+"""Test set and cross-validation folds for the three protocols, and the leak check.
+
+Blocks are cut before splitting (the paper's protocol), so ``paper`` splits single blocks and lets
+an utterance's, and a speaker's, blocks sit on both sides; ``utterance`` keeps each utterance on
+one side and ``loso`` each session (IEMOCAP) or speaker group (other corpora).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ser.errors import SerError
+
+SPLITS = ("paper", "utterance", "loso")
+SPLIT_CAVEAT = ("split=paper splits single 1-s blocks, so one speaker's and one utterance's blocks can sit "
+                "on both sides of train/test (optimistic figures); quote split=loso against the literature.")
+
+
+@dataclass
+class SplitPlan:
+    """Block indices of each fold's train, validation and test parts.
+
+    For ``paper`` and ``utterance`` every fold shares one test set; in leave-one-group-out the
+    test set moves with the fold.
+    """
+
+    name: str
+    folds: list[tuple[np.ndarray, np.ndarray]]
+    tests: list[np.ndarray]
+
+    def test_for(self, k: int) -> np.ndarray:
+        self.fold(k)
+        return self.tests[k]
+
+    def fold(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        if not 0 <= k < len(self.folds):
+            raise SerError(f"fold={k} is outside split={self.name}'s range: it has {len(self.folds)} "
+                           f"folds, numbered 0..{len(self.folds) - 1}.")
+        return self.folds[k]
+
+
+def _stratified_parts(items: np.ndarray, labels: np.ndarray, n_parts: int,
+                      rng: np.random.Generator) -> list[np.ndarray]:
+    """Deal each class's items, shuffled, into ``n_parts`` near-equal parts."""
+    parts: list[list[np.ndarray]] = [[] for _ in range(n_parts)]
+    offset = 0
+    for c in np.unique(labels):
+        members = rng.permutation(items[labels == c])
+        # rotate the start so small classes do not always leave the last parts short
+        for j, chunk in enumerate(np.array_split(members, n_parts)):
+            parts[(j + offset) % n_parts].append(chunk)
+        offset += 1
+    return [np.sort(np.concatenate(p)) if p else np.empty(0, dtype=np.int64) for p in parts]
+
+
+def _stratified_holdout(items: np.ndarray, labels: np.ndarray, fraction: float,
+                        rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(rest, held_out) with ``fraction`` of each class held out."""
+    held = []
+    for c in np.unique(labels):
+        members = rng.permutation(items[labels == c])
+        held.append(members[: int(round(fraction * len(members)))])
+    held_out = np.sort(np.concatenate(held)) if held else np.empty(0, dtype=np.int64)
+    return np.setdiff1d(items, held_out), held_out
+
+
+def _expand(units: np.ndarray, unit_of_block: np.ndarray) -> np.ndarray:
+    return np.flatnonzero(np.isin(unit_of_block, units))
+
+
+def _utterance_labels(block_labels: np.ndarray, block_utt: np.ndarray, n_utt: int) -> np.ndarray:
+    labels = np.full(n_utt, -1, dtype=np.int64)
+    labels[block_utt] = block_labels
+    return labels
+
+
+def _group_units(sessions: list[str], speakers: list[str], n_folds: int,
+                 rng: np.random.Generator) -> tuple[np.ndarray, str]:
+    """Fold number of every utterance for ``loso``: by session when the corpus has them."""
+    keys, kind = (sessions, "session") if any(sessions) else (speakers, "speaker")
+    unique = sorted(set(keys))
+    if len(unique) < n_folds or (kind == "speaker" and not any(k.strip() and k != "unknown" for k in unique)):
+        raise SerError(f"split=loso needs at least {n_folds} distinct {kind}s to leave one group out, "
+                       f"but the corpus has {len(unique)} ({', '.join(unique[:8])}). Add a `speaker` "
+                       "(or `session`) column to the manifest, or use split=paper / split=utterance.")
+    order = unique if len(unique) == n_folds else list(rng.permutation(unique))
+    group = {key: i % n_folds for i, key in enumerate(order)}
+    return np.array([group[k] for k in keys], dtype=np.int64), kind
+
+
+def make_split(name: str, labels: np.ndarray, utterance: np.ndarray, speakers: list[str],
+               sessions: list[str], n_folds: int = 5, test_fraction: float = 0.2,
+               seed: int = 0) -> SplitPlan:
+    """Plan the test set and folds.
+
+    ``labels`` and ``utterance`` are per block; ``speakers``/``sessions`` per utterance. For
+    ``loso`` fold k tests on group k and validates on a stratified ``1/n_folds`` of the other
+    groups' utterances (speaker-dependent validation only steers checkpoint choice).
+    """
+    if name not in SPLITS:
+        raise SerError(f"Unknown split `split={name}`; choose one of {', '.join(SPLITS)}.")
+    rng = np.random.default_rng([seed, 7919])
+    n_blocks = len(labels)
+    if name == "paper":
+        rest, test = _stratified_holdout(np.arange(n_blocks), labels, test_fraction, rng)
+        parts = _stratified_parts(rest, labels[rest], n_folds, rng)
+        folds = [(np.setdiff1d(rest, parts[k]), parts[k]) for k in range(n_folds)]
+        return SplitPlan(name, folds, [test] * n_folds)
+    n_utt = len(speakers)
+    utt_labels = _utterance_labels(labels, utterance, n_utt)
+    present = np.flatnonzero(utt_labels >= 0)
+    if name == "utterance":
+        rest, test_u = _stratified_holdout(present, utt_labels[present], test_fraction, rng)
+        parts = _stratified_parts(rest, utt_labels[rest], n_folds, rng)
+        folds = [(_expand(np.setdiff1d(rest, parts[k]), utterance), _expand(parts[k], utterance))
+                 for k in range(n_folds)]
+        return SplitPlan(name, folds, [_expand(test_u, utterance)] * n_folds)
+    group, _ = _group_units(sessions, speakers, n_folds, rng)
+    folds, tests = [], []
+    for k in range(n_folds):
+        test_u = present[group[present] == k]
+        others = present[group[present] != k]
+        train_u, val_u = _stratified_holdout(others, utt_labels[others], 1.0 / n_folds, rng)
+        folds.append((_expand(train_u, utterance), _expand(val_u, utterance)))
+        tests.append(_expand(test_u, utterance))
+    return SplitPlan(name, folds, tests)
+
+
+def check_no_leak(name: str, train: np.ndarray, val: np.ndarray, test: np.ndarray,
+                  utterance: np.ndarray, speaker_of_utt: list[str]) -> None:
+    """Fail loudly when the protocol's unit sits on both sides: block, utterance or speaker."""
+    sides = {"train": train, "validation": val, "test": test}
+    for a, b in (("train", "test"), ("validation", "test"), ("train", "validation")):
+        shared = np.intersect1d(sides[a], sides[b])
+        if shared.size:
+            raise SerError(f"Split leak: {shared.size} block(s) (first: #{shared[0]}) are in both the "
+                           f"{a} and the {b} set. This is a bug in the split; please report it with "
+                           "the config you ran.")
+    if name in ("utterance", "loso"):
+        test_utts = set(utterance[test].tolist())
+        for side in ("train", "validation") if name == "utterance" else ("train",):
+            shared_u = test_utts & set(utterance[sides[side]].tolist())
+            if shared_u:
+                raise SerError(f"Split leak: {len(shared_u)} utterance(s) have blocks in both the "
+                               f"{side} and the test set under split={name} (first: utterance "
+                               f"#{min(shared_u)}), which that protocol forbids.")
+    if name == "loso":
+        test_spk = {speaker_of_utt[u] for u in set(utterance[test].tolist())}
+        train_spk = {speaker_of_utt[u] for u in set(utterance[train].tolist())}
+        shared_s = sorted(test_spk & train_spk)
+        if shared_s:
+            raise SerError(f"Split leak: speaker(s) {', '.join(shared_s[:5])} appear in both the train "
+                           "and the test set under split=loso, which must be speaker independent. "
+                           "Check that the corpus gives each speaker one session/speaker id.")
