@@ -1,0 +1,210 @@
+"""The LightningDataModule: corpus -> blocks -> folds -> raw (block, noise, SNR) batches.
+
+Images are not made here: the LightningModule mixes and renders batches on the device in
+``on_after_batch_transfer``, so memory is bounded by the int16 audio, never by images.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from torch.utils.data import DataLoader
+
+from ser.audio.noise import NoiseBank
+from ser.data.block_dataset import CLEAN, BlockNoiseDataset, EpochSampler, balanced_weights
+from ser.data.blocks import BlockTable, build_blocks
+from ser.data.splits import SPLIT_CAVEAT, check_no_leak, make_split
+from ser.data.summary import class_count_table
+from ser.errors import SerError
+
+log = logging.getLogger(__name__)
+
+# Noise-draw streams, so train, validation and test never share a generator state.
+TRAIN_STREAM, VAL_STREAM, TEST_STREAM, NOISE_SPLIT_STREAM = 1, 2, 3, 4
+
+
+def snr_name(snr: float) -> str:
+    """Test-set key as in metrics.json: ``clean`` or ``15dB``."""
+    return "clean" if math.isinf(snr) else f"{snr:g}dB"
+
+
+def parse_snrs(values: Any, key: str) -> list[float]:
+    try:
+        return [float(v) for v in (values or [])]
+    except (TypeError, ValueError):
+        raise SerError(f"`{key}` must be a list of numbers in dB (e.g. [15, 20, 40]); got {values!r}.") from None
+
+
+def build_noise_banks(noise: DictConfig, sample_rate: int, seed: int,
+                      cache_dir: str | None) -> tuple[NoiseBank, NoiseBank]:
+    """(train, test) banks from ``noise.kind``: ``demo`` (synthetic room) or ``dir`` (a folder)."""
+    kind = noise.get("kind")
+    if kind == "demo":
+        log.warning("Noise: the built-in synthetic noisy room (noise=demo). Real environmental "
+                    "recordings belong here: noise=dir noise.root=FOLDER.")
+        return NoiseBank.demo(sample_rate, seconds=float(noise.seconds), seed=int(noise.get("seed", 0)))
+    if kind == "dir":
+        if noise.get("root") in (None, "???"):
+            raise SerError("noise=dir needs a folder of noise recordings: add noise.root=FOLDER "
+                           "(wav/flac/ogg/mp3 files, any rate, mono or stereo).")
+        return NoiseBank.from_folder(noise.root, sample_rate, test_root=noise.get("test_root"),
+                                     test_fraction=float(noise.test_fraction), seed=seed,
+                                     cache_dir=cache_dir)
+    raise SerError(f"Unknown noise kind {kind!r}; use noise=demo or noise=dir noise.root=FOLDER.")
+
+
+class EmotionDataModule(pl.LightningDataModule):
+    """Blocks of one corpus for one fold, with clean/noisy training copies and fixed test sets."""
+
+    def __init__(self, dataset: DictConfig, noise: DictConfig, snr: DictConfig, split: DictConfig,
+                 fold: int = 0, seed: int = 0, sample_rate: int = 16000, block_seconds: float = 1.0,
+                 pad_min_fraction: float | None = None, test_snrs: list[float] = (15, 20, 40),
+                 batch_size: int = 128, num_workers: int | str = "auto",
+                 balanced_sampling: bool = False, cache_dir: str | None = None, verbose: bool = True):
+        super().__init__()
+        as_cfg = lambda c: c if isinstance(c, DictConfig) else OmegaConf.create(c)  # noqa: E731
+        self.dataset_cfg, self.noise_cfg = as_cfg(dataset), as_cfg(noise)
+        self.snr_cfg, self.split_cfg = as_cfg(snr), as_cfg(split)
+        self.fold, self.seed = int(fold), int(seed)
+        self.sample_rate, self.block_seconds = int(sample_rate), float(block_seconds)
+        self.pad_min_fraction = pad_min_fraction
+        self.train_snrs = parse_snrs(self.snr_cfg.get("train"), "snr.train")
+        self.test_snrs = parse_snrs(test_snrs, "data.test_snrs")
+        self.batch_size, self.balanced_sampling = int(batch_size), bool(balanced_sampling)
+        self.num_workers = num_workers
+        self.cache_dir, self.verbose = cache_dir, verbose
+        self.blocks: BlockTable | None = None
+
+    # ----------------------------------------------------------------- setup
+    @property
+    def classes(self) -> list[str]:
+        self._require_setup()
+        return list(self.blocks.classes)
+
+    @property
+    def test_set_names(self) -> list[str]:
+        return [snr_name(s) for s in [CLEAN, *self.test_snrs]]
+
+    @property
+    def train_class_counts(self) -> np.ndarray:
+        self._require_setup()
+        return np.bincount(self.blocks.labels[self.train_idx], minlength=len(self.classes))
+
+    def _require_setup(self) -> None:
+        if self.blocks is None:
+            raise RuntimeError("EmotionDataModule.setup() has not run yet")
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.blocks is not None:
+            return
+        self.table = self._read_corpus()
+        self.blocks = build_blocks(self.table, sample_rate=self.sample_rate,
+                                   block_seconds=self.block_seconds,
+                                   pad_min_fraction=self.pad_min_fraction, cache_dir=self.cache_dir,
+                                   progress=self.verbose)
+        self.train_bank, self.test_bank = build_noise_banks(self.noise_cfg, self.sample_rate,
+                                                            self.seed, self.cache_dir)
+        b = self.blocks
+        speakers = [u.speaker for u in self.table.utterances]
+        sessions = [u.session for u in self.table.utterances]
+        self.plan = make_split(self.split_cfg.name, b.labels, b.utterance, speakers, sessions,
+                               n_folds=int(self.split_cfg.n_folds),
+                               test_fraction=float(self.split_cfg.test_fraction), seed=self.seed)
+        self.train_idx, self.val_idx = self.plan.fold(self.fold)
+        self.test_idx = self.plan.test_for(self.fold)
+        check_no_leak(self.plan.name, self.train_idx, self.val_idx, self.test_idx, b.utterance, speakers)
+        if self.verbose:
+            print(self.describe(), flush=True)
+
+    def _read_corpus(self):
+        reader = self.dataset_cfg.get("reader")
+        if reader is None:
+            raise SerError(f"dataset={self.dataset_cfg.get('name')} has no `reader` entry; every "
+                           "file in conf/dataset/ names the function that reads its corpus.")
+        if "root" in reader and reader.root in (None, "???"):
+            raise SerError(f"dataset={self.dataset_cfg.name} needs the corpus location: add "
+                           "dataset.root=/path/to/IEMOCAP_full_release (the folder that holds "
+                           "Session1 ... Session5), or set the IEMOCAP_ROOT environment variable.")
+        if "csv_path" in reader and reader.csv_path in (None, "???"):
+            raise SerError("dataset=manifest needs a CSV file: add dataset.manifest=FILE.csv with "
+                           "columns path,label and optional speaker,session.")
+        try:
+            return instantiate(reader)
+        except SerError:
+            raise
+        except Exception as exc:  # Hydra wraps the reader's own errors
+            cause = exc.__cause__ or exc.__context__
+            if isinstance(cause, SerError):
+                raise cause from None
+            raise
+
+    def describe(self) -> str:
+        b, t = self.blocks, self.table
+        n = len(b.classes)
+        utt_per_class = np.bincount([b.classes.index(u.label) for u in t.utterances
+                                     if u.label in b.classes], minlength=n)
+        count = lambda idx: np.bincount(b.labels[idx], minlength=n)  # noqa: E731
+        parts = {"train": count(self.train_idx), "validation": count(self.val_idx),
+                 "test": count(self.test_idx)}
+        lines = [f"Corpus {t.name}: {len(t)} utterances, {len(b.labels)} blocks of "
+                 f"{self.block_seconds:g} s; split={self.plan.name} fold {self.fold} of "
+                 f"{len(self.plan.folds)}; training SNRs: "
+                 f"{', '.join(f'{s:g} dB' for s in self.train_snrs) or 'clean only'}"
+                 f" ({'fixed' if self.noise_cfg.get('fixed') else 'fresh each epoch'} noise).",
+                 class_count_table(b.classes, utt_per_class, count(slice(None)), parts,
+                                   1 + len(self.train_snrs)),
+                 f"Test sets: {', '.join(self.test_set_names)} ({len(self.test_idx)} blocks each). "
+                 f"Noise: {self.train_bank.describe()} (train) / {self.test_bank.describe()} (test)."]
+        if b.skipped:
+            first = "; ".join(f"{p} ({why})" for p, why in b.skipped[:3])
+            lines.append(f"Skipped {len(b.skipped)} file(s): {first}{' ...' if len(b.skipped) > 3 else ''}")
+        if self.plan.name == "paper":
+            lines.append("Note: " + SPLIT_CAVEAT)
+        return "\n".join(lines)
+
+    # ------------------------------------------------------------ datasets
+    def _dataset(self, idx: np.ndarray, snrs: list[float], bank: NoiseBank, stream: int,
+                 fixed: bool, same_noise: bool = False) -> BlockNoiseDataset:
+        b = self.blocks
+        return BlockNoiseDataset(b.audio, b.labels, b.utterance, idx, snrs, bank, self.seed,
+                                 stream, fixed, same_noise)
+
+    def train_dataset(self) -> BlockNoiseDataset:
+        return self._dataset(self.train_idx, [CLEAN, *self.train_snrs], self.train_bank,
+                             TRAIN_STREAM, bool(self.noise_cfg.get("fixed", False)))
+
+    def val_dataset(self) -> BlockNoiseDataset:
+        return self._dataset(self.val_idx, [CLEAN, *self.train_snrs], self.train_bank,
+                             VAL_STREAM, fixed=True)
+
+    def test_datasets(self) -> list[BlockNoiseDataset]:
+        return [self._dataset(self.test_idx, [s], self.test_bank, TEST_STREAM, fixed=True,
+                              same_noise=True) for s in [CLEAN, *self.test_snrs]]
+
+    def _loader(self, ds: BlockNoiseDataset, shuffle: bool, balanced: bool = False) -> DataLoader:
+        workers = self.num_workers
+        if workers == "auto":  # on a CPU the workers would compete with the model for cores
+            workers = 4 if torch.cuda.is_available() else 0
+        weights = balanced_weights(ds.item_labels) if balanced else None
+        sampler = EpochSampler(len(ds), self.seed, shuffle, weights)
+        return DataLoader(ds, batch_size=self.batch_size, sampler=sampler, num_workers=int(workers),
+                          pin_memory=torch.cuda.is_available(), persistent_workers=int(workers) > 0)
+
+    def train_dataloader(self) -> DataLoader:
+        self._require_setup()
+        return self._loader(self.train_dataset(), shuffle=True, balanced=self.balanced_sampling)
+
+    def val_dataloader(self) -> DataLoader:
+        self._require_setup()
+        return self._loader(self.val_dataset(), shuffle=False)
+
+    def test_dataloader(self) -> list[DataLoader]:
+        self._require_setup()
+        return [self._loader(ds, shuffle=False) for ds in self.test_datasets()]

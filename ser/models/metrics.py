@@ -1,0 +1,58 @@
+"""The paper's metrics and the field's: accuracy (WA), UA, weighted and macro scores, votes.
+
+The paper's "UAcc" is plain accuracy (what the field calls weighted accuracy, WA); the field's
+headline is UA, the unweighted mean of per-class recalls, which is what class imbalance hurts.
+"""
+
+from __future__ import annotations
+
+import torch
+from torchmetrics.functional.classification import (
+    multiclass_accuracy,
+    multiclass_confusion_matrix,
+    multiclass_f1_score,
+    multiclass_precision,
+    multiclass_recall,
+)
+
+
+def block_metrics(preds: torch.Tensor, target: torch.Tensor, num_classes: int) -> dict:
+    """Metrics of predicted class ids ``preds`` (N,) against ``target`` (N,), fractions in [0, 1]."""
+    kw = dict(num_classes=num_classes)
+    return {
+        "accuracy": float(multiclass_accuracy(preds, target, average="micro", **kw)),
+        "ua": float(multiclass_recall(preds, target, average="macro", **kw)),
+        "weighted_precision": float(multiclass_precision(preds, target, average="weighted", **kw)),
+        "weighted_recall": float(multiclass_recall(preds, target, average="weighted", **kw)),
+        "weighted_f1": float(multiclass_f1_score(preds, target, average="weighted", **kw)),
+        "macro_f1": float(multiclass_f1_score(preds, target, average="macro", **kw)),
+        "confusion_matrix": multiclass_confusion_matrix(preds, target, **kw).tolist(),
+        "n_blocks": int(target.numel()),
+    }
+
+
+def utterance_votes(probs: torch.Tensor, target: torch.Tensor,
+                    utterance: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(predicted, true) class per utterance: its blocks vote, ties broken by summed probability.
+
+    ``probs`` (N, C) per block; ``target`` and ``utterance`` (N,). Returns two (U,) tensors.
+    """
+    ids, inverse = torch.unique(utterance, return_inverse=True)
+    num_classes = probs.shape[1]
+    votes = torch.zeros(len(ids), num_classes, dtype=torch.float64)
+    votes.index_add_(0, inverse, torch.nn.functional.one_hot(probs.argmax(1), num_classes).double())
+    mass = torch.zeros(len(ids), num_classes, dtype=torch.float64).index_add_(0, inverse, probs.double())
+    # a vote counts 1; summed probability (< number of blocks) only breaks ties
+    score = votes * (probs.shape[0] + 1) + mass
+    true = torch.zeros(len(ids), dtype=torch.long).scatter_(0, inverse, target.long())
+    return score.argmax(1), true
+
+
+def test_set_metrics(probs: torch.Tensor, target: torch.Tensor, utterance: torch.Tensor) -> dict:
+    """Every reported metric of one test set from per-block class probabilities."""
+    num_classes = probs.shape[1]
+    result = block_metrics(probs.argmax(1), target, num_classes)
+    utt_pred, utt_true = utterance_votes(probs, target, utterance)
+    result["utterance_accuracy"] = float((utt_pred == utt_true).double().mean())
+    result["n_utterances"] = int(utt_true.numel())
+    return result

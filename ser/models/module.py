@@ -1,0 +1,137 @@
+"""The LightningModule: mix and render batches on the device, fine-tune, report every test set."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+
+from ser.audio.mixing import mix_at_snr
+from ser.features.spectrogram import SpectrogramImage
+from ser.models.backbones import build_backbone
+from ser.models.metrics import block_metrics, test_set_metrics
+
+
+def _plain(cfg: Any) -> Any:
+    return OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg
+
+
+class EmotionClassifier(pl.LightningModule):
+    """Waveform blocks + noise + SNR -> spectrogram images -> emotion logits.
+
+    The image pipeline lives here, not in the data module, so a checkpoint alone can classify a
+    new recording: it carries the classes, the backbone and the spectrogram settings.
+    """
+
+    def __init__(self, classes: list[str], model: dict, optim: dict, features: dict):
+        super().__init__()
+        model, optim, features = _plain(model), _plain(optim), _plain(features)
+        self.save_hyperparameters({"classes": list(classes), "model": model, "optim": optim,
+                                   "features": features})
+        self.classes = list(classes)
+        self.net, groups = build_backbone(model["name"], len(self.classes), model.get("pretrained", False),
+                                          model["trainable_from"])
+        self._group_names = {id(p): name for name, ps in groups.items() for p in ps}
+        self.images = SpectrogramImage(**features)
+        self.channels_last = bool(model.get("channels_last", False))
+        self.register_buffer("class_weights", torch.ones(len(self.classes)), persistent=False)
+        self._outputs: dict[int, list[tuple[torch.Tensor, ...]]] = {}
+        self.test_set_names: list[str] = []
+        self.test_results: dict[str, dict] = {}
+
+    # ------------------------------------------------------------- images
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        if isinstance(batch, dict) and "clean" in batch and "image" not in batch:
+            batch["image"] = self.render(batch["clean"], batch["noise"], batch["snr"])
+        return batch
+
+    @torch.no_grad()
+    def render(self, clean: torch.Tensor, noise: torch.Tensor, snr: torch.Tensor) -> torch.Tensor:
+        """(B, T) clean + (B, T) noise at (B,) dB (inf = clean) -> (B, 3, H, W) images."""
+        image = self.images(mix_at_snr(clean, noise, snr.to(clean.dtype)))
+        return image.contiguous(memory_format=torch.channels_last) if self.channels_last else image
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.net(images)
+
+    # ----------------------------------------------------------- training
+    def setup(self, stage: str) -> None:
+        dm = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        if stage == "fit" and self.hparams.optim.get("class_weighted") and dm is not None:
+            counts = torch.as_tensor(dm.train_class_counts, dtype=torch.float32).clamp(min=1)
+            self.class_weights = (counts.sum() / (len(counts) * counts)).to(self.device)
+        if dm is not None and hasattr(dm, "test_set_names"):
+            self.test_set_names = list(dm.test_set_names)
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        logits = self(batch["image"])
+        loss = nn.functional.cross_entropy(logits, batch["label"], weight=self.class_weights)
+        acc = (logits.argmax(1) == batch["label"]).float().mean()
+        self.log_dict({"train/loss": loss, "train/accuracy": acc}, prog_bar=True,
+                      batch_size=len(batch["label"]))
+        return loss
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        logits = self(batch["image"])
+        loss = nn.functional.cross_entropy(logits, batch["label"])
+        self.log("val/loss", loss, batch_size=len(batch["label"]))
+        self._outputs.setdefault(0, []).append((logits.argmax(1).cpu(), batch["label"].cpu()))
+
+    def on_validation_epoch_end(self) -> None:
+        outs = self._outputs.pop(0, [])
+        if not outs:
+            return
+        preds, target = (torch.cat(t) for t in zip(*outs))
+        m = block_metrics(preds, target, len(self.classes))
+        self.log_dict({"val/weighted_f1": m["weighted_f1"], "val/ua": m["ua"],
+                       "val/accuracy": m["accuracy"]}, prog_bar=True)
+
+    # --------------------------------------------------------------- test
+    def test_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> None:
+        probs = torch.softmax(self(batch["image"]).float(), dim=1)
+        self._outputs.setdefault(dataloader_idx, []).append(
+            (probs.cpu(), batch["label"].cpu(), batch["utterance"].cpu()))
+
+    def on_test_epoch_end(self) -> None:
+        self.test_results = {}
+        for idx in sorted(self._outputs):
+            probs, target, utt = (torch.cat(t) for t in zip(*self._outputs[idx]))
+            name = self.test_set_names[idx] if idx < len(self.test_set_names) else f"test{idx}"
+            self.test_results[name] = test_set_metrics(probs, target, utt)
+        self._outputs.clear()
+        flat = {f"test/{name}/{k}": v for name, m in self.test_results.items()
+                for k, v in m.items() if isinstance(v, float)}
+        if flat:
+            self.log_dict(flat, add_dataloader_idx=False)
+
+    # ---------------------------------------------------------- optimiser
+    def configure_optimizers(self) -> dict:
+        o = self.hparams.optim
+        head = self.net.head
+        finetune = [p for p in self.net.finetune.parameters() if p.requires_grad]
+        groups = [
+            {"params": finetune, "lr": float(o["lr"]), "name": "finetune"},
+            {"params": [head.weight], "lr": float(o["head_weight_lr"]), "name": "head_weight"},
+            {"params": [head.bias], "lr": float(o["head_bias_lr"]), "name": "head_bias"},
+        ]
+        opt = torch.optim.SGD(groups, lr=float(o["lr"]), momentum=float(o["momentum"]),
+                              weight_decay=float(o["weight_decay"]))
+        sched = torch.optim.lr_scheduler.StepLR(opt, step_size=int(o["step_size"]), gamma=float(o["gamma"]))
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
+
+    # ---------------------------------------------------------- inference
+    @torch.no_grad()
+    def predict_blocks(self, blocks: np.ndarray | torch.Tensor, batch_size: int = 64) -> torch.Tensor:
+        """(N, T) clean waveform blocks -> (N, C) class probabilities (eval mode, no noise)."""
+        self.eval()
+        x = torch.as_tensor(np.asarray(blocks, dtype=np.float32))
+        out = []
+        for chunk in torch.split(x, batch_size):
+            chunk = chunk.to(self.device)
+            snr = torch.full((len(chunk),), float("inf"), device=self.device)
+            out.append(torch.softmax(self(self.render(chunk, torch.zeros_like(chunk), snr)), 1).cpu())
+        return torch.cat(out) if out else torch.empty(0, len(self.classes))

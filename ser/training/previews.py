@@ -1,0 +1,64 @@
+"""What a tracker shows beyond curves: spectrogram previews and the test tables."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import torch
+
+log = logging.getLogger(__name__)
+
+
+def preview_images(model, datamodule, n: int, snr_db: float = 15.0) -> list[tuple[np.ndarray, str]]:
+    """(H, W, 3) uint8 pictures of ``n`` validation blocks, clean and mixed at ``snr_db``."""
+    ds = datamodule.val_dataset()
+    items = [ds[i] for i in range(min(n, len(ds.blocks)))]
+    if not items:
+        return []
+    clean = torch.stack([it["clean"] for it in items])
+    noise = torch.from_numpy(np.stack([datamodule.train_bank.segment(np.random.default_rng([i, 17]),
+                                                                     clean.shape[1]) for i in range(len(items))]))
+    out = []
+    mean = torch.tensor(model.images.mean if hasattr(model.images, "mean") else (0.485, 0.456, 0.406))
+    std = torch.tensor(model.images.std if hasattr(model.images, "std") else (0.229, 0.224, 0.225))
+    for snr in (float("inf"), snr_db):
+        imgs = model.render(clean, noise, torch.full((len(items),), snr)).cpu().float()
+        imgs = imgs * std.view(1, 3, 1, 1) + mean.view(1, 3, 1, 1)
+        for img, it in zip(imgs, items):
+            label = datamodule.classes[it["label"]]
+            cond = "clean" if snr == float("inf") else f"{snr:g} dB"
+            out.append(((img.clamp(0, 1).permute(1, 2, 0).numpy() * 255).astype(np.uint8),
+                        f"{label}, {cond}"))
+    return out
+
+
+def log_spectrogram_previews(logger, model, datamodule, n: int) -> None:
+    if n <= 0 or not hasattr(logger, "log_image"):
+        return
+    try:
+        pics = preview_images(model, datamodule, n)
+        logger.log_image(key="spectrograms", images=[p for p, _ in pics], caption=[c for _, c in pics])
+    except Exception as exc:  # previews are a nicety: never fail a run over them
+        log.warning("Could not log spectrogram previews: %s", exc)
+
+
+def log_test_tables(logger, metrics: dict, classes: list[str]) -> None:
+    """The Table 5/6 rows and one confusion matrix per test set, for the W&B dashboard."""
+    if not hasattr(logger, "log_table"):
+        return
+    try:
+        import wandb
+
+        keys = ["accuracy", "ua", "weighted_precision", "weighted_recall", "weighted_f1",
+                "macro_f1", "utterance_accuracy"]
+        logger.log_table(key="test_metrics", columns=["test_set", *keys],
+                         data=[[name, *(m[k] for k in keys)] for name, m in metrics.items()])
+        for name, m in metrics.items():
+            cm = np.asarray(m["confusion_matrix"])
+            y_true = np.repeat(np.arange(len(classes)), cm.sum(1))
+            y_pred = np.concatenate([np.repeat(np.arange(len(classes)), row) for row in cm])
+            logger.experiment.log({f"confusion/{name}": wandb.plot.confusion_matrix(
+                y_true=y_true.tolist(), preds=y_pred.tolist(), class_names=classes, title=name)})
+    except Exception as exc:
+        log.warning("Could not log test tables to the tracker: %s", exc)

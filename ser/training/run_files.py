@@ -1,0 +1,81 @@
+"""What every run directory holds besides checkpoints: metrics.json and run.json.
+
+run.json records what is needed to trust and reproduce a number: the resolved choices, the
+package version, the git commit of the code and a fingerprint of the data it saw.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import ser
+
+METRICS_FILE = "metrics.json"
+RUN_FILE = "run.json"
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write to a temporary file and rename, so a killed run never leaves half a JSON file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        json.dump(data, f, indent=2)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def git_commit() -> str | None:
+    """The commit of the code that ran (with a ``-dirty`` mark), or None outside a checkout."""
+    root = Path(__file__).resolve().parents[2]
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
+                             text=True, timeout=5, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+        return sha + ("-dirty" if dirty else "")
+    except Exception:
+        return None
+
+
+def data_fingerprint(table, blocks) -> dict:
+    """Count and total duration of utterances per class, plus the block counts and table hash."""
+    per_class: dict[str, dict[str, float]] = {}
+    for u in table.utterances:
+        entry = per_class.setdefault(u.label, {"utterances": 0, "seconds": 0.0})
+        entry["utterances"] += 1
+        if u.duration == u.duration:  # not NaN
+            entry["seconds"] = round(entry["seconds"] + float(u.duration), 3)
+    counts = np.bincount(blocks.labels, minlength=len(blocks.classes))
+    for c, name in enumerate(blocks.classes):
+        per_class.setdefault(name, {"utterances": 0, "seconds": 0.0})["blocks"] = int(counts[c])
+    return {"corpus": table.name, "table_hash": table.fingerprint(), "per_class": per_class,
+            "skipped_files": len(blocks.skipped)}
+
+
+def run_record(cfg, datamodule, wall_time_s: float) -> dict:
+    snr_train = list(cfg.snr.train)
+    return {
+        "dataset": cfg.dataset.name,
+        "classes": datamodule.classes,
+        "snr": str(cfg.snr.name),
+        "regime": "augmented" if snr_train else "clean",
+        "noise_fixed": bool(cfg.noise.get("fixed", False)),
+        "split": cfg.split.name,
+        "fold": int(cfg.fold),
+        "seed": int(cfg.seed),
+        "model": cfg.model.name,
+        "pretrained": str(cfg.model.pretrained),
+        "test_sets": datamodule.test_set_names,
+        "version": ser.__version__,
+        "git_commit": git_commit(),
+        "data_fingerprint": data_fingerprint(datamodule.table, datamodule.blocks),
+        "wall_time_s": round(wall_time_s, 2),
+    }

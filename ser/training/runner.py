@@ -1,0 +1,89 @@
+"""train(cfg): the whole life of one run, from corpus to metrics.json."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytorch_lightning as pl
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint
+
+from ser.models.checkpoints import check_classes, read_checkpoint
+from ser.models.module import EmotionClassifier
+from ser.reporting.tables import markdown_table
+from ser.training.loggers import build_logger, finish_wandb
+from ser.training.run_files import METRICS_FILE, RUN_FILE, run_record, write_json_atomic
+
+
+def run_directory(cfg: DictConfig) -> tuple[Path, str | None]:
+    """This job's output folder, and the sweep's name (the W&B group) inside a multirun."""
+    if not HydraConfig.initialized():
+        return Path(cfg.get("run_dir") or "outputs/run").resolve(), None
+    hc = HydraConfig.get()
+    group = None
+    if hc.mode == RunMode.MULTIRUN:
+        sweep = Path(hc.sweep.dir)
+        parts = sweep.parts[1:] if sweep.parts and sweep.parts[0] == "multirun" else sweep.parts
+        group = "_".join(parts) or sweep.name
+    return Path(hc.runtime.output_dir).resolve(), group
+
+
+def _resume_checkpoint(cfg: DictConfig, ckpt_dir: Path) -> str | None:
+    if cfg.get("ckpt_path"):
+        return str(Path(cfg.ckpt_path).expanduser())
+    last = ckpt_dir / "last.ckpt"
+    return str(last) if cfg.get("resume") and last.is_file() else None
+
+
+def train(cfg: DictConfig) -> dict:
+    """Fit on the configured fold, test the best checkpoint on every test set, save the results."""
+    started = time.time()
+    run_dir, group = run_directory(cfg)
+    metrics_path = run_dir / METRICS_FILE
+    if cfg.get("resume") and metrics_path.is_file():
+        print(f"{run_dir} finished before (metrics.json exists): skipped.", flush=True)
+        return json.loads(metrics_path.read_text())
+
+    pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
+    datamodule = instantiate(cfg.data)
+    datamodule.setup("fit")
+    ckpt_dir = run_dir / "checkpoints"
+    resume_from = _resume_checkpoint(cfg, ckpt_dir)
+    if resume_from:
+        check_classes(read_checkpoint(resume_from)["hyper_parameters"]["classes"],
+                      datamodule.classes, resume_from)
+        print(f"Resuming from {resume_from}", flush=True)
+    model = EmotionClassifier(classes=datamodule.classes, model=cfg.model, optim=cfg.optim,
+                              features=cfg.features)
+    best = ModelCheckpoint(dirpath=str(ckpt_dir), filename="best-epoch{epoch}-wf1{val/weighted_f1:.4f}",
+                           monitor="val/weighted_f1", mode="max", save_last=True,
+                           auto_insert_metric_name=False)
+    logger = build_logger(cfg, run_dir, group)
+    callbacks = [best] + ([LearningRateMonitor(logging_interval="epoch")] if logger else [])
+    trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=logger,
+                                      default_root_dir=str(run_dir))
+    try:
+        if logger:
+            from ser.training.previews import log_spectrogram_previews
+
+            log_spectrogram_previews(logger, model, datamodule, int(cfg.logger.get("log_images", 0)))
+        trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from)
+        trainer.test(model, datamodule=datamodule, ckpt_path="best" if best.best_model_path else None,
+                     verbose=False)
+        metrics = model.test_results
+        write_json_atomic(metrics_path, metrics)
+        write_json_atomic(run_dir / RUN_FILE, run_record(cfg, datamodule, time.time() - started))
+        (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+        if logger:
+            from ser.training.previews import log_test_tables
+
+            log_test_tables(logger, metrics, datamodule.classes)
+    finally:
+        finish_wandb()
+    print(markdown_table(metrics, title=f"{cfg.run_name}: test sets ({run_dir})"), flush=True)
+    return metrics
