@@ -1,0 +1,365 @@
+"""Environmental-noise recordings, split so that test noise is never heard in training.
+
+A :class:`NoiseBank` holds mono float32 recordings at the project sample rate and hands out
+random segments of a block's length (SPEC §2 step 3). ``from_folder`` splits a folder of real
+recordings into disjoint train and test banks (by file, or by time range when there is only one
+recording); ``demo`` synthesises a noisy room so that the default run needs no download.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ser.audio.io import AUDIO_SUFFIXES, list_audio_files, load_audio
+from ser.errors import AudioDecodeError, SerError
+
+Span = tuple[str, int, int]  # (source recording, first sample, one past the last sample)
+_CACHE_VERSION = "noisebank-v1"  # bump when the cached layout or the split rule changes
+
+
+class NoiseBank:
+    """A set of noise recordings (float32, mono, ``sample_rate`` Hz) to draw segments from.
+
+    ``spans[i]`` says where recording ``i`` comes from, as sample ranges of a decoded source, so
+    a train/test split can be checked for overlap. ``skipped`` lists ``(path, reason)`` of files
+    that could not be decoded. ``split`` is how the bank was separated from its partner:
+    ``"file"``, ``"time"``, ``"folders"`` or ``"none"``. Segments quieter than
+    ``silence_power`` (mean power, full scale = 1) are redrawn up to ``max_redraws`` times.
+    """
+
+    def __init__(self, recordings: list[np.ndarray], names: list[str], sample_rate: int,
+                 spans: list[Span] | None = None, skipped: list[tuple[str, str]] | None = None,
+                 split: str = "none", silence_power: float = 1e-10, max_redraws: int = 100):
+        if not recordings or any(np.asarray(r).size == 0 for r in recordings):
+            raise SerError("A noise bank needs at least one non-empty recording; check the noise "
+                           "folder (`noise.root=FOLDER` of wav/flac/ogg files).")
+        if len(names) != len(recordings):
+            raise SerError(f"Noise bank got {len(recordings)} recordings but {len(names)} names.")
+        self.recordings = [np.ascontiguousarray(r, dtype=np.float32).ravel() for r in recordings]
+        self.names = list(names)
+        self.sample_rate = int(sample_rate)
+        self.spans = list(spans or [(n, 0, len(r)) for n, r in zip(self.names, self.recordings)])
+        self.skipped = list(skipped or [])
+        self.split = split
+        self.silence_power = float(silence_power)
+        self.max_redraws = int(max_redraws)
+        lengths = np.array([len(r) for r in self.recordings], dtype=np.float64)
+        self._cumulative = np.cumsum(lengths / lengths.sum())  # duration-proportional choice
+
+    # ------------------------------------------------------------------ drawing segments
+    def segment(self, rng: np.random.Generator, length: int) -> np.ndarray:
+        """A random ``length``-sample float32 segment (length,) from a random recording.
+
+        Recordings are chosen with probability proportional to their duration and the start is
+        uniform, so every second of noise is equally likely. A recording shorter than
+        ``length`` is tiled from a random offset; a silent segment is redrawn.
+        """
+        length = int(length)
+        if length < 1:
+            raise SerError(f"A noise segment needs a positive length in samples, got {length}.")
+        for _ in range(self.max_redraws + 1):
+            index = min(int(np.searchsorted(self._cumulative, rng.random(), side="right")),
+                        len(self.recordings) - 1)
+            recording = self.recordings[index]
+            if len(recording) >= length:
+                start = int(rng.integers(0, len(recording) - length + 1))
+                piece = recording[start:start + length].copy()
+            else:  # tile: wrap around from a random offset until the block is full
+                start = int(rng.integers(0, len(recording)))
+                piece = recording[(start + np.arange(length)) % len(recording)]
+            if np.mean(np.square(piece, dtype=np.float64)) > self.silence_power:
+                return piece
+        raise SerError(
+            f"The noise is silent: {self.max_redraws + 1} random {length}-sample segments of "
+            f"{self.describe()} ({', '.join(self.names[:3])}{', ...' if len(self) > 3 else ''}) "
+            f"all had mean power <= {self.silence_power:g}. Use recordings that hold audible "
+            "noise (`noise.root=FOLDER` of wav/flac/ogg files).")
+
+    def segments(self, rng: np.random.Generator, n: int, length: int) -> np.ndarray:
+        """``n`` independent segments as one float32 array (n, length)."""
+        out = np.empty((int(n), int(length)), dtype=np.float32)
+        for row in range(int(n)):
+            out[row] = self.segment(rng, length)
+        return out
+
+    # ------------------------------------------------------------------ description
+    def __len__(self) -> int:
+        return len(self.recordings)
+
+    @property
+    def durations(self) -> list[float]:
+        """Duration of each recording in seconds."""
+        return [len(r) / self.sample_rate for r in self.recordings]
+
+    @property
+    def total_seconds(self) -> float:
+        return float(sum(len(r) for r in self.recordings) / self.sample_rate)
+
+    def describe(self, test: NoiseBank | None = None) -> str:
+        """One line for the setup summary: ``"12 files, 241.3 s train / 3 files, 58.2 s test"``."""
+        def one(bank: NoiseBank) -> str:
+            unit = "recording" if bank.split in ("time", "none") else "file"
+            return f"{len(bank)} {unit}{'s' if len(bank) != 1 else ''}, {bank.total_seconds:.1f} s"
+        if test is None:
+            return one(self)
+        tail = " (split by time range)" if self.split == "time" else ""
+        return f"{one(self)} train / {one(test)} test{tail}"
+
+    def __repr__(self) -> str:
+        return f"NoiseBank({self.describe()}, {self.sample_rate} Hz)"
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_folder(cls, root: str | Path, sample_rate: int, test_root: str | Path | None = None,
+                    test_fraction: float = 0.2, seed: int = 0,
+                    cache_dir: str | Path | None = None) -> tuple[NoiseBank, NoiseBank]:
+        """Decode every recording under ``root`` and split it into (train, test) banks.
+
+        Several files are split by file: a ``seed``-ed shuffle, then files go to test while
+        that brings the test share of the total duration closer to ``test_fraction`` (at least
+        one file on each side). A single recording is split by time: its last
+        ``test_fraction`` is the test part. With ``test_root``, all of ``root`` is train and all
+        of ``test_root`` is test. Undecodable files are skipped and listed in ``.skipped``.
+        Decoded banks are cached in ``cache_dir`` (keyed by paths, sizes, mtimes, rate, split).
+        """
+        _check_fraction(test_fraction)
+        files = _noise_files(root, "noise.root")
+        test_files = _noise_files(test_root, "noise.test_root") if test_root is not None else []
+        cache = _cache_path(cache_dir, files + test_files, sample_rate, test_fraction, seed,
+                            test_root is not None)
+        if cache is not None and cache.is_file():
+            try:
+                return _load_banks(cache, sample_rate)
+            except Exception:  # unreadable cache (interrupted write, old numpy): rebuild it
+                pass
+        if test_root is not None:
+            train, train_skipped = _decode(files, Path(root), sample_rate, "noise.root")
+            test, test_skipped = _decode(test_files, Path(test_root), sample_rate,
+                                         "noise.test_root")
+            banks = (cls(*_unzip(train), sample_rate, skipped=train_skipped, split="folders"),
+                     cls(*_unzip(test), sample_rate, skipped=test_skipped, split="folders"))
+        else:
+            decoded, skipped = _decode(files, Path(root), sample_rate, "noise.root")
+            banks = _split(cls, decoded, skipped, sample_rate, float(test_fraction), int(seed))
+        if cache is not None:
+            _save_banks(cache, banks)
+        return banks
+
+    @classmethod
+    def demo(cls, sample_rate: int, seconds: float = 60.0, seed: int = 0,
+             test_fraction: float = 0.2, voices: int = 6) -> tuple[NoiseBank, NoiseBank]:
+        """A synthetic noisy room (babble of ``voices`` talkers, ventilation hum and rumble,
+        room tone, clatter) of ``seconds`` s, the same for the same ``seed``; the last
+        ``test_fraction`` of it is the test bank. It only stands in for real recordings."""
+        _check_fraction(test_fraction)
+        audio = _synthetic_room(int(sample_rate), float(seconds), int(seed), int(voices))
+        source = f"synthetic-room(seed={seed})"
+        return _split(cls, [(source, audio)], [], sample_rate, float(test_fraction), int(seed))
+
+
+# ---------------------------------------------------------------------- folder decoding
+def _check_fraction(test_fraction: float) -> None:
+    if not 0.0 < float(test_fraction) < 1.0:
+        raise SerError(f"noise.test_fraction must lie strictly between 0 and 1, got "
+                       f"{test_fraction}: it is the share of the noise kept for the test sets.")
+
+
+def _noise_files(root: str | Path, key: str) -> list[Path]:
+    """Audio files under ``root`` (or ``root`` itself when it is one audio file)."""
+    root = Path(root).expanduser()
+    expected = (f"Set `{key}=FOLDER` to a folder of wav/flac/ogg files (searched recursively, "
+                "any sample rate, mono or stereo)")
+    if root.is_file() and root.suffix.lower() in AUDIO_SUFFIXES:
+        return [root]
+    if not root.is_dir():
+        raise SerError(f"Noise folder {root} does not exist. {expected}, or leave it unset to "
+                       "use the built-in synthetic room noise.")
+    files = list_audio_files(root)
+    if not files:
+        raise SerError(f"Noise folder {root} holds no audio files ({', '.join(AUDIO_SUFFIXES)}). "
+                       f"{expected}, or leave it unset to use the built-in synthetic room noise.")
+    return files
+
+
+def _decode(files: list[Path], root: Path, sample_rate: int, key: str
+            ) -> tuple[list[tuple[str, np.ndarray]], list[tuple[str, str]]]:
+    """Decode ``files``; returns ([(name relative to root, audio)], [(path, reason) skipped])."""
+    decoded, skipped = [], []
+    for path in files:
+        try:
+            audio = load_audio(path, sample_rate)
+        except (AudioDecodeError, SerError) as exc:
+            skipped.append((str(path), str(exc)))
+            continue
+        name = path.relative_to(root).as_posix() if root.is_dir() else path.name
+        decoded.append((name, audio))
+    if not decoded:
+        raise SerError(f"None of the {len(files)} audio files in noise folder {root} could be "
+                       f"decoded (first error: {skipped[0][1]}). Set `{key}=FOLDER` to a folder "
+                       "of readable wav/flac/ogg files, or re-encode them as wav.")
+    return decoded, skipped
+
+
+def _unzip(decoded: list[tuple[str, np.ndarray]]) -> tuple[list[np.ndarray], list[str]]:
+    return [audio for _, audio in decoded], [name for name, _ in decoded]
+
+
+def _split(cls: type[NoiseBank], decoded: list[tuple[str, np.ndarray]],
+           skipped: list[tuple[str, str]], sample_rate: int, test_fraction: float,
+           seed: int) -> tuple[NoiseBank, NoiseBank]:
+    """Disjoint (train, test): by file when there are several, else by time range."""
+    if len(decoded) == 1:
+        name, audio = decoded[0]
+        cut = int(round(len(audio) * (1.0 - test_fraction)))
+        if cut < 1 or cut >= len(audio):
+            raise SerError(f"Noise recording {name} ({len(audio)} samples) is too short to split "
+                           f"into train and test parts; use a longer recording or several files.")
+        parts = []
+        for start, stop in ((0, cut), (cut, len(audio))):
+            label = f"{name}@{start / sample_rate:.1f}-{stop / sample_rate:.1f}s"
+            parts.append(cls([audio[start:stop]], [label], sample_rate,
+                             spans=[(name, start, stop)], skipped=skipped, split="time"))
+        return parts[0], parts[1]
+    order = np.random.default_rng(seed).permutation(len(decoded))
+    lengths = np.array([len(audio) for _, audio in decoded], dtype=np.float64)
+    target, taken, in_test = test_fraction * lengths.sum(), 0.0, []
+    for index in order:  # greedy: a file joins test when it brings the share closer to target
+        closer = abs(taken + lengths[index] - target) < abs(taken - target)
+        if closer and len(in_test) < len(decoded) - 1:
+            in_test.append(index)
+            taken += lengths[index]
+    if not in_test:
+        in_test = [order[0]]
+    chosen = set(int(i) for i in in_test)
+    train = [decoded[i] for i in range(len(decoded)) if i not in chosen]
+    test = [decoded[i] for i in sorted(chosen)]
+    return (cls(*_unzip(train), sample_rate, skipped=skipped, split="file"),
+            cls(*_unzip(test), sample_rate, skipped=skipped, split="file"))
+
+
+# ---------------------------------------------------------------------- cache
+def _cache_path(cache_dir: str | Path | None, files: list[Path], sample_rate: int,
+                test_fraction: float, seed: int, by_folders: bool) -> Path | None:
+    if cache_dir is None:
+        return None
+    digest = hashlib.sha1(f"{_CACHE_VERSION}|{sample_rate}|{test_fraction!r}|{seed}|{by_folders}"
+                          .encode())
+    for path in files:
+        stat = path.stat()
+        digest.update(f"|{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode())
+    return Path(cache_dir).expanduser() / f"noise-{digest.hexdigest()[:20]}.npz"
+
+
+def _save_banks(path: Path, banks: tuple[NoiseBank, NoiseBank]) -> None:
+    """Write both banks to one .npz atomically (write a temporary file, then rename)."""
+    arrays: dict[str, np.ndarray] = {}
+    for role, bank in zip(("train", "test"), banks):
+        arrays[f"{role}_audio"] = np.concatenate(bank.recordings)
+        arrays[f"{role}_lengths"] = np.array([len(r) for r in bank.recordings], dtype=np.int64)
+        arrays[f"{role}_names"] = np.array(bank.names, dtype=str)
+        arrays[f"{role}_sources"] = np.array([s for s, _, _ in bank.spans], dtype=str)
+        arrays[f"{role}_ranges"] = np.array([(a, b) for _, a, b in bank.spans], dtype=np.int64)
+        arrays[f"{role}_skipped"] = np.array(bank.skipped, dtype=str).reshape(-1, 2)
+        arrays[f"{role}_split"] = np.array(bank.split)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f"{path.stem}.{os.getpid()}.tmp")
+    with open(temporary, "wb") as handle:
+        np.savez(handle, **arrays)
+    os.replace(temporary, path)
+
+
+def _load_banks(path: Path, sample_rate: int) -> tuple[NoiseBank, NoiseBank]:
+    with np.load(path, allow_pickle=False) as data:
+        banks = []
+        for role in ("train", "test"):
+            bounds = np.cumsum(data[f"{role}_lengths"])[:-1]
+            recordings = np.split(data[f"{role}_audio"], bounds)
+            spans = [(str(s), int(a), int(b)) for s, (a, b) in
+                     zip(data[f"{role}_sources"], data[f"{role}_ranges"])]
+            skipped = [(str(p), str(r)) for p, r in data[f"{role}_skipped"]]
+            banks.append(NoiseBank(recordings, [str(n) for n in data[f"{role}_names"]],
+                                   sample_rate, spans=spans, skipped=skipped,
+                                   split=str(data[f"{role}_split"])))
+    return banks[0], banks[1]
+
+
+# ---------------------------------------------------------------------- synthetic room
+def _synthetic_room(sample_rate: int, seconds: float, seed: int, voices: int) -> np.ndarray:
+    """A noisy room, float32 (round(seconds * sample_rate),), peak 0.5, deterministic per seed.
+
+    The recipe's levels and rates are those of a busy canteen or classroom; they only need to
+    be plausible, since the demo stands in for real recordings.
+    """
+    from scipy.signal import butter, sosfilt
+
+    rng = np.random.default_rng(seed)
+    n = int(round(seconds * sample_rate))
+    if n < 2:
+        raise SerError(f"The synthetic noise needs a positive duration, got {seconds} s.")
+    t = np.arange(n) / sample_rate
+    babble = sum((_talker(rng, n, sample_rate) for _ in range(max(int(voices), 1))), np.zeros(n))
+    hum = sum(amp * np.sin(2 * np.pi * hz * rng.uniform(0.998, 1.002) * t + rng.uniform(0, 6.3))
+              for hz, amp in ((50.0, 1.0), (100.0, 0.5), (150.0, 0.3)))
+    hum *= 1.0 + 0.1 * np.sin(2 * np.pi * rng.uniform(0.05, 0.2) * t)  # slow fan wobble
+    rumble = sosfilt(butter(2, min(150.0, 0.4 * sample_rate), fs=sample_rate, output="sos"),
+                     rng.standard_normal(n))
+    spectrum = np.fft.rfft(rng.standard_normal(n))
+    spectrum /= np.sqrt(np.maximum(np.fft.rfftfreq(n, 1.0 / sample_rate), 20.0))  # 1/f power
+    room_tone = np.fft.irfft(spectrum, n)
+    clatter = _clatter(rng, n, sample_rate)
+    parts = [(babble, 1.0), (hum, 0.12), (rumble, 0.15), (room_tone, 0.2), (clatter, 0.3)]
+    room = sum(level * part / max(np.sqrt(np.mean(part ** 2)), 1e-12) for part, level in parts)
+    return (0.5 * room / np.max(np.abs(room))).astype(np.float32)
+
+
+def _resonate(signal: np.ndarray, hz: float, bandwidth: float, sample_rate: int) -> np.ndarray:
+    """Two-pole resonator (a formant or a ringing object) at ``hz`` with ``bandwidth`` Hz."""
+    from scipy.signal import lfilter
+
+    r = np.exp(-np.pi * bandwidth / sample_rate)
+    theta = 2 * np.pi * min(hz, 0.45 * sample_rate) / sample_rate
+    return lfilter([1.0 - r], [1.0, -2.0 * r * np.cos(theta), r * r], signal)
+
+
+def _talker(rng: np.random.Generator, n: int, sample_rate: int) -> np.ndarray:
+    """One distant talker: syllables of a glottal sawtooth with a gliding F0 contour through
+    three vowel formants, with a syllable envelope and pauses between phrases."""
+    vowels = ((730, 1090, 2440), (270, 2290, 3010), (300, 870, 2240), (530, 1840, 2480),
+              (570, 840, 2410), (440, 1020, 2240), (660, 1720, 2410))
+    f0_mean, tract = rng.uniform(95.0, 240.0), rng.uniform(0.9, 1.2)  # voice pitch, tract size
+    out, position, phase = np.zeros(n), int(rng.uniform(0.0, 1.0) * sample_rate), 0.0
+    while position < n:
+        if rng.random() < 0.12:  # pause between phrases
+            position += int(rng.uniform(0.2, 0.9) * sample_rate)
+            continue
+        length = min(int(rng.uniform(0.12, 0.32) * sample_rate), n - position)
+        f0 = f0_mean * np.geomspace(rng.uniform(0.85, 1.2), rng.uniform(0.75, 1.15), length)
+        cycles = phase + np.cumsum(f0 / sample_rate)
+        phase = float(cycles[-1] % 1.0)
+        source = 2.0 * (cycles % 1.0) - 1.0 + 0.05 * rng.standard_normal(length)
+        formants = vowels[rng.integers(len(vowels))]
+        voiced = sum(gain * _resonate(source, tract * hz, 60.0 + 0.06 * hz, sample_rate)
+                     for hz, gain in zip(formants, (1.0, 0.6, 0.3)))
+        envelope = np.sin(np.linspace(0.0, np.pi, length)) ** 0.7 * rng.uniform(0.4, 1.0)
+        out[position:position + length] += voiced * envelope
+        position += length + int(rng.uniform(0.0, 0.06) * sample_rate)
+    return out
+
+
+def _clatter(rng: np.random.Generator, n: int, sample_rate: int) -> np.ndarray:
+    """Occasional cutlery and chair clatter: decaying noise bursts through a ringing resonance,
+    about one every three seconds at random times."""
+    out = np.zeros(n)
+    for _ in range(rng.poisson(n / sample_rate / 3.0)):
+        length = min(int(rng.uniform(0.03, 0.25) * sample_rate), n)
+        start = int(rng.integers(0, n - length + 1))
+        decay = np.exp(-np.arange(length) / (rng.uniform(0.005, 0.05) * sample_rate))
+        burst = rng.standard_normal(length) * decay
+        ring = _resonate(burst, rng.uniform(1500.0, 6000.0), rng.uniform(50.0, 300.0), sample_rate)
+        ring *= np.abs(burst).max() / max(np.abs(ring).max(), 1e-12)
+        out[start:start + length] += rng.uniform(0.3, 1.0) * (0.5 * burst + ring)
+    return out
