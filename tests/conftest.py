@@ -1,0 +1,46 @@
+"""Shared test setup: a private cache, W&B offline, and composing the real Hydra configs."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+# Tests never touch the user's cache or the network.
+os.environ.setdefault("SER_CACHE", str(Path(os.environ.get("PYTEST_SER_CACHE", "/tmp")) / f"ser-test-cache-{os.getuid()}"))
+os.environ["WANDB_MODE"] = "offline"
+os.environ["WANDB_SILENT"] = "true"
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+# Small but real: the tiny-run overrides every training test starts from.
+FAST = ["model.pretrained=false", "trainer.max_epochs=1", "trainer.limit_train_batches=2",
+        "trainer.limit_val_batches=1", "trainer.limit_test_batches=1", "data.batch_size=8",
+        "trainer.enable_progress_bar=false"]
+
+
+def compose(overrides: list[str]):
+    """The config train.py would see for ``overrides``."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        return hydra_compose(config_name="train", overrides=overrides)
+
+
+def run_script(script: str, args: list[str], cwd: Path, timeout: int = 600):
+    """Run an entry point as a user would, in a subprocess; returns CompletedProcess."""
+    import subprocess
+
+    env = dict(os.environ, PYTHONPATH=str(REPO), HYDRA_FULL_ERROR="0")
+    return subprocess.run([sys.executable, str(REPO / script), *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    return SHARED_DATA

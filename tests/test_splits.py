@@ -1,0 +1,108 @@
+import numpy as np
+import pytest
+
+from ser.data.splits import SPLITS, check_no_leak, make_split
+from ser.errors import SerError
+
+
+def toy_corpus(n_utt=120, seed=0):
+    rng = np.random.default_rng(seed)
+    per_utt = rng.integers(1, 6, n_utt)
+    utterance = np.repeat(np.arange(n_utt), per_utt)
+    utt_label = rng.integers(0, 4, n_utt)
+    speakers = [f"{i % 5 + 1}{'FM'[i % 2]}" for i in range(n_utt)]
+    sessions = [str(i % 5 + 1) for i in range(n_utt)]
+    return utt_label[utterance], utterance, speakers, sessions
+
+
+@pytest.mark.parametrize("name", SPLITS)
+def test_folds_partition_blocks_without_leaks(name):
+    labels, utterance, speakers, sessions = toy_corpus()
+    plan = make_split(name, labels, utterance, speakers, sessions, seed=3)
+    assert len(plan.folds) == 5
+    val_union = []
+    for k in range(5):
+        train, val = plan.fold(k)
+        test = plan.test_for(k)
+        check_no_leak(name, train, val, test, utterance, speakers)
+        assert sorted(np.concatenate([train, val, test]).tolist()) == list(range(len(labels)))
+        val_union.append(val)
+    if name != "loso":  # the five validation fifths cover the non-test blocks exactly once
+        allval = np.concatenate(val_union)
+        assert len(allval) == len(set(allval.tolist())) == len(labels) - len(plan.test_for(0))
+
+
+def test_paper_split_is_stratified_and_seeded():
+    labels, utterance, speakers, sessions = toy_corpus()
+    a = make_split("paper", labels, utterance, speakers, sessions, seed=1)
+    b = make_split("paper", labels, utterance, speakers, sessions, seed=1)
+    c = make_split("paper", labels, utterance, speakers, sessions, seed=2)
+    assert np.array_equal(a.test_for(0), b.test_for(0)) and np.array_equal(a.fold(2)[1], b.fold(2)[1])
+    assert not np.array_equal(a.test_for(0), c.test_for(0))
+    share = np.bincount(labels[a.test_for(0)], minlength=4) / np.bincount(labels, minlength=4)
+    assert np.allclose(share, 0.2, atol=0.02)
+
+
+def test_loso_holds_out_one_session_per_fold():
+    labels, utterance, speakers, sessions = toy_corpus()
+    plan = make_split("loso", labels, utterance, speakers, sessions)
+    held = []
+    for k in range(5):
+        test_sessions = {sessions[u] for u in utterance[plan.test_for(k)]}
+        train_sessions = {sessions[u] for u in utterance[plan.fold(k)[0]]}
+        assert len(test_sessions) == 1 and not test_sessions & train_sessions
+        held += test_sessions
+    assert sorted(held) == ["1", "2", "3", "4", "5"]
+
+
+def test_loso_without_sessions_deals_speakers_into_groups():
+    labels, utterance, _, _ = toy_corpus()
+    speakers = [f"spk{i % 12}" for i in range(120)]
+    plan = make_split("loso", labels, utterance, speakers, [""] * 120)
+    for k in range(5):
+        check_no_leak("loso", *plan.fold(k), plan.test_for(k), utterance, speakers)
+
+
+def test_loso_refuses_a_corpus_without_speakers():
+    labels, utterance, _, _ = toy_corpus()
+    with pytest.raises(SerError, match="speaker"):
+        make_split("loso", labels, utterance, ["unknown"] * 120, [""] * 120)
+
+
+def test_fold_out_of_range_is_a_clear_error():
+    labels, utterance, speakers, sessions = toy_corpus()
+    plan = make_split("paper", labels, utterance, speakers, sessions)
+    with pytest.raises(SerError, match="fold=7.*0..4"):
+        plan.fold(7)
+
+
+def test_planted_leaks_are_caught():
+    labels, utterance, speakers, sessions = toy_corpus()
+    for name in SPLITS:
+        plan = make_split(name, labels, utterance, speakers, sessions)
+        train, val = plan.fold(0)
+        test = plan.test_for(0)
+        with pytest.raises(SerError, match="block"):  # one block on both sides
+            check_no_leak(name, np.append(train, test[0]), val, test, utterance, speakers)
+    plan = make_split("utterance", labels, utterance, speakers, sessions)
+    train, val = plan.fold(0)
+    test = plan.test_for(0)
+    # move one block of a training utterance into the test set: the utterance now straddles
+    moved = train[0]
+    with pytest.raises(SerError, match="utterance"):
+        check_no_leak("utterance", train[1:], val, np.append(test, moved), utterance, speakers)
+    plan = make_split("loso", labels, utterance, speakers, sessions)
+    train, val = plan.fold(0)
+    test = plan.test_for(0)
+    test_spk = speakers[utterance[test[0]]]
+    # relabel a training utterance as spoken by a test speaker
+    leaked = list(speakers)
+    leaked[utterance[train[0]]] = test_spk
+    with pytest.raises(SerError, match="speaker"):
+        check_no_leak("loso", train, val, test, utterance, leaked)
+
+
+def test_unknown_split_name():
+    labels, utterance, speakers, sessions = toy_corpus()
+    with pytest.raises(SerError, match="Unknown split"):
+        make_split("random", labels, utterance, speakers, sessions)
