@@ -176,12 +176,12 @@ def _noise_files(root: str | Path, key: str) -> list[Path]:
     if root.is_file() and root.suffix.lower() in AUDIO_SUFFIXES:
         return [root]
     if not root.is_dir():
-        raise SerError(f"Noise folder {root} does not exist. {expected}, or leave it unset to "
-                       "use the built-in synthetic room noise.")
+        raise SerError(f"Noise folder {root} does not exist. {expected}, or use noise=demo for "
+                       "the built-in synthetic room noise.")
     files = list_audio_files(root)
     if not files:
         raise SerError(f"Noise folder {root} holds no audio files ({', '.join(AUDIO_SUFFIXES)}). "
-                       f"{expected}, or leave it unset to use the built-in synthetic room noise.")
+                       f"{expected}, or use noise=demo for the built-in synthetic room noise.")
     return files
 
 
