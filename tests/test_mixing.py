@@ -115,7 +115,8 @@ def test_silent_noise_gives_no_nan():
     noise = torch.zeros(2, SAMPLE_RATE)
     mixed = mix_at_snr(clean, noise, torch.tensor([15.0, 40.0]))
     assert torch.equal(mixed, clean)
-    both_silent = mix_at_snr(torch.zeros(2, 8), torch.zeros(2, 8), torch.tensor([0.0, float("inf")]))
+    silence = torch.zeros(2, 8)
+    both_silent = mix_at_snr(silence, silence, torch.tensor([0.0, float("inf")]))
     assert torch.equal(both_silent, torch.zeros(2, 8))
 
 

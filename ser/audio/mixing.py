@@ -50,7 +50,7 @@ def mix_at_snr(clean: Tensor, noise: Tensor, snr_db: Tensor | float,
 
 
 class MixAtSNR(nn.Module):
-    """:func:`mix_at_snr` as a pipeline step: (clean (B, T), noise (B, T), snr_db (B,)) -> (B, T)."""
+    """:func:`mix_at_snr` as a pipeline step: clean (B, T), noise (B, T), snr_db (B,) -> (B, T)."""
 
     def __init__(self, silent_power: float = 0.0):
         super().__init__()
