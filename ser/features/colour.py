@@ -1,0 +1,54 @@
+"""SPEC §2 step 6, colouring: a [0, 1] image -> matplotlib colour-map pixels, as uint8.
+
+``plt.imsave(cmap="jet")`` looks each value up in the colour map's 256-entry table with
+``index = floor(value · N)`` (1.0 goes to the last entry) and stores the entry's RGBA bytes
+``floor(255 · colour)``. We register exactly that byte table as a buffer and gather from it, so
+the pixels equal matplotlib's and ``.to(device)`` moves the table along.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ser.errors import SerError
+
+
+def colormap_bytes(name: str = "jet") -> torch.Tensor:
+    """matplotlib's colour table ``name`` as the uint8 RGBA bytes imsave writes: (N, 4)."""
+    import matplotlib
+    import numpy as np
+
+    try:
+        cmap = matplotlib.colormaps[name]
+    except KeyError:
+        raise SerError(f"Unknown colour map {name!r} for the spectrogram images. Use a "
+                       "matplotlib colour-map name (the paper uses 'jet').") from None
+    return torch.from_numpy(np.ascontiguousarray(cmap(np.arange(cmap.N), bytes=True)))
+
+
+class JetColour(nn.Module):
+    """[0, 1] image -> RGBA bytes: (B, H, W) float -> (B, 4, H, W) uint8, channels-last memory.
+
+    The output is RGBA (alpha 255) rather than RGB because four bytes make one 32-bit word: the
+    lookup gathers one int32 per pixel, and torch's uint8 antialiased resize is fastest on
+    channels-last RGBA. Any matplotlib colour map works; ``jet`` is the paper's.
+    """
+
+    def __init__(self, colormap: str = "jet") -> None:
+        super().__init__()
+        table = colormap_bytes(colormap)
+        self.levels = int(table.shape[0])
+        self.register_buffer("table", table, persistent=False)
+
+    def indices(self, image: torch.Tensor) -> torch.Tensor:
+        """Colour-table rows of a [0, 1] image, as matplotlib picks them (int64, same shape)."""
+        # Truncation == floor for the non-negative values; 1.0 maps to the last entry.
+        return (image * self.levels).clamp_(0, self.levels - 1).long()
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        batch, height, width = image.shape
+        words = self.table.view(torch.int32).view(-1)
+        pixels = words.index_select(0, self.indices(image).reshape(-1))
+        rgba = pixels.view(torch.uint8).view(batch, height, width, 4)
+        return rgba.permute(0, 3, 1, 2)
