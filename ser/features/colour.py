@@ -46,9 +46,16 @@ class JetColour(nn.Module):
         # Truncation == floor for the non-negative values; 1.0 maps to the last entry.
         return (image * self.levels).clamp_(0, self.levels - 1).long()
 
+    def words(self, image: torch.Tensor) -> torch.Tensor:
+        """[0, 1] image (B, H, W) -> one int32 per pixel holding its RGBA bytes (B, H, W)."""
+        table = self.table.view(torch.int32).view(-1)
+        return table.index_select(0, self.indices(image).reshape(-1)).view(image.shape)
+
+    @staticmethod
+    def as_rgba(words: torch.Tensor) -> torch.Tensor:
+        """int32 pixel words (B, H, W) -> their bytes as (B, 4, H, W) uint8, channels-last (a view)."""
+        batch, height, width = words.shape
+        return words.contiguous().view(torch.uint8).view(batch, height, width, 4).permute(0, 3, 1, 2)
+
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        batch, height, width = image.shape
-        words = self.table.view(torch.int32).view(-1)
-        pixels = words.index_select(0, self.indices(image).reshape(-1))
-        rgba = pixels.view(torch.uint8).view(batch, height, width, 4)
-        return rgba.permute(0, 3, 1, 2)
+        return self.as_rgba(self.words(image))

@@ -90,21 +90,34 @@ class StftDb(nn.Module):
             parts = torch.view_as_real(torch.fft.rfft(frames, n=self.n_fft))
             return parts[..., 0].square() + parts[..., 1].square()
 
+    def decibels(self, blocks: torch.Tensor) -> torch.Tensor:
+        """dB relative to each block's maximum, floored at ``-top_db``: (B, T) -> (B, F, frames).
+
+        ``librosa.amplitude_to_db(|S|, ref=np.max)`` in image orientation; for figures with a
+        dB colour bar (the training path goes straight to the [0, 1] image, :meth:`scale`).
+        """
+        power = self.power(blocks).transpose(1, 2)
+        db = 10.0 * torch.log10(power.clamp_min(self.amin ** 2))
+        db = db - db.amax(dim=(1, 2), keepdim=True)
+        return db.clamp_min(-self.top_db).contiguous()
+
     def scale(self, power: torch.Tensor) -> torch.Tensor:
         """Power (B, frames, F) -> [0, 1] dB image (B, F, frames): the element-wise half."""
-        # 10·log10 via the natural log (one transcendental per bin); the transpose to image
-        # layout rides on the cheap multiply that writes the contiguous result.
+        # 10·log10 via the natural log: one transcendental per bin.
         log_power = torch.log(power.clamp_min(self.amin ** 2))
-        batch, n_frames, n_freq = log_power.shape
-        db = torch.empty((batch, n_freq, n_frames), dtype=log_power.dtype,
-                         device=log_power.device)
-        torch.mul(log_power.transpose(1, 2), 10.0 / math.log(10.0), out=db)
-        top = db.amax(dim=(1, 2))
-        bottom = torch.maximum(db.amin(dim=(1, 2)), top - self.top_db)
+        if torch.compiler.is_compiling():
+            db = (log_power * (10.0 / math.log(10.0))).transpose(1, 2).contiguous()
+        else:  # eager: the transpose to image layout rides on the multiply's write
+            batch, n_frames, n_freq = log_power.shape
+            db = torch.empty((batch, n_freq, n_frames), dtype=log_power.dtype,
+                             device=log_power.device)
+            torch.mul(log_power.transpose(1, 2), 10.0 / math.log(10.0), out=db)
+        top = db.amax(dim=(1, 2), keepdim=True)
+        bottom = torch.maximum(db.amin(dim=(1, 2), keepdim=True), top - self.top_db)
         span = top - bottom
         # imsave maps a constant image to 0 (matplotlib's Normalize with vmin == vmax).
         inverse = torch.where(span > 0, 1.0 / span, torch.zeros_like(span))
-        return db.sub_(bottom.view(-1, 1, 1)).mul_(inverse.view(-1, 1, 1)).clamp_(0.0, 1.0)
+        return ((db - bottom) * inverse).clamp_(0.0, 1.0)
 
     def forward(self, blocks: torch.Tensor) -> torch.Tensor:
         with torch.autocast(device_type=blocks.device.type, enabled=False):
