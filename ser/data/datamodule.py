@@ -49,7 +49,8 @@ def build_noise_banks(noise: DictConfig, sample_rate: int, seed: int,
     if kind == "demo":
         log.warning("Noise: the built-in synthetic noisy room (noise=demo). Real environmental "
                     "recordings belong here: noise=dir noise.root=FOLDER.")
-        return NoiseBank.demo(sample_rate, seconds=float(noise.seconds), seed=int(noise.get("seed", 0)))
+        return NoiseBank.demo(sample_rate, seconds=float(noise.seconds), seed=int(noise.get("seed", 0)),
+                              cache_dir=cache_dir)
     if kind == "dir":
         if noise.get("root") in (None, "???"):
             raise SerError("noise=dir needs a folder of noise recordings: add noise.root=FOLDER "

@@ -48,7 +48,7 @@ def utterance_votes(probs: torch.Tensor, target: torch.Tensor,
     return score.argmax(1), true
 
 
-def test_set_metrics(probs: torch.Tensor, target: torch.Tensor, utterance: torch.Tensor) -> dict:
+def score_test_set(probs: torch.Tensor, target: torch.Tensor, utterance: torch.Tensor) -> dict:
     """Every reported metric of one test set from per-block class probabilities."""
     num_classes = probs.shape[1]
     result = block_metrics(probs.argmax(1), target, num_classes)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -13,7 +14,10 @@ from torch import nn
 from ser.audio.mixing import mix_at_snr
 from ser.features.spectrogram import SpectrogramImage
 from ser.models.backbones import build_backbone
-from ser.models.metrics import block_metrics, test_set_metrics
+from ser.models.metrics import block_metrics, score_test_set
+
+# Images are made in this module's hook on purpose (a checkpoint must render its own inputs).
+warnings.filterwarnings("ignore", message=".*overridden `on_after_batch_transfer` in `LightningModule`.*")
 
 
 def _plain(cfg: Any) -> Any:
@@ -101,7 +105,7 @@ class EmotionClassifier(pl.LightningModule):
         for idx in sorted(self._outputs):
             probs, target, utt = (torch.cat(t) for t in zip(*self._outputs[idx]))
             name = self.test_set_names[idx] if idx < len(self.test_set_names) else f"test{idx}"
-            self.test_results[name] = test_set_metrics(probs, target, utt)
+            self.test_results[name] = score_test_set(probs, target, utt)
         self._outputs.clear()
         flat = {f"test/{name}/{k}": v for name, m in self.test_results.items()
                 for k, v in m.items() if isinstance(v, float)}
