@@ -42,6 +42,20 @@ def parse_snrs(values: Any, key: str) -> list[float]:
         raise SerError(f"`{key}` must be a list of numbers in dB (e.g. [15, 20, 40]); got {values!r}.") from None
 
 
+def training_snrs(snr: Any, all_snrs: list[float]) -> list[float]:
+    """The SNRs of the noisy training copies: ``clean`` none, ``all`` each of ``all_snrs``."""
+    if str(snr).lower() == "clean":
+        return []
+    if str(snr).lower() == "all":
+        return parse_snrs(all_snrs, "data.all_snrs")
+    try:
+        return [float(snr)]
+    except (TypeError, ValueError):
+        raise SerError(f"snr={snr!r} is not a training choice: use snr=clean (clean blocks only), "
+                       "snr=all (clean plus a copy at each of data.all_snrs, 15/20/40 dB) or a "
+                       "number in dB such as snr=15.") from None
+
+
 def build_noise_banks(noise: DictConfig, sample_rate: int, seed: int,
                       cache_dir: str | None) -> tuple[NoiseBank, NoiseBank]:
     """(train, test) banks from ``noise.kind``: ``demo`` (synthetic room) or ``dir`` (a folder)."""
@@ -64,19 +78,20 @@ def build_noise_banks(noise: DictConfig, sample_rate: int, seed: int,
 class EmotionDataModule(pl.LightningDataModule):
     """Blocks of one corpus for one fold, with clean/noisy training copies and fixed test sets."""
 
-    def __init__(self, dataset: DictConfig, noise: DictConfig, snr: DictConfig, split: DictConfig,
+    def __init__(self, dataset: DictConfig, noise: DictConfig, snr: str | float, split: DictConfig,
                  fold: int = 0, seed: int = 0, sample_rate: int = 16000, block_seconds: float = 1.0,
-                 pad_min_fraction: float | None = None, test_snrs: list[float] = (15, 20, 40),
+                 pad_min_fraction: float | None = None, all_snrs: list[float] = (15, 20, 40),
+                 test_snrs: list[float] = (15, 20, 40),
                  batch_size: int = 128, num_workers: int | str = "auto",
                  balanced_sampling: bool = False, cache_dir: str | None = None, verbose: bool = True):
         super().__init__()
         as_cfg = lambda c: c if isinstance(c, DictConfig) else OmegaConf.create(c)  # noqa: E731
         self.dataset_cfg, self.noise_cfg = as_cfg(dataset), as_cfg(noise)
-        self.snr_cfg, self.split_cfg = as_cfg(snr), as_cfg(split)
+        self.split_cfg = as_cfg(split)
         self.fold, self.seed = int(fold), int(seed)
         self.sample_rate, self.block_seconds = int(sample_rate), float(block_seconds)
         self.pad_min_fraction = pad_min_fraction
-        self.train_snrs = parse_snrs(self.snr_cfg.get("train"), "snr.train")
+        self.train_snrs = training_snrs(snr, list(all_snrs))
         self.test_snrs = parse_snrs(test_snrs, "data.test_snrs")
         self.batch_size, self.balanced_sampling = int(batch_size), bool(balanced_sampling)
         self.num_workers = num_workers

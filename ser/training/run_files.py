@@ -61,12 +61,11 @@ def data_fingerprint(table, blocks) -> dict:
 
 
 def run_record(cfg, datamodule, wall_time_s: float) -> dict:
-    snr_train = list(cfg.snr.train)
     return {
         "dataset": cfg.dataset.name,
         "classes": datamodule.classes,
-        "snr": str(cfg.snr.name),
-        "regime": "augmented" if snr_train else "clean",
+        "snr": str(cfg.snr),
+        "regime": "augmented" if datamodule.train_snrs else "clean",
         "noise_fixed": bool(cfg.noise.get("fixed", False)),
         "split": cfg.split.name,
         "fold": int(cfg.fold),
