@@ -31,11 +31,14 @@ class EmotionClassifier(pl.LightningModule):
     new recording: it carries the classes, the backbone and the spectrogram settings.
     """
 
-    def __init__(self, classes: list[str], model: dict, optim: dict, features: dict):
+    def __init__(self, classes: list[str], model: dict, optim: dict, features: dict,
+                 run_config: dict | None = None):
+        """``run_config`` is the whole resolved training config: it travels in the checkpoint so
+        evaluate.py can rebuild the exact data (corpus, split, fold, seed, noise) it was tested on."""
         super().__init__()
         model, optim, features = _plain(model), _plain(optim), _plain(features)
         self.save_hyperparameters({"classes": list(classes), "model": model, "optim": optim,
-                                   "features": features})
+                                   "features": features, "run_config": _plain(run_config)})
         self.classes = list(classes)
         self.net, groups = build_backbone(model["name"], len(self.classes), model.get("pretrained", False),
                                           model["trainable_from"])

@@ -59,7 +59,7 @@ def train(cfg: DictConfig) -> dict:
                       datamodule.classes, resume_from)
         print(f"Resuming from {resume_from}", flush=True)
     model = EmotionClassifier(classes=datamodule.classes, model=cfg.model, optim=cfg.optim,
-                              features=cfg.features)
+                              features=cfg.features, run_config=OmegaConf.to_container(cfg, resolve=True))
     best = ModelCheckpoint(dirpath=str(ckpt_dir), filename="best-epoch{epoch}-wf1{val/weighted_f1:.4f}",
                            monitor="val/weighted_f1", mode="max", save_last=True,
                            auto_insert_metric_name=False)
