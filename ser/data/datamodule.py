@@ -178,6 +178,10 @@ class EmotionDataModule(pl.LightningDataModule):
                                    1 + len(self.train_snrs)),
                  f"Test sets: {', '.join(self.test_set_names)} ({len(self.test_idx)} blocks each). "
                  f"Noise: {self.train_bank.describe()} (train) / {self.test_bank.describe()} (test)."]
+        missing = getattr(t, "missing", [])
+        if missing:
+            lines.append(f"Missing {len(missing)} audio file(s) listed by the corpus: "
+                         f"{'; '.join(map(str, missing[:3]))}{' ...' if len(missing) > 3 else ''}")
         if b.skipped:
             first = "; ".join(f"{p} ({why})" for p, why in b.skipped[:3])
             lines.append(f"Skipped {len(b.skipped)} file(s): {first}{' ...' if len(b.skipped) > 3 else ''}")
