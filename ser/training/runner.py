@@ -16,6 +16,7 @@ from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint
 from ser.models.checkpoints import check_classes, read_checkpoint
 from ser.models.module import EmotionClassifier
 from ser.reporting.tables import markdown_table
+from ser.training.checkpoint_io import AtomicCheckpointIO
 from ser.training.loggers import build_logger, finish_wandb
 from ser.training.run_files import METRICS_FILE, RUN_FILE, run_record, write_json_atomic
 
@@ -66,7 +67,7 @@ def train(cfg: DictConfig) -> dict:
     logger = build_logger(cfg, run_dir, group)
     callbacks = [best] + ([LearningRateMonitor(logging_interval="epoch")] if logger else [])
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=logger,
-                                      default_root_dir=str(run_dir))
+                                      default_root_dir=str(run_dir), plugins=[AtomicCheckpointIO()])
     try:
         if logger:
             from ser.training.previews import log_spectrogram_previews
