@@ -46,10 +46,20 @@ class JetColour(nn.Module):
         # Truncation == floor for the non-negative values; 1.0 maps to the last entry.
         return (image * self.levels).clamp_(0, self.levels - 1).long()
 
-    def words(self, image: torch.Tensor) -> torch.Tensor:
-        """[0, 1] image (B, H, W) -> one int32 per pixel holding its RGBA bytes (B, H, W)."""
+    def lookup(self, rows: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+        """Colour-table rows (any int shape) -> one int32 per pixel holding its RGBA bytes.
+
+        ``out`` (int32, ``rows.numel()`` elements) receives the words without an allocation.
+        """
         table = self.table.view(torch.int32).view(-1)
-        return table.index_select(0, self.indices(image).reshape(-1)).view(image.shape)
+        flat = rows.reshape(-1)
+        words = table.index_select(0, flat) if out is None else torch.index_select(
+            table, 0, flat, out=out.view(-1))
+        return words.view(rows.shape)
+
+    def words(self, image: torch.Tensor) -> torch.Tensor:
+        """[0, 1] image (B, H, W) -> RGBA pixels packed as int32 words (B, H, W)."""
+        return self.lookup(self.indices(image))
 
     @staticmethod
     def as_rgba(words: torch.Tensor) -> torch.Tensor:

@@ -4,11 +4,10 @@ Both modules work on a batch of blocks on any device. The STFT gives
 ``librosa.stft(n_fft=512, win_length=256, hop_length=62, window="hamming", center=True,
 pad_mode="constant")`` magnitudes, but cheaper:
 
-* librosa zero-pads the 256-sample window centred inside the 512-sample frame, so only the 256
-  middle samples of each frame are non-zero. We cut 256-sample frames from the signal padded by
-  ``n_fft // 2 - (n_fft - win_length) // 2`` zeros on the left and let the FFT zero-pad them to
-  ``n_fft`` at the end. Moving the non-zero part within the frame only changes the phase of
-  each bin, never its magnitude.
+* Frames are strided views of the padded signal; one multiply by the window writes the FFT
+  input, with the window zero-padded to ``n_fft`` and centred as librosa does. On the CPU the
+  padded signal, frames and spectra live in reused per-thread buffers
+  (:mod:`ser.features.scratch`).
 * Multiplying the window by (-1)^n shifts the spectrum by half the sampling rate, so the real
   FFT returns the bins in descending frequency: the rows come out "low frequencies at the
   bottom", as ``imsave(origin="lower")`` draws them, without a flip.
@@ -24,6 +23,7 @@ import torch
 from torch import nn
 
 from ser.errors import SerError
+from ser.features.scratch import Scratch, buffer
 
 
 class InfinityNorm(nn.Module):
@@ -64,31 +64,42 @@ class StftDb(nn.Module):
                            "the features config (the paper uses n_fft=512, win_length=256).")
         self.n_fft, self.win_length, self.hop_length = n_fft, win_length, hop_length
         self.top_db, self.amin = float(top_db), float(amin)
-        # librosa pads the signal by n_fft // 2 and centres the window in the frame at offset
-        # (n_fft - win) // 2: the non-zero part of frame t starts at t·hop - pad.
-        self.pad = n_fft // 2 - (n_fft - win_length) // 2
-        # (-1)^n puts the bins in descending order (see module docstring); where the sign
-        # pattern starts only flips the sign of a whole frame's spectrum.
-        signs = 1.0 - 2.0 * (torch.arange(win_length) % 2).double()
-        self.register_buffer("window", (periodic_hamming(win_length) * signs).float(),
-                             persistent=False)
+        # librosa's window: periodic Hamming, zero-padded to n_fft, centred. Times (-1)^n, which
+        # puts the bins in descending order (see the module docstring).
+        left = (n_fft - win_length) // 2
+        window = torch.zeros(n_fft, dtype=torch.float64)
+        window[left:left + win_length] = periodic_hamming(win_length)
+        signs = 1.0 - 2.0 * (torch.arange(n_fft) % 2).double()
+        self.register_buffer("window", (window * signs).float(), persistent=False)
 
     def frames(self, samples: int) -> int:
         """Number of STFT frames of a block of ``samples`` samples (librosa's count)."""
         return 1 + samples // self.hop_length
 
-    def power(self, blocks: torch.Tensor) -> torch.Tensor:
+    def power(self, blocks: torch.Tensor, scratch: Scratch | None = None) -> torch.Tensor:
         """``|STFT|^2`` in float32, frame-major, frequency descending: (B, T) -> (B, frames, F).
 
-        ``power(y).transpose(1, 2).flip(1)`` is librosa's ascending (F, frames) layout.
+        ``power(y).transpose(1, 2).flip(1)`` is librosa's ascending (F, frames) layout. With
+        ``scratch`` the result lives in a reused buffer (valid until the next call).
         """
         with torch.autocast(device_type=blocks.device.type, enabled=False):
-            blocks = blocks.float()
-            needed = (self.frames(blocks.shape[-1]) - 1) * self.hop_length + self.win_length
-            padded = nn.functional.pad(blocks, (self.pad, needed - blocks.shape[-1] - self.pad))
-            frames = padded.unfold(-1, self.win_length, self.hop_length) * self.window
-            parts = torch.view_as_real(torch.fft.rfft(frames, n=self.n_fft))
-            return parts[..., 0].square() + parts[..., 1].square()
+            batch, samples = blocks.shape
+            half, device = self.n_fft // 2, blocks.device
+            # centre=True with zero padding: n_fft // 2 zeros each side (margins stay zero)
+            padded = buffer(scratch, "padded", (batch, samples + 2 * half), device=device, zero=True)
+            padded[:, half:half + samples].copy_(blocks)
+            framed = padded.unfold(-1, self.n_fft, self.hop_length)
+            windowed = buffer(scratch, "windowed", tuple(framed.shape), device=device)
+            torch.mul(framed, self.window, out=windowed)
+            n_freq = self.n_fft // 2 + 1
+            spectrum = buffer(scratch, "spectrum", (batch, framed.shape[1], n_freq),
+                              torch.complex64, device)
+            torch.fft.rfft(windowed, out=spectrum)
+            parts = torch.view_as_real(spectrum)
+            squares = buffer(scratch, "squares", tuple(parts.shape), device=device)
+            torch.mul(parts, parts, out=squares)
+            power = buffer(scratch, "power", tuple(parts.shape[:-1]), device=device)
+            return torch.add(squares[..., 0], squares[..., 1], out=power)
 
     def decibels(self, blocks: torch.Tensor) -> torch.Tensor:
         """dB relative to each block's maximum, floored at ``-top_db``: (B, T) -> (B, F, frames).
@@ -101,23 +112,43 @@ class StftDb(nn.Module):
         db = db - db.amax(dim=(1, 2), keepdim=True)
         return db.clamp_min(-self.top_db).contiguous()
 
+    def _log_bounds(self, log_power: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-block (bottom, top) of the image in natural-log power: the block's maximum and
+        the larger of its minimum and the ``top_db`` floor. Shapes (B,), (B,)."""
+        top = log_power.amax(dim=(1, 2))
+        bottom = torch.maximum(log_power.amin(dim=(1, 2)), top - self.top_db * math.log(10.0) / 10.0)
+        return bottom, top
+
     def scale(self, power: torch.Tensor) -> torch.Tensor:
-        """Power (B, frames, F) -> [0, 1] dB image (B, F, frames): the element-wise half."""
-        # 10·log10 via the natural log: one transcendental per bin.
+        """Power (B, frames, F) -> [0, 1] dB image (B, F, frames), as imsave normalises it."""
         log_power = torch.log(power.clamp_min(self.amin ** 2))
-        if torch.compiler.is_compiling():
-            db = (log_power * (10.0 / math.log(10.0))).transpose(1, 2).contiguous()
-        else:  # eager: the transpose to image layout rides on the multiply's write
-            batch, n_frames, n_freq = log_power.shape
-            db = torch.empty((batch, n_freq, n_frames), dtype=log_power.dtype,
-                             device=log_power.device)
-            torch.mul(log_power.transpose(1, 2), 10.0 / math.log(10.0), out=db)
-        top = db.amax(dim=(1, 2), keepdim=True)
-        bottom = torch.maximum(db.amin(dim=(1, 2), keepdim=True), top - self.top_db)
+        bottom, top = self._log_bounds(log_power)
         span = top - bottom
-        # imsave maps a constant image to 0 (matplotlib's Normalize with vmin == vmax).
-        inverse = torch.where(span > 0, 1.0 / span, torch.zeros_like(span))
-        return ((db - bottom) * inverse).clamp_(0.0, 1.0)
+        # a constant image maps to 0 (matplotlib's Normalize with vmin == vmax)
+        gain = torch.where(span > 0, 1.0 / span, torch.zeros_like(span)).view(-1, 1, 1)
+        image = (log_power - bottom.view(-1, 1, 1)).mul_(gain).clamp_(0.0, 1.0)
+        return image.transpose(1, 2).contiguous()
+
+    def levels(self, power: torch.Tensor, levels: int, overwrite: bool = False,
+               scratch: Scratch | None = None) -> torch.Tensor:
+        """Power (B, frames, F) -> colour-table rows ``floor(levels · scale(power))`` clipped to
+        ``levels - 1``, int32 (B, F, frames): what imsave looks up, in one fused sweep.
+
+        The dB conversion, the relative-to-maximum reference and the min–max scaling are all
+        affine in log power, so they fold into one multiply-add per bin with per-block
+        constants. ``overwrite=True`` lets it use ``power`` as scratch space.
+        """
+        work = power if overwrite else power.clone()
+        log_power = work.clamp_min_(self.amin ** 2).log_()
+        bottom, top = self._log_bounds(log_power)
+        span = top - bottom
+        gain = torch.where(span > 0, levels / span, torch.zeros_like(span))
+        # (x - bottom) · gain as two broadcast ops: each stays a vectorised sweep
+        flat = log_power.view(log_power.shape[0], -1)
+        flat.sub_(bottom.view(-1, 1)).mul_(gain.view(-1, 1)).clamp_(0.0, levels - 1)
+        batch, n_frames, n_freq = log_power.shape
+        rows = buffer(scratch, "rows", (batch, n_freq, n_frames), torch.int32, power.device)
+        return rows.copy_(log_power.transpose(1, 2))  # truncation == floor here (x >= 0)
 
     def forward(self, blocks: torch.Tensor) -> torch.Tensor:
         with torch.autocast(device_type=blocks.device.type, enabled=False):
