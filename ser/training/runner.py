@@ -18,6 +18,7 @@ from ser.models.module import EmotionClassifier
 from ser.reporting.tables import markdown_table
 from ser.training.checkpoint_io import AtomicCheckpointIO
 from ser.training.loggers import build_logger, finish_wandb
+from ser.training.resources import MemoryMonitor
 from ser.training.run_files import METRICS_FILE, RUN_FILE, run_record, write_json_atomic
 
 
@@ -65,7 +66,8 @@ def train(cfg: DictConfig) -> dict:
                            monitor="val/weighted_f1", mode="max", save_last=True,
                            auto_insert_metric_name=False)
     logger = build_logger(cfg, run_dir, group)
-    callbacks = [best] + ([LearningRateMonitor(logging_interval="epoch")] if logger else [])
+    memory = MemoryMonitor()
+    callbacks = [best, memory] + ([LearningRateMonitor(logging_interval="epoch")] if logger else [])
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=logger,
                                       default_root_dir=str(run_dir), plugins=[AtomicCheckpointIO()])
     try:
@@ -78,7 +80,9 @@ def train(cfg: DictConfig) -> dict:
                      verbose=False)
         metrics = model.test_results
         write_json_atomic(metrics_path, metrics)
-        write_json_atomic(run_dir / RUN_FILE, run_record(cfg, datamodule, time.time() - started))
+        record = run_record(cfg, datamodule, time.time() - started)
+        record["memory_per_epoch"] = memory.epochs
+        write_json_atomic(run_dir / RUN_FILE, record)
         (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
         if logger:
             from ser.training.previews import log_test_tables
