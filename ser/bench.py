@@ -183,8 +183,8 @@ def run(args: argparse.Namespace) -> None:
     from ser.features.spectrogram import SpectrogramImage
 
     quick = args.quick
-    n_blocks = args.blocks or (16 if quick else 512)
-    n_reference = min(args.reference_blocks or (4 if quick else 48), n_blocks)
+    n_blocks = args.blocks or (8 if quick else 512)
+    n_reference = min(args.reference_blocks or (2 if quick else 48), n_blocks)
     repeats = args.repeats or (2 if quick else 5)
     steps = args.train_steps or (1 if quick else 3)
     compile_on = args.compile == "on" or (args.compile == "auto" and not quick)

@@ -158,6 +158,17 @@ def test_decibels_and_scaled_image_match_librosa(generated_speech):
     assert np.abs(stft(torch.from_numpy(blocks)).numpy() - ref_scaled).max() < 1e-4
 
 
+def test_fused_levels_equal_scale_then_colour_indices(generated_speech):
+    stft, colour = StftDb(), JetColour()
+    power = stft.power(torch.from_numpy(generated_speech))
+    fused = stft.levels(power, colour.levels)  # the training path: one sweep to table rows
+    stepwise = colour.indices(stft.scale(power))
+    assert fused.shape == stepwise.shape == (len(generated_speech), 257, 259)
+    differ = fused.long() != stepwise
+    assert differ.float().mean().item() < 1e-4  # rounding at a bin edge, one level at most
+    assert (fused.long() - stepwise).abs().max().item() <= 1
+
+
 def test_jet_table_and_lookup_match_matplotlib():
     import matplotlib
 

@@ -19,6 +19,7 @@ import os
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from queue import Empty, SimpleQueue
 from typing import Sequence
 
 import numpy as np
@@ -188,12 +189,27 @@ class SpectrogramImage(nn.Module):
                     self._make(*job)
                 return images
             # This thread makes the first chunk (so compiled code is compiled here, not in two
-            # threads at once) and a shorter last chunk (a new shape); the pool the rest.
+            # threads at once), then it and workers - 1 pool threads take chunks from a shared
+            # queue (a thread that gets less CPU simply takes fewer); a shorter last chunk (a new
+            # shape) is made here at the end.
             tail = [jobs.pop()] if jobs[-1][0].shape[0] < self.chunk_size else []
             self._make(*jobs[0])
-            pending = [_thread_pool(workers).submit(self._make, *job) for job in jobs[1:]]
+            queue: SimpleQueue = SimpleQueue()
+            for job in jobs[1:]:
+                queue.put(job)
+            pending = [_thread_pool(workers - 1).submit(self._drain, queue)
+                       for _ in range(workers - 1)]
+            self._drain(queue)
             for job in tail:
                 self._make(*job)
             for done in pending:
                 done.result()
             return images
+
+    def _drain(self, queue: SimpleQueue) -> None:
+        while True:
+            try:
+                job = queue.get_nowait()
+            except Empty:
+                return
+            self._make(*job)

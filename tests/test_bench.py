@@ -1,0 +1,45 @@
+"""``python -m ser.bench --quick`` runs and prints every figure (not a speed test)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+NUMBER = r"[0-9]+(?:\.[0-9]+)?"
+
+
+def _figure(text: str, pattern: str) -> float:
+    match = re.search(pattern, text)
+    assert match, f"no line matching {pattern!r} in:\n{text}"
+    return float(match.group(1))
+
+
+def test_quick_benchmark_prints_every_figure():
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    done = subprocess.run([sys.executable, "-m", "ser.bench", "--quick"], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    reference = _figure(out, rf"\(a\) reference.*?: ({NUMBER}) blocks/s")
+    ours = _figure(out, rf"\(b\) SpectrogramImage, CPU, eager: ({NUMBER}) blocks/s")
+    assert reference > 0 and ours > 0
+    assert re.search(r"\(c\) SpectrogramImage, GPU", out)
+    ratio = _figure(out, rf"ratio.*b/a eager ({NUMBER})x")
+    assert abs(ratio - ours / reference) <= 0.05 * ratio + 0.1
+    mean = _figure(out, rf"difference vs \(a\).*mean ({NUMBER}) \(")
+    p99 = _figure(out, rf"difference vs \(a\).*p99 ({NUMBER}) \(")
+    assert 0 <= mean <= 1 / 255 and 0 <= p99 <= 1
+    assert _figure(out, rf"({NUMBER}) training images/s") > 0
+    share = _figure(out, rf"\(share ({NUMBER})\)")
+    assert 0 < share < 1
+    assert _figure(out, rf"peak memory: RSS ({NUMBER}) MiB") > 0
+
+
+def test_bad_speech_folder_is_one_paragraph(tmp_path):
+    from ser.bench import main
+
+    assert main(["--quick", "--speech", str(tmp_path)]) == 2
