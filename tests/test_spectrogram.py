@@ -225,6 +225,20 @@ def test_compiled_pipeline_gives_the_same_images(generated_speech):
     assert (compiled - eager).abs().mean().item() < 1e-3
 
 
+def test_gpu_code_path_on_the_cpu(generated_speech, monkeypatch):
+    """What a GPU runs (fresh buffers, float two-pass resize), checked where there is none."""
+    import ser.features.spectrogram as spectrogram
+
+    blocks = torch.from_numpy(generated_speech[:3])
+    usual = SpectrogramImage()(blocks)
+    monkeypatch.setattr(spectrogram, "thread_scratch", lambda: None)
+    monkeypatch.setattr(Resize, "forward", Resize.two_pass)
+    pipeline = SpectrogramImage()
+    images = pipeline._empty_images(len(blocks), blocks.device)
+    pipeline._make(blocks, images)
+    assert (images - usual).abs().mean().item() < 0.01 * TOLERANCE / 0.224
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_gpu_gives_the_same_images(generated_speech):

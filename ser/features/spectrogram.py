@@ -103,9 +103,10 @@ class SpectrogramImage(nn.Module):
 
     On the CPU the batch is cut into chunks of ``chunk_size`` blocks, small enough for each
     chunk's intermediate images to stay in cache, and ``threads`` chunks are made at once
-    (default: torch's intra-op thread count). Whole chunks per thread scale much better than
-    splitting every small operation across threads, above all on a machine shared with data
-    loader workers or other jobs. A GPU takes the whole batch at once.
+    (default: torch's intra-op thread count), each by one thread. Whole chunks per thread
+    scale much better than splitting every small operation across threads, above all on a
+    machine shared with data loader workers or other jobs. ``threads=1`` makes the chunks one
+    after another with torch's usual intra-op threads. A GPU takes the whole batch at once.
 
     ``compile=True`` hands the normalisation to ``torch.compile`` (on the CPU it then unpacks
     the RGBA words into planar channels in one pass, about twice as fast); the first batch
@@ -193,17 +194,24 @@ class SpectrogramImage(nn.Module):
             # queue (a thread that gets less CPU simply takes fewer); a shorter last chunk (a new
             # shape) is made here at the end.
             tail = [jobs.pop()] if jobs[-1][0].shape[0] < self.chunk_size else []
-            self._make(*jobs[0])
             queue: SimpleQueue = SimpleQueue()
             for job in jobs[1:]:
                 queue.put(job)
-            pending = [_thread_pool(workers - 1).submit(self._drain, queue)
-                       for _ in range(workers - 1)]
-            self._drain(queue)
-            for job in tail:
-                self._make(*job)
-            for done in pending:
-                done.result()
+            # One thread per chunk, none inside an operation: torch's intra-op threads are set
+            # to 1 meanwhile (threads started now inherit that), and restored afterwards.
+            intra_op = torch.get_num_threads()
+            torch.set_num_threads(1)
+            try:
+                self._make(*jobs[0])
+                pending = [_thread_pool(workers - 1).submit(self._drain, queue)
+                           for _ in range(workers - 1)]
+                self._drain(queue)
+                for job in tail:
+                    self._make(*job)
+                for done in pending:
+                    done.result()
+            finally:
+                torch.set_num_threads(intra_op)
             return images
 
     def _drain(self, queue: SimpleQueue) -> None:
