@@ -88,6 +88,7 @@ def test_shapes_dtype_and_zero_block():
     # a silent block is a valid image: imsave paints a constant image in the map's first colour
     ref = reference_images(np.zeros((1, SR), np.float32))
     assert torch.equal(_unit_images(SpectrogramImage(), np.zeros((1, SR), np.float32)), ref)
+    assert SpectrogramImage()(torch.zeros(0, SR)).shape == (0, 3, 256, 256)
 
 
 def test_matches_reference_on_generated_speech(generated_speech):

@@ -177,8 +177,11 @@ class SpectrogramImage(nn.Module):
     def forward(self, blocks: torch.Tensor) -> torch.Tensor:
         if blocks.dim() != 2:
             raise ValueError(f"expected blocks of shape (B, T), got {tuple(blocks.shape)}")
-        with torch.autocast(device_type=blocks.device.type, enabled=False):
+        # Images are inputs: no gradient flows through the (quantising) colour lookup.
+        with torch.no_grad(), torch.autocast(device_type=blocks.device.type, enabled=False):
             images = self._empty_images(blocks.shape[0], blocks.device)
+            if blocks.shape[0] == 0:
+                return images
             if blocks.device.type != "cpu":
                 self._make(blocks, images)
                 return images
