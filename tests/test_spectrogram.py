@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import io
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -222,8 +222,10 @@ def test_normalise_matches_torchvision():
 def test_compiled_pipeline_gives_the_same_images(generated_speech):
     blocks = torch.from_numpy(generated_speech[:4])
     eager = SpectrogramImage(chunk_size=2)(blocks)
-    compiled = SpectrogramImage(chunk_size=2, compile=True)(blocks)
-    assert (compiled - eager).abs().mean().item() < 1e-3
+    pipeline = SpectrogramImage(chunk_size=2, compile=True)
+    assert (pipeline(blocks) - eager).abs().mean().item() < 1e-3
+    # checkpoints and spawned workers pickle the module: the compiled code is not pickled
+    assert torch.equal(pickle.loads(pickle.dumps(pipeline))(blocks), pipeline(blocks))
 
 
 def test_gpu_code_path_on_the_cpu(generated_speech, monkeypatch):

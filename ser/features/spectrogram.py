@@ -135,12 +135,20 @@ class SpectrogramImage(nn.Module):
         self.resize = Resize(self.image_size)
         self.normalise = ImageNormalize(mean, std)
         self.compiled = bool(compile)
-        self._finish = self._normalise_eager
-        if self.compiled:
-            self._finish = torch.compile(self._normalise_words)
+        self._compiled_finish = None  # made on first use; never pickled (see __getstate__)
 
-    def _normalise_eager(self, rgba: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-        return self.normalise(rgba, out=out)
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_compiled_finish"] = None
+        return state
+
+    def _finish(self, rgba: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """Resized RGBA bytes -> normalised images written into ``out``."""
+        if not self.compiled:
+            return self.normalise(rgba, out=out)
+        if self._compiled_finish is None:
+            self._compiled_finish = torch.compile(self._normalise_words)
+        return self._compiled_finish(rgba, out)
 
     def _normalise_words(self, rgba: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
         words = rgba.permute(0, 2, 3, 1).contiguous().view(torch.int32).squeeze(-1)
