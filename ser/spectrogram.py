@@ -26,21 +26,25 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m ser.spectrogram",
         description="Write a clean and a noisy 1-s spectrogram side by side (the paper's "
                     "Figure 2).")
-    parser.add_argument("input", metavar="IN.wav", help="speech recording (any rate, mono or stereo)")
+    parser.add_argument("input", metavar="IN.wav",
+                        help="speech recording (any rate, mono or stereo)")
     parser.add_argument("output", metavar="OUT.png", help="figure to write (PNG, PDF or SVG)")
     parser.add_argument("--noise", metavar="N.wav", default=None,
                         help="noise recording; default: the package's synthetic noisy room")
-    parser.add_argument("--snr", type=float, default=15.0, help="SNR of the noisy panel in dB (default 15)")
+    parser.add_argument("--snr", type=float, default=15.0,
+                        help="SNR of the noisy panel in dB (default 15)")
     parser.add_argument("--offset", type=float, default=0.0,
                         help="start of the 1-s block in IN.wav, in seconds (default 0)")
     parser.add_argument("--seed", type=int, default=0, help="picks the noise segment (default 0)")
-    parser.add_argument("--sample-rate", type=int, default=16000, help="analysis rate in Hz (default 16000)")
-    parser.add_argument("--block-seconds", type=float, default=1.0, help="block length in s (default 1)")
+    parser.add_argument("--sample-rate", type=int, default=16000,
+                        help="analysis rate in Hz (default 16000)")
+    parser.add_argument("--block-seconds", type=float, default=1.0,
+                        help="block length in s (default 1)")
     return parser
 
 
 def speech_block(path: str | Path, sample_rate: int, offset: float, seconds: float) -> np.ndarray:
-    """The ``seconds``-long block of ``path`` starting at ``offset`` s, float32 at ``sample_rate``."""
+    """The ``seconds``-long block of ``path`` from ``offset`` s, float32 at ``sample_rate`` Hz."""
     from ser.audio.io import load_audio
 
     audio = load_audio(path, sample_rate)

@@ -63,9 +63,10 @@ class JetColour(nn.Module):
 
     @staticmethod
     def as_rgba(words: torch.Tensor) -> torch.Tensor:
-        """int32 pixel words (B, H, W) -> their bytes as (B, 4, H, W) uint8, channels-last (a view)."""
+        """int32 pixel words (B, H, W) -> their bytes (B, 4, H, W) uint8, channels-last (a view)."""
         batch, height, width = words.shape
-        return words.contiguous().view(torch.uint8).view(batch, height, width, 4).permute(0, 3, 1, 2)
+        pixels = words.contiguous().view(torch.uint8).view(batch, height, width, 4)
+        return pixels.permute(0, 3, 1, 2)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         return self.as_rgba(self.words(image))

@@ -37,7 +37,7 @@ def reference_db(block: np.ndarray, n_fft: int = 512, win_length: int = 256, hop
 
 
 def reference_png(block: np.ndarray, colormap: str = "jet", **stft_args) -> bytes:
-    """PNG bytes of one block's dB image as ``plt.imsave(cmap=colormap, origin="lower")`` writes it."""
+    """PNG bytes of one block's dB image, as ``plt.imsave(cmap=..., origin="lower")`` writes it."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)

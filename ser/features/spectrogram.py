@@ -173,7 +173,8 @@ class SpectrogramImage(nn.Module):
         shape = (batch, self.normalise.channels, *self.image_size)
         if device.type != "cpu":
             memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
-            return torch.empty(shape, dtype=torch.float32, device=device, memory_format=memory_format)
+            return torch.empty(shape, dtype=torch.float32, device=device,
+                               memory_format=memory_format)
         # numpy asks Linux for transparent huge pages on large buffers; torch.empty does not,
         # and first-touch faults on 4 KiB pages of a batch's 100 MB of images cost about a
         # third of the CPU time of making them.

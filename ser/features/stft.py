@@ -86,7 +86,8 @@ class StftDb(nn.Module):
             batch, samples = blocks.shape
             half, device = self.n_fft // 2, blocks.device
             # centre=True with zero padding: n_fft // 2 zeros each side (margins stay zero)
-            padded = buffer(scratch, "padded", (batch, samples + 2 * half), device=device, zero=True)
+            padded = buffer(scratch, "padded", (batch, samples + 2 * half), device=device,
+                            zero=True)
             padded[:, half:half + samples].copy_(blocks)
             framed = padded.unfold(-1, self.n_fft, self.hop_length)
             windowed = buffer(scratch, "windowed", tuple(framed.shape), device=device)
@@ -116,7 +117,8 @@ class StftDb(nn.Module):
         """Per-block (bottom, top) of the image in natural-log power: the block's maximum and
         the larger of its minimum and the ``top_db`` floor. Shapes (B,), (B,)."""
         top = log_power.amax(dim=(1, 2))
-        bottom = torch.maximum(log_power.amin(dim=(1, 2)), top - self.top_db * math.log(10.0) / 10.0)
+        floor = top - self.top_db * math.log(10.0) / 10.0
+        bottom = torch.maximum(log_power.amin(dim=(1, 2)), floor)
         return bottom, top
 
     def scale(self, power: torch.Tensor) -> torch.Tensor:
