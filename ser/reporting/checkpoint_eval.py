@@ -1,0 +1,150 @@
+"""One checkpoint on the test sets of the data it was trained on: the paper's Table 5/6 layout.
+
+The checkpoint carries its classes, network, spectrogram settings and whole training config, so
+the corpus, split, fold, seed and noise are rebuilt exactly and the fixed test sets come out the
+same as when the run tested itself (same blocks, same noise segment per block, same batches):
+on a CPU the metrics equal the run's own metrics.json.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Mapping
+
+from ser.errors import SerError
+from ser.models.checkpoints import check_classes, read_checkpoint
+
+CHECKPOINT_DIR = "checkpoints"
+
+
+def _plain(value: Any) -> Any:
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
+
+
+def find_checkpoint(path: str | Path) -> Path:
+    """``path`` itself, or for a run directory its best checkpoint (else ``last.ckpt``)."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        folder = path / CHECKPOINT_DIR if (path / CHECKPOINT_DIR).is_dir() else path
+        best = sorted(folder.glob("best-*.ckpt"), key=lambda p: p.stat().st_mtime)
+        if best:
+            return best[-1]
+        if (folder / "last.ckpt").is_file():
+            return folder / "last.ckpt"
+        raise SerError(f"No checkpoint in {path}: expected a .ckpt file, or a run directory "
+                       f"holding {CHECKPOINT_DIR}/best-*.ckpt or {CHECKPOINT_DIR}/last.ckpt "
+                       "(written by train.py).")
+    return path
+
+
+def load_classifier(path: str | Path):
+    """(EmotionClassifier in eval mode, its hyper-parameters) from a checkpoint written by train.py.
+
+    The network is built with ``pretrained=false``: every weight comes from the checkpoint,
+    so evaluating never downloads or needs the ImageNet weights it was fine-tuned from.
+    """
+    from ser.models.module import EmotionClassifier
+
+    ckpt = read_checkpoint(path)
+    hp = ckpt["hyper_parameters"]
+    missing = [k for k in ("classes", "model", "optim", "features") if k not in hp]
+    if missing:
+        raise SerError(f"Checkpoint {path} lacks {missing} in its hyper-parameters: it was not "
+                       "written by ser's train.py. Evaluate a checkpoint from a ser run directory.")
+    model = EmotionClassifier(classes=hp["classes"], model={**hp["model"], "pretrained": False},
+                              optim=hp["optim"], features=hp["features"], run_config=hp.get("run_config"))
+    try:
+        result = model.load_state_dict(ckpt["state_dict"], strict=False)
+    except RuntimeError as exc:
+        raise SerError(f"The weights in {path} do not fit a {hp['model'].get('name')} network "
+                       f"with {len(hp['classes'])} classes ({str(exc).splitlines()[0]}); the "
+                       "checkpoint is damaged or from an incompatible version of ser.") from exc
+    # Only the network's weights matter: the image pipeline's buffers (window, colour table) are
+    # rebuilt from the checkpoint's feature settings.
+    bad = [k for k in [*result.missing_keys, *result.unexpected_keys] if k.startswith("net.")]
+    if bad:
+        raise SerError(f"The weights in {path} do not match the {hp['model'].get('name')} network "
+                       f"(missing or unexpected: {', '.join(bad[:4])}); the checkpoint is from an "
+                       "incompatible version of ser.")
+    model.eval()
+    return model, hp
+
+
+def default_output_dir(ckpt: Path, overrides: Mapping[str, Any]) -> Path:
+    """``<run>/evaluation/<checkpoint name>[,overrides]``, so evaluations of other data sit apart."""
+    name = ckpt.stem
+    if overrides:
+        shown = lambda v: ",".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v)  # noqa: E731
+        name += "," + ",".join(f"{k}={shown(v)}" for k, v in overrides.items())
+        name = re.sub(r"[^\w.,=+-]+", "_", name)[:120]
+    base = ckpt.parent.parent if ckpt.parent.name == CHECKPOINT_DIR else ckpt.parent
+    return base / "evaluation" / name
+
+
+def evaluate_checkpoint(path: str | Path, group_choices: Mapping[str, str] | None = None,
+                        overrides: Mapping[str, Any] | None = None, out_dir: str | Path | None = None,
+                        verbose: bool = True) -> dict:
+    """Test a checkpoint on every test set of its data; write table.md/.csv, evaluation.json and
+    one confusion-matrix PNG per test set. Returns ``{"metrics", "title", "out_dir", "files", ...}``.
+
+    ``group_choices``/``overrides`` change the data it is tested on (another corpus with the same
+    classes, the corpus's new location, other noise or test SNRs): see ``training_config``.
+    """
+    import pytorch_lightning as pl
+    from hydra.utils import instantiate
+
+    from ser.reporting.figures import confusion_matrix_figure
+    from ser.reporting.tables import csv_table, markdown_table, test_set_label
+    from ser.reporting.training_config import rebuild_training_config
+    from ser.training.run_files import write_json_atomic
+
+    path = find_checkpoint(path)
+    model, hp = load_classifier(path)
+    if not hp.get("run_config"):
+        raise SerError(f"Checkpoint {path} does not carry its training config, so the data it was "
+                       "tested on cannot be rebuilt. Retrain with the current train.py, or classify "
+                       "recordings with it instead (audio=FILE).")
+    changes = {**dict(group_choices or {}), **{k: _plain(v) for k, v in (overrides or {}).items()}}
+    cfg = rebuild_training_config(hp["run_config"], group_choices, overrides)
+    pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
+    datamodule = instantiate(cfg.data, verbose=verbose)
+    datamodule.setup("test")
+    check_classes(hp["classes"], datamodule.classes, path)
+    out_dir = Path(out_dir) if out_dir else default_output_dir(path, changes)
+    trainer = instantiate(cfg.trainer, logger=False, callbacks=[], enable_checkpointing=False,
+                          enable_progress_bar=bool(cfg.trainer.enable_progress_bar) and verbose,
+                          default_root_dir=str(out_dir))
+    trainer.test(model, datamodule=datamodule, verbose=False)
+    metrics = model.test_results
+
+    title = f"{cfg.run_name}: {path.name}"
+    if changes:
+        title += f" ({', '.join(f'{k}={v}' for k, v in changes.items())})"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "table.md").write_text(markdown_table(metrics, title=title) + "\n")
+    (out_dir / "table.csv").write_text(csv_table(metrics))
+    files = [out_dir / "table.md", out_dir / "table.csv"]
+    for name, m in metrics.items():
+        files.append(confusion_matrix_figure(
+            m["confusion_matrix"], hp["classes"], path=out_dir / f"confusion_{name}.png",
+            title=f"{cfg.run_name}, test set {test_set_label(name)}: accuracy {100 * m['accuracy']:.1f}%, "
+                  f"{m['n_blocks']} blocks"))
+    result = {"checkpoint": str(path), "title": title, "classes": list(hp["classes"]),
+              "changes": changes,
+              "metrics": metrics, "out_dir": str(out_dir)}
+    write_json_atomic(out_dir / "evaluation.json", result)
+    result["files"] = [str(f) for f in [*files, out_dir / "evaluation.json"]]
+    return result
+
+
+def describe_evaluation(result: dict) -> str:
+    """What evaluate.py prints: the table, then where the files went."""
+    from ser.reporting.tables import markdown_table
+
+    n_figures = sum(f.endswith(".png") for f in result["files"])
+    return (markdown_table(result["metrics"], title=result["title"]) + "\n\n"
+            f"Wrote table.md, table.csv, evaluation.json and {n_figures} confusion-matrix "
+            f"picture(s) (confusion_<test set>.png) to {result['out_dir']}")

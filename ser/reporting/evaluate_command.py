@@ -1,0 +1,102 @@
+"""What ``python evaluate.py`` does with its config: evaluate a checkpoint, summarise a sweep, or
+classify recordings. See conf/evaluate.yaml for the keys and README.md ("Evaluate") for examples.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from ser.errors import SerError
+
+# Groups of the training config evaluate.py lets you swap (conf/evaluate.yaml's defaults list).
+SWAPPABLE_GROUPS = ("dataset", "noise")
+
+
+def training_overrides(cfg: DictConfig) -> tuple[dict[str, str], dict[str, Any]]:
+    """(group swaps, dotted keys) the user gave for the checkpoint's training config.
+
+    Only what was typed on the command line counts (Hydra records it), so the placeholders in
+    conf/evaluate.yaml never replace the checkpoint's own values.
+    """
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return {}, {}
+    hc = HydraConfig.get()
+    own = set(cfg.get("training_keys") or [])
+    swaps = {g: hc.runtime.choices[g] for g in SWAPPABLE_GROUPS if hc.runtime.choices.get(g)}
+    dotted = {}
+    for item in hc.overrides.task:
+        key = item.split("=", 1)[0].lstrip("+~")
+        if "." in key and key.split(".", 1)[0] in own:
+            dotted[key] = OmegaConf.select(cfg, key)
+    return swaps, dotted
+
+
+def _check_mode(cfg: DictConfig) -> str:
+    if cfg.output not in ("table", "json"):
+        raise SerError(f"output={cfg.output!r}: use output=table (Markdown tables) or output=json.")
+    if cfg.sweep and (cfg.ckpt or cfg.audio):
+        raise SerError("Give either sweep=DIR (summarise a sweep) or ckpt=PATH (evaluate a "
+                       "checkpoint, with audio=FILE|DIR to classify recordings), not both.")
+    if cfg.sweep:
+        return "sweep"
+    if cfg.audio and not cfg.ckpt:
+        raise SerError("audio= needs the model to use: add ckpt=PATH (a .ckpt file or a run "
+                       "directory written by train.py).")
+    if cfg.ckpt:
+        return "audio" if cfg.audio else "checkpoint"
+    raise SerError("Nothing to evaluate: give ckpt=PATH (test sets of the data it was trained "
+                   "on), sweep=DIR (mean ± std over folds and the regime figure) or ckpt=PATH "
+                   "audio=FILE|DIR (emotions of recordings).")
+
+
+def evaluate(cfg: DictConfig) -> dict:
+    """Run the mode the config asks for; print its table (or JSON); return the result."""
+    mode = _check_mode(cfg)
+    as_json = cfg.output == "json"
+    # JSON mode keeps stdout for the JSON document: progress and summaries go to stderr
+    quiet = contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext()
+    error: SerError | None = None
+    with quiet:
+        if mode == "sweep":
+            from ser.reporting.sweep_report import describe_summary, summarise_sweep
+
+            paper = OmegaConf.to_container(cfg.paper_figures) if cfg.paper_reference else None
+            result = summarise_sweep(cfg.sweep, list(cfg.sweep_ignore), cfg.out_dir,
+                                     metric=cfg.figure.metric, regime_keys=list(cfg.figure.regime_keys),
+                                     paper_figures=paper)
+            text = describe_summary(result)
+        elif mode == "checkpoint":
+            from ser.reporting.checkpoint_eval import describe_evaluation, evaluate_checkpoint
+
+            swaps, dotted = training_overrides(cfg)
+            result = evaluate_checkpoint(cfg.ckpt, swaps, dotted, cfg.out_dir, verbose=not as_json)
+            text = describe_evaluation(result)
+        else:
+            from ser.reporting.checkpoint_eval import find_checkpoint, load_classifier
+            from ser.reporting.predict_audio import (predict_audio, predictions_markdown,
+                                                     raise_for_errors, write_predictions)
+
+            model, hp = load_classifier(find_checkpoint(cfg.ckpt))
+            result = predict_audio(model, hp, cfg.audio)
+            if not result["recordings"]:
+                raise_for_errors(result)
+            text = predictions_markdown(result)
+            if cfg.out_dir and result["recordings"]:
+                written = write_predictions(result, Path(cfg.out_dir))
+                text += f"\n\nWrote {', '.join(p.name for p in written)} to {cfg.out_dir}"
+            try:
+                raise_for_errors(result)
+            except SerError as exc:
+                error = exc
+    print(json.dumps(result, indent=2) if as_json else text, flush=True)
+    if error is not None:
+        raise error
+    return result

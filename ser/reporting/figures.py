@@ -1,0 +1,102 @@
+"""PNG pictures of results, readable without any tracker: confusion matrices and the paper's
+Figures 4/5 (weighted F1 per test set, clean-trained vs noise-augmented, as grouped bars).
+
+The clean vs noisy spectrogram pictures (the paper's Figure 2) live in :mod:`ser.spectrogram`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ser.reporting.tables import test_set_label
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no display needed, safe on servers and in workers
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def confusion_matrix_figure(matrix: Sequence[Sequence[int]], classes: Sequence[str], title: str,
+                            path: str | Path, dpi: int = 150) -> Path:
+    """Rows = true class, columns = predicted; cells coloured by % of the true class, with counts."""
+    plt = _pyplot()
+    counts = np.asarray(matrix, dtype=np.int64)
+    totals = counts.sum(axis=1, keepdims=True)
+    percent = np.divide(100.0 * counts, totals, out=np.zeros(counts.shape), where=totals > 0)
+    size = 1.6 + 0.9 * len(classes)
+    fig, ax = plt.subplots(figsize=(size + 1.2, size), constrained_layout=True)
+    shown = ax.imshow(percent, cmap="Blues", vmin=0.0, vmax=100.0)
+    for (i, j), value in np.ndenumerate(percent):
+        text = f"{value:.0f}%\n({counts[i, j]})" if totals[i, 0] else "–"  # no block of that class
+        ax.text(j, i, text, ha="center", va="center", fontsize=8,
+                color="white" if value > 55 else "black")
+    ax.set_xticks(range(len(classes)), classes, rotation=30, ha="right")
+    ax.set_yticks(range(len(classes)), classes)
+    ax.set_xlabel("Predicted emotion")
+    ax.set_ylabel("True emotion")
+    ax.set_title(title, fontsize=10)
+    fig.colorbar(shown, ax=ax, label="% of the true class's blocks", shrink=0.85)
+    return _save(fig, path, dpi)
+
+
+@dataclass
+class BarSeries:
+    """One bar per test set: ``means``/``stds`` in percent (``stds`` None: no error bar)."""
+
+    label: str
+    means: list[float]
+    stds: list[float] | None = None
+    color: str | None = None
+    reference: bool = False  # published numbers: hatched and lighter, so they read as "not ours"
+
+
+def regime_bar_figure(test_sets: Sequence[str], series: Sequence[BarSeries], title: str,
+                      ylabel: str, path: str | Path, dpi: int = 150) -> Path:
+    """Grouped bars: test sets along x, one bar per series side by side, error bars = std."""
+    plt = _pyplot()
+    n = len(series)
+    width = 0.8 / max(n, 1)
+    x = np.arange(len(test_sets))
+    fig, ax = plt.subplots(figsize=(max(6.5, 1.1 + len(test_sets) * (0.45 + 0.32 * n)), 5.0),
+                           constrained_layout=True)
+    top = 0.0
+    for k, s in enumerate(series):
+        offsets = x + (k - (n - 1) / 2) * width
+        means = np.asarray(s.means, dtype=float)
+        errors = None if s.stds is None else np.nan_to_num(np.asarray(s.stds, dtype=float))
+        bars = ax.bar(offsets, means, width * 0.92, yerr=errors, capsize=3, label=s.label,
+                      color=s.color, alpha=0.45 if s.reference else 0.95,
+                      hatch="//" if s.reference else None, edgecolor="black", linewidth=0.6,
+                      error_kw={"elinewidth": 1.0, "ecolor": "black"})
+        heights = means + (0 if errors is None else errors)
+        for bar, mean, height in zip(bars, means, heights):  # value above the error bar
+            if np.isfinite(mean):
+                ax.text(bar.get_x() + bar.get_width() / 2, height, f"{mean:.1f}", ha="center",
+                        va="bottom", fontsize=7)
+        top = max(top, float(np.nanmax(heights)))
+    ax.set_xticks(x, [test_set_label(t) for t in test_sets])
+    ax.set_xlabel("Test set")
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(0, min(100.0, top * 1.18 + 2) if top > 0 else 1)
+    ax.grid(axis="y", alpha=0.3)
+    ax.set_axisbelow(True)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, frameon=False)
+    ax.set_title(title, fontsize=10)
+    return _save(fig, path, dpi)
+
+
+def _save(fig, path: str | Path, dpi: int) -> Path:
+    plt = _pyplot()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return path

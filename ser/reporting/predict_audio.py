@@ -1,0 +1,145 @@
+"""``evaluate.py ckpt=... audio=FILE|DIR``: emotion probabilities of new recordings.
+
+A recording (any rate, any channel count) is decoded to mono at the checkpoint's sample rate,
+cut into the checkpoint's blocks (1 s by default, trailing remainder dropped or padded as in
+training) and each block classified clean, as the test sets' clean blocks are. The recording's
+probabilities are the mean of its blocks' probabilities.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from ser.audio.io import AUDIO_SUFFIXES, list_audio_files, load_audio
+from ser.errors import SerError
+
+
+def cut_blocks(audio: np.ndarray, block_samples: int, pad_min_fraction: float | None) -> np.ndarray:
+    """(T,) waveform -> (n, block_samples) non-overlapping blocks, as training cut utterances:
+    the remainder is dropped, or zero-padded when at least ``pad_min_fraction`` of a block."""
+    whole, remainder = divmod(audio.shape[0], block_samples)
+    if pad_min_fraction is not None and remainder and remainder >= pad_min_fraction * block_samples:
+        audio = np.concatenate([audio, np.zeros(block_samples - remainder, np.float32)])
+        whole += 1
+    return audio[: whole * block_samples].reshape(whole, block_samples)
+
+
+def block_settings(hp: Mapping) -> tuple[int, float, float | None]:
+    """(sample rate in Hz, block length in s, pad fraction) the checkpoint was trained with."""
+    data = (hp.get("run_config") or {}).get("data") or {}
+    if "block_seconds" not in data:
+        raise SerError("The checkpoint does not record its block length (run_config.data."
+                       "block_seconds); use a checkpoint written by the current train.py.")
+    return int(hp["features"]["sample_rate"]), float(data["block_seconds"]), data.get("pad_min_fraction")
+
+
+def _source(path: Path) -> str:
+    try:
+        import soundfile as sf
+
+        info = sf.info(str(path))
+        return f"{info.samplerate} Hz, {info.channels} channel{'s' if info.channels > 1 else ''}"
+    except Exception:
+        return "compressed audio"
+
+
+def predict_recording(model, path: Path, sample_rate: int, block_seconds: float,
+                      pad_min_fraction: float | None) -> dict:
+    """Probabilities per block and for the whole recording; SerError when it gives no block."""
+    audio = load_audio(path, sample_rate)
+    block_samples = int(round(block_seconds * sample_rate))
+    blocks = cut_blocks(audio, block_samples, pad_min_fraction)
+    seconds = audio.shape[0] / sample_rate
+    if len(blocks) == 0:
+        raise SerError(f"{path} holds {seconds:.2f} s of audio, shorter than one {block_seconds:g}-s "
+                       f"block, the unit this model classifies. Use a recording of at least "
+                       f"{block_seconds:g} s" + ("" if pad_min_fraction is not None else
+                                                 " (or a checkpoint trained with data.pad_min_fraction, "
+                                                 "which pads short remainders)") + ".")
+    probs = model.predict_blocks(blocks).numpy().astype(np.float64)
+    classes = list(model.classes)
+    as_dict = lambda p: {c: float(v) for c, v in zip(classes, p)}  # noqa: E731
+    mean = probs.mean(axis=0)
+    return {
+        "path": str(path), "source": _source(path), "duration_s": round(seconds, 3),
+        "block_seconds": block_seconds,
+        "blocks": [{"start_s": round(i * block_seconds, 3), "end_s": round((i + 1) * block_seconds, 3),
+                    "probabilities": as_dict(p), "emotion": classes[int(p.argmax())]}
+                   for i, p in enumerate(probs)],
+        "recording": {"probabilities": as_dict(mean), "emotion": classes[int(mean.argmax())]},
+    }
+
+
+def audio_paths(target: str | Path) -> list[Path]:
+    target = Path(target).expanduser()
+    if target.is_dir():
+        files = list_audio_files(target)
+        if not files:
+            raise SerError(f"No audio file in {target}: expected files ending in "
+                           f"{', '.join(AUDIO_SUFFIXES)} (searched recursively).")
+        return files
+    if not target.exists():
+        raise SerError(f"Audio file not found: {target}. Pass audio=FILE.wav or audio=FOLDER.")
+    return [target]
+
+
+def predict_audio(model, hp: Mapping, target: str | Path) -> dict:
+    """Predictions for every recording at ``target``; ``errors`` lists files that gave none."""
+    sample_rate, block_seconds, pad = block_settings(hp)
+    results, errors = [], []
+    for path in audio_paths(target):
+        try:
+            results.append(predict_recording(model, path, sample_rate, block_seconds, pad))
+        except SerError as exc:  # undecodable, empty or too short: report, go on with the rest
+            errors.append({"path": str(path), "error": str(exc)})
+    return {"classes": list(model.classes), "sample_rate": sample_rate, "block_seconds": block_seconds,
+            "recordings": results, "errors": errors}
+
+
+def predictions_markdown(prediction: Mapping[str, Any]) -> str:
+    """One table per recording: a row per block and a last row for the whole recording (in %)."""
+    classes: Sequence[str] = prediction["classes"]
+    header = "| Block | Time (s) | " + " | ".join(classes) + " | Emotion |"
+    rule = "|---|---|" + "---:|" * len(classes) + "---|"
+    parts = []
+    for rec in prediction["recordings"]:
+        n = len(rec["blocks"])
+        covered = n * rec["block_seconds"]
+        note = (f"; the last {rec['duration_s'] - covered:.2f} s (less than a block) is not classified"
+                if rec["duration_s"] - covered > 1e-3 else "")
+        lines = [f"**{rec['path']}**: {rec['duration_s']:.2f} s ({rec['source']}), {n} block(s) of "
+                 f"{rec['block_seconds']:g} s{note}", "", header, rule]
+        row = lambda name, span, p, emotion: (  # noqa: E731
+            f"| {name} | {span} | " + " | ".join(f"{100 * p[c]:.1f}" for c in classes) + f" | {emotion} |")
+        for i, b in enumerate(rec["blocks"], 1):
+            lines.append(row(str(i), f"{b['start_s']:g}–{b['end_s']:g}", b["probabilities"], b["emotion"]))
+        whole = rec["recording"]
+        lines.append(row("**Whole recording**", f"0–{covered:g}", whole["probabilities"],
+                         f"**{whole['emotion']}**"))
+        parts.append("\n".join(lines))
+    for err in prediction["errors"]:
+        parts.append(f"**{err['path']}**: no prediction. {err['error']}")
+    return "\n\n".join(parts)
+
+
+def raise_for_errors(prediction: Mapping[str, Any]) -> None:
+    """A non-zero exit when any recording gave no prediction (after the others were printed)."""
+    errors = prediction["errors"]
+    if not errors:
+        return
+    if len(errors) == 1 and not prediction["recordings"]:
+        raise SerError(errors[0]["error"])
+    raise SerError(f"{len(errors)} of {len(errors) + len(prediction['recordings'])} recordings gave no "
+                   f"prediction (the others are above): " + " ".join(e["error"] for e in errors[:3])
+                   + (" ..." if len(errors) > 3 else ""))
+
+
+def write_predictions(prediction: Mapping[str, Any], out_dir: Path) -> list[Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "predictions.md").write_text(predictions_markdown(prediction) + "\n")
+    (out_dir / "predictions.json").write_text(json.dumps(prediction, indent=2))
+    return [out_dir / "predictions.md", out_dir / "predictions.json"]

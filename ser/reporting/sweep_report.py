@@ -1,0 +1,160 @@
+"""``evaluate.py sweep=DIR``: the sweep's tables (mean ± std over folds) and the paper's Figures 4/5.
+
+Figures: within a sweep, groups that differ only in the training regime keys (``snr`` ...) form
+a family; a family holding clean-trained and noise-augmented groups gets one bar chart of the
+chosen metric per test set, the regimes side by side, error bars = std over folds, and, for a
+corpus the paper reports (AHSN, AESN), the paper's own numbers as hatched bars (its Figure 6
+style comparison; numbers from conf/paper_reference.yaml).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import re
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from ser.errors import SerError
+from ser.reporting.figures import BarSeries, regime_bar_figure
+from ser.reporting.sweep_summary import (RunGroup, distinguishing_labels, find_runs, group_runs,
+                                         summary_rows)
+from ser.reporting.tables import (csv_mean_std_table, markdown_mean_std_table, markdown_overview)
+
+METRIC_NAMES = {"accuracy": "Accuracy", "ua": "UA", "weighted_precision": "Weighted precision",
+                "weighted_recall": "Weighted recall", "weighted_f1": "Weighted F1",
+                "macro_f1": "Macro F1", "utterance_accuracy": "Utterance accuracy"}
+REGIME_NAMES = {"clean": "clean-trained", "augmented": "noise-augmented"}
+OURS_COLOURS = {"clean": ["tab:blue"], "augmented": ["tab:orange", "tab:green", "tab:red", "tab:purple"]}
+
+
+def regime_families(groups: Sequence[RunGroup], regime_keys: Sequence[str]) -> list[list[RunGroup]]:
+    """Groups that differ only in ``regime_keys``, when they hold both regimes."""
+    families: dict[tuple, list[RunGroup]] = {}
+    for g in groups:
+        rest = {k: v for k, v in g.settings.items()
+                if not any(fnmatch.fnmatchcase(k, p) for p in regime_keys)}
+        families.setdefault(tuple(sorted(rest.items())), []).append(g)
+    return [f for f in families.values() if {g.regime for g in f} >= {"clean", "augmented"}]
+
+
+def _series(family: Sequence[RunGroup], test_sets: list[str], metric: str) -> list[BarSeries]:
+    used = {"clean": 0, "augmented": 0}
+    series = []
+    for g in family:
+        stats = g.stats()
+        colours = OURS_COLOURS.get(g.regime, ["tab:gray"])
+        colour = colours[used.get(g.regime, 0) % len(colours)]
+        used[g.regime] = used.get(g.regime, 0) + 1
+        nan = float("nan")
+        series.append(BarSeries(
+            label=f"{REGIME_NAMES.get(g.regime, g.regime).capitalize()} ({g.label}; "
+                  f"{len(g.runs)} run{'s' if len(g.runs) > 1 else ''})",
+            means=[100 * stats[t][metric]["mean"] if t in stats else nan for t in test_sets],
+            stds=[100 * stats[t][metric]["std"] if t in stats else nan for t in test_sets],
+            color=colour))
+    return series
+
+
+def _paper_series(paper: Mapping, test_sets: list[str]) -> list[BarSeries]:
+    out = []
+    for regime in ("clean", "augmented"):
+        numbers = paper.get(regime) or {}
+        out.append(BarSeries(label=f"Paper, {REGIME_NAMES[regime]}",
+                             means=[float(numbers.get(t, float("nan"))) for t in test_sets],
+                             color=OURS_COLOURS[regime][0], reference=True))
+    return out
+
+
+def draw_regime_figures(groups: Sequence[RunGroup], out_dir: Path, metric: str,
+                        regime_keys: Sequence[str], paper_figures: Mapping | None) -> list[dict]:
+    """One PNG per family with both regimes; ``paper_figures`` None leaves the paper out."""
+    families = regime_families(groups, regime_keys)
+    family_labels = distinguishing_labels([
+        {k: v for k, v in f[0].settings.items() if not any(fnmatch.fnmatchcase(k, p) for p in regime_keys)}
+        for f in families])
+    drawn = []
+    for family, family_label in zip(families, family_labels):
+        family = sorted(family, key=lambda g: (g.regime != "clean", g.label))
+        test_sets = family[0].test_sets + [t for g in family[1:] for t in g.test_sets
+                                           if t not in family[0].test_sets]
+        series = _series(family, test_sets, metric)
+        paper = None
+        if paper_figures and paper_figures.get("metric") == metric:
+            paper = (paper_figures.get("datasets") or {}).get(family[0].dataset)
+        if paper:
+            series += _paper_series(paper, test_sets)
+        suffix = "" if len(families) == 1 else "_" + re.sub(r"[^\w.=-]+", "_", family_label)
+        path = out_dir / f"{metric}_by_regime{suffix}.png"
+        folds = sorted({f for g in family for f in g.folds})
+        title = (f"{family[0].dataset}{f' ({family_label})' if family_label else ''}: "
+                 f"{METRIC_NAMES.get(metric, metric)} per test set, clean-trained vs noise-augmented"
+                 f"\nmean ± std over folds {', '.join(map(str, folds))}"
+                 + (f"; hatched: the paper's {paper.get('figure', 'figures')}" if paper else ""))
+        regime_bar_figure(test_sets, series, title, f"{METRIC_NAMES.get(metric, metric)} (%)", path)
+        drawn.append({"path": str(path), "dataset": family[0].dataset, "groups": [g.label for g in family],
+                      "paper_reference": bool(paper)})
+    return drawn
+
+
+def summarise_sweep(sweep_dir: str | Path, ignore: Sequence[str], out_dir: str | Path | None = None,
+                    metric: str = "weighted_f1", regime_keys: Sequence[str] = ("snr", "data.snr"),
+                    paper_figures: Mapping | None = None) -> dict:
+    """Gather, group and aggregate a sweep; write summary.md/.csv/.json and the regime figures."""
+    if metric not in METRIC_NAMES:
+        raise SerError(f"figure.metric={metric!r} is not a reported metric; use one of "
+                       f"{', '.join(METRIC_NAMES)}.")
+    runs, skipped = find_runs(sweep_dir)
+    if not runs:
+        left = "; ".join(f"{p} ({why})" for p, why in skipped[:3]) or "no run folders at all"
+        raise SerError(f"No finished run in {sweep_dir}: a finished run folder holds metrics.json "
+                       f"and run.json, which train.py writes after testing (found: {left}). Point "
+                       "sweep= at a hydra.sweep.dir, or finish the sweep with the same "
+                       "`train.py -m ...` command plus resume=true.")
+    groups = group_runs(runs, ignore)
+    out = Path(out_dir) if out_dir else Path(sweep_dir) / "summary"
+    out.mkdir(parents=True, exist_ok=True)
+    figures = draw_regime_figures(groups, out, metric, regime_keys, paper_figures)
+    summary = {"sweep": str(sweep_dir), "n_runs": len(runs), "metric": metric,
+               "groups": summary_rows(groups), "figures": figures,
+               "skipped": [{"path": str(p), "why": why} for p, why in skipped], "out_dir": str(out)}
+    (out / "summary.md").write_text(summary_markdown(summary) + "\n")
+    (out / "summary.csv").write_text(csv_mean_std_table(
+        [({"group": g["label"], "dataset": g["dataset"], "regime": g["regime"],
+           "folds": " ".join(map(str, g["folds"]))}, g["metrics"]) for g in summary["groups"]]))
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def summary_markdown(summary: Mapping[str, Any]) -> str:
+    """The overview (one metric, groups × test sets), then each group's Table 5/6 layout."""
+    groups = summary["groups"]
+    test_sets: list[str] = []
+    for g in groups:
+        test_sets += [t for t in g["metrics"] if t not in test_sets]
+    metric = summary["metric"]
+    parts = [f"Sweep {summary['sweep']}: {summary['n_runs']} finished run(s) in {len(groups)} "
+             "group(s); mean ± std over the runs (folds) of each group, in %.",
+             markdown_overview([(f"{g['label']} ({REGIME_NAMES.get(g['regime'], g['regime'])})",
+                                 ", ".join(map(str, g["folds"])), g["metrics"]) for g in groups],
+                               test_sets, metric, title=f"{METRIC_NAMES[metric]} per test set")]
+    for g in groups:
+        regime = REGIME_NAMES.get(g["regime"], g["regime"])
+        parts.append(markdown_mean_std_table(
+            g["metrics"], title=f"{g['label']}: {g['dataset']}, {regime}, "
+                                f"folds {', '.join(map(str, g['folds']))}"))
+    if summary["skipped"]:
+        parts.append("Left out: " + "; ".join(f"{s['path']} ({s['why']})" for s in summary["skipped"]))
+    return "\n\n".join(parts)
+
+
+def describe_summary(summary: Mapping[str, Any]) -> str:
+    """What evaluate.py prints for a sweep: the tables, the figures, where the files went."""
+    lines = [summary_markdown(summary), ""]
+    for f in summary["figures"]:
+        lines.append(f"Figure: {f['path']}" + (" (with the paper's numbers)" if f["paper_reference"] else ""))
+    if not summary["figures"]:
+        lines.append("No regime figure: the sweep lacks clean-trained and noise-augmented runs "
+                     "that differ only in snr (e.g. `train.py -m snr=clean,all ...`).")
+    lines.append(f"Wrote summary.md, summary.csv and summary.json to {summary['out_dir']}")
+    return "\n".join(lines)

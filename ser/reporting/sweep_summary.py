@@ -1,0 +1,186 @@
+"""A sweep's finished runs, grouped by everything but the fold, as mean ± std over folds.
+
+Every run directory under the sweep (at any depth) that holds ``metrics.json`` and ``run.json``
+counts. Runs are grouped by their resolved ``config.yaml`` minus the keys listed in
+``sweep_ignore`` (the fold, locations, hardware, tracker): two runs fall in one group exactly
+when they differ only there. Standard deviations are sample ones (n - 1), over the runs of a
+group; a group of one run has none.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import yaml
+
+from ser.errors import SerError
+from ser.reporting.tables import METRICS
+
+METRICS_FILE, RUN_FILE, CONFIG_FILE = "metrics.json", "run.json", "config.yaml"
+
+
+@dataclass
+class FinishedRun:
+    """One run directory: its test metrics, run record and flattened resolved config."""
+
+    path: Path
+    metrics: dict
+    record: dict
+    settings: dict  # "a.b.c" -> JSON text of the value
+
+
+@dataclass
+class RunGroup:
+    """Runs that differ only in ignored keys (normally: only in the fold)."""
+
+    settings: dict
+    runs: list[FinishedRun] = field(default_factory=list)
+    label: str = ""
+
+    @property
+    def folds(self) -> list[int]:
+        return sorted(int(r.record.get("fold", -1)) for r in self.runs)
+
+    @property
+    def regime(self) -> str:
+        return str(self.runs[0].record.get("regime", "unknown"))
+
+    @property
+    def dataset(self) -> str:
+        return str(self.runs[0].record.get("dataset", "unknown"))
+
+    @property
+    def test_sets(self) -> list[str]:
+        names: list[str] = []
+        for run in self.runs:
+            names += [n for n in run.metrics if n not in names]
+        return names
+
+    def stats(self) -> dict[str, dict[str, dict[str, Any]]]:
+        """``[test_set][metric] = {"mean", "std", "n"}`` over the runs that have that test set."""
+        out: dict[str, dict[str, dict[str, Any]]] = {}
+        for name in self.test_sets:
+            out[name] = {}
+            for key in METRICS:
+                values = np.array([r.metrics[name][key] for r in self.runs if name in r.metrics],
+                                  dtype=np.float64)
+                std = float(values.std(ddof=1)) if len(values) > 1 else float("nan")
+                out[name][key] = {"mean": float(values.mean()), "std": std, "n": int(len(values))}
+        return out
+
+
+def flatten(config: Mapping, prefix: str = "") -> dict[str, str]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": "1"}`` (values as JSON text, so lists compare too)."""
+    out: dict[str, str] = {}
+    for key, value in config.items():
+        if isinstance(value, Mapping) and value:
+            out.update(flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = json.dumps(value, sort_keys=True, default=str)
+    return out
+
+
+def _run_settings(run_dir: Path, record: dict) -> dict[str, str]:
+    config = run_dir / CONFIG_FILE
+    if config.is_file():
+        loaded = yaml.safe_load(config.read_text())
+        if isinstance(loaded, Mapping):
+            return flatten(loaded)
+    # no resolved config: the choices run.json records
+    return flatten({k: v for k, v in record.items()
+                    if k not in ("git_commit", "wall_time_s", "data_fingerprint", "version")})
+
+
+def find_runs(sweep_dir: str | Path) -> tuple[list[FinishedRun], list[tuple[Path, str]]]:
+    """Finished runs under ``sweep_dir``, and ``(folder, why)`` for run folders left out."""
+    root = Path(sweep_dir).expanduser()
+    if not root.is_dir():
+        raise SerError(f"Sweep folder not found: {root}. Pass the hydra.sweep.dir of a "
+                       "`train.py -m ...` sweep (e.g. sweep=multirun/2026-01-01/12-00-00).")
+    runs, skipped = [], []
+    for metrics_file in sorted(root.rglob(METRICS_FILE)):
+        run_dir = metrics_file.parent
+        try:
+            metrics = json.loads(metrics_file.read_text())
+            record = json.loads((run_dir / RUN_FILE).read_text())
+        except FileNotFoundError:
+            skipped.append((run_dir, f"no {RUN_FILE}"))
+            continue
+        except (json.JSONDecodeError, OSError) as exc:
+            skipped.append((run_dir, f"unreadable results ({exc})"))
+            continue
+        if not isinstance(metrics, dict) or not all(isinstance(m, dict) and set(METRICS) <= set(m)
+                                                    for m in metrics.values()):
+            skipped.append((run_dir, f"{METRICS_FILE} lacks the metrics {METRICS}"))
+            continue
+        runs.append(FinishedRun(run_dir, metrics, record, _run_settings(run_dir, record)))
+    finished = {r.path for r in runs} | {p for p, _ in skipped}
+    for marker in sorted(root.rglob("last.ckpt")):  # started but never tested
+        run_dir = marker.parent.parent if marker.parent.name == "checkpoints" else marker.parent
+        if run_dir not in finished:
+            skipped.append((run_dir, "unfinished (no metrics.json yet)"))
+    return runs, skipped
+
+
+def _ignored(key: str, ignore: Sequence[str]) -> bool:
+    return any(fnmatch.fnmatchcase(key, pattern) for pattern in ignore)
+
+
+def group_runs(runs: Sequence[FinishedRun], ignore: Sequence[str]) -> list[RunGroup]:
+    """Groups of runs with equal settings once the ``ignore`` patterns are dropped, labelled by
+    the settings that tell groups apart (``snr=clean``), clean-trained groups first."""
+    groups: dict[tuple, RunGroup] = {}
+    for run in runs:
+        kept = {k: v for k, v in run.settings.items() if not _ignored(k, ignore)}
+        groups.setdefault(tuple(sorted(kept.items())), RunGroup(kept)).runs.append(run)
+    ordered = list(groups.values())
+    for group, label in zip(ordered, distinguishing_labels([g.settings for g in ordered])):
+        group.label = label or f"snr={group.runs[0].record.get('snr', '?')}"
+    ordered.sort(key=lambda g: (g.dataset, g.regime != "clean", g.label))
+    return ordered
+
+
+def distinguishing_labels(settings: Sequence[Mapping[str, str]]) -> list[str]:
+    """``key=value, ...`` of the keys whose values differ between the settings (one label each).
+
+    Keys that always vary together with a shorter one (``data.snr`` with ``snr``) are dropped.
+    """
+    keys = sorted({k for s in settings for k in s}, key=lambda k: (k.count("."), len(k), k))
+    columns: dict[str, tuple] = {}
+    for key in keys:
+        column = tuple(s.get(key) for s in settings)
+        if len(set(column)) > 1 and column not in columns.values():
+            columns[key] = column
+    labels = []
+    for i in range(len(settings)):
+        parts = [f"{k}={_shown(col[i])}" for k, col in columns.items()]
+        labels.append(", ".join(parts))
+    return labels
+
+
+def _shown(value: str | None) -> str:
+    if value is None:
+        return "unset"
+    try:
+        loaded = json.loads(value)
+    except json.JSONDecodeError:
+        return value
+    return loaded if isinstance(loaded, str) else json.dumps(loaded)
+
+
+def summary_rows(groups: Sequence[RunGroup]) -> list[dict]:
+    """Plain data of each group (JSON-ready; NaN standard deviations become None)."""
+    rows = []
+    for g in groups:
+        stats = g.stats()
+        for per_metric in stats.values():
+            for s in per_metric.values():
+                s["std"] = None if np.isnan(s["std"]) else s["std"]
+        rows.append({"label": g.label, "dataset": g.dataset, "regime": g.regime, "folds": g.folds,
+                     "runs": [str(r.path) for r in g.runs], "metrics": stats})
+    return rows

@@ -1,0 +1,110 @@
+"""A checkpoint's training config, rebuilt so that overrides given at evaluation reach every copy.
+
+A checkpoint carries the config it was trained with, *resolved*: ``dataset.reader.root`` holds
+the corpus path as a literal copied from ``dataset.root``, and ``data.dataset`` is a literal
+copy of ``dataset``. Setting ``dataset.root`` on that copy would leave the reader pointing at
+the old place. So the config is composed again from ``conf/`` with the run's group options
+(interpolations intact), the checkpoint's plain values are laid over it, and overrides are
+applied last: ``dataset.root=...`` then reaches the reader as it does in train.py. Without
+overrides the result resolves to the checkpoint's config, values read from the environment
+(``${oc.env:...}``, e.g. the cache folder) included.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Mapping
+
+from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
+
+# Which value of a resolved group node names the file it came from (conf/<group>/<value>.yaml).
+GROUP_NAME_KEYS = {"dataset": "name", "noise": "kind", "split": "name", "model": "name", "logger": "kind"}
+CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+_RESOLVER = re.compile(r"\$\{[\w.-]+:")  # ${oc.env:...}: a value that depends on the environment
+
+
+def compose_config(config_name: str, overrides: list[str]) -> DictConfig:
+    """Hydra's composition of ``config_name`` from conf/ (inside evaluate.py, or standalone)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    if GlobalHydra.instance().is_initialized():
+        return compose(config_name=config_name, overrides=overrides)
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose(config_name=config_name, overrides=overrides)
+
+
+def group_options(group: str) -> list[str]:
+    """The files of one config group, e.g. ``dataset`` -> ``[aesn, ahsn, demo, ...]``."""
+    from hydra.core.global_hydra import GlobalHydra
+
+    if GlobalHydra.instance().is_initialized():
+        return list(GlobalHydra.instance().config_loader().get_group_options(group))
+    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, (DictConfig, ListConfig)):
+        return OmegaConf.to_container(value, resolve=True)
+    return value
+
+
+def _resolved(node: DictConfig, key: str) -> Any:
+    try:
+        return _plain(node[key])
+    except Exception:  # an unresolvable interpolation (e.g. a missing environment variable)
+        return object()
+
+
+def _overlay(template: DictConfig, run: Mapping) -> None:
+    """Lay the run's plain values over ``template``, keeping its interpolations (the links)."""
+    for key, value in run.items():
+        if key in template and OmegaConf.is_interpolation(template, key):
+            continue
+        current = template._get_node(key) if key in template else None
+        if isinstance(value, Mapping) and isinstance(current, DictConfig) and not current._is_none():
+            _overlay(current, value)
+        else:
+            template[key] = value
+
+
+def _pin(template: DictConfig, run: Mapping, only_resolvers: bool) -> None:
+    """Replace interpolations that no longer give the run's value by that value."""
+    for key, value in run.items():
+        if key not in template:
+            continue
+        if OmegaConf.is_interpolation(template, key):
+            expression = str(template._get_node(key)._value())
+            if (not only_resolvers or _RESOLVER.search(expression)) and _resolved(template, key) != value:
+                template[key] = value
+            continue
+        current = template._get_node(key)
+        if isinstance(value, Mapping) and isinstance(current, DictConfig) and not current._is_none():
+            _pin(current, value, only_resolvers)
+
+
+def rebuild_training_config(run_config: Mapping, group_choices: Mapping[str, str] | None = None,
+                            overrides: Mapping[str, Any] | None = None,
+                            config_name: str = "train") -> DictConfig:
+    """The training config of a run, relinked, with ``group_choices`` and ``overrides`` applied.
+
+    ``group_choices``: whole groups to swap, e.g. ``{"dataset": "manifest"}`` (test on another
+    corpus). ``overrides``: dotted keys to set afterwards, e.g. ``{"dataset.root": "/data/x"}``.
+    """
+    run = dict(run_config)
+    picked = {g: str(run[g][k]) for g, k in GROUP_NAME_KEYS.items()
+              if isinstance(run.get(g), Mapping) and str(run[g].get(k)) in group_options(g)}
+    template = compose_config(config_name, [f"{g}={o}" for g, o in picked.items()])
+    with open_dict(template):
+        for group in GROUP_NAME_KEYS:  # no file of that name: the run's node, as it was
+            if group not in picked and isinstance(run.get(group), Mapping):
+                template[group] = run[group]
+        _overlay(template, run)
+        _pin(template, run, only_resolvers=True)   # e.g. the cache folder of the training machine
+        _pin(template, run, only_resolvers=False)  # derived keys the run had set by hand
+        for group, option in (group_choices or {}).items():
+            template[group] = compose_config(config_name, [f"{group}={option}"])[group]
+        for key, value in (overrides or {}).items():
+            OmegaConf.update(template, key, _plain(value), merge=False, force_add=True)
+    return template
