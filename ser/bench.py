@@ -109,17 +109,20 @@ def _cut(audio: np.ndarray, sample_rate: int) -> list[np.ndarray]:
 
 # ---------------------------------------------------------------------------- timing
 def median_seconds(run: Callable[[], object], repeats: int, sync: Callable[[], None] = lambda: None
-                   ) -> float:
-    """Median wall time of ``repeats`` calls of ``run`` after one untimed warm-up call."""
+                   ) -> tuple[float, float]:
+    """Median wall time and median process CPU time (all threads) of ``repeats`` calls of
+    ``run``, after one untimed warm-up call. CPU time shows the work done even when other jobs
+    share the cores and stretch the wall time."""
     run()
     sync()
-    times = []
+    walls, cpus = [], []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         run()
         sync()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        walls.append(time.perf_counter() - start)
+        cpus.append(time.process_time() - start_cpu)
+    return statistics.median(walls), statistics.median(cpus)
 
 
 def in_batches(pipeline: torch.nn.Module, blocks: torch.Tensor, batch_size: int) -> None:
@@ -210,23 +213,27 @@ def run(args: argparse.Namespace) -> None:
 
     ref_blocks = blocks_np[:n_reference]
     reference = reference_images(ref_blocks)
-    ref_s = median_seconds(lambda: reference_images(ref_blocks), repeats)
-    ref_rate = n_reference / ref_s
+    ref_s, ref_cpu = median_seconds(lambda: reference_images(ref_blocks), repeats)
+    ref_rate, ref_cpu_ms = n_reference / ref_s, 1e3 * ref_cpu / n_reference
     print(f"(a) reference (librosa + imsave PNG + PIL + torchvision), CPU: {ref_rate:.1f} blocks/s "
-          f"({n_reference} blocks, one at a time, median of {repeats})")
+          f"({n_reference} blocks, one at a time, median of {repeats}; "
+          f"{ref_cpu_ms:.2f} ms CPU time per block)")
 
     variants = [("eager", SpectrogramImage())]
     if compile_on:
         variants.append(("compiled", SpectrogramImage(compile=True)))
     rates: dict[str, float] = {}
+    cpu_ms: dict[str, float] = {}
     for name, pipeline in variants:
         start = time.perf_counter()
         in_batches(pipeline, blocks[: args.batch_size], args.batch_size)
         first = time.perf_counter() - start
-        seconds = median_seconds(lambda: in_batches(pipeline, blocks, args.batch_size), repeats)
-        rates[f"b {name}"] = n_blocks / seconds
+        seconds, cpu = median_seconds(lambda: in_batches(pipeline, blocks, args.batch_size),
+                                      repeats)
+        rates[f"b {name}"], cpu_ms[f"b {name}"] = n_blocks / seconds, 1e3 * cpu / n_blocks
         print(f"(b) SpectrogramImage, CPU, {name}: {n_blocks / seconds:.1f} blocks/s (batch "
-              f"{args.batch_size}, median of {repeats}; first batch {first:.1f} s)")
+              f"{args.batch_size}, median of {repeats}; {cpu_ms[f'b {name}']:.3f} ms CPU time "
+              f"per block; first batch {first:.1f} s)")
         print(f"    difference vs (a) on the [0,1] image: "
               f"{difference(pipeline, torch.from_numpy(ref_blocks), reference)}")
     if use_gpu:
@@ -235,8 +242,8 @@ def run(args: argparse.Namespace) -> None:
         torch.cuda.reset_peak_memory_stats()
         for name, compiled in [("eager", False)] + ([("compiled", True)] if compile_on else []):
             pipeline = SpectrogramImage(compile=compiled).to(device)
-            seconds = median_seconds(lambda: in_batches(pipeline, gpu_blocks, args.batch_size),
-                                     repeats, _sync(device))
+            seconds, _ = median_seconds(lambda: in_batches(pipeline, gpu_blocks, args.batch_size),
+                                        repeats, _sync(device))
             rates[f"c {name}"] = len(gpu_blocks) / seconds
             print(f"(c) SpectrogramImage, GPU, {name}: {len(gpu_blocks) / seconds:.1f} blocks/s "
                   f"(batch {args.batch_size}, median of {repeats})")
@@ -244,9 +251,11 @@ def run(args: argparse.Namespace) -> None:
                   f"{difference(pipeline, torch.from_numpy(ref_blocks).to(device), reference)}")
     else:
         print("(c) SpectrogramImage, GPU: not measured (no CUDA device)")
-    print("ratio to (a): " + ", ".join(f"{key[0]}/a {name} {rate / ref_rate:.1f}x"
-                                        for key, rate in rates.items()
-                                        for name in [key.split()[1]]))
+    print("ratio to (a), blocks/s: " + ", ".join(f"{key[0]}/a {key.split()[1]} "
+                                                  f"{rate / ref_rate:.1f}x"
+                                                  for key, rate in rates.items()))
+    print("ratio to (a), CPU time per block: " + ", ".join(
+        f"a/{key[0]} {key.split()[1]} {ref_cpu_ms / ms:.1f}x" for key, ms in cpu_ms.items()))
 
     device = torch.device("cuda" if use_gpu else "cpu")
     batch = args.batch_size if (use_gpu or not quick) else min(args.batch_size, 4)
