@@ -20,6 +20,7 @@ def report_errors(fn: Callable[..., T]) -> Callable[..., T]:
         try:
             return fn(*args, **kwargs)
         except SerError as exc:
-            print("\n" + textwrap.fill(f"error: {exc}", width=100), file=sys.stderr, flush=True)
+            print("\n" + textwrap.fill(f"error: {exc}", width=100, break_on_hyphens=False,
+                                        break_long_words=False), file=sys.stderr, flush=True)
             sys.exit(EXIT_USER_ERROR)
     return wrapper

@@ -169,7 +169,10 @@ class SpectrogramImage(nn.Module):
     def _make(self, blocks: torch.Tensor, out: torch.Tensor) -> None:
         self._finish(self.rgba(blocks), out)
 
+    @torch.inference_mode(False)
     def _empty_images(self, batch: int, device: torch.device) -> torch.Tensor:
+        # Made outside inference mode: pool threads (which are not in Lightning's test-time
+        # inference mode) write into it, and in-place writes to inference tensors are refused.
         shape = (batch, self.normalise.channels, *self.image_size)
         if device.type != "cpu":
             memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
