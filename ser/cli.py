@@ -19,8 +19,21 @@ def report_errors(fn: Callable[..., T]) -> Callable[..., T]:
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except SerError as exc:
+        except Exception as raised:  # Hydra's instantiate wraps our errors: find ours in the chain
+            exc = _ser_error_in_chain(raised)
+            if exc is None:
+                raise
             print("\n" + textwrap.fill(f"error: {exc}", width=100, break_on_hyphens=False,
                                         break_long_words=False), file=sys.stderr, flush=True)
             sys.exit(EXIT_USER_ERROR)
     return wrapper
+
+
+def _ser_error_in_chain(exc: BaseException | None) -> SerError | None:
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, SerError):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
