@@ -11,7 +11,7 @@ from tests.conftest import compose
 
 
 def make_module(classes=("anger", "happy", "sad", "neutral"), **optim):
-    cfg = compose(["model.pretrained=false", *(f"optim.{k}={v}" for k, v in optim.items())])
+    cfg = compose(["model=alexnet", "model.pretrained=false", *(f"optim.{k}={v}" for k, v in optim.items())])
     return EmotionClassifier(list(classes), cfg.model, cfg.optim, cfg.features), cfg
 
 
