@@ -63,11 +63,14 @@ def train(cfg: DictConfig) -> dict:
     model = EmotionClassifier(classes=datamodule.classes, model=cfg.model, optim=cfg.optim,
                               features=cfg.features, run_config=OmegaConf.to_container(cfg, resolve=True))
     best = ModelCheckpoint(dirpath=str(ckpt_dir), filename="best-epoch{epoch}-wf1{val/weighted_f1:.4f}",
-                           monitor="val/weighted_f1", mode="max", save_last=True,
-                           auto_insert_metric_name=False)
+                           monitor="val/weighted_f1", mode="max", auto_insert_metric_name=False)
+    # Lightning's save_last only refreshes last.ckpt when the best one improves; resuming needs
+    # the latest state every epoch, so last.ckpt has its own callback.
+    last = ModelCheckpoint(dirpath=str(ckpt_dir), filename="last", monitor=None, save_top_k=1,
+                           every_n_epochs=1, save_on_train_epoch_end=True, enable_version_counter=False)
     logger = build_logger(cfg, run_dir, group)
     memory = MemoryMonitor()
-    callbacks = [best, memory] + ([LearningRateMonitor(logging_interval="epoch")] if logger else [])
+    callbacks = [best, last, memory] + ([LearningRateMonitor(logging_interval="epoch")] if logger else [])
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=logger,
                                       default_root_dir=str(run_dir), plugins=[AtomicCheckpointIO()])
     try:
