@@ -92,11 +92,8 @@ class StftDb(nn.Module):
             framed = padded.unfold(-1, self.n_fft, self.hop_length)
             windowed = buffer(scratch, "windowed", tuple(framed.shape), device=device)
             torch.mul(framed, self.window, out=windowed)
-            n_freq = self.n_fft // 2 + 1
-            spectrum = buffer(scratch, "spectrum", (batch, framed.shape[1], n_freq),
-                              torch.complex64, device)
-            torch.fft.rfft(windowed, out=spectrum)
-            parts = torch.view_as_real(spectrum)
+            # (rfft's out= variant only copies a fresh result into ``out``: let it allocate)
+            parts = torch.view_as_real(torch.fft.rfft(windowed))
             squares = buffer(scratch, "squares", tuple(parts.shape), device=device)
             torch.mul(parts, parts, out=squares)
             power = buffer(scratch, "power", tuple(parts.shape[:-1]), device=device)
