@@ -6,7 +6,7 @@ pad_mode="constant")`` magnitudes, but cheaper:
 
 * Frames are strided views of the padded signal; one multiply by the window writes the FFT
   input, with the window zero-padded to ``n_fft`` and centred as librosa does. On the CPU the
-  padded signal, frames and spectra live in reused per-thread buffers
+  padded signal, the windowed frames and the power live in reused per-thread buffers
   (:mod:`ser.features.scratch`).
 * Multiplying the window by (-1)^n shifts the spectrum by half the sampling rate, so the real
   FFT returns the bins in descending frequency: the rows come out "low frequencies at the
