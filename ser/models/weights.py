@@ -15,21 +15,36 @@ import torch
 from ser.errors import SerError
 
 
-def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
-    """Read a state dict from ``path`` safely; accepts a bare state dict or {"state_dict": ...}."""
+def torch_load_untrusted(path: str | Path, what: str, not_found_hint: str, refused_hint: str,
+                         unreadable_hint: str) -> object:
+    """``torch.load`` with ``weights_only=True``, every failure turned into one clear paragraph.
+
+    ``what`` names the file for the user ("Weights file", "Checkpoint"); the hints say what to do.
+    """
     path = Path(path).expanduser()
     if not path.is_file():
-        raise SerError(f"Weights file not found: {path}. `model.pretrained` must be true, false or "
-                       "the path of an existing state-dict file (.pth/.pt).")
+        raise SerError(f"{what} not found: {path}. {not_found_hint}")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        raise SerError(f"Refusing to load {path}: it contains pickled code or objects that are not "
-                       f"plain tensors ({str(exc).splitlines()[0]}). Only state-dict files made of "
-                       "tensors are accepted; re-save it with torch.save(model.state_dict(), PATH).") from exc
+        raise SerError(f"Refusing to load {what.lower()} {path}: it holds pickled objects other than "
+                       f"tensors and plain values ({str(exc).splitlines()[0]}), which could run "
+                       f"code. {refused_hint}") from exc
     except Exception as exc:
-        raise SerError(f"Cannot read weights file {path}: {type(exc).__name__}: {exc}. It is not a "
-                       "PyTorch state-dict file, or it was truncated while being copied.") from exc
+        raise SerError(f"Cannot read {what.lower()} {path}: {type(exc).__name__}: {exc}. It is not a "
+                       f"PyTorch file, or it was truncated while being copied or written. "
+                       f"{unreadable_hint}") from exc
+
+
+def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
+    """Read a state dict from ``path`` safely; accepts a bare state dict or {"state_dict": ...}."""
+    obj = torch_load_untrusted(
+        path, "Weights file",
+        not_found_hint="`model.pretrained` must be true, false or the path of an existing "
+                       "state-dict file (.pth/.pt).",
+        refused_hint="Only state-dict files made of tensors are accepted; re-save it with "
+                     "torch.save(model.state_dict(), PATH).",
+        unreadable_hint="Pass a state-dict file saved with torch.save(model.state_dict(), PATH).")
     if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
         obj = obj["state_dict"]
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
