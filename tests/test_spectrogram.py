@@ -119,6 +119,15 @@ def test_autocast_does_not_lower_precision(generated_speech):
     assert torch.equal(under_autocast, pipeline(blocks))
 
 
+def test_inference_mode_then_training_mode(generated_speech):
+    """Lightning validates in inference mode, then trains: reused buffers must serve both."""
+    blocks = torch.from_numpy(generated_speech)
+    pipeline = SpectrogramImage(chunk_size=2)
+    with torch.inference_mode():
+        validating = pipeline(blocks)
+    assert torch.equal(pipeline(blocks), validating)
+
+
 def test_channels_last_output_is_the_same_image(generated_speech):
     blocks = torch.from_numpy(generated_speech[:2])
     images = SpectrogramImage(channels_last=True)(blocks)

@@ -35,7 +35,10 @@ class Scratch:
             if len(self._buffers) >= 64:  # many odd chunk sizes: start over, stay bounded
                 self._buffers.clear()
             make = torch.zeros if zero else torch.empty
-            buffer = self._buffers[key] = make(shape, dtype=dtype, device=device)
+            # Never an inference tensor: a buffer first made during validation (Lightning runs
+            # it in inference mode) must still take in-place writes in the next training step.
+            with torch.inference_mode(False):
+                buffer = self._buffers[key] = make(shape, dtype=dtype, device=device)
         return buffer
 
 
