@@ -106,3 +106,15 @@ def test_unknown_split_name():
     labels, utterance, speakers, sessions = toy_corpus()
     with pytest.raises(SerError, match="Unknown split"):
         make_split("random", labels, utterance, speakers, sessions)
+
+
+def test_loso_deals_single_emotion_speakers_so_every_fold_tests_several_classes():
+    # 20 speakers who each voice one emotion (as in corpora of acted or broadcast speech)
+    speakers = [f"spk{s}" for s in range(20) for _ in range(6)]
+    utt_label = np.array([s % 4 for s in range(20) for _ in range(6)])
+    utterance = np.arange(120)
+    plan = make_split("loso", utt_label, utterance, speakers, [""] * 120, seed=5)
+    for k in range(5):
+        classes = set(utt_label[plan.test_for(k)].tolist())
+        assert len(classes) == 4, (k, classes)  # a blind deal of speakers often misses classes
+        check_no_leak("loso", *plan.fold(k), plan.test_for(k), utterance, speakers)

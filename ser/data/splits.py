@@ -76,18 +76,44 @@ def _utterance_labels(block_labels: np.ndarray, block_utt: np.ndarray, n_utt: in
     return labels
 
 
-def _group_units(sessions: list[str], speakers: list[str], n_folds: int,
+def _group_units(sessions: list[str], speakers: list[str], utt_labels: np.ndarray,
+                 utt_blocks: np.ndarray, n_folds: int,
                  rng: np.random.Generator) -> tuple[np.ndarray, str]:
-    """Fold number of every utterance for ``loso``: by session when the corpus has them."""
+    """Fold number of every utterance for ``loso``: by session when the corpus has them.
+
+    With exactly ``n_folds`` sessions (IEMOCAP) each session is a fold. Otherwise sessions or
+    speakers are dealt greedily, largest first, to the fold whose class counts they bring
+    closest to an even share: in corpora where each speaker voices only some emotions (URDU,
+    many in-the-wild sets), a blind deal leaves folds whose test set lacks whole classes.
+    """
     keys, kind = (sessions, "session") if any(sessions) else (speakers, "speaker")
     unique = sorted(set(keys))
     if len(unique) < n_folds or (kind == "speaker" and not any(k.strip() and k != "unknown" for k in unique)):
         raise SerError(f"split=loso needs at least {n_folds} distinct {kind}s to leave one group out, "
                        f"but the corpus has {len(unique)} ({', '.join(unique[:8])}). Add a `speaker` "
                        "(or `session`) column to the manifest, or use split=paper / split=utterance.")
-    order = unique if len(unique) == n_folds else list(rng.permutation(unique))
-    group = {key: i % n_folds for i, key in enumerate(order)}
-    return np.array([group[k] for k in keys], dtype=np.int64), kind
+    key_index = {k: i for i, k in enumerate(unique)}
+    utt_key = np.array([key_index[k] for k in keys], dtype=np.int64)
+    if len(unique) == n_folds:
+        return utt_key, kind
+    n_classes = int(utt_labels.max()) + 1
+    counts = np.zeros((len(unique), n_classes))
+    present = utt_labels >= 0
+    np.add.at(counts, (utt_key[present], utt_labels[present]), utt_blocks[present])
+    target = counts.sum(0) / n_folds
+    # largest first; a seeded shuffle breaks ties so the seed still varies the deal
+    order = sorted(rng.permutation(len(unique)), key=lambda k: -counts[k].sum())
+    folds = np.zeros((n_folds, n_classes))
+    fold_of = np.empty(len(unique), dtype=np.int64)
+    for rank, k in enumerate(order):
+        if rank < n_folds:  # every fold gets at least one group
+            g = rank
+        else:
+            gain = ((folds + counts[k] - target) ** 2).sum(1) - ((folds - target) ** 2).sum(1)
+            g = int(np.argmin(gain))
+        fold_of[k] = g
+        folds[g] += counts[k]
+    return fold_of[utt_key], kind
 
 
 def make_split(name: str, labels: np.ndarray, utterance: np.ndarray, speakers: list[str],
@@ -117,7 +143,8 @@ def make_split(name: str, labels: np.ndarray, utterance: np.ndarray, speakers: l
         folds = [(_expand(np.setdiff1d(rest, parts[k]), utterance), _expand(parts[k], utterance))
                  for k in range(n_folds)]
         return SplitPlan(name, folds, [_expand(test_u, utterance)] * n_folds)
-    group, _ = _group_units(sessions, speakers, n_folds, rng)
+    utt_blocks = np.bincount(utterance, minlength=n_utt)
+    group, _ = _group_units(sessions, speakers, utt_labels, utt_blocks, n_folds, rng)
     folds, tests = [], []
     for k in range(n_folds):
         test_u = present[group[present] == k]
