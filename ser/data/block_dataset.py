@@ -71,17 +71,35 @@ class EpochSampler(Sampler[int]):
     """Yields ``epoch * n + i``; Lightning calls :meth:`set_epoch` before each epoch (resume too).
 
     ``weights`` (one per item) switches to drawing with replacement, for balanced sampling.
+
+    Under DDP the sampler shards itself (Lightning's own wrapper would hide :meth:`set_epoch`
+    and freeze the noise): every process draws the same order for the epoch, pads it to a
+    multiple of the number of processes by repeating its first items (as ``DistributedSampler``
+    does, so every process runs the same number of steps) and keeps every ``world``-th item
+    from its rank on. ``num_replicas``/``rank`` default to the initialised process group, read
+    when iterating; one process (no group) sees the whole order, unpadded.
     """
 
-    def __init__(self, n: int, seed: int, shuffle: bool, weights: np.ndarray | None = None):
+    def __init__(self, n: int, seed: int, shuffle: bool, weights: np.ndarray | None = None,
+                 num_replicas: int | None = None, rank: int | None = None):
         self.n, self.seed, self.shuffle, self.weights = n, seed, shuffle, weights
+        self.num_replicas, self.rank = num_replicas, rank
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
 
+    def replicas(self) -> tuple[int, int]:
+        """(world size, rank): the injected ones, else the process group's, else (1, 0)."""
+        if self.num_replicas is not None:
+            return int(self.num_replicas), int(self.rank or 0)
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            return torch.distributed.get_world_size(), torch.distributed.get_rank()
+        return 1, 0
+
     def __len__(self) -> int:
-        return self.n
+        world, _ = self.replicas()
+        return math.ceil(self.n / world)
 
     def __iter__(self) -> Iterator[int]:
         rng = np.random.default_rng([self.seed, 104729, self.epoch])
@@ -92,6 +110,9 @@ class EpochSampler(Sampler[int]):
             order = rng.permutation(self.n)
         else:
             order = np.arange(self.n)
+        world, rank = self.replicas()
+        if world > 1:  # np.resize repeats from the start, also when n < world
+            order = np.resize(order, math.ceil(self.n / world) * world)[rank::world]
         base = self.epoch * self.n
         return iter((base + order).tolist())
 

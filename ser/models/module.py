@@ -24,6 +24,31 @@ def _plain(cfg: Any) -> Any:
     return OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg
 
 
+def gather_items(batches: list[tuple[torch.Tensor, ...]], key: tuple[int, ...]) -> list[torch.Tensor]:
+    """Per-batch output columns -> whole-set columns; under DDP every process's, each item once.
+
+    ``batches`` holds one tuple of (B,) or (B, C) CPU tensors per batch; ``key`` names the
+    columns that identify an item (the block id; with the SNR too in validation, which holds
+    every block at each training SNR). The sharding sampler pads the processes' shares by
+    repeating items, so the first copy of each key is kept: the metrics then see exactly the
+    items one process would. Every process gets the same columns (a collective: all call it).
+    """
+    columns = [torch.cat(c) for c in zip(*batches)] if batches else []
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return columns
+    shares: list[Any] = [None] * torch.distributed.get_world_size()
+    torch.distributed.all_gather_object(shares, columns)
+    shares = [s for s in shares if s]
+    if not shares:
+        return []
+    columns = [torch.cat(c) for c in zip(*shares)]
+    first: dict[tuple, int] = {}
+    for i, k in enumerate(zip(*(columns[j].tolist() for j in key))):
+        first.setdefault(k, i)
+    keep = torch.tensor(sorted(first.values()), dtype=torch.long)
+    return [c[keep] for c in columns]
+
+
 class EmotionClassifier(pl.LightningModule):
     """Waveform blocks + noise + SNR -> spectrogram images -> emotion logits.
 
@@ -85,35 +110,38 @@ class EmotionClassifier(pl.LightningModule):
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         logits = self(batch["image"])
         loss = nn.functional.cross_entropy(logits, batch["label"])
-        self.log("val/loss", loss, batch_size=len(batch["label"]))
-        self._outputs.setdefault(0, []).append((logits.argmax(1).cpu(), batch["label"].cpu()))
+        self.log("val/loss", loss, batch_size=len(batch["label"]), sync_dist=True)
+        self._outputs.setdefault(0, []).append((logits.argmax(1).cpu(), batch["label"].cpu(),
+                                                batch["block"].cpu(), batch["snr"].cpu()))
 
     def on_validation_epoch_end(self) -> None:
-        outs = self._outputs.pop(0, [])
+        outs = gather_items(self._outputs.pop(0, []), key=(2, 3))
         if not outs:
             return
-        preds, target = (torch.cat(t) for t in zip(*outs))
+        preds, target = outs[:2]
         m = block_metrics(preds, target, len(self.classes))
+        # identical on every process after the gather; sync_dist only keeps DDP's logging uniform
         self.log_dict({"val/weighted_f1": m["weighted_f1"], "val/ua": m["ua"],
-                       "val/accuracy": m["accuracy"]}, prog_bar=True)
+                       "val/accuracy": m["accuracy"]}, prog_bar=True, sync_dist=True)
 
     # --------------------------------------------------------------- test
     def test_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> None:
         probs = torch.softmax(self(batch["image"]).float(), dim=1)
         self._outputs.setdefault(dataloader_idx, []).append(
-            (probs.cpu(), batch["label"].cpu(), batch["utterance"].cpu()))
+            (probs.cpu(), batch["label"].cpu(), batch["utterance"].cpu(), batch["block"].cpu()))
 
     def on_test_epoch_end(self) -> None:
         self.test_results = {}
         for idx in sorted(self._outputs):
-            probs, target, utt = (torch.cat(t) for t in zip(*self._outputs[idx]))
+            # a test set holds each block once, at its one SNR
+            probs, target, utt, _ = gather_items(self._outputs[idx], key=(3,))
             name = self.test_set_names[idx] if idx < len(self.test_set_names) else f"test{idx}"
             self.test_results[name] = score_test_set(probs, target, utt)
         self._outputs.clear()
         flat = {f"test/{name}/{k}": v for name, m in self.test_results.items()
                 for k, v in m.items() if isinstance(v, float)}
         if flat:
-            self.log_dict(flat, add_dataloader_idx=False)
+            self.log_dict(flat, add_dataloader_idx=False, sync_dist=True)
 
     # ---------------------------------------------------------- optimiser
     def configure_optimizers(self) -> dict:

@@ -12,7 +12,9 @@ from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint
+from pytorch_lightning.utilities import rank_zero_only
 
+from ser.errors import SerError
 from ser.models.checkpoints import check_classes, read_checkpoint
 from ser.models.module import EmotionClassifier
 from ser.reporting.tables import markdown_table
@@ -35,6 +37,20 @@ def run_directory(cfg: DictConfig) -> tuple[Path, str | None]:
     return Path(hc.runtime.output_dir).resolve(), group
 
 
+def check_ddp_launcher(trainer: DictConfig, launcher_target: str) -> None:
+    """Refuse DDP inside a joblib worker: Lightning starts the other processes by re-running the
+    worker's command line, which is not train.py (the job would die with a parser error)."""
+    strategy = trainer.get("strategy")
+    target = strategy.get("_target_", "") if isinstance(strategy, DictConfig) else str(strategy or "")
+    if "joblib" in launcher_target.lower() and "ddp" in target.lower() and str(trainer.get("devices")) != "1":
+        raise SerError("trainer=ddp cannot run under hydra/launcher=parallel: each joblib worker would "
+                       "have to start the other DDP processes itself. Sweep DDP jobs one after the "
+                       "other with the default launcher (each job uses all trainer.devices), or on "
+                       "SLURM with hydra/launcher=slurm and hydra.launcher.tasks_per_node and "
+                       "gpus_per_node equal to trainer.devices; or drop trainer=ddp to run jobs in "
+                       "parallel on one device each.")
+
+
 def _resume_checkpoint(cfg: DictConfig, ckpt_dir: Path) -> str | None:
     if cfg.get("ckpt_path"):
         return str(Path(cfg.ckpt_path).expanduser())
@@ -46,13 +62,16 @@ def train(cfg: DictConfig) -> dict:
     """Fit on the configured fold, test the best checkpoint on every test set, save the results."""
     started = time.time()
     run_dir, group = run_directory(cfg)
+    if HydraConfig.initialized():
+        check_ddp_launcher(cfg.trainer, str(HydraConfig.get().launcher.get("_target_", "")))
     metrics_path = run_dir / METRICS_FILE
     if cfg.get("resume") and metrics_path.is_file():
         print(f"{run_dir} finished before (metrics.json exists): skipped.", flush=True)
         return json.loads(metrics_path.read_text())
 
     pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
-    datamodule = instantiate(cfg.data)
+    # under DDP (trainer=ddp) the other processes build the same data without printing it again
+    datamodule = instantiate(cfg.data, **({} if rank_zero_only.rank == 0 else {"verbose": False}))
     datamodule.setup("fit")
     ckpt_dir = run_dir / "checkpoints"
     resume_from = _resume_checkpoint(cfg, ckpt_dir)
@@ -82,6 +101,8 @@ def train(cfg: DictConfig) -> dict:
         trainer.test(model, datamodule=datamodule, ckpt_path="best" if best.best_model_path else None,
                      verbose=False)
         metrics = model.test_results
+        if not trainer.is_global_zero:  # under DDP every process has the metrics; one writes them
+            return metrics
         write_json_atomic(metrics_path, metrics)
         record = run_record(cfg, datamodule, time.time() - started)
         record["memory_per_epoch"] = memory.epochs
