@@ -37,7 +37,9 @@ class MemoryMonitor(pl.Callback):
         if torch.cuda.is_available():
             row["cuda_peak_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
         self.epochs.append(row)
-        pl_module.log_dict({f"memory/{k}": float(v) for k, v in row.items() if k != "epoch"})
+        # each process reports its own memory: no cross-process reduction wanted
+        pl_module.log_dict({f"memory/{k}": float(v) for k, v in row.items() if k != "epoch"},
+                           rank_zero_only=True)
 
     def state_dict(self) -> dict:
         return {"epochs": self.epochs}
