@@ -117,3 +117,13 @@ def test_checkpoint_from_another_class_set_is_refused(finished_run, tmp_path):
                                      f"ckpt_path={run_dir / 'checkpoints' / 'last.ckpt'}",
                                      f"hydra.run.dir={tmp_path / 'run'}"], cwd=tmp_path)
     assert result.returncode == 2 and "trained on classes" in result.stderr.replace("\n", " ")
+
+
+@pytest.mark.parametrize("override, expected", [
+    ("dataset=iemocap5", "Could not find 'dataset/iemocap5'"),   # unknown dataset: lists the options
+    ("optim.lrr=0.1", "Key 'lrr' is not in struct"),              # a typo in a key
+])
+def test_config_typos_are_refused_before_anything_runs(tmp_path, override, expected):
+    result = run_script("train.py", [override, f"hydra.run.dir={tmp_path}"], cwd=tmp_path)
+    assert result.returncode != 0 and expected in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "checkpoints").exists()

@@ -65,9 +65,8 @@ class EmotionClassifier(pl.LightningModule):
         self.save_hyperparameters({"classes": list(classes), "model": model, "optim": optim,
                                    "features": features, "run_config": _plain(run_config)})
         self.classes = list(classes)
-        self.net, groups = build_backbone(model["name"], len(self.classes), model.get("pretrained", False),
+        self.net, _ = build_backbone(model["name"], len(self.classes), model.get("pretrained", False),
                                           model["trainable_from"])
-        self._group_names = {id(p): name for name, ps in groups.items() for p in ps}
         self.images = SpectrogramImage(**features)
         self.channels_last = bool(model.get("channels_last", False))
         self.register_buffer("class_weights", torch.ones(len(self.classes)), persistent=False)
