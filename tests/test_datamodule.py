@@ -97,9 +97,9 @@ def test_missing_iemocap_root_is_one_clear_error(tmp_path):
         datamodule(["dataset=ahsn", f"dataset.root={tmp_path / 'nowhere'}"])
 
 
+@pytest.mark.skipif(not (SHARED_DATA / "urdu" / "manifest.csv").is_file(),
+                    reason="../shared/data is not here; the fake-corpus tests cover this path")
 def test_manifest_corpus_with_real_noise_folder(tmp_path):
-    if not (SHARED_DATA / "urdu" / "manifest.csv").is_file():
-        pytest.skip("../shared/data is not here; the fake-corpus tests cover this path")
     dm, _ = datamodule(["dataset=manifest", f"dataset.manifest={SHARED_DATA / 'urdu' / 'manifest.csv'}",
                         "noise=dir", f"noise.root={SHARED_DATA / 'noise'}", "split=loso"])
     assert dm.classes == ["angry", "happy", "neutral", "sad"]

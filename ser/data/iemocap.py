@@ -4,7 +4,7 @@ Labels come from ``Session{1..5}/dialog/EmoEvaluation/*.txt``, whose label lines
 ``[start - end]<TAB>utt_id<TAB>label<TAB>[v, a, d]``; the same files hold a ``%`` header, blank
 lines and one line per annotator (``C-E1:``, ``A-F1:`` ...), which are skipped. Audio lives at
 ``Session{n}/sentences/wav/<dialog>/<utt_id>.wav`` with ``dialog`` = ``utt_id`` minus its last
-``_XXXX`` part.
+turn part (``_F000``, ``_M013``).
 
 Speakers: in ``Ses01F_impro01_M013`` the prefix ``Ses01F`` names the session (1) and the
 speaker who *opened the dialog*; the speaker of this turn is the gender letter of the last part
