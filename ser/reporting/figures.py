@@ -88,7 +88,7 @@ def regime_bar_figure(test_sets: Sequence[str], series: Sequence[BarSeries], tit
     ax.set_ylim(0, min(100.0, top * 1.18 + 2) if top > 0 else 1)
     ax.grid(axis="y", alpha=0.3)
     ax.set_axisbelow(True)
-    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, frameon=False)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=1, frameon=False)
     ax.set_title(title, fontsize=10)
     return _save(fig, path, dpi)
 
@@ -97,6 +97,6 @@ def _save(fig, path: str | Path, dpi: int) -> Path:
     plt = _pyplot()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi)
+    fig.savefig(path, dpi=dpi, bbox_inches="tight")
     plt.close(fig)
     return path
