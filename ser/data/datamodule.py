@@ -173,7 +173,7 @@ class EmotionDataModule(pl.LightningDataModule):
                  f"{self.block_seconds:g} s; split={self.plan.name} fold {self.fold} of "
                  f"{len(self.plan.folds)}; training SNRs: "
                  f"{', '.join(f'{s:g} dB' for s in self.train_snrs) or 'clean only'}"
-                 f" ({'fixed' if self.noise_cfg.get('fixed') else 'fresh each epoch'} noise).",
+                 f" (noise {'fixed once' if self.noise_cfg.get('fixed') else 'drawn afresh each epoch'}).",
                  class_count_table(b.classes, utt_per_class, count(slice(None)), parts,
                                    1 + len(self.train_snrs)),
                  f"Test sets: {', '.join(self.test_set_names)} ({len(self.test_idx)} blocks each). "
