@@ -7,6 +7,8 @@ import logging
 import numpy as np
 import torch
 
+from ser.audio.mixing import mix_at_snr
+
 log = logging.getLogger(__name__)
 
 
@@ -20,16 +22,14 @@ def preview_images(model, datamodule, n: int, snr_db: float = 15.0) -> list[tupl
     noise = torch.from_numpy(np.stack([datamodule.train_bank.segment(np.random.default_rng([i, 17]),
                                                                      clean.shape[1]) for i in range(len(items))]))
     out = []
-    mean = torch.tensor(model.images.mean if hasattr(model.images, "mean") else (0.485, 0.456, 0.406))
-    std = torch.tensor(model.images.std if hasattr(model.images, "std") else (0.229, 0.224, 0.225))
     for snr in (float("inf"), snr_db):
-        imgs = model.render(clean, noise, torch.full((len(items),), snr)).cpu().float()
-        imgs = imgs * std.view(1, 3, 1, 1) + mean.view(1, 3, 1, 1)
-        for img, it in zip(imgs, items):
+        mixed = mix_at_snr(clean, noise, torch.full((len(items),), snr))
+        # the un-normalised bytes the training images are made from: no inverse normalisation
+        pictures = model.images.rgba(mixed)[:, :3].permute(0, 2, 3, 1).cpu().numpy()
+        for picture, it in zip(pictures, items):
             label = datamodule.classes[it["label"]]
             cond = "clean" if snr == float("inf") else f"{snr:g} dB"
-            out.append(((img.clamp(0, 1).permute(1, 2, 0).numpy() * 255).astype(np.uint8),
-                        f"{label}, {cond}"))
+            out.append((np.ascontiguousarray(picture), f"{label}, {cond}"))
     return out
 
 
