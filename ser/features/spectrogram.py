@@ -18,9 +18,10 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from queue import Empty, SimpleQueue
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -29,6 +30,7 @@ from torch import nn
 from ser.features.colour import JetColour
 from ser.features.resize import Resize
 from ser.features.scratch import buffer, thread_scratch
+from ser.features.reuse import ReusableBuffers
 from ser.features.stft import InfinityNorm, StftDb
 
 
@@ -79,6 +81,27 @@ class ImageNormalize(nn.Module):
         return out
 
 
+def _guarded(kernel: Callable, name: str, failed: set[str]) -> Callable:
+    """``kernel`` that returns None (and warns once) instead of raising when compiling it
+    fails, so that the caller runs its eager code."""
+
+    def run(*args):
+        if name in failed:
+            return None
+        try:
+            return kernel(*args)
+        except Exception as error:  # Inductor reports a missing compiler in many ways
+            if name not in failed:
+                failed.add(name)
+                warnings.warn(f"torch.compile of the spectrogram's {name} stage failed "
+                              f"({type(error).__name__}: {str(error).splitlines()[0][:200]}); "
+                              "making images with the eager code instead. Set "
+                              "features.compile=false to skip the attempt.", stacklevel=2)
+            return None
+
+    return run
+
+
 _POOLS: dict[tuple[int, int], ThreadPoolExecutor] = {}
 _POOLS_LOCK = threading.Lock()
 
@@ -108,10 +131,15 @@ class SpectrogramImage(nn.Module):
     machine shared with data loader workers or other jobs. ``threads=1`` makes the chunks one
     after another with torch's usual intra-op threads. A GPU takes the whole batch at once.
 
-    ``compile=True`` hands the normalisation to ``torch.compile`` (on the CPU it then unpacks
-    the RGBA words into planar channels in one pass, about twice as fast); the first batch
-    waits a few seconds for the compiler. The dB and colour sweep stays eager: it is written
-    as a few vectorised passes, which measured faster than Inductor's code for it.
+    ``compile=True`` hands the normalisation to ``torch.compile`` (it then unpacks the RGBA
+    words into planar channels in one pass); the first batch waits a few seconds for the
+    compiler, and where compiling fails (no C++ compiler) the eager code runs after a warning.
+    On one CPU thread the compiled pass is about twice as fast, but Inductor's CPU kernels
+    run holding Python's GIL, so with two image threads they take turns, and the whole
+    pipeline measured slower than eager: leave it off on CPUs. The dB and colour sweep stays
+    eager: a few vectorised in-place passes, which measured faster than Inductor's code for it.
+    On the CPU the output batches are reused once the step that consumed them has let them
+    go (:mod:`ser.features.reuse`).
     ``channels_last`` returns the images in channels-last memory order (same shape).
     The work always runs in float32, also under autocast.
     """
@@ -135,20 +163,36 @@ class SpectrogramImage(nn.Module):
         self.resize = Resize(self.image_size)
         self.normalise = ImageNormalize(mean, std)
         self.compiled = bool(compile)
-        self._compiled_finish = None  # made on first use; never pickled (see __getstate__)
+        # made on first use and never pickled (see __getstate__)
+        self._kernels: dict[str, Callable] = {}
+        self._compile_failed: set[str] = set()
+        self._outputs = ReusableBuffers()
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
-        state["_compiled_finish"] = None
+        state["_kernels"], state["_outputs"] = {}, ReusableBuffers()
         return state
+
+    def _kernel(self, name: str) -> Callable | None:
+        """The compiled form of an element-wise stage, made on first use; None when not
+        compiling, or when compiling failed here (then the eager code runs, after one
+        warning: e.g. a machine without the C++ compiler Inductor needs)."""
+        if not self.compiled or name in self._compile_failed:
+            return None
+        kernel = self._kernels.get(name)
+        if kernel is None:
+            kernel = self._kernels[name] = _guarded(torch.compile(self._normalise_words), name,
+                                                    self._compile_failed)
+        return kernel
 
     def _finish(self, rgba: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
         """Resized RGBA bytes -> normalised images written into ``out``."""
-        if not self.compiled:
-            return self.normalise(rgba, out=out)
-        if self._compiled_finish is None:
-            self._compiled_finish = torch.compile(self._normalise_words)
-        return self._compiled_finish(rgba, out)
+        kernel = self._kernel("normalise")
+        if kernel is not None:
+            done = kernel(rgba, out)
+            if done is not None:
+                return done
+        return self.normalise(rgba, out=out)
 
     def _normalise_words(self, rgba: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
         words = rgba.permute(0, 2, 3, 1).contiguous().view(torch.int32).squeeze(-1)
@@ -160,7 +204,7 @@ class SpectrogramImage(nn.Module):
         ``rgba(blocks)[:, :3] / 255`` is the [0, 1] image the reference pipeline gives.
         """
         scratch = thread_scratch() if blocks.device.type == "cpu" else None
-        power = self.stft_db.power(self.infinity_norm(blocks), scratch)
+        power = self.stft_db.power(blocks, scratch, gains=self.infinity_norm.gains(blocks))
         rows = self.stft_db.levels(power, self.colour.levels, overwrite=True, scratch=scratch)
         words = buffer(scratch, "words", tuple(rows.shape), torch.int32, rows.device)
         resized = self.resize(JetColour.as_rgba(self.colour.lookup(rows, out=words)))
@@ -178,11 +222,24 @@ class SpectrogramImage(nn.Module):
             memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
             return torch.empty(shape, dtype=torch.float32, device=device,
                                memory_format=memory_format)
+        # The last batches' buffers are written again once the step that used them has let
+        # them go (ser.features.reuse): fresh 100 MB would be faulted in, zeroed, every batch.
+        return self._outputs.get(shape, torch.float32, self._strides(shape),
+                                 lambda: self._new_cpu_images(shape))
+
+    def _strides(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        batch, channels, height, width = shape
+        if self.channels_last:
+            return (height * width * channels, 1, width * channels, channels)
+        return (channels * height * width, height * width, width, 1)
+
+    def _new_cpu_images(self, shape: tuple[int, ...]) -> torch.Tensor:
         # numpy asks Linux for transparent huge pages on large buffers; torch.empty does not,
         # and first-touch faults on 4 KiB pages of a batch's 100 MB of images cost about a
         # third of the CPU time of making them.
+        batch, channels, height, width = shape
         if self.channels_last:
-            planes = np.empty((batch, *self.image_size, shape[1]), dtype=np.float32)
+            planes = np.empty((batch, height, width, channels), dtype=np.float32)
             return torch.from_numpy(planes).permute(0, 3, 1, 2)
         return torch.from_numpy(np.empty(shape, dtype=np.float32))
 
@@ -204,20 +261,22 @@ class SpectrogramImage(nn.Module):
                 for job in jobs:
                     self._make(*job)
                 return images
-            # This thread makes the first chunk (so compiled code is compiled here, not in two
-            # threads at once), then it and workers - 1 pool threads take chunks from a shared
-            # queue (a thread that gets less CPU simply takes fewer); a shorter last chunk (a new
-            # shape) is made here at the end.
+            # This thread and workers - 1 pool threads take chunks from a shared queue (a thread
+            # that gets less CPU simply takes fewer). Compiled kernels are made by this thread
+            # on the first chunk, before the others start, so that two threads never compile
+            # at once; a shorter last chunk (a new shape) is made here at the end.
             tail = [jobs.pop()] if jobs[-1][0].shape[0] < self.chunk_size else []
+            first = jobs[:1] if self.compiled else []
             queue: SimpleQueue = SimpleQueue()
-            for job in jobs[1:]:
+            for job in jobs[len(first):]:
                 queue.put(job)
             # One thread per chunk, none inside an operation: torch's intra-op threads are set
             # to 1 meanwhile (threads started now inherit that), and restored afterwards.
             intra_op = torch.get_num_threads()
             torch.set_num_threads(1)
             try:
-                self._make(*jobs[0])
+                for job in first:
+                    self._make(*job)
                 pending = [_thread_pool(workers - 1).submit(self._drain, queue)
                            for _ in range(workers - 1)]
                 self._drain(queue)

@@ -32,10 +32,18 @@ class InfinityNorm(nn.Module):
     A silent block (all zeros) stays all zeros instead of becoming NaN.
     """
 
+    @staticmethod
+    def gains(blocks: torch.Tensor) -> torch.Tensor:
+        """Per-block factor ``1 / peak`` (1 for a silent block): (B, T) -> (B, 1), float32.
+
+        The training path multiplies by it while copying a block into the STFT's padded buffer,
+        which saves a pass over the audio.
+        """
+        peak = blocks.abs().amax(dim=-1, keepdim=True).float()
+        return torch.where(peak > 0, peak.reciprocal(), torch.ones_like(peak))
+
     def forward(self, blocks: torch.Tensor) -> torch.Tensor:
-        blocks = blocks.float()
-        peak = blocks.abs().amax(dim=-1, keepdim=True)
-        return blocks / torch.where(peak > 0, peak, torch.ones_like(peak))
+        return blocks.float() * self.gains(blocks)
 
 
 def periodic_hamming(win_length: int, dtype: torch.dtype = torch.float64) -> torch.Tensor:
@@ -69,6 +77,7 @@ class StftDb(nn.Module):
         left = (n_fft - win_length) // 2
         window = torch.zeros(n_fft, dtype=torch.float64)
         window[left:left + win_length] = periodic_hamming(win_length)
+        self.window_span = (left, left + win_length)
         signs = 1.0 - 2.0 * (torch.arange(n_fft) % 2).double()
         self.register_buffer("window", (window * signs).float(), persistent=False)
 
@@ -76,11 +85,14 @@ class StftDb(nn.Module):
         """Number of STFT frames of a block of ``samples`` samples (librosa's count)."""
         return 1 + samples // self.hop_length
 
-    def power(self, blocks: torch.Tensor, scratch: Scratch | None = None) -> torch.Tensor:
-        """``|STFT|^2`` in float32, frame-major, frequency descending: (B, T) -> (B, frames, F).
+    def power(self, blocks: torch.Tensor, scratch: Scratch | None = None,
+              gains: torch.Tensor | None = None) -> torch.Tensor:
+        """``|STFT|^2`` in float32, in image orientation: (B, T) -> (B, F, frames), row 0 the
+        highest frequency.
 
-        ``power(y).transpose(1, 2).flip(1)`` is librosa's ascending (F, frames) layout. With
-        ``scratch`` the result lives in a reused buffer (valid until the next call).
+        ``power(y).flip(1)`` is librosa's ascending (F, frames) layout. With ``scratch`` the
+        result lives in a reused buffer (valid until the next call). ``gains`` (B, 1) scales
+        each block first (:meth:`InfinityNorm.gains`).
         """
         with torch.autocast(device_type=blocks.device.type, enabled=False):
             batch, samples = blocks.shape
@@ -88,15 +100,21 @@ class StftDb(nn.Module):
             # centre=True with zero padding: n_fft // 2 zeros each side (margins stay zero)
             padded = buffer(scratch, "padded", (batch, samples + 2 * half), device=device,
                             zero=True)
-            padded[:, half:half + samples].copy_(blocks)
+            if gains is None:
+                padded[:, half:half + samples].copy_(blocks)
+            else:
+                torch.mul(blocks, gains, out=padded[:, half:half + samples])
             framed = padded.unfold(-1, self.n_fft, self.hop_length)
-            windowed = buffer(scratch, "windowed", tuple(framed.shape), device=device)
-            torch.mul(framed, self.window, out=windowed)
-            # (rfft's out= variant only copies a fresh result into ``out``: let it allocate)
-            parts = torch.view_as_real(torch.fft.rfft(windowed))
-            squares = buffer(scratch, "squares", tuple(parts.shape), device=device)
-            torch.mul(parts, parts, out=squares)
-            power = buffer(scratch, "power", tuple(parts.shape[:-1]), device=device)
+            # Only the window's win_length middle samples are non-zero: the rest of each FFT
+            # input is zero (once, when the buffer is made) and is never written again.
+            lo, hi = self.window_span
+            windowed = buffer(scratch, "windowed", tuple(framed.shape), device=device, zero=True)
+            torch.mul(framed[..., lo:hi], self.window[lo:hi], out=windowed[..., lo:hi])
+            # (rfft's result is fresh memory: squared in place rather than into another buffer)
+            squares = torch.view_as_real(torch.fft.rfft(windowed)).square_().transpose(1, 2)
+            # The sum re² + im² is written transposed, frequency-major: reading across frames
+            # costs this pass a little, and saves a separate transpose of the image later.
+            power = buffer(scratch, "power", tuple(squares.shape[:-1]), device=device)
             return torch.add(squares[..., 0], squares[..., 1], out=power)
 
     def decibels(self, blocks: torch.Tensor) -> torch.Tensor:
@@ -105,49 +123,51 @@ class StftDb(nn.Module):
         ``librosa.amplitude_to_db(|S|, ref=np.max)`` in image orientation; for figures with a
         dB colour bar (the training path goes straight to the [0, 1] image, :meth:`scale`).
         """
-        power = self.power(blocks).transpose(1, 2)
-        db = 10.0 * torch.log10(power.clamp_min(self.amin ** 2))
+        db = 10.0 * torch.log10(self.power(blocks).clamp_min(self.amin ** 2))
         db = db - db.amax(dim=(1, 2), keepdim=True)
-        return db.clamp_min(-self.top_db).contiguous()
+        return db.clamp_min(-self.top_db)
 
-    def _log_bounds(self, log_power: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-block (bottom, top) of the image in natural-log power: the block's maximum and
-        the larger of its minimum and the ``top_db`` floor. Shapes (B,), (B,)."""
-        top = log_power.amax(dim=(1, 2))
+    def _bounds(self, low: torch.Tensor, top: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-block (bottom, top) of the image in natural-log power from the log of its
+        smallest and largest bin: the maximum, and the larger of the minimum and the
+        ``top_db`` floor. Shapes (B,), (B,)."""
         floor = top - self.top_db * math.log(10.0) / 10.0
-        bottom = torch.maximum(log_power.amin(dim=(1, 2)), floor)
-        return bottom, top
+        return torch.maximum(low, floor), top
+
+    def power_bounds(self, power: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`_bounds` read off the power itself: log is monotone, so the extremes of the
+        log are the logs of the extremes, and only 2 values per block need a log."""
+        floor = self.amin ** 2
+        low = power.amin(dim=(1, 2)).clamp_min_(floor).log_()
+        top = power.amax(dim=(1, 2)).clamp_min_(floor).log_()
+        return self._bounds(low, top)
 
     def scale(self, power: torch.Tensor) -> torch.Tensor:
-        """Power (B, frames, F) -> [0, 1] dB image (B, F, frames), as imsave normalises it."""
+        """Power (B, F, frames) -> [0, 1] dB image (B, F, frames), as imsave normalises it."""
         log_power = torch.log(power.clamp_min(self.amin ** 2))
-        bottom, top = self._log_bounds(log_power)
+        bottom, top = self._bounds(log_power.amin(dim=(1, 2)), log_power.amax(dim=(1, 2)))
         span = top - bottom
         # a constant image maps to 0 (matplotlib's Normalize with vmin == vmax)
         gain = torch.where(span > 0, 1.0 / span, torch.zeros_like(span)).view(-1, 1, 1)
-        image = (log_power - bottom.view(-1, 1, 1)).mul_(gain).clamp_(0.0, 1.0)
-        return image.transpose(1, 2).contiguous()
+        return (log_power - bottom.view(-1, 1, 1)).mul_(gain).clamp_(0.0, 1.0)
 
     def levels(self, power: torch.Tensor, levels: int, overwrite: bool = False,
                scratch: Scratch | None = None) -> torch.Tensor:
-        """Power (B, frames, F) -> colour-table rows ``floor(levels · scale(power))`` clipped to
-        ``levels - 1``, int32 (B, F, frames): what imsave looks up, in one fused sweep.
+        """Power (B, F, frames) -> colour-table rows ``floor(levels · scale(power))`` clipped
+        to ``levels - 1``, int32 (B, F, frames): what imsave looks up, in a few in-place sweeps.
 
         The dB conversion, the relative-to-maximum reference and the min–max scaling are all
         affine in log power, so they fold into one multiply-add per bin with per-block
         constants. ``overwrite=True`` lets it use ``power`` as scratch space.
         """
+        bottom, top = self.power_bounds(power)
+        span = top - bottom
+        gain = torch.where(span > 0, levels / span, torch.zeros_like(span)).view(-1, 1, 1)
         work = power if overwrite else power.clone()
         log_power = work.clamp_min_(self.amin ** 2).log_()
-        bottom, top = self._log_bounds(log_power)
-        span = top - bottom
-        gain = torch.where(span > 0, levels / span, torch.zeros_like(span))
-        # (x - bottom) · gain as two broadcast ops: each stays a vectorised sweep
-        flat = log_power.view(log_power.shape[0], -1)
-        flat.sub_(bottom.view(-1, 1)).mul_(gain.view(-1, 1)).clamp_(0.0, levels - 1)
-        batch, n_frames, n_freq = log_power.shape
-        rows = buffer(scratch, "rows", (batch, n_freq, n_frames), torch.int32, power.device)
-        return rows.copy_(log_power.transpose(1, 2))  # truncation == floor here (x >= 0)
+        log_power.sub_(bottom.view(-1, 1, 1)).mul_(gain).clamp_(0.0, levels - 1)
+        rows = buffer(scratch, "rows", tuple(power.shape), torch.int32, power.device)
+        return rows.copy_(log_power)  # truncation == floor here (x >= 0)
 
     def forward(self, blocks: torch.Tensor) -> torch.Tensor:
         with torch.autocast(device_type=blocks.device.type, enabled=False):
