@@ -6,7 +6,8 @@ synthesiser otherwise):
 
 (a) the reference pipeline (librosa STFT, ``amplitude_to_db``, ``plt.imsave`` to PNG, PIL,
     torchvision Resize), one block at a time as the paper did;
-(b) :class:`ser.features.SpectrogramImage` on the CPU, eager and (``--compile``) compiled;
+(b) :class:`ser.features.SpectrogramImage` on the CPU as training runs it (numba kernels for
+    the element-wise passes), with torch ops only, and (``--compile``) torch.compile'd;
 (c) the same on the GPU when there is one;
 (d) training steps of the model (forward, backward, SGD step) on a batch, with the images made
     by the pipeline inside the step, as training does.
@@ -219,9 +220,14 @@ def run(args: argparse.Namespace) -> None:
           f"({n_reference} blocks, one at a time, median of {repeats}; "
           f"{ref_cpu_ms:.2f} ms CPU time per block)")
 
-    variants = [("eager", SpectrogramImage())]
+    # The default pipeline (what training uses), then the same without the numba kernels and,
+    # if asked, with torch.compile: each with a one-word name for the ratio lines.
+    default = SpectrogramImage()
+    variants = [("numba" if default.fused else "eager", default)]
+    if default.fused:
+        variants.append(("torch-ops", SpectrogramImage(fused=False)))
     if compile_on:
-        variants.append(("compiled", SpectrogramImage(compile=True)))
+        variants.append(("compiled", SpectrogramImage(compile=True, fused=False)))
     rates: dict[str, float] = {}
     cpu_ms: dict[str, float] = {}
     for name, pipeline in variants:

@@ -10,7 +10,10 @@ paper's way of doing it (:mod:`ser.features.reference`):
     -> (B, 4, 256, 256) uint8 -> (B, 3, 256, 256) float
 
 Colouring into bytes and resizing bytes is both faster than float images and closer to the
-reference, which also colours into bytes (imsave) and resizes bytes (PIL).
+reference, which also colours into bytes (imsave) and resizes bytes (PIL). On the CPU the
+element-wise steps between the FFT and the resize (power, dB scaling, colour lookup) and the
+normalisation run as numba kernels (:mod:`ser.features.fused`); the modules above remain the
+definition they are tested against, and what a GPU runs.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ser.features import fused as fused_kernels
 from ser.features.colour import JetColour
 from ser.features.resize import Resize
 from ser.features.scratch import buffer, thread_scratch
@@ -131,15 +135,18 @@ class SpectrogramImage(nn.Module):
     machine shared with data loader workers or other jobs. ``threads=1`` makes the chunks one
     after another with torch's usual intra-op threads. A GPU takes the whole batch at once.
 
-    ``compile=True`` hands the normalisation to ``torch.compile`` (it then unpacks the RGBA
-    words into planar channels in one pass); the first batch waits a few seconds for the
+    ``fused=True`` (the default) makes the CPU's element-wise passes with the numba kernels
+    of :mod:`ser.features.fused`, about a quarter faster than the torch ops; if numba cannot
+    compile them here, the torch ops run after one warning. GPUs always use the torch ops.
+
+    ``compile=True`` hands the torch normalisation to ``torch.compile`` (it then unpacks the
+    RGBA words into planar channels in one pass); the first batch waits a few seconds for the
     compiler, and where compiling fails (no C++ compiler) the eager code runs after a warning.
-    On one CPU thread the compiled pass is about twice as fast, but Inductor's CPU kernels
-    run holding Python's GIL, so with two image threads they take turns, and the whole
-    pipeline measured slower than eager: leave it off on CPUs. The dB and colour sweep stays
-    eager: a few vectorised in-place passes, which measured faster than Inductor's code for it.
-    On the CPU the output batches are reused once the step that consumed them has let them
-    go (:mod:`ser.features.reuse`).
+    On one CPU thread the compiled pass is about twice as fast as eager torch, but Inductor's
+    CPU kernels run holding Python's GIL, so with two image threads they take turns, and the
+    whole pipeline measured slower: on CPUs the numba kernels (which release the GIL) are the
+    fast path. On the CPU the output batches are reused once the step that consumed them has
+    let them go (:mod:`ser.features.reuse`).
     ``channels_last`` returns the images in channels-last memory order (same shape).
     The work always runs in float32, also under autocast.
     """
@@ -150,7 +157,7 @@ class SpectrogramImage(nn.Module):
                  mean: Sequence[float] = (0.485, 0.456, 0.406),
                  std: Sequence[float] = (0.229, 0.224, 0.225), colormap: str = "jet",
                  chunk_size: int = 4, threads: int | None = None, compile: bool = False,
-                 channels_last: bool = False) -> None:
+                 channels_last: bool = False, fused: bool = True) -> None:
         super().__init__()
         self.sample_rate = int(sample_rate)
         self.image_size = (int(image_size[0]), int(image_size[1]))
@@ -163,6 +170,7 @@ class SpectrogramImage(nn.Module):
         self.resize = Resize(self.image_size)
         self.normalise = ImageNormalize(mean, std)
         self.compiled = bool(compile)
+        self.fused = bool(fused) and fused_kernels.available()
         # made on first use and never pickled (see __getstate__)
         self._kernels: dict[str, Callable] = {}
         self._compile_failed: set[str] = set()
@@ -187,6 +195,14 @@ class SpectrogramImage(nn.Module):
 
     def _finish(self, rgba: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
         """Resized RGBA bytes -> normalised images written into ``out``."""
+        pixels = rgba.permute(0, 2, 3, 1)
+        if (self._fusing(rgba) and rgba.dtype == torch.uint8 and rgba.shape[1] == 4
+                and self.normalise.channels == 3 and pixels.is_contiguous()
+                and out.is_contiguous() and out.dtype == torch.float32):
+            if self._run_fused(fused_kernels.normalise, pixels.numpy(),
+                               self.normalise.byte_gain.view(-1).numpy(),
+                               self.normalise.offset.view(-1).numpy(), out.numpy()):
+                return out
         kernel = self._kernel("normalise")
         if kernel is not None:
             done = kernel(rgba, out)
@@ -204,11 +220,46 @@ class SpectrogramImage(nn.Module):
         ``rgba(blocks)[:, :3] / 255`` is the [0, 1] image the reference pipeline gives.
         """
         scratch = thread_scratch() if blocks.device.type == "cpu" else None
-        power = self.stft_db.power(blocks, scratch, gains=self.infinity_norm.gains(blocks))
-        rows = self.stft_db.levels(power, self.colour.levels, overwrite=True, scratch=scratch)
-        words = buffer(scratch, "words", tuple(rows.shape), torch.int32, rows.device)
-        resized = self.resize(JetColour.as_rgba(self.colour.lookup(rows, out=words)))
+        gains = self.infinity_norm.gains(blocks)
+        words = self._fused_words(blocks, scratch, gains) if self._fusing(blocks) else None
+        if words is None:
+            power = self.stft_db.power(blocks, scratch, gains=gains)
+            rows = self.stft_db.levels(power, self.colour.levels, overwrite=True, scratch=scratch)
+            words = self.colour.lookup(rows, out=buffer(scratch, "words", tuple(rows.shape),
+                                                        torch.int32, rows.device))
+        resized = self.resize(JetColour.as_rgba(words))
         return resized.clone() if resized.data_ptr() == words.data_ptr() else resized
+
+    def _fusing(self, tensor: torch.Tensor) -> bool:
+        return self.fused and tensor.device.type == "cpu"
+
+    def _fused_words(self, blocks: torch.Tensor, scratch, gains: torch.Tensor
+                     ) -> torch.Tensor | None:
+        """Colour words (B, F, frames) from the numba kernel; None if it cannot run here."""
+        spectrum = torch.view_as_real(self.stft_db.spectrum(blocks, scratch, gains))
+        batch, n_frames, n_freq, _ = spectrum.shape
+        words = buffer(scratch, "words", (batch, n_freq, n_frames), torch.int32)
+        power = buffer(scratch, "fused power", (n_frames * n_freq,))
+        rows = buffer(scratch, "fused rows", (n_frames * n_freq,), torch.int32)
+        table = self.colour.table.view(torch.int32).view(-1)
+        done = self._run_fused(fused_kernels.spectrum_words, spectrum.numpy(), table.numpy(),
+                               self.stft_db.amin ** 2, self.stft_db.top_db, words.numpy(),
+                               power.numpy(), rows.numpy())
+        return words if done else None
+
+    def _run_fused(self, kernel: Callable, *arrays) -> bool:
+        """Run a numba kernel; on a failure to compile, warn once and use torch from then on."""
+        try:
+            kernel(*arrays)
+            return True
+        except Exception as error:  # numba reports typing and lowering failures many ways
+            if self.fused:
+                self.fused = False
+                warnings.warn(f"The numba image kernels could not run here ({type(error).__name__}"
+                              f": {str(error).splitlines()[0][:200]}); making images with torch "
+                              "ops instead. Set features.fused=false to skip the attempt.",
+                              stacklevel=3)
+            return False
 
     def _make(self, blocks: torch.Tensor, out: torch.Tensor) -> None:
         self._finish(self.rgba(blocks), out)
@@ -246,7 +297,9 @@ class SpectrogramImage(nn.Module):
     def forward(self, blocks: torch.Tensor) -> torch.Tensor:
         if blocks.dim() != 2:
             raise ValueError(f"expected blocks of shape (B, T), got {tuple(blocks.shape)}")
-        # Images are inputs: no gradient flows through the (quantising) colour lookup.
+        # Images are inputs: no gradient flows through the (quantising) colour lookup. (Pool
+        # threads do not share this thread's no_grad, hence the detach.)
+        blocks = blocks.detach()
         with torch.no_grad(), torch.autocast(device_type=blocks.device.type, enabled=False):
             images = self._empty_images(blocks.shape[0], blocks.device)
             if blocks.shape[0] == 0:

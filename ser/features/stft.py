@@ -85,14 +85,12 @@ class StftDb(nn.Module):
         """Number of STFT frames of a block of ``samples`` samples (librosa's count)."""
         return 1 + samples // self.hop_length
 
-    def power(self, blocks: torch.Tensor, scratch: Scratch | None = None,
-              gains: torch.Tensor | None = None) -> torch.Tensor:
-        """``|STFT|^2`` in float32, in image orientation: (B, T) -> (B, F, frames), row 0 the
-        highest frequency.
+    def spectrum(self, blocks: torch.Tensor, scratch: Scratch | None = None,
+                 gains: torch.Tensor | None = None) -> torch.Tensor:
+        """Complex STFT, frame-major, frequency descending: (B, T) -> (B, frames, F) complex64.
 
-        ``power(y).flip(1)`` is librosa's ascending (F, frames) layout. With ``scratch`` the
-        result lives in a reused buffer (valid until the next call). ``gains`` (B, 1) scales
-        each block first (:meth:`InfinityNorm.gains`).
+        With ``scratch`` the FFT input lives in reused buffers. ``gains`` (B, 1) scales each
+        block first (:meth:`InfinityNorm.gains`).
         """
         with torch.autocast(device_type=blocks.device.type, enabled=False):
             batch, samples = blocks.shape
@@ -110,12 +108,23 @@ class StftDb(nn.Module):
             lo, hi = self.window_span
             windowed = buffer(scratch, "windowed", tuple(framed.shape), device=device, zero=True)
             torch.mul(framed[..., lo:hi], self.window[lo:hi], out=windowed[..., lo:hi])
-            # (rfft's result is fresh memory: squared in place rather than into another buffer)
-            squares = torch.view_as_real(torch.fft.rfft(windowed)).square_().transpose(1, 2)
-            # The sum re² + im² is written transposed, frequency-major: reading across frames
-            # costs this pass a little, and saves a separate transpose of the image later.
-            power = buffer(scratch, "power", tuple(squares.shape[:-1]), device=device)
-            return torch.add(squares[..., 0], squares[..., 1], out=power)
+            return torch.fft.rfft(windowed)
+
+    def power(self, blocks: torch.Tensor, scratch: Scratch | None = None,
+              gains: torch.Tensor | None = None) -> torch.Tensor:
+        """``|STFT|^2`` in float32, in image orientation: (B, T) -> (B, F, frames), row 0 the
+        highest frequency.
+
+        ``power(y).flip(1)`` is librosa's ascending (F, frames) layout. With ``scratch`` the
+        result lives in a reused buffer (valid until the next call).
+        """
+        # (rfft's result is fresh memory: squared in place rather than into another buffer)
+        spectrum = self.spectrum(blocks, scratch, gains)
+        squares = torch.view_as_real(spectrum).square_().transpose(1, 2)
+        # The sum re² + im² is written transposed, frequency-major: reading across frames
+        # costs this pass a little, and saves a separate transpose of the image later.
+        power = buffer(scratch, "power", tuple(squares.shape[:-1]), device=blocks.device)
+        return torch.add(squares[..., 0], squares[..., 1], out=power)
 
     def decibels(self, blocks: torch.Tensor) -> torch.Tensor:
         """dB relative to each block's maximum, floored at ``-top_db``: (B, T) -> (B, F, frames).
