@@ -101,3 +101,42 @@ def test_metrics_and_utterance_votes():
     assert m["utterance_accuracy"] == 1.0
     assert m["confusion_matrix"] == [[2, 1, 0], [0, 0, 0], [0, 1, 2]]
     assert m["ua"] == pytest.approx((2 / 3 + 2 / 3) / 3)  # class 1 absent: recall 0 in torchmetrics
+
+
+def test_model_compile_wraps_the_forward_and_keeps_checkpoint_names(monkeypatch):
+    compiled = []
+
+    def fake_compile(net):  # the real compiler takes minutes on a CPU: check the wiring
+        compiled.append(net)
+        return lambda images: net(images) * 0.0
+
+    monkeypatch.setattr(torch, "compile", fake_compile)
+    plain, _ = make_module()
+    cfg = compose(["model=alexnet", "model.pretrained=false", "model.compile=true"])
+    module = EmotionClassifier(["anger", "happy", "sad", "neutral"], cfg.model, cfg.optim,
+                               cfg.features)
+    images = torch.randn(2, 3, 256, 256)
+    assert torch.count_nonzero(module(images)) == 0 and compiled == [module.net]
+    module(images)
+    assert len(compiled) == 1  # compiled once, then reused
+    assert list(module.state_dict()) == list(plain.state_dict())
+    assert torch.count_nonzero(plain(images)) > 0 and len(compiled) == 1
+
+
+def test_precision_auto_is_bf16_only_on_gpus_that_have_it(monkeypatch):
+    from omegaconf import OmegaConf
+
+    from ser.training.precision import trainer_precision
+
+    def trainer(**values):
+        return OmegaConf.create({"precision": "auto", "accelerator": "auto", **values})
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert trainer_precision(trainer()) == "32-true"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: True)
+    assert trainer_precision(trainer()) == "bf16-mixed"
+    assert trainer_precision(trainer(accelerator="cpu")) == "32-true"
+    assert trainer_precision(trainer(precision="16-mixed")) == "16-mixed"
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: False)
+    assert trainer_precision(trainer()) == "32-true"

@@ -69,6 +69,7 @@ class EmotionClassifier(pl.LightningModule):
                                           model["trainable_from"])
         self.images = SpectrogramImage(**features)
         self.channels_last = bool(model.get("channels_last", False))
+        self.compile_net = bool(model.get("compile", False))
         self.register_buffer("class_weights", torch.ones(len(self.classes)), persistent=False)
         self._outputs: dict[int, list[tuple[torch.Tensor, ...]]] = {}
         self.test_set_names: list[str] = []
@@ -87,7 +88,18 @@ class EmotionClassifier(pl.LightningModule):
         return image.contiguous(memory_format=torch.channels_last) if self.channels_last else image
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.net(images)
+        return self._network()(images)
+
+    def _network(self) -> nn.Module:
+        """The backbone, or (``model.compile=true``) its ``torch.compile``'d form, made on
+        first use. The compiled wrapper is kept out of the module's registered children, so
+        checkpoints hold the same parameter names either way."""
+        if not self.compile_net:
+            return self.net
+        compiled = self.__dict__.get("_compiled_net")
+        if compiled is None:
+            compiled = self.__dict__["_compiled_net"] = torch.compile(self.net)
+        return compiled
 
     # ----------------------------------------------------------- training
     def setup(self, stage: str) -> None:

@@ -99,6 +99,7 @@ def evaluate_checkpoint(path: str | Path, group_choices: Mapping[str, str] | Non
     from ser.reporting.figures import confusion_matrix_figure
     from ser.reporting.tables import csv_table, markdown_table, test_set_label
     from ser.reporting.training_config import rebuild_training_config
+    from ser.training.precision import trainer_precision
     from ser.training.run_files import write_json_atomic
 
     path = find_checkpoint(path)
@@ -114,7 +115,8 @@ def evaluate_checkpoint(path: str | Path, group_choices: Mapping[str, str] | Non
     datamodule.setup("test")
     check_classes(hp["classes"], datamodule.classes, path)
     out_dir = Path(out_dir) if out_dir else default_output_dir(path, changes)
-    trainer = instantiate(cfg.trainer, logger=False, callbacks=[], enable_checkpointing=False,
+    trainer = instantiate(cfg.trainer, precision=trainer_precision(cfg.trainer), logger=False,
+                          callbacks=[], enable_checkpointing=False,
                           enable_progress_bar=bool(cfg.trainer.enable_progress_bar) and verbose,
                           default_root_dir=str(out_dir))
     trainer.test(model, datamodule=datamodule, verbose=False)

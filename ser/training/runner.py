@@ -20,6 +20,7 @@ from ser.models.module import EmotionClassifier
 from ser.reporting.tables import markdown_table
 from ser.training.checkpoint_io import AtomicCheckpointIO
 from ser.training.loggers import build_logger, finish_wandb
+from ser.training.precision import trainer_precision
 from ser.training.resources import MemoryMonitor
 from ser.training.run_files import METRICS_FILE, RUN_FILE, run_record, write_json_atomic
 
@@ -90,7 +91,8 @@ def train(cfg: DictConfig) -> dict:
     logger = build_logger(cfg, run_dir, group)
     memory = MemoryMonitor()
     callbacks = [best, last, memory] + ([LearningRateMonitor(logging_interval="epoch")] if logger else [])
-    trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=logger,
+    trainer: pl.Trainer = instantiate(cfg.trainer, precision=trainer_precision(cfg.trainer),
+                                      callbacks=callbacks, logger=logger,
                                       default_root_dir=str(run_dir), plugins=[AtomicCheckpointIO()])
     try:
         if logger:
