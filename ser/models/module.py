@@ -69,6 +69,10 @@ class EmotionClassifier(pl.LightningModule):
                                           model["trainable_from"])
         self.images = SpectrogramImage(**features)
         self.channels_last = bool(model.get("channels_last", False))
+        if self.channels_last:
+            # Weights in the images' memory order: gradients then come out in the order of
+            # the weights (DDP's gradient buckets require it) and convolutions skip conversions.
+            self.net = self.net.to(memory_format=torch.channels_last)
         self.compile_net = bool(model.get("compile", False))
         self.register_buffer("class_weights", torch.ones(len(self.classes)), persistent=False)
         self._outputs: dict[int, list[tuple[torch.Tensor, ...]]] = {}
