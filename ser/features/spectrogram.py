@@ -33,7 +33,7 @@ from torch import nn
 from ser.features import fused as fused_kernels
 from ser.features.colour import JetColour
 from ser.features.resize import Resize
-from ser.features.scratch import buffer, thread_scratch
+from ser.features.scratch import Scratch, buffer, thread_scratch
 from ser.features.reuse import ReusableBuffers
 from ser.features.stft import InfinityNorm, StftDb
 
@@ -181,17 +181,16 @@ class SpectrogramImage(nn.Module):
         state["_kernels"], state["_outputs"] = {}, ReusableBuffers()
         return state
 
-    def _kernel(self, name: str) -> Callable | None:
-        """The compiled form of an element-wise stage, made on first use; None when not
-        compiling, or when compiling failed here (then the eager code runs, after one
-        warning: e.g. a machine without the C++ compiler Inductor needs)."""
-        if not self.compiled or name in self._compile_failed:
+    def _compiled_normalise(self) -> Callable | None:
+        """The torch.compile'd normalisation, made on first use; None when not compiling, or
+        when compiling failed here (then the eager code runs, after one warning: e.g. on a
+        machine without the C++ compiler Inductor needs)."""
+        if not self.compiled or "normalise" in self._compile_failed:
             return None
-        kernel = self._kernels.get(name)
-        if kernel is None:
-            kernel = self._kernels[name] = _guarded(torch.compile(self._normalise_words), name,
-                                                    self._compile_failed)
-        return kernel
+        if "normalise" not in self._kernels:
+            self._kernels["normalise"] = _guarded(torch.compile(self._normalise_words),
+                                                  "normalise", self._compile_failed)
+        return self._kernels["normalise"]
 
     def _finish(self, rgba: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
         """Resized RGBA bytes -> normalised images written into ``out``."""
@@ -203,7 +202,7 @@ class SpectrogramImage(nn.Module):
                                self.normalise.byte_gain.view(-1).numpy(),
                                self.normalise.offset.view(-1).numpy(), out.numpy()):
                 return out
-        kernel = self._kernel("normalise")
+        kernel = self._compiled_normalise()
         if kernel is not None:
             done = kernel(rgba, out)
             if done is not None:
@@ -233,7 +232,7 @@ class SpectrogramImage(nn.Module):
     def _fusing(self, tensor: torch.Tensor) -> bool:
         return self.fused and tensor.device.type == "cpu"
 
-    def _fused_words(self, blocks: torch.Tensor, scratch, gains: torch.Tensor
+    def _fused_words(self, blocks: torch.Tensor, scratch: Scratch | None, gains: torch.Tensor
                      ) -> torch.Tensor | None:
         """Colour words (B, F, frames) from the numba kernel; None if it cannot run here."""
         spectrum = torch.view_as_real(self.stft_db.spectrum(blocks, scratch, gains))
