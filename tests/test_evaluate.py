@@ -154,6 +154,27 @@ def test_regime_figure_with_and_without_the_papers_numbers(summary, sweep, tmp_p
     valid_png(Path(figure["path"]), min_size=(800, 500))
 
 
+def test_runs_that_differ_only_in_how_they_computed_share_a_group(sweep, tmp_path):
+    """A run from an older version (no model.compile key) or another machine (precision
+    resolved differently) still falls in its regime's group."""
+    import yaml
+    from omegaconf import OmegaConf
+
+    from ser.reporting.sweep_report import summarise_sweep
+
+    copy = tmp_path / "mixed"
+    shutil.copytree(sweep, copy, ignore=shutil.ignore_patterns("*.ckpt", "summary"))
+    first = sorted(copy.glob("*/config.yaml"))[0]
+    config = yaml.safe_load(first.read_text())
+    config["model"].pop("compile")
+    config["trainer"]["precision"] = "32-true"
+    config["features"]["fused"] = False
+    first.write_text(yaml.safe_dump(config))
+    ignore = list(OmegaConf.load(REPO / "conf" / "evaluate.yaml").sweep_ignore)
+    result = summarise_sweep(copy, ignore=ignore, paper_figures={})
+    assert sorted(g["label"] for g in result["groups"]) == ["snr=all", "snr=clean"]
+
+
 def test_a_checkpoint_reproduces_its_runs_test_metrics(runs, tmp_path):
     def predicted_classes(run):  # the run whose predictions vary most tests the most
         metrics = json.loads((run / "metrics.json").read_text())
