@@ -128,6 +128,22 @@ def test_undecodable_files_are_skipped_and_listed(tmp_path):
     assert [Path(path).name for path, _ in train.skipped] == ["broken.wav"]
 
 
+def test_recordings_with_nan_samples_are_skipped_and_named(tmp_path):
+    """A float wav holding NaN would turn every mix it is drawn into into NaN images."""
+    from ser.audio.io import load_audio
+    from ser.errors import AudioDecodeError
+
+    write_tones(tmp_path / "noise", [1.0, 1.0])
+    poisoned = np.random.default_rng(9).uniform(-0.5, 0.5, RATE)
+    poisoned[[10, 500]] = np.nan
+    sf.write(tmp_path / "noise" / "poisoned.wav", poisoned, RATE, subtype="FLOAT")
+    with pytest.raises(AudioDecodeError, match=r"poisoned\.wav holds 2 non-finite samples"):
+        load_audio(tmp_path / "noise" / "poisoned.wav", RATE)
+    train, test = NoiseBank.from_folder(tmp_path / "noise", RATE)
+    assert len(train) + len(test) == 2
+    assert [Path(path).name for path, _ in train.skipped] == ["poisoned.wav"]
+
+
 def test_error_paragraphs_for_missing_empty_and_undecodable_folders(tmp_path):
     with pytest.raises(SerError, match=r"does not exist.*noise\.root=FOLDER.*wav/flac/ogg"):
         NoiseBank.from_folder(tmp_path / "nowhere", RATE)

@@ -47,6 +47,11 @@ def load_audio(path: str | Path, sample_rate: int) -> np.ndarray:
             ) from exc
     if audio.size == 0:
         raise AudioDecodeError(f"Audio file {path} holds no samples; remove it from the corpus.")
+    bad = int(np.count_nonzero(~np.isfinite(audio)))
+    if bad:  # a float file with NaN/inf would poison every block (and noise mix) it touches
+        raise AudioDecodeError(f"Audio file {path} holds {bad} non-finite samples (NaN or "
+                               f"infinity) out of {audio.size}; expected finite sample values. "
+                               "Re-encode it as PCM or remove it from the corpus.")
     if rate != sample_rate:
         import librosa
 
