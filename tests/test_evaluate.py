@@ -175,6 +175,19 @@ def test_runs_that_differ_only_in_how_they_computed_share_a_group(sweep, tmp_pat
     assert sorted(g["label"] for g in result["groups"]) == ["snr=all", "snr=clean"]
 
 
+def test_a_rewritten_summary_keeps_only_its_own_figures(sweep, tmp_path):
+    from ser.reporting.sweep_report import summarise_sweep
+
+    out = tmp_path / "summary"
+    out.mkdir()
+    (out / "weighted_f1_by_regime_model.pretrained=false.png").write_bytes(b"an older grouping")
+    (out / "notes.png").write_bytes(b"not ours")
+    result = summarise_sweep(sweep, ignore=["fold", "data.fold", "run_name", "paths.*", "logger.*"],
+                             out_dir=out, paper_figures={})
+    [figure] = result["figures"]
+    assert sorted(p.name for p in out.glob("*.png")) == sorted(["notes.png", Path(figure["path"]).name])
+
+
 def test_a_checkpoint_reproduces_its_runs_test_metrics(runs, tmp_path):
     def predicted_classes(run):  # the run whose predictions vary most tests the most
         metrics = json.loads((run / "metrics.json").read_text())

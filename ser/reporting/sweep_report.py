@@ -94,6 +94,12 @@ def draw_regime_figures(groups: Sequence[RunGroup], out_dir: Path, metric: str,
         regime_bar_figure(test_sets, series, title, f"{METRIC_NAMES.get(metric, metric)} (%)", path)
         drawn.append({"path": str(path), "dataset": family[0].dataset, "groups": [g.label for g in family],
                       "paper_reference": bool(paper)})
+    # A summary folder written again (more runs, another grouping) keeps only this grouping's
+    # figures: an older figure of another name would sit beside them and contradict them.
+    written = {Path(d["path"]).name for d in drawn}
+    for stale in out_dir.glob(f"{metric}_by_regime*.png"):
+        if stale.name not in written:
+            stale.unlink()
     return drawn
 
 
