@@ -106,7 +106,7 @@ def test_metrics_and_utterance_votes():
 def test_model_compile_wraps_the_forward_and_keeps_checkpoint_names(monkeypatch):
     compiled = []
 
-    def fake_compile(net):  # the real compiler takes minutes on a CPU: check the wiring
+    def fake_compile(net):  # compiling the real network is too slow for the suite: check the wiring
         compiled.append(net)
         return lambda images: net(images) * 0.0
 
