@@ -8,7 +8,7 @@ import torch
 from ser.features.reuse import ReusableBuffers
 from ser.features.spectrogram import SpectrogramImage
 
-SHAPE, STRIDE = (2, 3), (3, 1)
+SHAPE, DENSE = (2, 3), torch.contiguous_format
 
 
 def _pool():
@@ -24,10 +24,10 @@ def _pool():
 
 def test_released_buffer_is_handed_out_again():
     pool, make, made = _pool()
-    first = pool.get(SHAPE, torch.float32, STRIDE, make)
+    first = pool.get(SHAPE, torch.float32, DENSE, make)
     address = first.data_ptr()
     del first
-    again = pool.get(SHAPE, torch.float32, STRIDE, make)
+    again = pool.get(SHAPE, torch.float32, DENSE, make)
     assert again.data_ptr() == address and len(made) == 1
 
 
@@ -40,24 +40,31 @@ def test_buffer_still_in_use_is_never_handed_out():
         "autograd": lambda t: (t * torch.ones(SHAPE, requires_grad=True)).sum(),
     }
     for name, hold in holders.items():
-        handed = pool.get(SHAPE, torch.float32, STRIDE, make)
+        handed = pool.get(SHAPE, torch.float32, DENSE, make)
         handed.fill_(7.0)
         kept = hold(handed)
         address = handed.data_ptr()
         del handed
-        other = pool.get(SHAPE, torch.float32, STRIDE, make)
+        other = pool.get(SHAPE, torch.float32, DENSE, make)
         assert other.data_ptr() != address, f"reused while {name} still held it"
         other.fill_(-1.0)
         del kept, other
 
 
-def test_shape_dtype_and_stride_must_match():
+def test_shape_dtype_and_memory_format_must_match():
     pool, make, made = _pool()
-    del_me = pool.get(SHAPE, torch.float32, STRIDE, make)
+    del_me = pool.get(SHAPE, torch.float32, DENSE, make)
     del del_me
-    pool.get((3, 2), torch.float32, (2, 1), lambda: torch.zeros(3, 2))
-    pool.get(SHAPE, torch.float64, STRIDE, lambda: torch.zeros(SHAPE, dtype=torch.float64))
+    pool.get((3, 2), torch.float32, DENSE, lambda: torch.zeros(3, 2))
+    pool.get(SHAPE, torch.float64, DENSE, lambda: torch.zeros(SHAPE, dtype=torch.float64))
     assert len(made) == 1  # neither request took the float32 (2, 3) buffer
+    images = (1, 3, 4, 4)
+    planar = pool.get(images, torch.float32, DENSE, lambda: torch.zeros(images))
+    address = planar.data_ptr()
+    del planar
+    last = pool.get(images, torch.float32, torch.channels_last,
+                    lambda: torch.zeros(images).contiguous(memory_format=torch.channels_last))
+    assert last.data_ptr() != address and last.is_contiguous(memory_format=torch.channels_last)
 
 
 def test_images_held_by_the_caller_are_not_overwritten():

@@ -282,6 +282,21 @@ def test_numba_failure_falls_back_to_torch_with_one_warning(generated_speech, mo
     assert torch.allclose(images, SpectrogramImage(fused=False)(blocks), rtol=0, atol=1e-5)
 
 
+def test_compile_failure_falls_back_to_torch_with_one_warning(generated_speech, monkeypatch):
+    def no_compiler(function):
+        def compiled(*args):
+            raise RuntimeError("no C++ compiler found")
+        return compiled
+
+    monkeypatch.setattr(torch, "compile", no_compiler)
+    blocks = torch.from_numpy(generated_speech[:3])
+    pipeline = SpectrogramImage(chunk_size=1, compile=True, fused=False)
+    with pytest.warns(UserWarning, match="torch.compile of the normalisation could not run"):
+        images = pipeline(blocks)
+    assert not pipeline.compiled
+    assert torch.equal(images, SpectrogramImage(fused=False)(blocks))
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_gpu_gives_the_same_images(generated_speech):

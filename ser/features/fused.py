@@ -126,20 +126,21 @@ if njit is not None:
     _normalise = njit(**_JIT)(_normalise)
 
 
-def spectrum_words(spectra: np.ndarray, table: np.ndarray, floor: float, top_db: float,
+def spectrum_words(spectra: np.ndarray, table: np.ndarray, floor: float, top_db_log: float,
                    words: np.ndarray, power: np.ndarray, rows: np.ndarray) -> None:
     """Complex spectra -> colour-table words in image orientation.
 
     ``spectra`` (B, frames, F, 2) float32: each block's STFT (real and imaginary parts,
     frequency descending). ``table`` (L,) int32: RGBA colour words. ``floor``: the power floor
-    (``amin²``); ``top_db``: the dB range below each block's maximum. ``words`` (B, F, frames)
-    int32 receives ``table[floor(L · scaled dB)]`` exactly as :meth:`StftDb.levels` and
+    (``amin²``); ``top_db_log``: the dB range below each block's maximum, in natural-log
+    power (:attr:`StftDb.top_db_log`). ``words`` (B, F, frames) int32 receives
+    ``table[floor(L · scaled dB)]`` exactly as :meth:`StftDb.levels` and
     :meth:`JetColour.lookup` define it; ``power`` (frames·F,) float32 and ``rows`` (frames·F,)
     int32 are work space.
     """
     batch, n_frames, n_freq, _ = spectra.shape
     _spectrum_words(spectra.reshape(batch, -1), table, np.float32(floor),
-                    np.float32(top_db * math.log(10.0) / 10.0), words.reshape(batch, -1),
+                    np.float32(top_db_log), words.reshape(batch, -1),
                     power, rows, n_frames, n_freq)
 
 

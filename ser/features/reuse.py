@@ -35,12 +35,13 @@ class ReusableBuffers:
         self.slots = slots
         self._buffers: list[torch.Tensor] = []
 
-    def get(self, shape: tuple[int, ...], dtype: torch.dtype, stride: tuple[int, ...],
+    def get(self, shape: tuple[int, ...], dtype: torch.dtype, memory_format: torch.memory_format,
             make: Callable[[], torch.Tensor]) -> torch.Tensor:
-        """A free kept buffer of ``shape``, ``dtype`` and ``stride``, else ``make()``."""
+        """A free kept buffer of ``shape`` and ``dtype``, dense in ``memory_format``, else
+        ``make()`` (which must return one)."""
         for index, held in enumerate(self._buffers):
             if (tuple(held.shape) == tuple(shape) and held.dtype == dtype
-                    and held.stride() == tuple(stride) and _only_here(held)):
+                    and held.is_contiguous(memory_format=memory_format) and _only_here(held)):
                 self._buffers.append(self._buffers.pop(index))  # most recently used last
                 return _view(held)
         made = make()

@@ -85,27 +85,6 @@ class ImageNormalize(nn.Module):
         return out
 
 
-def _guarded(kernel: Callable, name: str, failed: set[str]) -> Callable:
-    """``kernel`` that returns None (and warns once) instead of raising when compiling it
-    fails, so that the caller runs its eager code."""
-
-    def run(*args):
-        if name in failed:
-            return None
-        try:
-            return kernel(*args)
-        except Exception as error:  # Inductor reports a missing compiler in many ways
-            if name not in failed:
-                failed.add(name)
-                warnings.warn(f"torch.compile of the spectrogram's {name} stage failed "
-                              f"({type(error).__name__}: {str(error).splitlines()[0][:200]}); "
-                              "making images with the eager code instead. Set "
-                              "features.compile=false to skip the attempt.", stacklevel=2)
-            return None
-
-    return run
-
-
 _POOLS: dict[tuple[int, int], ThreadPoolExecutor] = {}
 _POOLS_LOCK = threading.Lock()
 
@@ -172,25 +151,13 @@ class SpectrogramImage(nn.Module):
         self.compiled = bool(compile)
         self.fused = bool(fused) and fused_kernels.available()
         # made on first use and never pickled (see __getstate__)
-        self._kernels: dict[str, Callable] = {}
-        self._compile_failed: set[str] = set()
+        self._compiled_normalise: Callable | None = None
         self._outputs = ReusableBuffers()
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
-        state["_kernels"], state["_outputs"] = {}, ReusableBuffers()
+        state["_compiled_normalise"], state["_outputs"] = None, ReusableBuffers()
         return state
-
-    def _compiled_normalise(self) -> Callable | None:
-        """The torch.compile'd normalisation, made on first use; None when not compiling, or
-        when compiling failed here (then the eager code runs, after one warning: e.g. on a
-        machine without the C++ compiler Inductor needs)."""
-        if not self.compiled or "normalise" in self._compile_failed:
-            return None
-        if "normalise" not in self._kernels:
-            self._kernels["normalise"] = _guarded(torch.compile(self._normalise_words),
-                                                  "normalise", self._compile_failed)
-        return self._kernels["normalise"]
 
     def _finish(self, rgba: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
         """Resized RGBA bytes -> normalised images written into ``out``."""
@@ -198,15 +165,15 @@ class SpectrogramImage(nn.Module):
         if (self._fusing(rgba) and rgba.dtype == torch.uint8 and rgba.shape[1] == 4
                 and self.normalise.channels == 3 and pixels.is_contiguous()
                 and out.is_contiguous() and out.dtype == torch.float32):
-            if self._run_fused(fused_kernels.normalise, pixels.numpy(),
-                               self.normalise.byte_gain.view(-1).numpy(),
-                               self.normalise.offset.view(-1).numpy(), out.numpy()):
+            if self._fast("fused", fused_kernels.normalise, pixels.numpy(),
+                          self.normalise.byte_gain.view(-1).numpy(),
+                          self.normalise.offset.view(-1).numpy(), out.numpy()):
                 return out
-        kernel = self._compiled_normalise()
-        if kernel is not None:
-            done = kernel(rgba, out)
-            if done is not None:
-                return done
+        if self.compiled:
+            if self._compiled_normalise is None:
+                self._compiled_normalise = torch.compile(self._normalise_words)
+            if self._fast("compiled", self._compiled_normalise, rgba, out):
+                return out
         return self.normalise(rgba, out=out)
 
     def _normalise_words(self, rgba: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
@@ -241,23 +208,29 @@ class SpectrogramImage(nn.Module):
         power = buffer(scratch, "fused power", (n_frames * n_freq,))
         rows = buffer(scratch, "fused rows", (n_frames * n_freq,), torch.int32)
         table = self.colour.table.view(torch.int32).view(-1)
-        done = self._run_fused(fused_kernels.spectrum_words, spectrum.numpy(), table.numpy(),
-                               self.stft_db.amin ** 2, self.stft_db.top_db, words.numpy(),
-                               power.numpy(), rows.numpy())
+        done = self._fast("fused", fused_kernels.spectrum_words, spectrum.numpy(), table.numpy(),
+                          self.stft_db.amin ** 2, self.stft_db.top_db_log, words.numpy(),
+                          power.numpy(), rows.numpy())
         return words if done else None
 
-    def _run_fused(self, kernel: Callable, *arrays) -> bool:
-        """Run a numba kernel; on a failure to compile, warn once and use torch from then on."""
+    # the optional fast paths: the attribute that switches each on, and how to name it
+    _FAST_PATHS = {"fused": ("The numba image kernels", "features.fused=false"),
+                   "compiled": ("torch.compile of the normalisation", "features.compile=false")}
+
+    def _fast(self, path: str, kernel: Callable, *args) -> bool:
+        """Run a kernel of an optional fast path (``fused`` or ``compiled``). If it fails here
+        (numba or Inductor cannot compile on this machine, and report it in many ways), warn
+        once and switch the path off: the torch ops make the images from then on."""
         try:
-            kernel(*arrays)
+            kernel(*args)
             return True
-        except Exception as error:  # numba reports typing and lowering failures many ways
-            if self.fused:
-                self.fused = False
-                warnings.warn(f"The numba image kernels could not run here ({type(error).__name__}"
-                              f": {str(error).splitlines()[0][:200]}); making images with torch "
-                              "ops instead. Set features.fused=false to skip the attempt.",
-                              stacklevel=3)
+        except Exception as error:
+            if getattr(self, path):
+                setattr(self, path, False)
+                what, setting = self._FAST_PATHS[path]
+                warnings.warn(f"{what} could not run here ({type(error).__name__}: "
+                              f"{str(error).splitlines()[0][:200]}); making images with torch "
+                              f"ops instead. Set {setting} to skip the attempt.", stacklevel=3)
             return False
 
     def _make(self, blocks: torch.Tensor, out: torch.Tensor) -> None:
@@ -268,20 +241,14 @@ class SpectrogramImage(nn.Module):
         # Made outside inference mode: pool threads (which are not in Lightning's test-time
         # inference mode) write into it, and in-place writes to inference tensors are refused.
         shape = (batch, self.normalise.channels, *self.image_size)
+        memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
         if device.type != "cpu":
-            memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
             return torch.empty(shape, dtype=torch.float32, device=device,
                                memory_format=memory_format)
         # The last batches' buffers are written again once the step that used them has let
         # them go (ser.features.reuse): fresh 100 MB would be faulted in, zeroed, every batch.
-        return self._outputs.get(shape, torch.float32, self._strides(shape),
+        return self._outputs.get(shape, torch.float32, memory_format,
                                  lambda: self._new_cpu_images(shape))
-
-    def _strides(self, shape: tuple[int, ...]) -> tuple[int, ...]:
-        batch, channels, height, width = shape
-        if self.channels_last:
-            return (height * width * channels, 1, width * channels, channels)
-        return (channels * height * width, height * width, width, 1)
 
     def _new_cpu_images(self, shape: tuple[int, ...]) -> torch.Tensor:
         # numpy asks Linux for transparent huge pages on large buffers; torch.empty does not,

@@ -72,6 +72,7 @@ class StftDb(nn.Module):
                            "the features config (the paper uses n_fft=512, win_length=256).")
         self.n_fft, self.win_length, self.hop_length = n_fft, win_length, hop_length
         self.top_db, self.amin = float(top_db), float(amin)
+        self.top_db_log = self.top_db * math.log(10.0) / 10.0  # top_db in natural-log power
         # librosa's window: periodic Hamming, zero-padded to n_fft, centred. Times (-1)^n, which
         # puts the bins in descending order (see the module docstring).
         left = (n_fft - win_length) // 2
@@ -140,8 +141,7 @@ class StftDb(nn.Module):
         """Per-block (bottom, top) of the image in natural-log power from the log of its
         smallest and largest bin: the maximum, and the larger of the minimum and the
         ``top_db`` floor. Shapes (B,), (B,)."""
-        floor = top - self.top_db * math.log(10.0) / 10.0
-        return torch.maximum(low, floor), top
+        return torch.maximum(low, top - self.top_db_log), top
 
     def power_bounds(self, power: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """:meth:`_bounds` read off the power itself: log is monotone, so the extremes of the
