@@ -1,5 +1,6 @@
 """Train one model per configuration: `python train.py [overrides]`, `python train.py -m ...` for sweeps.
 
+`model=mfcc_svm` fits the conventional baseline (an SVM on MFCC statistics) on the same data.
 See conf/train.yaml for the groups; README.md for examples.
 """
 
@@ -12,7 +13,10 @@ from ser.cli import report_errors
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 @report_errors
 def main(cfg: DictConfig) -> float:
-    from ser.training.runner import train
+    if cfg.model.get("kind") == "sklearn":  # model=mfcc_svm: the conventional baseline
+        from ser.baseline.run import train_baseline as train
+    else:
+        from ser.training.runner import train
 
     metrics = train(cfg)
     return float(metrics.get("clean", {}).get("weighted_f1", float("nan")))

@@ -18,7 +18,7 @@ os.environ["WANDB_SILENT"] = "true"
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 # Small but real: the tiny-run overrides every training test starts from.
-FAST = ["model.pretrained=false", "trainer.max_epochs=1", "trainer.limit_train_batches=2",
+FAST = ["model.pretrained=false", "trainer=epochs", "trainer.max_epochs=1", "trainer.limit_train_batches=2",
         "trainer.limit_val_batches=1", "trainer.limit_test_batches=1", "data.batch_size=8",
         "trainer.enable_progress_bar=false"]
 

@@ -35,7 +35,7 @@ def test_demo_batches_hold_raw_blocks_noise_and_snr(demo):
     assert dm.test_set_names == ["clean", "15dB", "20dB", "40dB"]
     module = EmotionClassifier(dm.classes, compose(["model.pretrained=false"]).model, cfg.optim, cfg.features)
     out = module.on_after_batch_transfer(batch, 0)
-    assert out["image"].shape == (8, 3, 256, 256) and torch.isfinite(out["image"]).all()
+    assert out["image"].shape == (8, 3, 64, 101) and torch.isfinite(out["image"]).all()  # log-mel
 
 
 def test_training_noise_is_fresh_each_epoch_unless_fixed(demo):

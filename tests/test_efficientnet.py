@@ -126,8 +126,10 @@ def test_transfer_split_trains_only_the_last_stages_and_the_new_head(wheel_state
 def test_config_file_gives_the_parameter_groups():
     from ser.models.module import EmotionClassifier
 
-    cfg = compose(["model=efficientnet_lite0", "model.pretrained=false"])
-    assert cfg.model.name == "efficientnet_lite0" and cfg.model.trainable_from == "blocks.5"
+    cfg = compose(["model=efficientnet_lite0", "model.pretrained=false", "optim=sgd", "features=paper",
+                   "model.trainable_from=blocks.5"])
+    assert cfg.model.name == "efficientnet_lite0"
+    assert compose(["model=efficientnet_lite0"]).model.trainable_from == "conv_stem"  # all fine-tuned
     assert compose(["model=efficientnet_lite0"]).model.pretrained is True
     module = EmotionClassifier(["anger", "happy", "sad", "neutral"], cfg.model, cfg.optim, cfg.features)
     optimizer = module.configure_optimizers()["optimizer"]

@@ -11,7 +11,7 @@ from tests.conftest import compose
 
 
 def make_module(classes=("anger", "happy", "sad", "neutral"), **optim):
-    cfg = compose(["model=alexnet", "model.pretrained=false", *(f"optim.{k}={v}" for k, v in optim.items())])
+    cfg = compose(["model=alexnet", "optim=sgd", "features=paper", "model.pretrained=false", *(f"optim.{k}={v}" for k, v in optim.items())])
     return EmotionClassifier(list(classes), cfg.model, cfg.optim, cfg.features), cfg
 
 
@@ -112,7 +112,7 @@ def test_model_compile_wraps_the_forward_and_keeps_checkpoint_names(monkeypatch)
 
     monkeypatch.setattr(torch, "compile", fake_compile)
     plain, _ = make_module()
-    cfg = compose(["model=alexnet", "model.pretrained=false", "model.compile=true"])
+    cfg = compose(["model=alexnet", "optim=sgd", "features=paper", "model.pretrained=false", "model.compile=true"])
     module = EmotionClassifier(["anger", "happy", "sad", "neutral"], cfg.model, cfg.optim,
                                cfg.features)
     images = torch.randn(2, 3, 256, 256)

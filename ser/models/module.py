@@ -15,6 +15,8 @@ from ser.audio.mixing import mix_at_snr
 from ser.features.spectrogram import SpectrogramImage
 from ser.models.backbones import build_backbone
 from ser.models.metrics import block_metrics, score_test_set
+from ser.training.augment import build_specaugment, mixup, random_gain
+from ser.training.optimizers import build_optimizer
 
 # Images are made in this module's hook on purpose (a checkpoint must render its own inputs).
 warnings.filterwarnings("ignore", message=".*overridden `on_after_batch_transfer` in `LightningModule`.*")
@@ -22,6 +24,18 @@ warnings.filterwarnings("ignore", message=".*overridden `on_after_batch_transfer
 
 def _plain(cfg: Any) -> Any:
     return OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg
+
+
+def build_frontend(features: dict, channels_last: bool = False) -> nn.Module:
+    """``features`` config -> the waveform-to-input module: its ``_target_`` (``features=logmel``,
+    ``features=paper``), or the paper's spectrogram image for configs that predate ``_target_``."""
+    features = dict(features)
+    target = features.pop("_target_", None)
+    if target is None:
+        return SpectrogramImage(**features)
+    from hydra.utils import get_class
+
+    return get_class(target)(**features, channels_last=channels_last)
 
 
 def gather_items(batches: list[tuple[torch.Tensor, ...]], key: tuple[int, ...]) -> list[torch.Tensor]:
@@ -57,18 +71,25 @@ class EmotionClassifier(pl.LightningModule):
     """
 
     def __init__(self, classes: list[str], model: dict, optim: dict, features: dict,
-                 run_config: dict | None = None):
+                 run_config: dict | None = None, augment: dict | None = None):
         """``run_config`` is the whole resolved training config: it travels in the checkpoint so
-        evaluate.py can rebuild the exact data (corpus, split, fold, seed, noise) it was tested on."""
+        evaluate.py can rebuild the exact data (corpus, split, fold, seed, noise) it was tested on.
+        ``features`` builds the front-end (waveform -> network input), ``model`` the backbone and
+        head, ``augment`` the training-only augmentation (``conf/augment``; None: none)."""
         super().__init__()
         model, optim, features = _plain(model), _plain(optim), _plain(features)
+        augment = _plain(augment) or {}
         self.save_hyperparameters({"classes": list(classes), "model": model, "optim": optim,
-                                   "features": features, "run_config": _plain(run_config)})
+                                   "features": features, "run_config": _plain(run_config),
+                                   "augment": augment})
         self.classes = list(classes)
         self.net, _ = build_backbone(model["name"], len(self.classes), model.get("pretrained", False),
                                           model["trainable_from"])
-        self.images = SpectrogramImage(**features)
         self.channels_last = bool(model.get("channels_last", False))
+        self.frontend = build_frontend(features, self.channels_last)
+        self.specaugment = build_specaugment(augment.get("specaugment"))
+        self.mixup_alpha = float(augment.get("mixup_alpha") or 0.0)
+        self.gain_db = float(augment.get("gain_db") or 0.0)
         if self.channels_last:
             # Weights in the images' memory order: gradients then come out in the order of
             # the weights (DDP's gradient buckets require it) and convolutions skip conversions.
@@ -82,13 +103,17 @@ class EmotionClassifier(pl.LightningModule):
     # ------------------------------------------------------------- images
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         if isinstance(batch, dict) and "clean" in batch and "image" not in batch:
-            batch["image"] = self.render(batch["clean"], batch["noise"], batch["snr"])
+            training = self._trainer is not None and self.trainer.training
+            clean = random_gain(batch["clean"], self.gain_db) if training else batch["clean"]
+            batch["image"] = self.render(clean, batch["noise"], batch["snr"])
+            if training and self.specaugment is not None:
+                batch["image"] = self.specaugment(batch["image"])
         return batch
 
     @torch.no_grad()
     def render(self, clean: torch.Tensor, noise: torch.Tensor, snr: torch.Tensor) -> torch.Tensor:
         """(B, T) clean + (B, T) noise at (B,) dB (inf = clean) -> (B, 3, H, W) images."""
-        image = self.images(mix_at_snr(clean, noise, snr.to(clean.dtype)))
+        image = self.frontend(mix_at_snr(clean, noise, snr.to(clean.dtype)))
         return image.contiguous(memory_format=torch.channels_last) if self.channels_last else image
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
@@ -115,9 +140,17 @@ class EmotionClassifier(pl.LightningModule):
             self.test_set_names = list(dm.test_set_names)
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        logits = self(batch["image"])
-        loss = nn.functional.cross_entropy(logits, batch["label"], weight=self.class_weights)
-        acc = (logits.argmax(1) == batch["label"]).float().mean()
+        images, labels = batch["image"], batch["label"]
+        if self.mixup_alpha > 0:
+            images, labels, partners, lam = mixup(images, labels, self.mixup_alpha)
+            logits = self(images)
+            ce = nn.functional.cross_entropy
+            loss = (lam * ce(logits, labels, weight=self.class_weights)
+                    + (1 - lam) * ce(logits, partners, weight=self.class_weights))
+        else:
+            logits = self(images)
+            loss = nn.functional.cross_entropy(logits, labels, weight=self.class_weights)
+        acc = (logits.argmax(1) == labels).float().mean()
         self.log_dict({"train/loss": loss, "train/accuracy": acc}, prog_bar=True,
                       batch_size=len(batch["label"]))
         return loss
@@ -160,18 +193,11 @@ class EmotionClassifier(pl.LightningModule):
 
     # ---------------------------------------------------------- optimiser
     def configure_optimizers(self) -> dict:
-        o = self.hparams.optim
-        head = self.net.head
-        finetune = [p for p in self.net.finetune.parameters() if p.requires_grad]
-        groups = [
-            {"params": finetune, "lr": float(o["lr"]), "name": "finetune"},
-            {"params": [head.weight], "lr": float(o["head_weight_lr"]), "name": "head_weight"},
-            {"params": [head.bias], "lr": float(o["head_bias_lr"]), "name": "head_bias"},
-        ]
-        opt = torch.optim.SGD(groups, lr=float(o["lr"]), momentum=float(o["momentum"]),
-                              weight_decay=float(o["weight_decay"]))
-        sched = torch.optim.lr_scheduler.StepLR(opt, step_size=int(o["step_size"]), gamma=float(o["gamma"]))
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
+        """Optimiser and schedule from ``conf/optim`` (partials), over the groups of
+        :func:`ser.training.optimizers.parameter_groups`; step schedules learn the run's length
+        from the trainer's step budget."""
+        total = int(self.trainer.estimated_stepping_batches) if self._trainer is not None else 1
+        return build_optimizer(self.net, self.hparams.optim, total)
 
     # ---------------------------------------------------------- inference
     @torch.no_grad()

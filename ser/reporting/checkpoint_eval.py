@@ -24,9 +24,25 @@ def _plain(value: Any) -> Any:
     return OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
 
 
+BASELINE_FILE = "baseline.pkl"  # what a model=mfcc_svm run keeps instead of a network checkpoint
+
+
+def refuse_baseline_run(path: Path) -> None:
+    """A SerError for a baseline run (``model=mfcc_svm``) or its pickle: it has no network."""
+    run_dir = path.parent.parent if path.name == BASELINE_FILE else path
+    if path.name == BASELINE_FILE or (path.is_dir() and (
+            (path / CHECKPOINT_DIR / BASELINE_FILE).is_file() or (path / BASELINE_FILE).is_file())):
+        raise SerError(f"{path} is a baseline run (model=mfcc_svm): baseline runs have no network "
+                       f"checkpoint; their metrics are in {run_dir / 'metrics.json'}, and "
+                       "`evaluate.py sweep=DIR` reports them beside the deep runs. To test the "
+                       "baseline on other data or noise, train it again with those settings "
+                       "(it fits in seconds).")
+
+
 def find_checkpoint(path: str | Path) -> Path:
     """``path`` itself, or for a run directory its best checkpoint (else ``last.ckpt``)."""
     path = Path(path).expanduser()
+    refuse_baseline_run(path)
     if path.is_dir():
         folder = path / CHECKPOINT_DIR if (path / CHECKPOINT_DIR).is_dir() else path
         best = sorted(folder.glob("best-*.ckpt"), key=lambda p: p.stat().st_mtime)

@@ -69,9 +69,11 @@ def evaluate(cfg: DictConfig) -> dict:
             from ser.reporting.sweep_report import describe_summary, summarise_sweep
 
             paper = OmegaConf.to_container(cfg.paper_figures) if cfg.paper_reference else None
+            model_keys = cfg.figure.get("model_keys")
             result = summarise_sweep(cfg.sweep, list(cfg.sweep_ignore), cfg.out_dir,
                                      metric=cfg.figure.metric, regime_keys=list(cfg.figure.regime_keys),
-                                     paper_figures=paper)
+                                     paper_figures=paper,
+                                     **({} if model_keys is None else {"model_keys": list(model_keys)}))
             text = describe_summary(result)
         elif mode == "checkpoint":
             from ser.reporting.checkpoint_eval import describe_evaluation, evaluate_checkpoint

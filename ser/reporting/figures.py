@@ -56,6 +56,7 @@ class BarSeries:
     stds: list[float] | None = None
     color: str | None = None
     reference: bool = False  # published numbers: hatched and lighter, so they read as "not ours"
+    hatch: str | None = None  # a texture of our own bars (tells models apart; "//" is the paper's)
 
 
 def regime_bar_figure(test_sets: Sequence[str], series: Sequence[BarSeries], title: str,
@@ -74,7 +75,7 @@ def regime_bar_figure(test_sets: Sequence[str], series: Sequence[BarSeries], tit
         errors = None if s.stds is None else np.nan_to_num(np.asarray(s.stds, dtype=float))
         bars = ax.bar(offsets, means, width * 0.92, yerr=errors, capsize=3, label=s.label,
                       color=s.color, alpha=0.45 if s.reference else 0.95,
-                      hatch="//" if s.reference else None, edgecolor="black", linewidth=0.6,
+                      hatch="//" if s.reference else s.hatch, edgecolor="black", linewidth=0.6,
                       error_kw={"elinewidth": 1.0, "ecolor": "black"})
         heights = means + (0 if errors is None else errors)
         for bar, mean, height in zip(bars, means, heights):  # value above the error bar

@@ -4,7 +4,8 @@ Figures: within a sweep, groups that differ only in the training regime keys (``
 a family; a family holding clean-trained and noise-augmented groups gets one bar chart of the
 chosen metric per test set, the regimes side by side, error bars = std over folds, and, for a
 corpus the paper reports (AHSN, AESN), the paper's own numbers as hatched bars (its Figure 6
-style comparison; numbers from conf/paper_reference.yaml).
+style comparison; numbers from conf/paper_reference.yaml). The ``model=mfcc_svm`` baseline's
+family, trained on the same data, is drawn in each network's figure as dotted bars.
 """
 
 from __future__ import annotations
@@ -25,34 +26,75 @@ METRIC_NAMES = {"accuracy": "Accuracy", "ua": "UA", "weighted_precision": "Weigh
                 "weighted_recall": "Weighted recall", "weighted_f1": "Weighted F1",
                 "macro_f1": "Macro F1", "utterance_accuracy": "Utterance accuracy"}
 REGIME_NAMES = {"clean": "clean-trained", "augmented": "noise-augmented"}
-OURS_COLOURS = {"clean": ["tab:blue"], "augmented": ["tab:orange", "tab:green", "tab:red", "tab:purple"]}
+# One colour per group of a regime and model, in family order.
+OURS_COLOURS = {"clean": ["tab:blue", "tab:cyan", "tab:purple", "tab:gray"],
+                "augmented": ["tab:orange", "tab:green", "tab:red", "tab:brown", "tab:olive"]}
+# Textures of the models of one figure, in family order ("//" is kept for the paper's bars).
+MODEL_HATCHES = ((None, "plain"), ("..", "dotted"), ("xx", "crossed"), ("--", "dashed"), ("oo", "circled"))
+# Settings of the classifier rather than of the data it is trained and tested on: a baseline
+# that differs from a network only in them (and in the regime) is drawn in the network's figure.
+MODEL_KEYS = ("model.*", "optim.*", "trainer.*", "features.*", "augment.*", "select.*")
 
 
-def regime_families(groups: Sequence[RunGroup], regime_keys: Sequence[str]) -> list[list[RunGroup]]:
-    """Groups that differ only in ``regime_keys``, when they hold both regimes."""
+def _matches(key: str, patterns: Sequence[str]) -> bool:
+    return any(fnmatch.fnmatchcase(key, p) for p in patterns)
+
+
+def _key(group: RunGroup, patterns: Sequence[str]) -> tuple:
+    return tuple(sorted((k, v) for k, v in group.settings.items() if not _matches(k, patterns)))
+
+
+def regime_families(groups: Sequence[RunGroup], regime_keys: Sequence[str],
+                    model_keys: Sequence[str] = ()) -> list[list[RunGroup]]:
+    """Groups that differ only in ``regime_keys``, when they hold both regimes; a baseline's
+    family (``model.kind: sklearn``) joins every such family of another model trained on the
+    same data (differing from it only in ``model_keys`` too), so each figure of a network shows
+    the baseline beside it. Without ``model_keys``, or without a matching network, a baseline's
+    family stands alone."""
     families: dict[tuple, list[RunGroup]] = {}
     for g in groups:
-        rest = {k: v for k, v in g.settings.items()
-                if not any(fnmatch.fnmatchcase(k, p) for p in regime_keys)}
-        families.setdefault(tuple(sorted(rest.items())), []).append(g)
-    return [f for f in families.values() if {g.regime for g in f} >= {"clean", "augmented"}]
+        families.setdefault(_key(g, regime_keys), []).append(g)
+    complete = [f for f in families.values() if {g.regime for g in f} >= {"clean", "augmented"}]
+    hosts = [list(f) for f in complete if not all(_is_baseline(g) for g in f)]
+    alone = []
+    for family in (f for f in complete if all(_is_baseline(g) for g in f)):
+        data = _key(family[0], [*regime_keys, *model_keys])
+        names = {g.settings.get("model.name") for g in family}
+        joined = [h for h in hosts if model_keys and _key(h[0], [*regime_keys, *model_keys]) == data
+                  and names.isdisjoint(g.settings.get("model.name") for g in h)]
+        for host in joined:
+            host.extend(family)
+        if not joined:
+            alone.append(list(family))
+    return hosts + alone
+
+
+def _is_baseline(group: RunGroup) -> bool:
+    return group.settings.get("model.kind") == '"sklearn"'
 
 
 def _series(family: Sequence[RunGroup], test_sets: list[str], metric: str) -> list[BarSeries]:
-    used = {"clean": 0, "augmented": 0}
+    """One bar series per group: the colour says the regime (the n-th clean-trained group of a
+    model takes the n-th clean colour), the texture says the model (plain for the first, dots,
+    crosses ... for the next: a baseline beside a network), so both read at a glance."""
+    used: dict[tuple[str, str], int] = {}
+    models: list[str] = []
     series = []
     for g in family:
         stats = g.stats()
+        model = str(g.runs[0].record.get("model", "?"))
+        if model not in models:
+            models.append(model)
         colours = OURS_COLOURS.get(g.regime, ["tab:gray"])
-        colour = colours[used.get(g.regime, 0) % len(colours)]
-        used[g.regime] = used.get(g.regime, 0) + 1
+        colour = colours[used.get((model, g.regime), 0) % len(colours)]
+        used[(model, g.regime)] = used.get((model, g.regime), 0) + 1
         nan = float("nan")
         series.append(BarSeries(
             label=f"{REGIME_NAMES.get(g.regime, g.regime).capitalize()} ({g.label}; "
                   f"{len(g.runs)} run{'s' if len(g.runs) > 1 else ''})",
             means=[100 * stats[t][metric]["mean"] if t in stats else nan for t in test_sets],
             stds=[100 * stats[t][metric]["std"] if t in stats else nan for t in test_sets],
-            color=colour))
+            color=colour, hatch=MODEL_HATCHES[models.index(model) % len(MODEL_HATCHES)][0]))
     return series
 
 
@@ -67,15 +109,16 @@ def _paper_series(paper: Mapping, test_sets: list[str]) -> list[BarSeries]:
 
 
 def draw_regime_figures(groups: Sequence[RunGroup], out_dir: Path, metric: str,
-                        regime_keys: Sequence[str], paper_figures: Mapping | None) -> list[dict]:
+                        regime_keys: Sequence[str], paper_figures: Mapping | None,
+                        model_keys: Sequence[str] = MODEL_KEYS) -> list[dict]:
     """One PNG per family with both regimes; ``paper_figures`` None leaves the paper out."""
-    families = regime_families(groups, regime_keys)
+    families = regime_families(groups, regime_keys, model_keys)
     family_labels = distinguishing_labels([
-        {k: v for k, v in f[0].settings.items() if not any(fnmatch.fnmatchcase(k, p) for p in regime_keys)}
-        for f in families])
+        {k: v for k, v in f[0].settings.items() if not _matches(k, regime_keys)} for f in families])
     drawn = []
     for family, family_label in zip(families, family_labels):
-        family = sorted(family, key=lambda g: (g.regime != "clean", g.label))
+        # clean-trained bars first, then augmented; within a regime the deep models, then baselines
+        family = sorted(family, key=lambda g: (g.regime != "clean", _is_baseline(g), g.label))
         test_sets = family[0].test_sets + [t for g in family[1:] for t in g.test_sets
                                            if t not in family[0].test_sets]
         series = _series(family, test_sets, metric)
@@ -87,9 +130,13 @@ def draw_regime_figures(groups: Sequence[RunGroup], out_dir: Path, metric: str,
         suffix = "" if len(families) == 1 else "_" + re.sub(r"[^\w.=-]+", "_", family_label)
         path = out_dir / f"{metric}_by_regime{suffix}.png"
         folds = sorted({f for g in family for f in g.folds})
+        models = list(dict.fromkeys(str(g.runs[0].record.get("model", "?")) for g in family))
         title = (f"{family[0].dataset}{f' ({family_label})' if family_label else ''}: "
                  f"{METRIC_NAMES.get(metric, metric)} per test set, clean-trained vs noise-augmented"
-                 f"\nmean ± std over folds {', '.join(map(str, folds))}"
+                 + (f"\nmodels: {' vs '.join(models)} "
+                    f"({', '.join(name for _, name in MODEL_HATCHES[:len(models)])} bars)"
+                    if len(models) > 1 else f"\nmodel: {models[0]}")
+                 + f"\nmean ± std over folds {', '.join(map(str, folds))}"
                  + (f"; hatched: the paper's {paper.get('figure', 'figures')}" if paper else ""))
         regime_bar_figure(test_sets, series, title, f"{METRIC_NAMES.get(metric, metric)} (%)", path)
         drawn.append({"path": str(path), "dataset": family[0].dataset, "groups": [g.label for g in family],
@@ -105,8 +152,12 @@ def draw_regime_figures(groups: Sequence[RunGroup], out_dir: Path, metric: str,
 
 def summarise_sweep(sweep_dir: str | Path, ignore: Sequence[str], out_dir: str | Path | None = None,
                     metric: str = "weighted_f1", regime_keys: Sequence[str] = ("snr", "data.snr"),
-                    paper_figures: Mapping | None = None) -> dict:
-    """Gather, group and aggregate a sweep; write summary.md/.csv/.json and the regime figures."""
+                    paper_figures: Mapping | None = None,
+                    model_keys: Sequence[str] = MODEL_KEYS) -> dict:
+    """Gather, group and aggregate a sweep; write summary.md/.csv/.json and the regime figures.
+
+    ``model_keys``: settings of the classifier; a baseline's groups that differ from a
+    network's only in them and in the regime are drawn in the network's figure."""
     if metric not in METRIC_NAMES:
         raise SerError(f"figure.metric={metric!r} is not a reported metric; use one of "
                        f"{', '.join(METRIC_NAMES)}.")
@@ -120,7 +171,7 @@ def summarise_sweep(sweep_dir: str | Path, ignore: Sequence[str], out_dir: str |
     groups = group_runs(runs, ignore)
     out = Path(out_dir) if out_dir else Path(sweep_dir) / "summary"
     out.mkdir(parents=True, exist_ok=True)
-    figures = draw_regime_figures(groups, out, metric, regime_keys, paper_figures)
+    figures = draw_regime_figures(groups, out, metric, regime_keys, paper_figures, model_keys)
     summary = {"sweep": str(sweep_dir), "n_runs": len(runs), "metric": metric,
                "groups": summary_rows(groups), "figures": figures,
                "skipped": [{"path": str(p), "why": why} for p, why in skipped], "out_dir": str(out)}

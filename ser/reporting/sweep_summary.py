@@ -145,22 +145,41 @@ def group_runs(runs: Sequence[FinishedRun], ignore: Sequence[str]) -> list[RunGr
     return ordered
 
 
+# Keys a label names first, and how: ``model=mfcc_svm`` tells a baseline's rows from a deep
+# model's before anything else (the name it was chosen by on the command line).
+LEADING_KEYS = {"model.name": "model"}
+
+
+def _partition(column: tuple) -> tuple[int, ...]:
+    """Which settings share a value: ``("a", "b", "a")`` -> ``(0, 1, 0)``."""
+    first: dict[Any, int] = {}
+    return tuple(first.setdefault(v, len(first)) for v in column)
+
+
 def distinguishing_labels(settings: Sequence[Mapping[str, str]]) -> list[str]:
     """``key=value, ...`` of the keys whose values differ between the settings (one label each).
 
-    Keys that always vary together with a shorter one (``data.snr`` with ``snr``) are dropped.
+    A key that splits the settings exactly as a key already shown does is dropped: ``data.snr``
+    with ``snr``, and every key of a model's own config with ``model.name`` (a baseline's
+    ``model.C`` beside a network's ``model.pretrained``). ``model.name`` leads, as ``model=``.
+    A key a setting lacks is named (``key=unset``) only where nothing else tells it apart.
     """
-    keys = sorted({k for s in settings for k in s}, key=lambda k: (k.count("."), len(k), k))
+    keys = sorted({k for s in settings for k in s},
+                  key=lambda k: (k not in LEADING_KEYS, k.count("."), len(k), k))
     columns: dict[str, tuple] = {}
+    partitions: set[tuple[int, ...]] = set()
     for key in keys:
         column = tuple(s.get(key) for s in settings)
-        if len(set(column)) > 1 and column not in columns.values():
+        if len(set(column)) > 1 and _partition(column) not in partitions:
             columns[key] = column
-    labels = []
-    for i in range(len(settings)):
-        parts = [f"{k}={_shown(col[i])}" for k, col in columns.items()]
-        labels.append(", ".join(parts))
-    return labels
+            partitions.add(_partition(column))
+    full = [", ".join(f"{LEADING_KEYS.get(k, k)}={_shown(col[i])}" for k, col in columns.items())
+            for i in range(len(settings))]
+    # a key a group lacks (a network's model.pretrained, for a baseline) is left out of its
+    # label, unless that is what tells the group apart
+    short = [", ".join(f"{LEADING_KEYS.get(k, k)}={_shown(col[i])}" for k, col in columns.items()
+                       if col[i] is not None) for i in range(len(settings))]
+    return [s if s and short.count(s) == 1 else f for s, f in zip(short, full)]
 
 
 def _shown(value: str | None) -> str:

@@ -12,6 +12,13 @@ from ser.audio.mixing import mix_at_snr
 log = logging.getLogger(__name__)
 
 
+def _pictures(frontend, mixed: torch.Tensor) -> np.ndarray:
+    """(B, T) blocks -> (B, H, W, 3) uint8: the bytes a front-end's images are made from."""
+    if hasattr(frontend, "rgba"):  # the paper's jet images, before normalisation
+        return frontend.rgba(mixed)[:, :3].permute(0, 2, 3, 1).cpu().numpy()
+    return frontend.picture(mixed).cpu().numpy()
+
+
 def preview_images(model, datamodule, n: int, snr_db: float = 15.0) -> list[tuple[np.ndarray, str]]:
     """(H, W, 3) uint8 pictures of ``n`` validation blocks, clean and mixed at ``snr_db``."""
     ds = datamodule.val_dataset()
@@ -25,7 +32,7 @@ def preview_images(model, datamodule, n: int, snr_db: float = 15.0) -> list[tupl
     for snr in (float("inf"), snr_db):
         mixed = mix_at_snr(clean, noise, torch.full((len(items),), snr))
         # the un-normalised bytes the training images are made from: no inverse normalisation
-        pictures = model.images.rgba(mixed)[:, :3].permute(0, 2, 3, 1).cpu().numpy()
+        pictures = _pictures(model.frontend, mixed)
         for picture, it in zip(pictures, items):
             label = datamodule.classes[it["label"]]
             cond = "clean" if snr == float("inf") else f"{snr:g} dB"

@@ -71,7 +71,7 @@ def run_record(cfg, datamodule, wall_time_s: float) -> dict:
         "fold": int(cfg.fold),
         "seed": int(cfg.seed),
         "model": cfg.model.name,
-        "pretrained": str(cfg.model.pretrained),
+        "pretrained": str(cfg.model.get("pretrained", False)),  # a baseline has no weights to start from
         "test_sets": datamodule.test_set_names,
         "version": ser.__version__,
         "git_commit": git_commit(),

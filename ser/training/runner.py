@@ -11,7 +11,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
-from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint
+from pytorch_lightning.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
 from pytorch_lightning.utilities import rank_zero_only
 
 from ser.errors import SerError
@@ -59,6 +59,43 @@ def _resume_checkpoint(cfg: DictConfig, ckpt_dir: Path) -> str | None:
     return str(last) if cfg.get("resume") and last.is_file() else None
 
 
+def step_budget(trainer: DictConfig) -> DictConfig:
+    """The trainer config with validation no rarer than the step budget: a run of 50 steps with
+    ``val_check_interval: 100`` would otherwise never validate, and so never pick a checkpoint."""
+    trainer = trainer.copy()
+    interval, steps = trainer.get("val_check_interval"), int(trainer.get("max_steps") or -1)
+    if isinstance(interval, int) and not isinstance(interval, bool) and 0 < steps < interval:
+        trainer.val_check_interval = steps
+    return trainer
+
+
+def selection_callbacks(select: DictConfig | None, ckpt_dir: Path, trainer: DictConfig
+                        ) -> tuple[ModelCheckpoint, ModelCheckpoint, list[EarlyStopping]]:
+    """The best checkpoint by ``select.monitor``, last.ckpt, and early stopping with patience.
+
+    The best checkpoint is what the test sets score (``select.monitor``, val/ua by default;
+    the paper's experiments keep val/weighted_f1). ``select.patience`` counts validation checks
+    without improvement; ``trainer.min_steps`` holds the stop back on small corpora.
+    """
+    monitor = str((select or {}).get("monitor", "val/weighted_f1"))
+    mode = str((select or {}).get("mode", "max"))
+    short = monitor.split("/")[-1].replace("weighted_f1", "wf1")
+    best = ModelCheckpoint(dirpath=str(ckpt_dir), filename=f"best-step{{step}}-{short}{{{monitor}:.4f}}",
+                           monitor=monitor, mode=mode, auto_insert_metric_name=False)
+    # Lightning's save_last only refreshes last.ckpt when the best one improves; resuming needs
+    # the latest state, so last.ckpt has its own callback: every epoch when validation runs per
+    # epoch, at each validation when the budget is in steps (epochs of tiny corpora are seconds).
+    by_steps = trainer.get("check_val_every_n_epoch") is None and isinstance(trainer.get("val_check_interval"), int)
+    last = ModelCheckpoint(dirpath=str(ckpt_dir), filename="last", monitor=None, save_top_k=1,
+                           enable_version_counter=False,
+                           **({"every_n_train_steps": int(trainer.val_check_interval)} if by_steps
+                              else {"every_n_epochs": 1, "save_on_train_epoch_end": True}))
+    patience = (select or {}).get("patience")
+    stop = [EarlyStopping(monitor=monitor, mode=mode, patience=int(patience), check_on_train_epoch_end=False)
+            ] if patience is not None else []
+    return best, last, stop
+
+
 def train(cfg: DictConfig) -> dict:
     """Fit on the configured fold, test the best checkpoint on every test set, save the results."""
     started = time.time()
@@ -81,17 +118,15 @@ def train(cfg: DictConfig) -> dict:
                       datamodule.classes, resume_from)
         print(f"Resuming from {resume_from}", flush=True)
     model = EmotionClassifier(classes=datamodule.classes, model=cfg.model, optim=cfg.optim,
-                              features=cfg.features, run_config=OmegaConf.to_container(cfg, resolve=True))
-    best = ModelCheckpoint(dirpath=str(ckpt_dir), filename="best-epoch{epoch}-wf1{val/weighted_f1:.4f}",
-                           monitor="val/weighted_f1", mode="max", auto_insert_metric_name=False)
-    # Lightning's save_last only refreshes last.ckpt when the best one improves; resuming needs
-    # the latest state every epoch, so last.ckpt has its own callback.
-    last = ModelCheckpoint(dirpath=str(ckpt_dir), filename="last", monitor=None, save_top_k=1,
-                           every_n_epochs=1, save_on_train_epoch_end=True, enable_version_counter=False)
+                              features=cfg.features, augment=cfg.get("augment"),
+                              run_config=OmegaConf.to_container(cfg, resolve=True))
+    trainer_cfg = step_budget(cfg.trainer)
+    best, last, stop = selection_callbacks(cfg.get("select"), ckpt_dir, trainer_cfg)
     logger = build_logger(cfg, run_dir, group)
     memory = MemoryMonitor()
-    callbacks = [best, last, memory] + ([LearningRateMonitor(logging_interval="epoch")] if logger else [])
-    trainer: pl.Trainer = instantiate(cfg.trainer, precision=trainer_precision(cfg.trainer),
+    interval = "step" if str(cfg.optim.get("interval", "epoch")) == "step" else "epoch"
+    callbacks = [best, last, memory, *stop] + ([LearningRateMonitor(logging_interval=interval)] if logger else [])
+    trainer: pl.Trainer = instantiate(trainer_cfg, precision=trainer_precision(cfg.trainer),
                                       callbacks=callbacks, logger=logger,
                                       default_root_dir=str(run_dir), plugins=[AtomicCheckpointIO()])
     try:
@@ -108,6 +143,13 @@ def train(cfg: DictConfig) -> dict:
         write_json_atomic(metrics_path, metrics)
         record = run_record(cfg, datamodule, time.time() - started)
         record["memory_per_epoch"] = memory.epochs
+        # what the run trained for and which state was tested: equal-step comparisons check these
+        record["training"] = {"steps": int(trainer.global_step), "epochs": int(trainer.current_epoch),
+                              "stopped_early": bool(stop and stop[0].stopped_epoch > 0),
+                              "selected": {"monitor": best.monitor,
+                                           "score": None if best.best_model_score is None
+                                           else float(best.best_model_score),
+                                           "checkpoint": Path(best.best_model_path).name or None}}
         write_json_atomic(run_dir / RUN_FILE, record)
         (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
         if logger:

@@ -1,0 +1,187 @@
+"""train_baseline(cfg): one conventional run, from corpus to metrics.json, in seconds.
+
+It builds the same data module the deep runs build, so the blocks, the fold, the training noise
+(the first epoch's draw: the SVM sees each training item once) and the fixed noisy test sets
+are the deep model's. Blocks are mixed exactly as the network's inputs are
+(:func:`ser.audio.mixing.mix_at_snr`), then turned into MFCC statistics instead of images.
+Nothing is chosen on the test sets; the validation fold is scored and recorded in run.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from ser.audio.mixing import mix_at_snr
+from ser.baseline.svm import MfccSvm
+from ser.errors import SerError
+from ser.models.metrics import block_metrics, score_test_set
+from ser.reporting.checkpoint_eval import BASELINE_FILE, CHECKPOINT_DIR
+from ser.reporting.tables import markdown_table
+from ser.training.loggers import build_logger, finish_wandb
+from ser.training.run_files import METRICS_FILE, RUN_FILE, run_record, write_json_atomic
+from ser.training.runner import run_directory
+
+FEATURE_CHUNK = 256                   # mixed blocks per feature extraction call (about 16 MB at 16 kHz)
+MODEL_META_KEYS = ("name", "kind")    # model config keys that describe, not build, the estimator
+# Config groups only the deep network reads (its optimiser, trainer, augmentation, checkpoint
+# selection); a baseline run's config.yaml leaves them out, so that overrides meant for the
+# network (trainer.max_steps=..., optim.lr=...) never split a sweep's baseline runs into
+# groups. Of the network's input features only the sample rate applies.
+UNUSED_GROUPS = ("optim", "trainer", "augment", "select")
+
+
+def build_baseline(model: DictConfig, sample_rate: int) -> MfccSvm:
+    """The estimator ``model._target_`` names, built at the corpus ``sample_rate`` (Hz)."""
+    params = OmegaConf.to_container(model, resolve=True)
+    for key in MODEL_META_KEYS:
+        params.pop(key, None)
+    if "_target_" not in params:
+        raise SerError(f"model={model.get('name')} has kind: sklearn but no `_target_`: name the "
+                       "class that builds the estimator, e.g. _target_: ser.baseline.svm.MfccSvm "
+                       "(see conf/model/mfcc_svm.yaml).")
+    return instantiate(params, sample_rate=int(sample_rate))
+
+
+def mixed_features(model: MfccSvm, batches: Iterable[dict],
+                   chunk: int = FEATURE_CHUNK) -> dict[str, np.ndarray]:
+    """Mix each batch at its SNRs (as the network's ``render`` does) and extract its features.
+
+    Mixed blocks are gathered into chunks of ``chunk`` before extraction, so the cost does not
+    depend on ``data.batch_size`` (features are per block: chunking never changes them).
+    Returns ``features`` (N, D) float64 and the items' ``label``, ``utterance``, ``block`` and
+    ``snr`` (N,) columns, in the loader's order.
+    """
+    columns: dict[str, list[np.ndarray]] = {k: [] for k in ("features", "label", "utterance",
+                                                              "block", "snr")}
+    pending: list[np.ndarray] = []
+
+    def extract() -> None:
+        if pending:
+            columns["features"].append(model.features(np.concatenate(pending)))
+            pending.clear()
+
+    for batch in batches:
+        clean = batch["clean"]
+        mixed = mix_at_snr(clean, batch["noise"], torch.as_tensor(batch["snr"]).to(clean.dtype))
+        pending.append(mixed.numpy())
+        if sum(len(p) for p in pending) >= chunk:
+            extract()
+        for key in ("label", "utterance", "block", "snr"):
+            columns[key].append(torch.as_tensor(batch[key]).numpy())
+    extract()
+    if not columns["features"]:
+        raise SerError("A data loader of this fold yielded no blocks: the corpus or the fold is "
+                       "empty. Check the corpus (dataset=...) and the split (split=..., fold=...).")
+    return {k: np.concatenate(v) for k, v in columns.items()}
+
+
+def baseline_config(cfg: DictConfig) -> dict[str, Any]:
+    """The resolved config a baseline run records in config.yaml (see ``UNUSED_GROUPS``)."""
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    for group in UNUSED_GROUPS:
+        resolved.pop(group, None)
+    if isinstance(resolved.get("features"), dict):
+        resolved["features"] = {"sample_rate": resolved["features"].get("sample_rate")}
+    return resolved
+
+
+def save_estimator(model: MfccSvm, path: Path) -> None:
+    """Pickle the fitted extractor + SVM via a temporary file, so a killed run leaves no half file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            pickle.dump(model, f, protocol=pickle.HIGHEST_PROTOCOL)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _log(cfg: DictConfig, run_dir: Path, group: str | None, validation: dict, metrics: dict,
+         classes: list[str]) -> None:
+    logger = build_logger(cfg, run_dir, group)
+    if not logger:
+        return
+    from ser.training.previews import log_test_tables
+
+    flat = {f"val/{k}": v for k, v in validation.items()}
+    flat.update({f"test/{name}/{k}": v for name, m in metrics.items() for k, v in m.items()
+                 if isinstance(v, float)})
+    logger.log_hyperparams(baseline_config(cfg))
+    logger.log_metrics(flat, step=0)
+    log_test_tables(logger, metrics, classes)
+    logger.save()
+    logger.finalize("success")
+
+
+def train_baseline(cfg: DictConfig) -> dict:
+    """Fit the configured estimator on the fold's training items, score validation and every
+    test set, and write metrics.json, run.json, config.yaml and checkpoints/baseline.pkl."""
+    started = time.time()
+    run_dir, group = run_directory(cfg)
+    metrics_path = run_dir / METRICS_FILE
+    if cfg.get("resume") and metrics_path.is_file():
+        print(f"{run_dir} finished before (metrics.json exists): skipped.", flush=True)
+        return json.loads(metrics_path.read_text())
+    if cfg.get("ckpt_path"):
+        raise SerError(f"ckpt_path={cfg.ckpt_path} does not apply to model={cfg.model.name}: a "
+                       "baseline run has no network checkpoint to continue and refits from "
+                       "scratch in seconds. Drop ckpt_path (resume=true still skips finished runs).")
+
+    pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
+    datamodule = instantiate(cfg.data)
+    datamodule.setup("fit")
+    model = build_baseline(cfg.model, datamodule.sample_rate)
+    classes = datamodule.classes
+    data_ready = time.time()
+
+    train = mixed_features(model, datamodule.train_dataloader())
+    model.fit(train["features"], train["label"], len(classes))
+    fitted = time.time()
+
+    val = mixed_features(model, datamodule.val_dataloader())
+    _, val_preds = model.predict_scores(val["features"])
+    val_all = block_metrics(torch.from_numpy(val_preds), torch.from_numpy(val["label"]), len(classes))
+    validation = {k: val_all[k] for k in ("weighted_f1", "ua", "accuracy")}
+
+    metrics: dict[str, dict] = {}
+    for name, loader in zip(datamodule.test_set_names, datamodule.test_dataloader()):
+        test = mixed_features(model, loader)
+        probs, _ = model.predict_scores(test["features"])
+        metrics[name] = score_test_set(torch.from_numpy(probs), torch.from_numpy(test["label"]),
+                                       torch.from_numpy(test["utterance"]))
+
+    # metrics.json last: it marks the run finished (resume=true skips it, sweeps count it)
+    save_estimator(model, run_dir / CHECKPOINT_DIR / BASELINE_FILE)
+    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(baseline_config(cfg))))
+    record = run_record(cfg, datamodule, time.time() - started)
+    record.update({"validation": validation, "n_train_items": int(len(train["label"])),
+                   "n_features": int(train["features"].shape[1]), "estimator": repr(model),
+                   "data_seconds": round(data_ready - started, 2),
+                   "fit_seconds": round(fitted - data_ready, 2)})
+    write_json_atomic(run_dir / RUN_FILE, record)
+    write_json_atomic(metrics_path, metrics)
+    try:
+        _log(cfg, run_dir, group, validation, metrics, classes)
+    finally:
+        finish_wandb()
+    print(f"Validation (block level): weighted F1 {100 * validation['weighted_f1']:.2f}, "
+          f"UA {100 * validation['ua']:.2f}, accuracy {100 * validation['accuracy']:.2f}", flush=True)
+    print(markdown_table(metrics, title=f"{cfg.run_name} ({cfg.model.name}): test sets ({run_dir})"),
+          flush=True)
+    return metrics

@@ -1,0 +1,112 @@
+"""Log-mel spectrograms of 1-s blocks, batched on the training device: ``features=logmel``.
+
+The paper's front-end (:mod:`ser.features.spectrogram`) renders a linear-frequency spectrogram
+through the jet colour map into a 256×256 RGB picture, so the ImageNet network sees colours that
+encode loudness. A log-mel spectrogram gives the same backbones the perceptual frequency axis
+speech models are built on, at a fraction of the pixels (128 bands × 101 frames instead of
+256 × 256), which is what makes full fine-tuning affordable on a CPU.
+
+    InfinityNorm -> |STFT|² -> mel filterbank -> dB (ref: block maximum, floor top_db below it)
+    -> [-1, 1] -> (B, 3, n_mels, frames): the log-mel in every channel, or log-mel, Δ, ΔΔ
+
+Like the paper's pipeline it is invariant to the block's gain: each block is peak-normalised
+and its dB scale is relative to its own maximum. Low frequencies are in the last row, as in a
+picture of a spectrogram.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import librosa
+import numpy as np
+import torch
+from torch import nn
+
+from ser.features.stft import InfinityNorm
+
+
+def _delta(x: torch.Tensor, width: int = 9) -> torch.Tensor:
+    """Regression delta over the last (time) axis, as ``librosa.feature.delta`` (edges repeated).
+
+    (B, F, T) -> (B, F, T).
+    """
+    half = width // 2
+    weights = torch.arange(-half, half + 1, dtype=x.dtype, device=x.device)
+    weights = weights / (weights ** 2).sum()
+    padded = nn.functional.pad(x.reshape(-1, 1, x.shape[-1]), (half, half), mode="replicate")
+    return nn.functional.conv1d(padded, weights.flip(0).view(1, 1, -1)).view_as(x)
+
+
+class LogMel(nn.Module):
+    """(B, T) waveform blocks -> (B, 3, n_mels, frames) log-mel images in about [-1, 1].
+
+    ``n_fft``/``win_length``/``hop_length`` in samples at ``sample_rate`` (Hz): the defaults are
+    the usual 25 ms Hann window and 10 ms hop, 101 frames per second. ``top_db`` is the floor
+    below each block's maximum (dB). ``deltas=true`` fills channels 2 and 3 with the first and
+    second time derivatives (scaled to the log-mel's range) instead of copies of the log-mel.
+    ``image_size`` (H, W) resizes bilinearly when a backbone wants a fixed input; null keeps
+    (n_mels, frames). ``channels_last`` returns channels-last memory order (same shape).
+    """
+
+    def __init__(self, sample_rate: int = 16000, n_fft: int = 512, win_length: int = 400,
+                 hop_length: int = 160, n_mels: int = 128, f_min: float = 50.0,
+                 f_max: float | None = None, top_db: float = 80.0, amin: float = 1e-10,
+                 deltas: bool = False, image_size: Sequence[int] | None = None,
+                 channels_last: bool = False) -> None:
+        super().__init__()
+        if win_length > n_fft:
+            raise ValueError(f"features.win_length={win_length} exceeds features.n_fft={n_fft}")
+        self.sample_rate, self.n_fft = int(sample_rate), int(n_fft)
+        self.win_length, self.hop_length = int(win_length), int(hop_length)
+        self.top_db, self.amin, self.deltas = float(top_db), float(amin), bool(deltas)
+        self.image_size = None if image_size is None else (int(image_size[0]), int(image_size[1]))
+        self.channels_last = bool(channels_last)
+        self.infinity_norm = InfinityNorm()
+        mel = librosa.filters.mel(sr=self.sample_rate, n_fft=self.n_fft, n_mels=int(n_mels),
+                                  fmin=float(f_min), fmax=f_max)
+        # flipped so that row 0 is the highest band: low frequencies at the bottom of the image
+        self.register_buffer("mel", torch.from_numpy(np.ascontiguousarray(mel[::-1])).float(),
+                             persistent=False)
+        self.register_buffer("window", torch.hann_window(self.win_length, periodic=True),
+                             persistent=False)
+
+    @property
+    def n_mels(self) -> int:
+        return int(self.mel.shape[0])
+
+    def log_mel(self, blocks: torch.Tensor) -> torch.Tensor:
+        """(B, T) -> (B, n_mels, frames) dB relative to each block's maximum, in [-top_db, 0]."""
+        x = self.infinity_norm(blocks.float())
+        spec = torch.stft(x, self.n_fft, self.hop_length, self.win_length, self.window,
+                          center=True, pad_mode="reflect", return_complex=True)
+        power = spec.real.square() + spec.imag.square()            # (B, n_fft/2+1, frames)
+        mel = torch.matmul(self.mel, power)                          # (B, n_mels, frames)
+        db = 10.0 * torch.log10(mel.clamp(min=self.amin))
+        peak = db.amax(dim=(1, 2), keepdim=True)
+        return torch.maximum(db - peak, db.new_tensor(-self.top_db))
+
+    def forward(self, blocks: torch.Tensor) -> torch.Tensor:
+        if blocks.dim() != 2:
+            raise ValueError(f"expected blocks of shape (B, T), got {tuple(blocks.shape)}")
+        with torch.no_grad(), torch.autocast(device_type=blocks.device.type, enabled=False):
+            half = self.top_db / 2.0
+            db = self.log_mel(blocks.detach())
+            base = (db + half) / half                                # [-1, 1]
+            if self.deltas:
+                d1 = _delta(db)
+                d2 = _delta(d1)
+                # deltas of an 80 dB range rarely exceed ±10 dB/frame: scale to about [-1, 1]
+                image = torch.stack([base, d1 / 10.0, d2 / 5.0], dim=1)
+            else:
+                image = base.unsqueeze(1).expand(-1, 3, -1, -1)
+            if self.image_size is not None and tuple(image.shape[-2:]) != self.image_size:
+                image = nn.functional.interpolate(image, size=self.image_size, mode="bilinear",
+                                                  align_corners=False)
+            fmt = torch.channels_last if self.channels_last else torch.contiguous_format
+            return image.contiguous(memory_format=fmt)
+
+    def picture(self, blocks: torch.Tensor) -> torch.Tensor:
+        """(B, T) -> (B, H, W, 3) uint8 grey pictures of the log-mel, for previews."""
+        grey = ((self.log_mel(blocks) + self.top_db) / self.top_db * 255.0).round().to(torch.uint8)
+        return grey.unsqueeze(-1).expand(-1, -1, -1, 3).contiguous()

@@ -1,0 +1,81 @@
+"""Parameter groups and optimisers from ``conf/optim``: which weights learn, and how fast.
+
+The optimiser and its scheduler are Hydra partials (``_target_`` + ``_partial_``) in the YAML
+file, so a new optimiser is a new file, not an edit of the LightningModule. This module only
+decides the parameter groups: the fine-tuned stages at ``optim.lr`` (each stage scaled by
+``optim.layer_decay`` per stage below the top when that is set), the new head's weight and bias
+at their own rates (the paper's Table 4), and no weight decay for normalisation layers and
+biases when ``optim.decay_norm_and_bias=false``.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import torch
+from hydra.utils import instantiate
+from torch import nn
+
+
+def _split_decay(module: nn.Module) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
+    """(weights that decay, 1-d parameters: biases and normalisation scales) of trainable params."""
+    decay, flat = [], []
+    for p in module.parameters():
+        if p.requires_grad:
+            (flat if p.ndim <= 1 else decay).append(p)
+    return decay, flat
+
+
+def parameter_groups(net: nn.Module, o: dict) -> list[dict[str, Any]]:
+    """Groups for ``net`` (a TransferNet: ``finetune`` stages and a ``head`` Linear).
+
+    Names: ``finetune`` (one group), or ``finetune.<stage>`` under layer decay, each with
+    ``lr = optim.lr * layer_decay ** (stages above it)``; then ``head_weight`` and ``head_bias``.
+    Frozen parameters are in no group.
+    """
+    lr = float(o["lr"])
+    decay_all = bool(o.get("decay_norm_and_bias", True))
+    stages = [(name, m) for name, m in net.finetune.named_children()
+              if any(p.requires_grad for p in m.parameters())]
+    layer_decay = o.get("layer_decay")
+    units = ([(f"finetune.{n}", m, lr * float(layer_decay) ** (len(stages) - 1 - i))
+              for i, (n, m) in enumerate(stages)] if layer_decay else [("finetune", net.finetune, lr)])
+    groups: list[dict[str, Any]] = []
+    for name, module, unit_lr in units:
+        decay, flat = _split_decay(module)
+        if decay_all:
+            params = decay + flat
+            if params:
+                groups.append({"params": params, "lr": unit_lr, "name": name})
+            continue
+        if decay:
+            groups.append({"params": decay, "lr": unit_lr, "name": name})
+        if flat:
+            groups.append({"params": flat, "lr": unit_lr, "name": f"{name}.no_decay", "weight_decay": 0.0})
+    head = net.head
+    groups.append({"params": [head.weight], "lr": float(o["head_weight_lr"]), "name": "head_weight"})
+    bias = {"params": [head.bias], "lr": float(o["head_bias_lr"]), "name": "head_bias"}
+    if not decay_all:
+        bias["weight_decay"] = 0.0
+    groups.append(bias)
+    return groups
+
+
+def build_optimizer(net: nn.Module, o: dict, total_steps: int) -> dict:
+    """``configure_optimizers``' answer: the optimiser over :func:`parameter_groups` and its schedule.
+
+    ``o`` is the resolved ``optim`` config: ``optimizer`` and ``scheduler`` are partials;
+    ``interval`` says whether the scheduler steps every ``epoch`` or every ``step``.
+    ``total_steps`` (the run's optimiser steps) reaches schedulers that take it.
+    """
+    groups = parameter_groups(net, o)
+    opt = instantiate(o["optimizer"], _partial_=True)(groups, lr=float(o["lr"]))
+    answer: dict[str, Any] = {"optimizer": opt}
+    if o.get("scheduler"):
+        make = instantiate(o["scheduler"], _partial_=True)
+        target = getattr(make, "func", make)
+        params = inspect.signature(target).parameters
+        sched = make(opt, total_steps=int(total_steps)) if "total_steps" in params else make(opt)
+        answer["lr_scheduler"] = {"scheduler": sched, "interval": str(o.get("interval", "epoch"))}
+    return answer

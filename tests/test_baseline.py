@@ -1,0 +1,198 @@
+"""model=mfcc_svm, the conventional baseline, on the demo corpus: the same run files and test
+sets as a deep run, a sweep that reports both side by side in its tables and its figure, gain-
+invariant features, and the same metrics from the same seed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from unittest import mock
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from tests.conftest import FAST, compose, run_script
+from tests.test_evaluate import evaluate_in_process, ok, valid_png
+
+# The deep runs' tiny overrides, less the one a baseline has no key for: the rest (trainer.*,
+# data.batch_size) reach the baseline exactly as a user passes them to both.
+BASELINE = ["model=mfcc_svm", "logger=none", *[o for o in FAST if not o.startswith("model.")]]
+
+
+def train_baseline_into(run_dir: Path, overrides: list[str]) -> dict:
+    """train.py model=mfcc_svm in this process (no interpreter start), writing into ``run_dir``."""
+    from ser.baseline import run as baseline_run
+
+    cfg = compose([*BASELINE, *overrides])
+    with mock.patch.object(baseline_run, "run_directory", lambda cfg: (run_dir, None)):
+        return baseline_run.train_baseline(cfg)
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory) -> Path:
+    """A sweep folder holding deep and baseline runs, each clean-trained and augmented (fold 0)."""
+    root = tmp_path_factory.mktemp("baseline")
+    # job folders numbered, not named by the overrides: FAST's names can outgrow a file name
+    ok(run_script("train.py", ["-m", "snr=clean,all", *FAST, "logger=none",
+                               f"hydra.sweep.dir={root / 'sweep'}",
+                               "hydra.sweep.subdir=deep_${hydra.job.num}"], cwd=root))
+    for snr in ("clean", "all"):
+        train_baseline_into(root / "sweep" / f"model=mfcc_svm,snr={snr}", [f"snr={snr}"])
+    return root / "sweep"
+
+
+def read(run: Path, name: str) -> dict:
+    return json.loads((run / name).read_text())
+
+
+def deep_run(sweep: Path, snr: str) -> Path:
+    """The sweep's network run trained with ``snr`` (its folder is named by all the overrides)."""
+    [run] = [p.parent for p in sweep.glob("*/run.json")
+             if read(p.parent, "run.json")["model"] != "mfcc_svm" and read(p.parent, "run.json")["snr"] == snr]
+    return run
+
+
+def test_a_baseline_run_writes_the_deep_runs_files_and_keys(sweep):
+    from ser.models.metrics import score_test_set
+
+    deep, baseline = deep_run(sweep, "all"), sweep / "model=mfcc_svm,snr=all"
+    deep_metrics, metrics = read(deep, "metrics.json"), read(baseline, "metrics.json")
+    assert list(metrics) == list(deep_metrics) == ["clean", "15dB", "20dB", "40dB"]
+    expected_keys = set(score_test_set(torch.full((2, 4), 0.25), torch.tensor([0, 1]), torch.tensor([0, 0])))
+    for name in metrics:
+        assert set(metrics[name]) == set(deep_metrics[name]) == expected_keys
+        assert np.asarray(metrics[name]["confusion_matrix"]).sum() == metrics[name]["n_blocks"]
+    record, deep_record = read(baseline, "run.json"), read(deep, "run.json")
+    network_only = {"memory_per_epoch", "training"}  # a network's epochs, steps and memory
+    assert set(deep_record) - network_only <= set(record)
+    assert record["model"] == "mfcc_svm" and record["regime"] == "augmented"
+    assert record["data_fingerprint"] == deep_record["data_fingerprint"]
+    assert set(record["validation"]) == {"weighted_f1", "ua", "accuracy"}
+    config = yaml.safe_load((baseline / "config.yaml").read_text())
+    assert config["model"]["kind"] == "sklearn" and "optim" not in config and "trainer" not in config
+    assert (baseline / "checkpoints" / "baseline.pkl").is_file()
+
+
+def test_a_sweep_reports_deep_and_baseline_groups_side_by_side(sweep):
+    code, stdout, err = evaluate_in_process([f"sweep='{sweep}'"])
+    assert code == 0, err
+    deep_model = read(deep_run(sweep, "all"), "run.json")["model"]
+    summary = json.loads((sweep / "summary" / "summary.json").read_text())
+    labels = {g["label"] for g in summary["groups"]}
+    assert labels == {f"model={m}, snr={s}" for m in (deep_model, "mfcc_svm") for s in ("clean", "all")}
+    for text in ((sweep / "summary" / "summary.md").read_text(),
+                 (sweep / "summary" / "summary.csv").read_text(), stdout):
+        assert "model=mfcc_svm, snr=all" in text and f"model={deep_model}, snr=clean" in text
+    # one figure holds both models' regimes: the baseline is the bar beside the network's
+    [figure] = summary["figures"]
+    assert Path(figure["path"]).name == "weighted_f1_by_regime.png"
+    assert figure["groups"] == [f"model={deep_model}, snr=clean", "model=mfcc_svm, snr=clean",
+                                f"model={deep_model}, snr=all", "model=mfcc_svm, snr=all"]
+    valid_png(Path(figure["path"]), min_size=(800, 500))
+
+
+def test_same_seed_gives_the_same_metrics_and_resume_skips_a_finished_run(sweep, tmp_path):
+    first = sweep / "model=mfcc_svm,snr=clean"  # the cheaper run; its test sets are noisy too
+    train_baseline_into(tmp_path / "again", ["snr=clean"])
+    assert (tmp_path / "again" / "metrics.json").read_text() == (first / "metrics.json").read_text()
+    before = (tmp_path / "again" / "run.json").stat().st_mtime_ns
+    with mock.patch("ser.baseline.run.instantiate", side_effect=AssertionError("refitted")):
+        metrics = train_baseline_into(tmp_path / "again", ["snr=clean", "resume=true"])
+    assert metrics == read(first, "metrics.json")
+    assert (tmp_path / "again" / "run.json").stat().st_mtime_ns == before
+
+
+def test_evaluating_a_baseline_run_as_a_checkpoint_is_refused_politely(sweep):
+    code, _, err = evaluate_in_process([f"ckpt='{sweep / 'model=mfcc_svm,snr=clean'}'"])
+    assert code == 2 and "Traceback" not in err
+    assert "baseline runs have no network checkpoint; their metrics are in" in err
+
+
+def voice_blocks(n: int = 3, rate: int = 16000) -> np.ndarray:
+    """``n`` 1-s harmonic glides (different pitch each) over a little noise, peak about 0.3."""
+    t = np.arange(rate) / rate
+    rng = np.random.default_rng(1)
+    out = []
+    for k in range(n):
+        f0 = (120 + 60 * k) * (1 + 0.2 * np.sin(2 * np.pi * 2 * t))
+        phase = 2 * np.pi * np.cumsum(f0) / rate
+        voice = sum(np.sin(h * phase) / h for h in range(1, 6)) * (0.3 + 0.7 * np.sin(np.pi * t) ** 2)
+        out.append(0.1 * voice + 0.005 * rng.standard_normal(rate))
+    return np.stack(out).astype(np.float32)
+
+
+def test_features_have_their_documented_shape_and_ignore_the_blocks_gain():
+    from ser.baseline.features import block_features, feature_names
+
+    blocks = voice_blocks()
+    features = block_features(blocks, 16000, prosody=True)
+    assert features.shape == (3, 66) == (3, len(feature_names(20, prosody=True)))
+    assert block_features(blocks, 16000).shape == (3, 60) == (3, len(feature_names(20)))
+    assert block_features(blocks, 16000, n_mfcc=13, prosody=True).shape == (3, 3 * 13 + 6)
+    # the infinity norm: a block's level never reaches its features
+    for gain in (0.01, 3.0):
+        np.testing.assert_allclose(block_features(gain * blocks, 16000, prosody=True), features,
+                                   rtol=1e-4, atol=1e-3)
+    # per block: the same features alone as in a batch; a silent block gives finite features
+    np.testing.assert_allclose(block_features(blocks[1:2], 16000, prosody=True), features[1:2],
+                               rtol=1e-5, atol=1e-4)
+    assert np.isfinite(block_features(np.zeros((1, 16000), np.float32), 16000, prosody=True)).all()
+    # the pitch statistic follows the glides' pitch (semitones above 100 Hz)
+    pitch = features[:, feature_names(prosody=True).index("pitch_st_mean")]
+    assert np.all(np.diff(pitch) > 2)
+
+
+def test_probabilities_follow_the_svms_own_predictions():
+    from ser.baseline.svm import MfccSvm, agree_with
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((60, 5))
+    y = rng.integers(0, 3, 60)  # class 3 never seen in training
+    model = MfccSvm(C=1.0).fit(x, y, n_classes=4)
+    probs, preds = model.predict_scores(rng.standard_normal((40, 5)))
+    assert probs.shape == (40, 4) and np.allclose(probs.sum(1), 1) and np.all(probs[:, 3] == 0)
+    assert np.array_equal(probs.argmax(1), preds)
+    tied = agree_with(np.array([[0.4, 0.4, 0.2], [0.5, 0.3, 0.2]]), np.array([1, 0]))
+    assert list(tied.argmax(1)) == [1, 0] and np.allclose(tied.sum(1), 1)
+
+
+def test_bad_svm_settings_stop_with_one_paragraph():
+    from ser.baseline.svm import MfccSvm
+    from ser.errors import SerError
+
+    with pytest.raises(SerError, match="model.class_weight"):
+        MfccSvm(class_weight="heavy")
+    with pytest.raises(SerError, match="model.kernel"):
+        MfccSvm(kernel="bogus").fit(np.zeros((4, 2)) + np.arange(4)[:, None], np.array([0, 1, 0, 1]), 2)
+    with pytest.raises(SerError, match="at least two"):
+        MfccSvm().fit(np.zeros((4, 2)), np.zeros(4, dtype=int), 2)
+
+
+def test_a_baseline_is_drawn_beside_each_network_variant_it_shares_the_data_of():
+    from ser.reporting.sweep_report import MODEL_KEYS, regime_families
+    from ser.reporting.sweep_summary import FinishedRun, RunGroup, distinguishing_labels
+
+    def group(settings: dict) -> RunGroup:
+        regime = "clean" if settings["snr"] == '"clean"' else "augmented"
+        record = {"regime": regime, "model": json.loads(settings["model.name"])}
+        return RunGroup(settings, [FinishedRun(Path("."), {}, record, settings)])
+
+    snrs = ('"clean"', '"all"')
+    networks = [group({"model.name": '"efficientnet_lite0"', "model.pretrained": p, "snr": s,
+                       "data.seed": "0"}) for p in ("true", "false") for s in snrs]
+    svm = [group({"model.name": '"mfcc_svm"', "model.kind": '"sklearn"', "model.C": "3.0", "snr": s,
+                  "data.seed": "0"}) for s in snrs]
+    other_data = [group({**g.settings, "data.seed": "1"}) for g in svm]
+    families = regime_families([*networks, *svm, *other_data], ["snr"], MODEL_KEYS)
+    members = [{(g.settings["model.name"], g.settings.get("model.pretrained"), g.settings["data.seed"])
+                for g in f} for f in families]
+    assert members == [{('"efficientnet_lite0"', "true", "0"), ('"mfcc_svm"', None, "0")},
+                       {('"efficientnet_lite0"', "false", "0"), ('"mfcc_svm"', None, "0")},
+                       {('"mfcc_svm"', None, "1")}]  # no network trained on that data
+    # without model keys every model keeps its own figure, as before baselines existed
+    assert len(regime_families([*networks, *svm], ["snr"])) == 3
+    labels = distinguishing_labels([g.settings for g in [*networks, *svm]])
+    assert labels[0] == "model=efficientnet_lite0, snr=clean, model.pretrained=true"
+    assert labels[-1] == "model=mfcc_svm, snr=all"  # no "model.pretrained=unset"
