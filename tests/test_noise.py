@@ -232,3 +232,11 @@ def test_demo_noise_is_deterministic_disjoint_and_audible():
         assert 0.0 < np.max(np.abs(audio)) <= 1.0
         pieces = bank.segments(np.random.default_rng(0), 8, RATE)  # every second is audible
         assert (np.sqrt(np.mean(pieces ** 2, axis=1)) > 0.01).all()
+
+
+def test_synthetic_room_of_no_duration_is_a_clear_error():
+    from ser.audio.room_noise import synthetic_room
+    from ser.errors import SerError
+
+    with pytest.raises(SerError, match="positive duration"):
+        synthetic_room(16000, 0.0, seed=0, voices=2)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ser.errors import SerError
+
 
 def synthetic_room(sample_rate: int, seconds: float, seed: int, voices: int) -> np.ndarray:
     """A noisy room, float32 (round(seconds * sample_rate),), peak 0.5, deterministic per seed.

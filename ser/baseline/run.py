@@ -10,9 +10,7 @@ Nothing is chosen on the test sets; the validation fold is scored and recorded i
 from __future__ import annotations
 
 import json
-import os
 import pickle
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Iterable
@@ -30,7 +28,7 @@ from ser.models.metrics import block_metrics, score_test_set
 from ser.reporting.checkpoint_eval import BASELINE_FILE, CHECKPOINT_DIR
 from ser.reporting.tables import markdown_table
 from ser.training.loggers import build_logger, finish_wandb
-from ser.training.run_files import METRICS_FILE, RUN_FILE, run_record, write_json_atomic
+from ser.training.run_files import METRICS_FILE, RUN_FILE, run_record, write_atomic, write_json_atomic
 from ser.training.runner import run_directory
 
 FEATURE_CHUNK = 256                   # mixed blocks per feature extraction call (about 16 MB at 16 kHz)
@@ -99,17 +97,7 @@ def baseline_config(cfg: DictConfig) -> dict[str, Any]:
 
 def save_estimator(model: MfccSvm, path: Path) -> None:
     """Pickle the fitted extractor + SVM via a temporary file, so a killed run leaves no half file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            pickle.dump(model, f, protocol=pickle.HIGHEST_PROTOCOL)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, lambda f: pickle.dump(model, f, protocol=pickle.HIGHEST_PROTOCOL))
 
 
 def _log(cfg: DictConfig, run_dir: Path, group: str | None, validation: dict, metrics: dict,

@@ -13,7 +13,6 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-import torch
 from hydra.utils import instantiate
 from torch import nn
 

@@ -11,7 +11,7 @@ import os
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, Callable
 
 import numpy as np
 
@@ -21,15 +21,27 @@ METRICS_FILE = "metrics.json"
 RUN_FILE = "run.json"
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write to a temporary file and rename, so a killed run never leaves half a JSON file."""
+def write_atomic(path: Path, write: Callable[[BinaryIO], None]) -> None:
+    """Call ``write(file)`` on a temporary file beside ``path``, sync it and rename it over
+    ``path``: a killed run leaves the old file or the new one, never half of one (and no
+    temporary file either)."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=2)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """metrics.json / run.json, written with :func:`write_atomic`."""
+    write_atomic(path, lambda f: f.write(json.dumps(data, indent=2).encode()))
 
 
 def git_commit() -> str | None:
