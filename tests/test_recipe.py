@@ -37,6 +37,13 @@ def test_logmel_shape_range_and_gain_invariance():
     assert front.picture(blocks).shape == (3, 64, 101, 3)
 
 
+def test_any_front_end_class_is_built_from_its_target():
+    from ser.models.module import build_frontend
+
+    assert isinstance(build_frontend({"_target_": "torch.nn.Identity"}, channels_last=True), torch.nn.Identity)
+    assert build_frontend({"_target_": "ser.features.logmel.LogMel", "n_mels": 32}, True).channels_last
+
+
 @pytest.mark.parametrize("trainable_from, frozen_params", [("conv_stem", 0), ("blocks.5", None)])
 def test_trainable_from_names_any_stage_including_the_whole_network(trainable_from, frozen_params):
     module, _ = module_for([f"model.trainable_from={trainable_from}", "features.n_mels=32"])

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
 import warnings
 from typing import Any
 
 import numpy as np
 import pytorch_lightning as pl
 import torch
+from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
@@ -33,9 +35,10 @@ def build_frontend(features: dict, channels_last: bool = False) -> nn.Module:
     target = features.pop("_target_", None)
     if target is None:
         return SpectrogramImage(**features)
-    from hydra.utils import get_class
-
-    return get_class(target)(**features, channels_last=channels_last)
+    cls = get_class(target)
+    if "channels_last" in inspect.signature(cls).parameters:  # front-ends that can write it directly
+        features["channels_last"] = channels_last
+    return cls(**features)
 
 
 def gather_items(batches: list[tuple[torch.Tensor, ...]], key: tuple[int, ...]) -> list[torch.Tensor]:
