@@ -225,3 +225,11 @@ def test_step_budget_validates_short_runs():
     short = step_budget(OmegaConf.create({"max_steps": 30, "val_check_interval": 100}))
     assert short.val_check_interval == 30
     assert step_budget(OmegaConf.create({"max_steps": 500, "val_check_interval": 100})).val_check_interval == 100
+
+
+def test_demo_corpus_has_its_own_short_budget_and_the_command_line_wins():
+    assert compose([]).trainer.max_steps == 200  # dataset=demo picks trainer=demo
+    assert compose(["dataset=manifest"]).trainer.max_steps == 500
+    assert compose(["trainer=default"]).trainer.max_steps == 500
+    assert compose(["trainer=epochs"]).trainer.max_epochs == 6
+    assert compose(["trainer.max_steps=50"]).trainer.max_steps == 50

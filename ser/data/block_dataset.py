@@ -20,7 +20,7 @@ CLEAN = math.inf  # SNR of a copy that gets no noise
 
 
 class BlockNoiseDataset(Dataset):
-    """Item ``epoch * len(self) + i`` -> dict(clean (T,), noise (T,), snr, label, utterance, block).
+    """Item ``epoch * len(self) + i`` -> dict(clean (T,), noise (T,), snr, label, utterance, block, item=i).
 
     Item ``i`` is block ``blocks[i % n]`` at SNR ``snrs[i // n]``: the clean set and each noisy
     copy in turn. The epoch travels inside the index (see :class:`EpochSampler`) so persistent
@@ -64,6 +64,7 @@ class BlockNoiseDataset(Dataset):
             "label": int(self.labels[block]),
             "utterance": int(self.utterance[block]),
             "block": block,
+            "item": i,  # the item within an epoch: what a trunk cache is keyed by
         }
 
 

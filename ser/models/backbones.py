@@ -115,10 +115,17 @@ class TransferNet(nn.Module):
         self.frozen.eval()  # frozen dropout/batch-norm must behave as in inference
         return self
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
+    def trunk(self, images: torch.Tensor) -> torch.Tensor:
+        """The frozen layers' output: what :class:`~ser.models.trunk_cache.TrunkCache` keeps."""
         with torch.no_grad():
-            features = self.frozen(images)
+            return self.frozen(images)
+
+    def tail(self, features: torch.Tensor) -> torch.Tensor:
+        """The fine-tuned stages and the head on trunk features -> (B, num_classes) logits."""
         return self.head(self.finetune(features))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.tail(self.trunk(images))
 
 
 def _resolve_weights(name: str, pretrained: bool | str | os.PathLike | None) -> dict | None:

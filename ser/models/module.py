@@ -17,6 +17,7 @@ from ser.audio.mixing import mix_at_snr
 from ser.features.spectrogram import SpectrogramImage
 from ser.models.backbones import build_backbone
 from ser.models.metrics import block_metrics, score_test_set
+from ser.models.trunk_cache import TrunkCache, trunk_cache_reason
 from ser.training.augment import build_specaugment, mixup, random_gain
 from ser.training.optimizers import build_optimizer
 
@@ -74,17 +75,22 @@ class EmotionClassifier(pl.LightningModule):
     """
 
     def __init__(self, classes: list[str], model: dict, optim: dict, features: dict,
-                 run_config: dict | None = None, augment: dict | None = None):
+                 run_config: dict | None = None, augment: dict | None = None,
+                 trunk_cache: dict | None = None):
         """``run_config`` is the whole resolved training config: it travels in the checkpoint so
         evaluate.py can rebuild the exact data (corpus, split, fold, seed, noise) it was tested on.
         ``features`` builds the front-end (waveform -> network input), ``model`` the backbone and
-        head, ``augment`` the training-only augmentation (``conf/augment``; None: none)."""
+        head, ``augment`` the training-only augmentation (``conf/augment``; None: none),
+        ``trunk_cache`` whether frozen layers are computed once (:mod:`ser.models.trunk_cache`)."""
         super().__init__()
         model, optim, features = _plain(model), _plain(optim), _plain(features)
         augment = _plain(augment) or {}
         self.save_hyperparameters({"classes": list(classes), "model": model, "optim": optim,
                                    "features": features, "run_config": _plain(run_config),
                                    "augment": augment})
+        self.trunk_cache_cfg = dict(_plain(trunk_cache) or {"enabled": False})
+        self.caches: dict[str, TrunkCache] = {}
+        self.trunk_cache_report: dict[str, dict] = {}
         self.classes = list(classes)
         self.net, _ = build_backbone(model["name"], len(self.classes), model.get("pretrained", False),
                                           model["trainable_from"])
@@ -107,6 +113,10 @@ class EmotionClassifier(pl.LightningModule):
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         if isinstance(batch, dict) and "clean" in batch and "image" not in batch:
             training = self._trainer is not None and self.trainer.training
+            cache = self._stage_cache()
+            if cache is not None and "item" in batch and cache.holds(batch["item"]):
+                batch["trunk"] = cache.lookup(batch["item"], batch["clean"].device)
+                return batch  # no image needed: the frozen layers' output is kept
             clean = random_gain(batch["clean"], self.gain_db) if training else batch["clean"]
             batch["image"] = self.render(clean, batch["noise"], batch["snr"])
             if training and self.specaugment is not None:
@@ -121,6 +131,50 @@ class EmotionClassifier(pl.LightningModule):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self._network()(images)
+
+    def _stage_cache(self) -> TrunkCache | None:
+        if self._trainer is None:
+            return None
+        if self.trainer.training:
+            return self.caches.get("train")
+        if self.trainer.validating or self.trainer.sanity_checking:
+            return self.caches.get("val")
+        return None
+
+    def _batch_logits(self, batch: dict) -> torch.Tensor:
+        """Logits of a training or validation batch, through the trunk cache when it is on:
+        kept features go straight to the fine-tuned stages; new ones are computed and kept."""
+        if "trunk" in batch:
+            return self.net.tail(batch["trunk"])
+        cache = self._stage_cache()
+        if cache is None or "item" not in batch:
+            return self(batch["image"])
+        features = self.net.trunk(batch["image"])
+        cache.store(batch["item"], features)
+        return self.net.tail(features)
+
+    def _setup_trunk_caches(self, dm: Any) -> None:
+        """Training and validation caches for this fit, when ``trunk_cache.enabled`` allows."""
+        for cache in self.caches.values():
+            cache.close()
+        self.caches = {}
+        cfg = self.trunk_cache_cfg
+        if str(cfg.get("enabled", False)).lower() in ("false", "0", "none", "off") or dm is None \
+                or not hasattr(dm, "train_dataset"):
+            return
+        augments = self.gain_db > 0 or self.specaugment is not None or self.mixup_alpha > 0
+        repeats = not dm.train_snrs or bool(dm.noise_cfg.get("fixed", False))
+        sizes = dict(max_ram_gb=float(cfg.get("max_ram_gb", 4.0)),
+                     max_disk_gb=float(cfg.get("max_disk_gb", 0.0)), spill_dir=cfg.get("spill_dir"))
+        if trunk_cache_reason(self.net.frozen, True, False) is not None:
+            return  # nothing frozen: nothing to keep
+        self.caches["val"] = TrunkCache(len(dm.val_dataset()), name="validation", **sizes)
+        reason = trunk_cache_reason(self.net.frozen, repeats, augments)
+        if reason is None:
+            self.caches["train"] = TrunkCache(len(dm.train_dataset()), name="training", **sizes)
+        elif self.trainer.is_global_zero:
+            print(f"Trunk cache: validation only; training recomputes the frozen layers because "
+                  f"{reason}.", flush=True)
 
     def _network(self) -> nn.Module:
         """The backbone, or (``model.compile=true``) its ``torch.compile``'d form, made on
@@ -141,17 +195,27 @@ class EmotionClassifier(pl.LightningModule):
             self.class_weights = (counts.sum() / (len(counts) * counts)).to(self.device)
         if dm is not None and hasattr(dm, "test_set_names"):
             self.test_set_names = list(dm.test_set_names)
+        if stage == "fit":
+            self._setup_trunk_caches(dm)
+
+    def on_fit_end(self) -> None:
+        # what the caches did, for run.json: batches served from the cache and computed
+        self.trunk_cache_report = {c.name: {"batches_from_cache": c.hits, "batches_computed": c.misses,
+                                          "store": c.where} for c in self.caches.values()}
+        for cache in self.caches.values():
+            cache.close()
+        self.caches = {}
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        images, labels = batch["image"], batch["label"]
-        if self.mixup_alpha > 0:
-            images, labels, partners, lam = mixup(images, labels, self.mixup_alpha)
+        labels = batch["label"]
+        if self.mixup_alpha > 0:  # never with a training trunk cache (see _setup_trunk_caches)
+            images, labels, partners, lam = mixup(batch["image"], labels, self.mixup_alpha)
             logits = self(images)
             ce = nn.functional.cross_entropy
             loss = (lam * ce(logits, labels, weight=self.class_weights)
                     + (1 - lam) * ce(logits, partners, weight=self.class_weights))
         else:
-            logits = self(images)
+            logits = self._batch_logits(batch)
             loss = nn.functional.cross_entropy(logits, labels, weight=self.class_weights)
         acc = (logits.argmax(1) == labels).float().mean()
         self.log_dict({"train/loss": loss, "train/accuracy": acc}, prog_bar=True,
@@ -159,7 +223,7 @@ class EmotionClassifier(pl.LightningModule):
         return loss
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
-        logits = self(batch["image"])
+        logits = self._batch_logits(batch)
         loss = nn.functional.cross_entropy(logits, batch["label"])
         self.log("val/loss", loss, batch_size=len(batch["label"]), sync_dist=True)
         self._outputs.setdefault(0, []).append((logits.argmax(1).cpu(), batch["label"].cpu(),

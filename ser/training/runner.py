@@ -119,6 +119,7 @@ def train(cfg: DictConfig) -> dict:
         print(f"Resuming from {resume_from}", flush=True)
     model = EmotionClassifier(classes=datamodule.classes, model=cfg.model, optim=cfg.optim,
                               features=cfg.features, augment=cfg.get("augment"),
+                              trunk_cache=cfg.get("trunk_cache"),
                               run_config=OmegaConf.to_container(cfg, resolve=True))
     trainer_cfg = step_budget(cfg.trainer)
     best, last, stop = selection_callbacks(cfg.get("select"), ckpt_dir, trainer_cfg)
@@ -149,7 +150,8 @@ def train(cfg: DictConfig) -> dict:
                               "selected": {"monitor": best.monitor,
                                            "score": None if best.best_model_score is None
                                            else float(best.best_model_score),
-                                           "checkpoint": Path(best.best_model_path).name or None}}
+                                           "checkpoint": Path(best.best_model_path).name or None},
+                              "trunk_cache": model.trunk_cache_report}
         write_json_atomic(run_dir / RUN_FILE, record)
         (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
         if logger:
