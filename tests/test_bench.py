@@ -36,9 +36,22 @@ def test_quick_benchmark_prints_every_figure():
     mean = _figure(out, rf"difference vs \(a\).*mean ({NUMBER}) \(")
     p99 = _figure(out, rf"difference vs \(a\).*p99 ({NUMBER}) \(")
     assert 0 <= mean <= 1 / 255 and 0 <= p99 <= 1
-    assert _figure(out, rf"({NUMBER}) training images/s") > 0
-    share = _figure(out, rf"\(share ({NUMBER})\)")
-    assert 0 < share < 1
+    assert "allocator: M_MMAP_MAX=0" in out
+    for model in ("alexnet", "efficientnet_lite0"):
+        ours = _figure(out, rf"\(d\) ser, {model} .*?: ({NUMBER}) training images/s")
+        share = _figure(out, rf"\(d\) ser, {model} .*?\(share ({NUMBER})\)")
+        assert ours > 0 and 0 < share < 1
+        assert _figure(out, rf"\(d\) ser, {model} .*system ({NUMBER}) s") >= 0
+        rendered = _figure(out, rf"\(d\) ImageFolder way, {model} .*?= ({NUMBER}) blocks/s")
+        theirs = _figure(out, rf"\(d\) ImageFolder way, {model} .*?: ({NUMBER}) training images/s")
+        assert rendered > 0 and theirs > 0
+        ratio = _figure(out, rf"ratio ser / ImageFolder, {model}: training images/s ({NUMBER})x")
+        assert abs(ratio - ours / theirs) <= 0.05 * ratio + 0.02
+        assert _figure(out, rf"ratio ser / ImageFolder, {model}: .*with its rendering ({NUMBER})x") > 0
+        first = _figure(out, rf"\(e\) trunk cache, {model} .*first epoch ({NUMBER}) s")
+        later = _figure(out, rf"\(e\) trunk cache, {model} .*later epochs ({NUMBER}) s")
+        assert first > 0 and later > 0
+        assert _figure(out, rf"\(e\) trunk cache, {model} .*?: ({NUMBER})x per epoch") > 0
     assert _figure(out, rf"peak memory: RSS ({NUMBER}) MiB") > 0
 
 

@@ -1,6 +1,9 @@
 """The frozen-trunk cache: the same metrics as recomputing, only when inputs repeat, bounded."""
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -65,3 +68,27 @@ def test_store_stays_within_its_bounds(tmp_path, ram_gb, disk_gb, where):
     assert torch.equal(cache.lookup(torch.tensor([1]), torch.device("cpu")), features[[1]])
     cache.close()
     assert not list(tmp_path.iterdir())  # the memory-mapped file goes with the cache
+
+
+def test_frozen_layers_in_chunks_give_the_whole_batch_output():
+    from ser.models.backbones import build_backbone
+
+    torch.manual_seed(0)
+    images = torch.randn(10, 3, 64, 64)
+    chunked, _ = build_backbone("efficientnet_lite0", 4, False, "blocks.5", trunk_chunk=3)
+    whole, _ = build_backbone("efficientnet_lite0", 4, False, "blocks.5", trunk_chunk=0)
+    whole.load_state_dict(chunked.state_dict())
+    chunked.train(), whole.train()  # frozen layers stay in eval mode either way
+    assert torch.allclose(chunked.trunk(images), whole.trunk(images), rtol=1e-4, atol=1e-4)
+
+
+def test_allocator_keeps_large_blocks_unless_told_not_to():
+    from ser.allocator import configure_allocator
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("mallopt is glibc's")
+    assert configure_allocator() == {"M_MMAP_MAX": 0, "M_TRIM_THRESHOLD": 1 << 30}
+    code = "import ser.allocator as a; print(a.configure_allocator())"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=dict(os.environ, SER_MALLOC="default"), check=True).stdout
+    assert out.strip() == "{}"

@@ -102,8 +102,10 @@ def register_backbone(name: str, weights: WeightSource | None = None
 class TransferNet(nn.Module):
     """(B, 3, H, W) normalised images -> (B, num_classes) logits."""
 
-    def __init__(self, frozen: nn.Sequential, finetune: nn.Sequential, head: nn.Linear):
+    def __init__(self, frozen: nn.Sequential, finetune: nn.Sequential, head: nn.Linear,
+                 trunk_chunk: int = 32):
         super().__init__()
+        self.trunk_chunk = int(trunk_chunk)
         self.frozen = frozen
         self.finetune = finetune
         self.head = head
@@ -116,9 +118,20 @@ class TransferNet(nn.Module):
         return self
 
     def trunk(self, images: torch.Tensor) -> torch.Tensor:
-        """The frozen layers' output: what :class:`~ser.models.trunk_cache.TrunkCache` keeps."""
+        """The frozen layers' output: what :class:`~ser.models.trunk_cache.TrunkCache` keeps.
+
+        On the CPU the batch goes through in chunks of ``trunk_chunk`` images: nothing of the
+        frozen layers is kept for backward, so each chunk's intermediates (a batch of 128
+        would make 270 MB tensors in EfficientNet's first stages) are small enough to be reused
+        from the allocator's heap and to stay in cache. Frozen layers run in eval mode, so every
+        image's output is the same in a chunk as in the whole batch.
+        """
         with torch.no_grad():
-            return self.frozen(images)
+            chunk = self.trunk_chunk
+            if images.device.type != "cpu" or chunk <= 0 or len(images) <= chunk \
+                    or not any(True for _ in self.frozen.parameters()):
+                return self.frozen(images)
+            return torch.cat([self.frozen(part) for part in images.split(chunk)])
 
     def tail(self, features: torch.Tensor) -> torch.Tensor:
         """The fine-tuned stages and the head on trunk features -> (B, num_classes) logits."""
@@ -178,13 +191,15 @@ def alexnet_stages(state: dict | None) -> "OrderedDict[str, nn.Module]":
 
 def build_backbone(name: str = "alexnet", num_classes: int = 4,
                    pretrained: bool | str | os.PathLike | None = False,
-                   trainable_from: str = "features.10") -> tuple[TransferNet, dict[str, list[nn.Parameter]]]:
+                   trainable_from: str = "features.10", trunk_chunk: int = 32
+                   ) -> tuple[TransferNet, dict[str, list[nn.Parameter]]]:
     """The network and its parameter groups: 'finetune' (e.g. Conv5, FC6, FC7) and 'head' (new FC8).
 
     ``pretrained``: true (the backbone's registered ImageNet weights), false (random init) or the
     path of a state-dict file. ``trainable_from`` names the first fine-tuned stage; for AlexNet
     ``features.10`` is Conv5, so Conv1–Conv4 stay frozen as in the paper. Batch-norm layers of
     the fine-tuned stages train (their statistics adapt to spectrograms); the frozen ones do not.
+    ``trunk_chunk``: images per pass through the frozen layers on the CPU (see ``TransferNet.trunk``).
     """
     if name not in BACKBONES:
         raise SerError(f"Unknown backbone `model.name={name}`; known: {', '.join(sorted(BACKBONES))}. "
@@ -202,7 +217,7 @@ def build_backbone(name: str = "alexnet", num_classes: int = 4,
     frozen = nn.Sequential(OrderedDict((n.replace(".", "_"), stages[n]) for n in names[:cut]))
     finetune = nn.Sequential(OrderedDict((n.replace(".", "_"), stages[n]) for n in names[cut:-1]))
     head = nn.Linear(old_head.in_features, num_classes)
-    net = TransferNet(frozen, finetune, head)
+    net = TransferNet(frozen, finetune, head, trunk_chunk)
     groups = {"finetune": list(finetune.parameters()), "head": list(head.parameters())}
     return net, groups
 

@@ -93,7 +93,8 @@ class EmotionClassifier(pl.LightningModule):
         self.trunk_cache_report: dict[str, dict] = {}
         self.classes = list(classes)
         self.net, _ = build_backbone(model["name"], len(self.classes), model.get("pretrained", False),
-                                          model["trainable_from"])
+                                          model["trainable_from"],
+                                     int(model.get("trunk_chunk", 32)))
         self.channels_last = bool(model.get("channels_last", False))
         self.frontend = build_frontend(features, self.channels_last)
         self.specaugment = build_specaugment(augment.get("specaugment"))

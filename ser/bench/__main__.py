@@ -1,0 +1,5 @@
+import sys
+
+from ser.bench import main
+
+sys.exit(main())
