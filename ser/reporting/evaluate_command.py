@@ -49,7 +49,7 @@ def _check_mode(cfg: DictConfig) -> str:
         return "sweep"
     if cfg.audio and not cfg.ckpt:
         raise SerError("audio= needs the model to use: add ckpt=PATH (a .ckpt file or a run "
-                       "directory written by train.py).")
+                       "directory written by train.py, or an exported .onnx file).")
     if cfg.ckpt:
         return "audio" if cfg.audio else "checkpoint"
     raise SerError("Nothing to evaluate: give ckpt=PATH (test sets of the data it was trained "
@@ -82,15 +82,30 @@ def evaluate(cfg: DictConfig) -> dict:
             result = evaluate_checkpoint(cfg.ckpt, swaps, dotted, cfg.out_dir, verbose=not as_json)
             text = describe_evaluation(result)
         else:
-            from ser.reporting.checkpoint_eval import find_checkpoint, load_classifier
-            from ser.reporting.predict_audio import (predict_audio, predictions_markdown,
+            from ser.inference.predictor import load_predictor, model_file
+            from ser.inference.timeline import write_timelines
+            from ser.reporting.checkpoint_eval import default_output_dir
+            from ser.reporting.predict_audio import (audio_paths, predict_audio, predictions_markdown,
                                                      raise_for_errors, write_predictions)
 
-            model, hp = load_classifier(find_checkpoint(cfg.ckpt))
-            result = predict_audio(model, hp, cfg.audio)
+            predictor = load_predictor(cfg.ckpt)  # a run directory, a .ckpt or a .onnx file
+            result = predict_audio(predictor, None, cfg.audio)
+            # timelines: under the run's evaluation/ folder unless out_dir= says otherwise, for
+            # every decodable file, also one too short for a block (one zero-padded window)
+            where = Path(cfg.out_dir) if cfg.out_dir else default_output_dir(
+                model_file(predictor) or Path(cfg.ckpt), {})
+            hop = 0.25 if cfg.get("hop") is None else float(cfg.hop)
+            timelines = write_timelines(predictor, audio_paths(cfg.audio), where, cfg.get("window"),
+                                        hop, int(cfg.get("smooth") or 0))
+            result["timelines"] = timelines
+            wrote = (f"Wrote {len(timelines)} timeline(s) (<name>.timeline.csv, <name>.timeline.png) "
+                     f"to {where}" + "".join(f"\n- {Path(t['path']).name}: {t['note']}"
+                                             for t in timelines if t["note"]))
             if not result["recordings"]:
+                if timelines:
+                    print(wrote, flush=True)
                 raise_for_errors(result)
-            text = predictions_markdown(result)
+            text = predictions_markdown(result) + "\n\n" + wrote
             if cfg.out_dir and result["recordings"]:
                 written = write_predictions(result, Path(cfg.out_dir))
                 text += f"\n\nWrote {', '.join(p.name for p in written)} to {cfg.out_dir}"

@@ -60,7 +60,7 @@ def predict_recording(model, path: Path, sample_rate: int, block_seconds: float,
                        f"{block_seconds:g} s" + ("" if pad_min_fraction is not None else
                                                  " (or a checkpoint trained with data.pad_min_fraction, "
                                                  "which pads short remainders)") + ".")
-    probs = model.predict_blocks(blocks).numpy().astype(np.float64)
+    probs = np.asarray(model.predict_blocks(blocks), dtype=np.float64)  # torch or numpy
     classes = list(model.classes)
     as_dict = lambda p: {c: float(v) for c, v in zip(classes, p)}  # noqa: E731
     mean = probs.mean(axis=0)
@@ -87,9 +87,13 @@ def audio_paths(target: str | Path) -> list[Path]:
     return [target]
 
 
-def predict_audio(model, hp: Mapping, target: str | Path) -> dict:
-    """Predictions for every recording at ``target``; ``errors`` lists files that gave none."""
-    sample_rate, block_seconds, pad = block_settings(hp)
+def predict_audio(model, hp: Mapping | None, target: str | Path) -> dict:
+    """Predictions for every recording at ``target``; ``errors`` lists files that gave none.
+
+    ``model`` is an EmotionClassifier with its checkpoint's ``hp``, or any
+    :class:`ser.inference.Predictor` (``hp=None``: its own block settings are used)."""
+    sample_rate, block_seconds, pad = (block_settings(hp) if hp is not None else
+                                       (model.sample_rate, model.block_seconds, model.pad_min_fraction))
     results, errors = [], []
     for path in audio_paths(target):
         try:

@@ -1,0 +1,155 @@
+"""Emotion over time of a recording: ``<name>.timeline.csv`` and ``<name>.timeline.png``.
+
+A table of one mean probability per recording hides a conversation that turns angry halfway;
+the timeline shows each class's probability every hop, the loudness beneath (quiet stretches
+are where the model guesses), and the stretches where one emotion clearly leads.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ser.audio.io import load_audio
+from ser.inference.windows import (DEFAULT_HOP_S, predict_windows, rms_db, sliding_windows,
+                                   smooth_probabilities)
+
+CLEAR_THRESHOLD = 0.5  # a stretch is marked when its leading class averages at least this
+
+
+def timeline(predictor, audio: np.ndarray, window_s: float | None = None,
+             hop_s: float = DEFAULT_HOP_S, smooth: int = 0) -> dict:
+    """Probabilities of every window of a (T,) waveform at the predictor's rate.
+
+    Returns ``time_s`` (n,) window centres in s, ``probs`` (n, C) after smoothing, ``labels``,
+    ``level_time_s``/``level_db`` (RMS dBFS per hop), ``note`` and the settings used.
+    """
+    rate = int(predictor.sample_rate)
+    window_s = float(window_s or predictor.block_seconds)
+    windows = sliding_windows(audio, rate, window_s, hop_s)
+    probs = smooth_probabilities(predict_windows(predictor, windows), smooth)
+    classes = list(predictor.classes)
+    level_t, level = rms_db(audio, rate, hop_s)
+    return {"classes": classes, "time_s": windows.centres_s, "starts_s": windows.starts_s,
+            "probs": probs, "labels": [classes[i] for i in probs.argmax(axis=1)],
+            "level_time_s": level_t, "level_db": level, "duration_s": audio.shape[0] / rate,
+            "window_s": window_s, "hop_s": hop_s, "smooth": int(smooth or 0), "note": windows.note}
+
+
+def clear_stretches(probs: np.ndarray, starts_s: np.ndarray, window_s: float, hop_s: float,
+                    threshold: float = CLEAR_THRESHOLD) -> list[tuple[float, float, int, float]]:
+    """Contiguous runs of one leading class whose mean probability is >= ``threshold``.
+
+    Returns ``(start s, end s, class index, mean probability)``; a run of windows i..j spans
+    the hops those windows' centres cover, so neighbouring stretches meet without overlapping;
+    the first and last runs reach the first window's start and the last one's end, as the plot.
+    """
+    if len(probs) == 0:
+        return []
+    top = probs.argmax(axis=1)
+    edges = np.flatnonzero(np.diff(top)) + 1
+    out = []
+    for run in np.split(np.arange(len(top)), edges):
+        c = int(top[run[0]])
+        mean = float(probs[run, c].mean())
+        if mean >= threshold:
+            centre = starts_s + window_s / 2
+            lo = starts_s[0] if run[0] == 0 else centre[run[0]] - hop_s / 2
+            hi = starts_s[-1] + window_s if run[-1] == len(top) - 1 else centre[run[-1]] + hop_s / 2
+            out.append((float(lo), float(hi), c, mean))
+    return out
+
+
+def write_timeline_csv(path: Path, result: dict) -> Path:
+    """Columns ``time_s``, one probability per class (0-1), ``label`` (the leading class)."""
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["time_s", *result["classes"], "label"])
+        for t, p, label in zip(result["time_s"], result["probs"], result["labels"]):
+            writer.writerow([f"{t:.3f}", *(f"{v:.5f}" for v in p), label])
+    return path
+
+
+def timeline_figure(path: Path, result: dict, title: str) -> Path:
+    """Three panels sharing time: clear stretches, stacked probabilities, RMS level (dBFS)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    classes, probs, starts = result["classes"], result["probs"], result["starts_s"]
+    colours = plt.get_cmap("tab10")(np.arange(len(classes)) % 10)
+    # extend to the first window's start and the last one's end so a single window still draws
+    x = np.concatenate([[starts[0]], result["time_s"], [starts[-1] + result["window_s"]]])
+    y = np.vstack([probs[:1], probs, probs[-1:]])
+    end = max(float(x[-1]), result["duration_s"])
+    fig, (strip, ax, lev) = plt.subplots(3, 1, figsize=(11, 5.5), sharex=True,
+                                         gridspec_kw={"height_ratios": [0.45, 3, 1.2]})
+    stretches = clear_stretches(probs, starts, result["window_s"], result["hop_s"])
+    if not stretches:
+        strip.text(end / 2, 0.5, f"no stretch where one emotion averages {100 * CLEAR_THRESHOLD:.0f}%",
+                   ha="center", va="center", fontsize=8, color="0.4")
+    for lo, hi, c, mean in stretches:
+        strip.axvspan(lo, hi, color=colours[c], alpha=0.85, lw=0)
+        if hi - lo >= 0.04 * end:
+            strip.text((lo + hi) / 2, 0.5, f"{classes[c]} {100 * mean:.0f}%", ha="center",
+                       va="center", fontsize=8, color="white", fontweight="bold")
+    strip.set_yticks([])
+    strip.set_ylim(0, 1)
+    strip.set_ylabel("clear", rotation=0, ha="right", va="center", fontsize=8)
+    ax.stackplot(x, y.T, labels=classes, colors=colours, alpha=0.9)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("probability")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
+    hop = result["hop_s"]  # one bar per hop, from its start to its end
+    lev.fill_between(np.append(result["level_time_s"] - hop / 2, result["level_time_s"][-1] + hop / 2),
+                     -100, np.append(result["level_db"], result["level_db"][-1]), step="post", color="0.45")
+    lev.set_ylim(max(-100.0, float(np.min(result["level_db"])) - 5), 3)
+    lev.set_ylabel("RMS dBFS")
+    lev.set_xlabel("time (s)")
+    lev.set_xlim(0, end)
+    smooth = f", smoothed over {result['smooth']} windows" if result["smooth"] > 1 else ""
+    strip.set_title(f"{title}: {result['window_s']:g}-s windows every {result['hop_s']:g} s{smooth}"
+                    + (f" ({result['note']})" if result["note"] else ""), fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _unique_names(paths: Sequence[Path]) -> list[str]:
+    """File stems, with the parent folder added where two recordings share a stem."""
+    stems = [p.stem for p in paths]
+    return [f"{p.parent.name}_{p.stem}" if stems.count(p.stem) > 1 else p.stem for p in paths]
+
+
+def write_timelines(predictor, paths: Sequence[Path], out_dir: Path, window_s: float | None = None,
+                    hop_s: float = DEFAULT_HOP_S, smooth: int = 0) -> list[dict]:
+    """A CSV and a PNG per readable recording in ``out_dir``; files that fail to decode are
+    skipped here (``predict_audio`` already reports them). Prints once if any was resampled."""
+    from ser.errors import SerError
+    from ser.reporting.predict_audio import _source
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rate = int(predictor.sample_rate)
+    written, resampled = [], []
+    for path, name in zip(paths, _unique_names(paths)):
+        try:
+            audio = load_audio(path, rate)
+        except SerError:
+            continue
+        source = _source(path)
+        if source.split(" ", 1)[0].isdigit() and int(source.split(" ", 1)[0]) != rate:
+            resampled.append(f"{path.name} ({source.split(',')[0]})")
+        result = timeline(predictor, audio, window_s, hop_s, smooth)
+        csv_path = write_timeline_csv(out_dir / f"{name}.timeline.csv", result)
+        png_path = timeline_figure(out_dir / f"{name}.timeline.png", result, path.name)
+        written.append({"path": str(path), "csv": str(csv_path), "png": str(png_path),
+                        "windows": len(result["time_s"]), "note": result["note"]})
+    if resampled:
+        print(f"Resampled {len(resampled)} recording(s) to the model's {rate} Hz: "
+              + ", ".join(resampled[:5]) + (" ..." if len(resampled) > 5 else ""), flush=True)
+    return written
