@@ -11,7 +11,9 @@ synthesiser otherwise):
         workers, with the rendering time and the kernel's share of the CPU time
         (:mod:`ser.bench.training`);
 (e)     an epoch with the frozen trunk computed against one with it kept by the trunk cache
-        (:mod:`ser.bench.trunk`).
+        (:mod:`ser.bench.trunk`);
+(f)     with ``--ckpt RUN``: that model's blocks/s in PyTorch and exported to onnxruntime
+        (:mod:`ser.bench.onnx`).
 
 ``--quick`` shrinks every size so that the whole run takes seconds and prints every figure
 (the tests run it).
@@ -36,7 +38,7 @@ DEFAULT_SPEECH = Path(__file__).resolve().parents[2].parent / "shared" / "data" 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m ser.bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="tiny sizes, for tests (a few seconds)")
-    p.add_argument("--parts", default="abcde", help="which parts to run, e.g. de (default abcde)")
+    p.add_argument("--parts", default="abcdef", help="which parts to run, e.g. de (default abcdef)")
     p.add_argument("--blocks", type=int, default=None, help="blocks for (b)/(c) (default 512)")
     p.add_argument("--reference-blocks", type=int, default=None, help="blocks for (a) (default 48)")
     p.add_argument("--repeats", type=int, default=None, help="timed runs per figure (default 5)")
@@ -57,6 +59,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="images per pass through the frozen layers on the CPU (0: the whole batch)")
     p.add_argument("--models", default="alexnet,efficientnet_lite0", help="backbones for (d) and (e)")
     p.add_argument("--sample-rate", type=int, default=16000)
+    p.add_argument("--ckpt", default=None,
+                   help="a trained run or .ckpt: (f) its blocks/s in PyTorch and exported to onnxruntime")
     return p
 
 
@@ -120,6 +124,13 @@ def run(args: argparse.Namespace) -> None:
                   f"{device.type.upper()}, clean or fixed noise): first epoch {first_s:.2f} s "
                   f"(images + frozen layers, kept), later epochs {later_s:.2f} s: "
                   f"{first_s / later_s:.2f}x per epoch; cache {store}")
+    if "f" in args.parts:
+        if args.ckpt:
+            from ser.bench.onnx import onnx_figures
+
+            print(onnx_figures(args.ckpt, blocks_np, repeats))
+        else:
+            print("(f) PyTorch against onnxruntime: not measured (give --ckpt RUN, a trained run)")
     gpu = (f", GPU max allocated {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB"
            if use_gpu else "")
     print(f"peak memory: RSS {peak_rss_mib():.0f} MiB{gpu}; load average now {os.getloadavg()[0]:.2f}")
