@@ -12,26 +12,13 @@ import sys
 import time
 import tracemalloc
 import types
-from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 
 from tests.conftest import REPO
-from tests.test_timeline import trained_run, voice
-
-
-@pytest.fixture(scope="module")
-def run(tmp_path_factory) -> Path:
-    return trained_run(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def predictor(run):
-    from ser.inference.predictor import load_predictor
-
-    return load_predictor(run)
+from tests.test_timeline import predictor, run, voice  # noqa: F401  (module fixtures: one tiny run)
 
 
 def pcm(audio: np.ndarray) -> bytes:
