@@ -111,6 +111,7 @@ class TransferNet(nn.Module):
         self.head = head
         for p in self.frozen.parameters():
             p.requires_grad_(False)
+        self.has_frozen = any(True for _ in self.frozen.parameters())  # fixed once built
 
     def train(self, mode: bool = True) -> "TransferNet":
         super().train(mode)
@@ -129,7 +130,7 @@ class TransferNet(nn.Module):
         with torch.no_grad():
             chunk = self.trunk_chunk
             if images.device.type != "cpu" or chunk <= 0 or len(images) <= chunk \
-                    or not any(True for _ in self.frozen.parameters()):
+                    or not self.has_frozen:
                 return self.frozen(images)
             return torch.cat([self.frozen(part) for part in images.split(chunk)])
 

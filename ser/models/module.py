@@ -156,9 +156,7 @@ class EmotionClassifier(pl.LightningModule):
 
     def _setup_trunk_caches(self, dm: Any) -> None:
         """Training and validation caches for this fit, when ``trunk_cache.enabled`` allows."""
-        for cache in self.caches.values():
-            cache.close()
-        self.caches = {}
+        self._close_caches()
         cfg = self.trunk_cache_cfg
         if str(cfg.get("enabled", False)).lower() in ("false", "0", "none", "off") or dm is None \
                 or not hasattr(dm, "train_dataset"):
@@ -167,7 +165,7 @@ class EmotionClassifier(pl.LightningModule):
         repeats = not dm.train_snrs or bool(dm.noise_cfg.get("fixed", False))
         sizes = dict(max_ram_gb=float(cfg.get("max_ram_gb", 4.0)),
                      max_disk_gb=float(cfg.get("max_disk_gb", 0.0)), spill_dir=cfg.get("spill_dir"))
-        if trunk_cache_reason(self.net.frozen, True, False) is not None:
+        if not self.net.has_frozen:
             return  # nothing frozen: nothing to keep
         self.caches["val"] = TrunkCache(len(dm.val_dataset()), name="validation", **sizes)
         reason = trunk_cache_reason(self.net.frozen, repeats, augments)
@@ -203,6 +201,9 @@ class EmotionClassifier(pl.LightningModule):
         # what the caches did, for run.json: batches served from the cache and computed
         self.trunk_cache_report = {c.name: {"batches_from_cache": c.hits, "batches_computed": c.misses,
                                           "store": c.where} for c in self.caches.values()}
+        self._close_caches()
+
+    def _close_caches(self) -> None:
         for cache in self.caches.values():
             cache.close()
         self.caches = {}
