@@ -27,6 +27,7 @@ from ser.errors import SerError
 from ser.features.logmel import LogMel, _delta
 from ser.features.spectrogram import SpectrogramImage
 from ser.features.stft import periodic_hamming
+from ser.features.waveform import Waveform
 
 
 def dft_basis(n_fft: int, window: torch.Tensor, descending: bool = False) -> torch.Tensor:
@@ -167,10 +168,13 @@ def exportable_frontend(frontend: nn.Module, samples: int) -> nn.Module:
         return LogMelGraph(frontend)
     if isinstance(frontend, SpectrogramImage):
         return SpectrogramImageGraph(frontend, samples)
+    if isinstance(frontend, Waveform):
+        return frontend  # plain tensor arithmetic: exports as it is
     name = f"{type(frontend).__module__}.{type(frontend).__qualname__}"
     raise SerError(f"The front-end {name} of this checkpoint cannot be exported to ONNX: only "
-                   "ser.features.logmel.LogMel (features=logmel) and ser.features.spectrogram."
-                   "SpectrogramImage (features=paper) have export-only torch equivalents. Use "
+                   "ser.features.logmel.LogMel (features=logmel), ser.features.spectrogram."
+                   "SpectrogramImage (features=paper) and ser.features.waveform.Waveform "
+                   "(features=waveform) can be exported. Use "
                    "the checkpoint from Python (evaluate.py audio=FILE) instead.")
 
 

@@ -9,11 +9,12 @@ from typing import Any
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from hydra.utils import get_class
+from hydra.utils import get_class, get_method
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from ser.audio.mixing import mix_at_snr
+from ser.errors import SerError
 from ser.features.spectrogram import SpectrogramImage
 from ser.models.backbones import build_backbone
 from ser.models.metrics import block_metrics, score_test_set
@@ -40,6 +41,18 @@ def build_frontend(features: dict, channels_last: bool = False) -> nn.Module:
     if "channels_last" in inspect.signature(cls).parameters:  # front-ends that can write it directly
         features["channels_last"] = channels_last
     return cls(**features)
+
+
+def build_network(model: dict, num_classes: int) -> nn.Module:
+    """``model`` config -> the network: its ``_target_`` builder (the speech encoders,
+    :func:`ser.models.speech_net.build_speech_encoder_net`) or an ImageNet CNN from
+    :func:`ser.models.backbones.build_backbone` (``name`` + ``trainable_from``)."""
+    if model.get("_target_"):
+        options = {k: v for k, v in model.items() if k != "_target_"}
+        return get_method(model["_target_"])(num_classes=num_classes, **options)
+    net, _ = build_backbone(model["name"], num_classes, model.get("pretrained", False),
+                            model["trainable_from"], int(model.get("trunk_chunk", 32)))
+    return net
 
 
 def gather_items(batches: list[tuple[torch.Tensor, ...]], key: tuple[int, ...]) -> list[torch.Tensor]:
@@ -92,12 +105,19 @@ class EmotionClassifier(pl.LightningModule):
         self.caches: dict[str, TrunkCache] = {}
         self.trunk_cache_report: dict[str, dict] = {}
         self.classes = list(classes)
-        self.net, _ = build_backbone(model["name"], len(self.classes), model.get("pretrained", False),
-                                          model["trainable_from"],
-                                     int(model.get("trunk_chunk", 32)))
+        self.net = build_network(model, len(self.classes))
+        encoder = getattr(self.net, "encoder", None)
+        if encoder is not None and hasattr(encoder, "config"):
+            # the architecture travels in the checkpoint: evaluate.py rebuilds it offline
+            self.hparams["model"]["encoder_config"] = encoder.config.to_dict()
         self.channels_last = bool(model.get("channels_last", False))
         self.frontend = build_frontend(features, self.channels_last)
         self.specaugment = build_specaugment(augment.get("specaugment"))
+        if self.specaugment is not None and not getattr(self.frontend, "image", True):
+            raise SerError(f"augment.specaugment masks rows and columns of spectrogram images, but "
+                           f"the front-end {type(self.frontend).__name__} gives the network "
+                           "waveforms (features=waveform). Use augment=none; a speech encoder "
+                           "masks its own frames while fine-tuning (model.mask_time_prob).")
         self.mixup_alpha = float(augment.get("mixup_alpha") or 0.0)
         self.gain_db = float(augment.get("gain_db") or 0.0)
         if self.channels_last:
@@ -126,9 +146,12 @@ class EmotionClassifier(pl.LightningModule):
 
     @torch.no_grad()
     def render(self, clean: torch.Tensor, noise: torch.Tensor, snr: torch.Tensor) -> torch.Tensor:
-        """(B, T) clean + (B, T) noise at (B,) dB (inf = clean) -> (B, 3, H, W) images."""
+        """(B, T) clean + (B, T) noise at (B,) dB (inf = clean) -> (B, 3, H, W) images, or
+        (B, T) normalised waveforms for a waveform front-end."""
         image = self.frontend(mix_at_snr(clean, noise, snr.to(clean.dtype)))
-        return image.contiguous(memory_format=torch.channels_last) if self.channels_last else image
+        if self.channels_last and image.dim() == 4:
+            return image.contiguous(memory_format=torch.channels_last)
+        return image
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self._network()(images)
@@ -168,7 +191,7 @@ class EmotionClassifier(pl.LightningModule):
         if not self.net.has_frozen:
             return  # nothing frozen: nothing to keep
         self.caches["val"] = TrunkCache(len(dm.val_dataset()), name="validation", **sizes)
-        reason = trunk_cache_reason(self.net.frozen, repeats, augments)
+        reason = trunk_cache_reason(self.net.has_frozen, repeats, augments)
         if reason is None:
             self.caches["train"] = TrunkCache(len(dm.train_dataset()), name="training", **sizes)
         elif self.trainer.is_global_zero:
@@ -240,6 +263,15 @@ class EmotionClassifier(pl.LightningModule):
         # identical on every process after the gather; sync_dist only keeps DDP's logging uniform
         self.log_dict({"val/weighted_f1": m["weighted_f1"], "val/ua": m["ua"],
                        "val/accuracy": m["accuracy"]}, prog_bar=True, sync_dist=True)
+        shares = self.layer_shares()
+        if shares:  # which encoder layers the head listens to (speech encoders)
+            self.log_dict({f"layers/{i:02d}": v for i, v in enumerate(shares)}, sync_dist=True)
+
+    def layer_shares(self) -> list[float]:
+        """softmax of a speech encoder head's layer weights, layer 0 (the CNN's output) first;
+        empty for the CNNs."""
+        head = getattr(self.net, "head", None)
+        return [float(v) for v in head.layer_shares()] if hasattr(head, "layer_shares") else []
 
     # --------------------------------------------------------------- test
     def test_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> None:

@@ -26,13 +26,14 @@ import torch
 log = logging.getLogger(__name__)
 
 
-def trunk_cache_reason(frozen: torch.nn.Module, repeats: bool, augments: bool) -> str | None:
+def trunk_cache_reason(has_frozen: bool, repeats: bool, augments: bool) -> str | None:
     """Why the training trunk cache must stay off (None: it may be used).
 
+    ``has_frozen``: the network has frozen layers (``TransferNet.has_frozen``);
     ``repeats``: every training item's input is the same each epoch (clean or fixed noise);
     ``augments``: random gain, SpecAugment or mixup change inputs from epoch to epoch.
     """
-    if not any(True for _ in frozen.parameters()):
+    if not has_frozen:
         return "no layer is frozen (model.trainable_from is the first layer)"
     if not repeats:
         return "training noise is drawn afresh each epoch (use snr=clean or noise.fixed=true)"

@@ -26,20 +26,30 @@ def _split_decay(module: nn.Module) -> tuple[list[nn.Parameter], list[nn.Paramet
     return decay, flat
 
 
+def _stages(net: nn.Module) -> list[tuple[str, nn.Module]]:
+    """The trained stages below the head, lowest first: a speech encoder's ``finetune_stages``
+    (its transformer layers) or a TransferNet's ``finetune`` children."""
+    stages = net.finetune_stages() if hasattr(net, "finetune_stages") else list(net.finetune.named_children())
+    return [(name, m) for name, m in stages if any(p.requires_grad for p in m.parameters())]
+
+
 def parameter_groups(net: nn.Module, o: dict) -> list[dict[str, Any]]:
-    """Groups for ``net`` (a TransferNet: ``finetune`` stages and a ``head`` Linear).
+    """Groups for ``net`` (a TransferNet or a SpeechEncoderNet: trained stages and a ``head``).
 
     Names: ``finetune`` (one group), or ``finetune.<stage>`` under layer decay, each with
-    ``lr = optim.lr * layer_decay ** (stages above it)``; then ``head_weight`` and ``head_bias``.
-    Frozen parameters are in no group.
+    ``lr = base * layer_decay ** (stages above it)``, where ``base`` is the network's own
+    ``finetune_lr`` when it has one (a speech encoder's ``model.encoder_lr``: pre-trained
+    transformers fine-tune at a small fraction of a new head's rate) and ``optim.lr`` otherwise;
+    then ``head_weight`` (the head's matrices) and ``head_bias`` (its biases and other 1-d
+    parameters, e.g. a speech head's layer weights). Frozen parameters are in no group.
     """
-    lr = float(o["lr"])
+    lr = float(getattr(net, "finetune_lr", None) or o["lr"])
     decay_all = bool(o.get("decay_norm_and_bias", True))
-    stages = [(name, m) for name, m in net.finetune.named_children()
-              if any(p.requires_grad for p in m.parameters())]
+    stages = _stages(net)
     layer_decay = o.get("layer_decay")
     units = ([(f"finetune.{n}", m, lr * float(layer_decay) ** (len(stages) - 1 - i))
-              for i, (n, m) in enumerate(stages)] if layer_decay else [("finetune", net.finetune, lr)])
+              for i, (n, m) in enumerate(stages)] if layer_decay else
+             [("finetune", nn.ModuleList([m for _, m in stages]), lr)] if stages else [])
     groups: list[dict[str, Any]] = []
     for name, module, unit_lr in units:
         decay, flat = _split_decay(module)
@@ -52,9 +62,9 @@ def parameter_groups(net: nn.Module, o: dict) -> list[dict[str, Any]]:
             groups.append({"params": decay, "lr": unit_lr, "name": name})
         if flat:
             groups.append({"params": flat, "lr": unit_lr, "name": f"{name}.no_decay", "weight_decay": 0.0})
-    head = net.head
-    groups.append({"params": [head.weight], "lr": float(o["head_weight_lr"]), "name": "head_weight"})
-    bias = {"params": [head.bias], "lr": float(o["head_bias_lr"]), "name": "head_bias"}
+    weights, biases = _split_decay(net.head)
+    groups.append({"params": weights, "lr": float(o["head_weight_lr"]), "name": "head_weight"})
+    bias = {"params": biases, "lr": float(o["head_bias_lr"]), "name": "head_bias"}
     if not decay_all:
         bias["weight_decay"] = 0.0
     groups.append(bias)

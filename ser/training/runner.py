@@ -152,6 +152,8 @@ def train(cfg: DictConfig) -> dict:
                                            else float(best.best_model_score),
                                            "checkpoint": Path(best.best_model_path).name or None},
                               "trunk_cache": model.trunk_cache_report}
+        if model.layer_shares():  # speech encoders: the share of each layer in the head's sum
+            record["training"]["layer_weights"] = model.layer_shares()
         write_json_atomic(run_dir / RUN_FILE, record)
         (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
         if logger:
