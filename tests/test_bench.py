@@ -60,3 +60,23 @@ def test_bad_speech_folder_is_one_paragraph(tmp_path):
     from ser.bench import main
 
     assert main(["--quick", "--speech", str(tmp_path)]) == 2
+
+
+def test_quick_speech_encoder_part_prints_parameters_speed_and_memory():
+    import pytest
+
+    pytest.importorskip("transformers")
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    done = subprocess.run([sys.executable, "-m", "ser.bench", "--quick", "--parts", "g",
+                           "--encoders", "hubert"], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    trained = {}
+    for mode in ("head", "encoder"):
+        line = rf"\(g\) speech encoder hubert tiny, .*trainable_from={mode};"
+        params = _figure(done.stdout, line + rf".*?: ({NUMBER}) M parameters")
+        trained[mode] = _figure(done.stdout, line + rf".*? ({NUMBER}) M trained")
+        assert 0 < trained[mode] <= params
+        assert _figure(done.stdout, line + rf".*? ({NUMBER}) steps/s") > 0
+        assert _figure(done.stdout, line + rf".*peak RSS ({NUMBER}) MiB") > 0
+    assert trained["head"] < trained["encoder"]  # a frozen encoder trains only the head

@@ -38,7 +38,7 @@ def test_logmel_shape_range_and_gain_invariance():
 
 
 def test_any_front_end_class_is_built_from_its_target():
-    from ser.models.module import build_frontend
+    from ser.models.builders import build_frontend
 
     assert isinstance(build_frontend({"_target_": "torch.nn.Identity"}, channels_last=True), torch.nn.Identity)
     assert build_frontend({"_target_": "ser.features.logmel.LogMel", "n_mels": 32}, True).channels_last

@@ -38,7 +38,7 @@ def tiny(tmp_path_factory) -> dict[str, str]:
 
 
 def build(folder: str, family: str, **options):
-    from ser.models.module import build_network
+    from ser.models.builders import build_network
 
     return build_network({"_target_": TARGET, "name": family, "family": family,
                           "pretrained": folder, **options}, 4)
@@ -157,10 +157,19 @@ def test_frozen_encoder_trunk_cache_then_evaluate_without_the_pretrained_folder(
     model, hp = load_classifier(find_checkpoint(tmp_path / "run"))
     assert hp["model"]["encoder_config"]["num_hidden_layers"] == TINY["num_hidden_layers"]
     assert type(model.net.encoder).__name__ == "HubertModel"
-    from ser.data.demo import build_demo_corpus  # noqa: F401  (the corpus the run made)
     blocks = torch.randn(5, 16000) * 0.1
     probs = model.predict_blocks(blocks)
     assert probs.shape == (5, 4) and torch.allclose(probs.sum(1), torch.ones(5))
+    # a recording at another rate, through evaluate.py audio=: a timeline per recording
+    import soundfile as sf
+
+    from tests.test_evaluate import evaluate_in_process
+
+    sf.write(tmp_path / "talk.wav", (0.1 * torch.randn(2 * 22050)).numpy(), 22050)
+    code, out, err = evaluate_in_process([f"ckpt={tmp_path / 'run'}", f"audio={tmp_path / 'talk.wav'}",
+                                          f"out_dir={tmp_path / 'audio'}"])
+    assert code == 0, err
+    assert (tmp_path / "audio" / "talk.timeline.csv").is_file()
 
 
 @pytest.mark.slow
@@ -207,3 +216,18 @@ def test_fine_tuned_encoder_trains_on_two_ddp_processes_and_exports_to_onnx(tiny
     ref = model.predict_blocks(blocks).numpy()
     got = OnnxPredictor(tmp_path / "wavlm.onnx").predict_blocks(blocks)
     assert got.shape == ref.shape and abs(got - ref).max() < 1e-4
+
+
+@pytest.mark.slow
+def test_a_sweep_over_pooling_is_summarised_by_evaluate(tiny, tmp_path):
+    from tests.test_evaluate import evaluate_in_process
+
+    sweep = tmp_path / "sweep"
+    args = ["-m", "model.pooling=mean,attentive", "model=wavlm", f"model.pretrained={tiny['wavlm']}",
+            *SMALL[:-1], "logger=none", f"hydra.sweep.dir={sweep}"]
+    first = run_script("train.py", args, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert len(list(sweep.glob("*/metrics.json"))) == 2
+    code, out, err = evaluate_in_process([f"sweep={sweep}"])
+    assert code == 0, err
+    assert "model.pooling=attentive" in out and "model.pooling=mean" in out

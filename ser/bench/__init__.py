@@ -13,7 +13,10 @@ synthesiser otherwise):
 (e)     an epoch with the frozen trunk computed against one with it kept by the trunk cache
         (:mod:`ser.bench.trunk`);
 (f)     with ``--ckpt RUN``: that model's blocks/s in PyTorch and exported to onnxruntime
-        (:mod:`ser.bench.onnx`).
+        (:mod:`ser.bench.onnx`);
+(g)     the speech encoders (WavLM, HuBERT, wav2vec 2.0 at base size, random weights), frozen
+        and fine-tuned: parameters, training steps/s and peak memory (:mod:`ser.bench.speech`;
+        needs ``transformers``, not in the default parts).
 
 ``--quick`` shrinks every size so that the whole run takes seconds and prints every figure
 (the tests run it).
@@ -59,6 +62,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="images per pass through the frozen layers on the CPU (0: the whole batch)")
     p.add_argument("--models", default="alexnet,efficientnet_lite0", help="backbones for (d) and (e)")
     p.add_argument("--sample-rate", type=int, default=16000)
+    p.add_argument("--encoders", default="wavlm,hubert,wav2vec2", help="speech encoder families for (g)")
+    p.add_argument("--encoder-batch", type=int, default=8, help="1-s blocks per training step in (g)")
     p.add_argument("--ckpt", default=None,
                    help="a trained run or .ckpt: (f) its blocks/s in PyTorch and exported to onnxruntime")
     return p
@@ -131,6 +136,16 @@ def run(args: argparse.Namespace) -> None:
             print(onnx_figures(args.ckpt, blocks_np, repeats))
         else:
             print("(f) PyTorch against onnxruntime: not measured (give --ckpt RUN, a trained run)")
+    if "g" in args.parts:
+        from ser.bench.speech import speech_encoder_figures
+        from ser.models.speech_encoders import require_transformers
+
+        require_transformers()
+        families = [f.strip() for f in args.encoders.split(",") if f.strip()]
+        batch_g = args.encoder_batch if not quick else min(args.encoder_batch, 2)
+        steps_g = args.train_steps or (1 if quick else 5)
+        for line in speech_encoder_figures(families, batch_g, steps_g, quick, device.type):
+            print(line, flush=True)
     gpu = (f", GPU max allocated {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB"
            if use_gpu else "")
     print(f"peak memory: RSS {peak_rss_mib():.0f} MiB{gpu}; load average now {os.getloadavg()[0]:.2f}")

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import inspect
 import warnings
 from typing import Any
 
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from hydra.utils import get_class, get_method
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from ser.audio.mixing import mix_at_snr
 from ser.errors import SerError
-from ser.features.spectrogram import SpectrogramImage
-from ser.models.backbones import build_backbone
+from ser.models.builders import build_frontend, build_network
 from ser.models.metrics import block_metrics, score_test_set
 from ser.models.trunk_cache import TrunkCache, trunk_cache_reason
 from ser.training.augment import build_specaugment, mixup, random_gain
@@ -24,35 +21,12 @@ from ser.training.optimizers import build_optimizer
 
 # Images are made in this module's hook on purpose (a checkpoint must render its own inputs).
 warnings.filterwarnings("ignore", message=".*overridden `on_after_batch_transfer` in `LightningModule`.*")
+# Frozen layers are in eval mode on purpose (TransferNet.train, SpeechEncoderNet.train).
+warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode at the start of training.*")
 
 
 def _plain(cfg: Any) -> Any:
     return OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg
-
-
-def build_frontend(features: dict, channels_last: bool = False) -> nn.Module:
-    """``features`` config -> the waveform-to-input module: its ``_target_`` (``features=logmel``,
-    ``features=paper``), or the paper's spectrogram image for configs that predate ``_target_``."""
-    features = dict(features)
-    target = features.pop("_target_", None)
-    if target is None:
-        return SpectrogramImage(**features)
-    cls = get_class(target)
-    if "channels_last" in inspect.signature(cls).parameters:  # front-ends that can write it directly
-        features["channels_last"] = channels_last
-    return cls(**features)
-
-
-def build_network(model: dict, num_classes: int) -> nn.Module:
-    """``model`` config -> the network: its ``_target_`` builder (the speech encoders,
-    :func:`ser.models.speech_net.build_speech_encoder_net`) or an ImageNet CNN from
-    :func:`ser.models.backbones.build_backbone` (``name`` + ``trainable_from``)."""
-    if model.get("_target_"):
-        options = {k: v for k, v in model.items() if k != "_target_"}
-        return get_method(model["_target_"])(num_classes=num_classes, **options)
-    net, _ = build_backbone(model["name"], num_classes, model.get("pretrained", False),
-                            model["trainable_from"], int(model.get("trunk_chunk", 32)))
-    return net
 
 
 def gather_items(batches: list[tuple[torch.Tensor, ...]], key: tuple[int, ...]) -> list[torch.Tensor]:

@@ -41,8 +41,8 @@ def preview_images(model, datamodule, n: int, snr_db: float = 15.0) -> list[tupl
 
 
 def log_spectrogram_previews(logger, model, datamodule, n: int) -> None:
-    if n <= 0 or not hasattr(logger, "log_image"):
-        return
+    if n <= 0 or not hasattr(logger, "log_image") or not getattr(model.frontend, "image", True):
+        return  # nothing to show for waveform front-ends (speech encoders)
     try:
         pics = preview_images(model, datamodule, n)
         logger.log_image(key="spectrograms", images=[p for p, _ in pics], caption=[c for _, c in pics])

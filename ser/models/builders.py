@@ -1,0 +1,40 @@
+"""Config groups -> modules: the network (``model``) and the front-end (``features``).
+
+Both are rebuilt from a checkpoint's hyper-parameters alone, so they are made here from plain
+dicts rather than by Hydra's ``instantiate`` on the live config.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+from hydra.utils import get_class, get_method
+from torch import nn
+
+from ser.features.spectrogram import SpectrogramImage
+from ser.models.backbones import build_backbone
+
+
+def build_frontend(features: dict, channels_last: bool = False) -> nn.Module:
+    """``features`` config -> the waveform-to-input module: its ``_target_`` (``features=logmel``,
+    ``features=paper``), or the paper's spectrogram image for configs that predate ``_target_``."""
+    features = dict(features)
+    target = features.pop("_target_", None)
+    if target is None:
+        return SpectrogramImage(**features)
+    cls = get_class(target)
+    if "channels_last" in inspect.signature(cls).parameters:  # front-ends that can write it directly
+        features["channels_last"] = channels_last
+    return cls(**features)
+
+
+def build_network(model: dict, num_classes: int) -> nn.Module:
+    """``model`` config -> the network: its ``_target_`` builder (the speech encoders,
+    :func:`ser.models.speech_net.build_speech_encoder_net`) or an ImageNet CNN from
+    :func:`ser.models.backbones.build_backbone` (``name`` + ``trainable_from``)."""
+    if model.get("_target_"):
+        options = {k: v for k, v in model.items() if k != "_target_"}
+        return get_method(model["_target_"])(num_classes=num_classes, **options)
+    net, _ = build_backbone(model["name"], num_classes, model.get("pretrained", False),
+                            model["trainable_from"], int(model.get("trunk_chunk", 32)))
+    return net
