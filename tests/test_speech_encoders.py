@@ -88,6 +88,24 @@ def test_what_trains_and_at_which_rate(tiny):
     assert grouped == {id(p) for p in tuned.parameters() if p.requires_grad}  # each once, none left
 
 
+def test_gradient_checkpointing_gives_the_same_gradients(tiny):
+    grads = []
+    for checkpointing in (False, True):
+        torch.manual_seed(0)  # the same new head
+        net = build(tiny["hubert"], "hubert", trainable_from="encoder", mask_time_prob=0.0,
+                    head_dropout=0.0, gradient_checkpointing=checkpointing)
+        assert net.encoder.is_gradient_checkpointing == checkpointing
+        net.eval()  # no dropout: the two passes must see the same network
+        net.encoder.encoder.train()  # checkpointing acts in training mode only
+        for m in net.modules():
+            if isinstance(m, torch.nn.Dropout):
+                m.p = 0.0
+        torch.manual_seed(1)
+        net(torch.randn(2, 16000)).sum().backward()
+        grads.append(net.encoder.encoder.layers[0].attention.k_proj.weight.grad.clone())
+    torch.testing.assert_close(grads[0], grads[1])
+
+
 def test_a_hub_id_offline_without_a_copy_is_one_paragraph_and_exit_2(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))

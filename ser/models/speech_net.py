@@ -194,6 +194,7 @@ def build_speech_encoder_net(num_classes: int, family: str, pretrained: Any = Tr
                              layer_norm: bool = False, encoder_lr: float | None = None,
                              layerdrop: float | None = 0.0, mask_time_prob: float | None = None,
                              mask_feature_prob: float | None = None, trunk_chunk: int = 32,
+                             gradient_checkpointing: bool = False,
                              encoder_config: dict | None = None, **ignored: Any
                              ) -> SpeechEncoderNet:
     """``conf/model/{wavlm,hubert,wav2vec2}.yaml`` -> the network (``_target_`` of those files).
@@ -204,6 +205,9 @@ def build_speech_encoder_net(num_classes: int, family: str, pretrained: Any = Tr
     SpecAugment, applied only while fine-tuning. ``encoder_config`` (the architecture, saved
     in every checkpoint) rebuilds the network without its weights' source. ``ignored`` takes
     the keys meant for the LightningModule (``name``, ``channels_last``, ``compile``).
+    ``gradient_checkpointing`` recomputes the fine-tuned layers' activations in the backward
+    pass instead of keeping them: about a third more compute for a fraction of the activation
+    memory (large models, long batches on a GPU).
     """
     valid = ("head", "encoder")
     if trainable_from not in valid and not (trainable_from.startswith("encoder.layers.")
@@ -221,4 +225,6 @@ def build_speech_encoder_net(num_classes: int, family: str, pretrained: Any = Tr
                        f"0-{n_hidden - 1}.")
     head = LayerPoolHead(n_hidden + 1, int(encoder.config.hidden_size), num_classes,
                          int(head_hidden), float(head_dropout), pooling, bool(layer_norm))
+    if gradient_checkpointing and trainable_from != "head":
+        encoder.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     return SpeechEncoderNet(encoder, head, trainable_from, encoder_lr, trunk_chunk)
