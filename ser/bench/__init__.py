@@ -144,7 +144,8 @@ def run(args: argparse.Namespace) -> None:
         families = [f.strip() for f in args.encoders.split(",") if f.strip()]
         batch_g = args.encoder_batch if not quick else min(args.encoder_batch, 2)
         steps_g = args.train_steps or (1 if quick else 5)
-        for line in speech_encoder_figures(families, batch_g, steps_g, quick, device.type):
+        for line in speech_encoder_figures(families, batch_g, steps_g, quick, device.type,
+                                           runs=1 if quick else 2):
             print(line, flush=True)
     gpu = (f", GPU max allocated {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB"
            if use_gpu else "")

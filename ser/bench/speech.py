@@ -71,28 +71,43 @@ def measure(family: str, mode: str, batch: int, steps: int, tiny: bool, device: 
             "gpu_max_mib": torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else None}
 
 
-def speech_encoder_figures(families: list[str], batch: int, steps: int, tiny: bool,
-                           device: str) -> list[str]:
-    """The printed lines of part (g): one process per family and mode."""
+def _run_once(family: str, mode: str, batch: int, steps: int, tiny: bool, device: str) -> dict:
     from ser.errors import SerError
 
+    cmd = [sys.executable, "-m", "ser.bench.speech", "--family", family, "--mode", mode,
+           "--batch-size", str(batch), "--steps", str(steps), "--device", device]
+    done = subprocess.run(cmd + (["--tiny"] if tiny else []), capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONWARNINGS="ignore"))
+    if done.returncode != 0:
+        tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise SerError(f"(g) speech encoder {family} ({mode}) failed to run: {tail}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def speech_encoder_figures(families: list[str], batch: int, steps: int, tiny: bool,
+                           device: str, runs: int = 2) -> list[str]:
+    """The printed lines of part (g): one process per family, mode and run.
+
+    The runs go round-robin over every family and mode, and the fastest run of each is the
+    figure (the others are printed beside it): on a shared machine another job's threads can
+    slow torch's several-fold while they compete for the cores, never speed it up.
+    """
+    configs = [(family, mode) for family in families for mode in MODES]
+    results: dict[tuple[str, str], list[dict]] = {c: [] for c in configs}
+    for _ in range(max(1, runs)):
+        for family, mode in configs:
+            results[(family, mode)].append(_run_once(family, mode, batch, steps, tiny, device))
     lines = []
-    for family in families:
-        for mode in MODES:
-            cmd = [sys.executable, "-m", "ser.bench.speech", "--family", family, "--mode", mode,
-                   "--batch-size", str(batch), "--steps", str(steps), "--device", device]
-            done = subprocess.run(cmd + (["--tiny"] if tiny else []), capture_output=True,
-                                  text=True, env=dict(os.environ, PYTHONWARNINGS="ignore"))
-            if done.returncode != 0:
-                tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
-                raise SerError(f"(g) speech encoder {family} ({mode}) failed to run: {tail}")
-            m = json.loads(done.stdout.strip().splitlines()[-1])
-            gpu = f", GPU max allocated {m['gpu_max_mib']:.0f} MiB" if m["gpu_max_mib"] else ""
-            lines.append(f"(g) speech encoder {family} {m['size']}, {MODES[mode]} "
-                         f"(trainable_from={mode}; batch {batch} x 1 s, {device.upper()}): "
-                         f"{m['params_m']:.2f} M parameters, {m['trained_m']:.2f} M trained; "
-                         f"{m['steps_per_s']:.3f} steps/s = {m['blocks_per_s']:.1f} blocks/s; "
-                         f"peak RSS {m['peak_rss_mib']:.0f} MiB{gpu}")
+    for (family, mode), found in results.items():
+        m = max(found, key=lambda r: r["steps_per_s"])
+        others = sorted((r["steps_per_s"] for r in found), reverse=True)[1:]
+        spread = f" (other runs: {', '.join(f'{v:.3f}' for v in others)})" if others else ""
+        gpu = f", GPU max allocated {m['gpu_max_mib']:.0f} MiB" if m["gpu_max_mib"] else ""
+        lines.append(f"(g) speech encoder {family} {m['size']}, {MODES[mode]} "
+                     f"(trainable_from={mode}; batch {batch} x 1 s, {device.upper()}): "
+                     f"{m['params_m']:.2f} M parameters, {m['trained_m']:.2f} M trained; "
+                     f"{m['steps_per_s']:.3f} steps/s = {m['blocks_per_s']:.1f} blocks/s, fastest "
+                     f"of {len(found)} run(s){spread}; peak RSS {m['peak_rss_mib']:.0f} MiB{gpu}")
     return lines
 
 
