@@ -13,7 +13,7 @@ from ser.cli import report_errors
 @hydra.main(version_base="1.3", config_path="conf", config_name="evaluate")
 @report_errors
 def main(cfg: DictConfig) -> None:
-    from ser.reporting.evaluate_command import evaluate
+    from ser.evaluation.evaluate_command import evaluate
 
     evaluate(cfg)
 

@@ -7,7 +7,7 @@ import sys
 import textwrap
 from typing import Callable, TypeVar
 
-from ser.errors import SerError
+from ser.errors import ser_error_in
 
 T = TypeVar("T")
 EXIT_USER_ERROR = 2
@@ -20,7 +20,7 @@ def report_errors(fn: Callable[..., T]) -> Callable[..., T]:
         try:
             return fn(*args, **kwargs)
         except Exception as raised:  # Hydra's instantiate wraps our errors: find ours in the chain
-            exc = _ser_error_in_chain(raised)
+            exc = ser_error_in(raised)
             if exc is None:
                 raise
             print("\n" + textwrap.fill(f"error: {exc}", width=100, break_on_hyphens=False,
@@ -28,12 +28,3 @@ def report_errors(fn: Callable[..., T]) -> Callable[..., T]:
             sys.exit(EXIT_USER_ERROR)
     return wrapper
 
-
-def _ser_error_in_chain(exc: BaseException | None) -> SerError | None:
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        if isinstance(exc, SerError):
-            return exc
-        seen.add(id(exc))
-        exc = exc.__cause__ or exc.__context__
-    return None

@@ -69,7 +69,7 @@ def evaluate_in_process(overrides: list[str]) -> tuple[int, str, str]:
     (starting one costs seconds); command-line overrides of the training config need the
     real script (see the checkpoint test)."""
     from ser.cli import report_errors
-    from ser.reporting.evaluate_command import evaluate
+    from ser.evaluation.evaluate_command import evaluate
 
     cfg = evaluate_config(overrides)
     out, err = io.StringIO(), io.StringIO()
@@ -244,7 +244,7 @@ def test_a_checkpoint_from_another_class_set_is_refused(runs, tmp_path):
     from tests.fake_corpora import make_fake_manifest
 
     from ser.cli import report_errors
-    from ser.reporting.checkpoint_eval import evaluate_checkpoint
+    from ser.evaluation.checkpoint_eval import evaluate_checkpoint
 
     fake = make_fake_manifest(tmp_path / "corpus", labels=("calm", "angry", "happy", "sad"), per_class=2)
     err = io.StringIO()
@@ -280,7 +280,7 @@ def test_recordings_that_give_no_block_and_sweeps_without_runs_are_refused(runs,
 def test_overrides_reach_every_copy_of_a_resolved_training_config(tmp_path, monkeypatch):
     from omegaconf import OmegaConf
 
-    from ser.reporting.training_config import rebuild_training_config
+    from ser.evaluation.training_config import rebuild_training_config
     from tests.conftest import compose
 
     trained = OmegaConf.to_container(compose(["dataset=ahsn", "dataset.root=/old/IEMOCAP", "noise=dir",

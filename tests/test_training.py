@@ -1,5 +1,6 @@
 """train.py end to end, as a user runs it: a run, a sweep, W&B offline, kill and resume, bad input."""
 
+import csv
 import json
 import os
 import signal
@@ -44,6 +45,13 @@ def test_a_run_writes_metrics_config_and_checkpoints(finished_run):
     assert (run_dir / "checkpoints" / "last.ckpt").is_file()
     assert list((run_dir / "checkpoints").glob("best-*.ckpt"))
     assert "seed: 0" in (run_dir / "config.yaml").read_text()
+    with open(run_dir / "split.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0]) == ["id", "path", "speaker", "session", "label", "part", "blocks"]
+    blocks = {part: sum(int(r["blocks"]) for r in rows if r["part"] == part)
+              for part in ("train", "validation", "test")}
+    assert blocks["test"] >= metrics["clean"]["n_blocks"] and min(blocks.values()) > 0  # limit_test_batches
+    assert len(run["split_plan"]) == 16
     assert "| Clean |" in result.stdout and "Wavgf1" in result.stdout
 
 

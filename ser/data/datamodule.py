@@ -22,7 +22,7 @@ from ser.data.block_dataset import CLEAN, BlockNoiseDataset, EpochSampler, balan
 from ser.data.blocks import BlockTable, build_blocks
 from ser.data.splits import SPLIT_CAVEAT, check_no_leak, make_split
 from ser.data.summary import class_count_table
-from ser.errors import SerError
+from ser.errors import SerError, ser_error_in
 
 log = logging.getLogger(__name__)
 
@@ -156,8 +156,8 @@ class EmotionDataModule(pl.LightningDataModule):
         except SerError:
             raise
         except Exception as exc:  # Hydra wraps the reader's own errors
-            cause = exc.__cause__ or exc.__context__
-            if isinstance(cause, SerError):
+            cause = ser_error_in(exc)
+            if cause is not None:
                 raise cause from None
             raise
 

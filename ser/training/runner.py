@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -18,11 +17,12 @@ from ser.errors import SerError
 from ser.models.checkpoints import check_classes, read_checkpoint
 from ser.models.module import EmotionClassifier
 from ser.reporting.tables import markdown_table
+from ser.run_layout import LAST_CHECKPOINT, LAST_NAME, best_checkpoint_filename, checkpoint_dir
 from ser.training.checkpoint_io import AtomicCheckpointIO
 from ser.training.loggers import build_logger, finish_wandb
 from ser.training.precision import trainer_precision
 from ser.training.resources import MemoryMonitor
-from ser.training.run_files import METRICS_FILE, RUN_FILE, run_record, write_json_atomic
+from ser.training.run_files import finished_metrics, run_record, write_run_files
 
 
 def run_directory(cfg: DictConfig) -> tuple[Path, str | None]:
@@ -55,7 +55,7 @@ def check_ddp_launcher(trainer: DictConfig, launcher_target: str) -> None:
 def _resume_checkpoint(cfg: DictConfig, ckpt_dir: Path) -> str | None:
     if cfg.get("ckpt_path"):
         return str(Path(cfg.ckpt_path).expanduser())
-    last = ckpt_dir / "last.ckpt"
+    last = ckpt_dir / LAST_CHECKPOINT
     return str(last) if cfg.get("resume") and last.is_file() else None
 
 
@@ -79,14 +79,13 @@ def selection_callbacks(select: DictConfig | None, ckpt_dir: Path, trainer: Dict
     """
     monitor = str((select or {}).get("monitor", "val/weighted_f1"))
     mode = str((select or {}).get("mode", "max"))
-    short = monitor.split("/")[-1].replace("weighted_f1", "wf1")
-    best = ModelCheckpoint(dirpath=str(ckpt_dir), filename=f"best-step{{step}}-{short}{{{monitor}:.4f}}",
+    best = ModelCheckpoint(dirpath=str(ckpt_dir), filename=best_checkpoint_filename(monitor),
                            monitor=monitor, mode=mode, auto_insert_metric_name=False)
     # Lightning's save_last only refreshes last.ckpt when the best one improves; resuming needs
     # the latest state, so last.ckpt has its own callback: every epoch when validation runs per
     # epoch, at each validation when the budget is in steps (epochs of tiny corpora are seconds).
     by_steps = trainer.get("check_val_every_n_epoch") is None and isinstance(trainer.get("val_check_interval"), int)
-    last = ModelCheckpoint(dirpath=str(ckpt_dir), filename="last", monitor=None, save_top_k=1,
+    last = ModelCheckpoint(dirpath=str(ckpt_dir), filename=LAST_NAME, monitor=None, save_top_k=1,
                            enable_version_counter=False,
                            **({"every_n_train_steps": int(trainer.val_check_interval)} if by_steps
                               else {"every_n_epochs": 1, "save_on_train_epoch_end": True}))
@@ -102,16 +101,15 @@ def train(cfg: DictConfig) -> dict:
     run_dir, group = run_directory(cfg)
     if HydraConfig.initialized():
         check_ddp_launcher(cfg.trainer, str(HydraConfig.get().launcher.get("_target_", "")))
-    metrics_path = run_dir / METRICS_FILE
-    if cfg.get("resume") and metrics_path.is_file():
-        print(f"{run_dir} finished before (metrics.json exists): skipped.", flush=True)
-        return json.loads(metrics_path.read_text())
+    done = finished_metrics(run_dir) if cfg.get("resume") else None
+    if done is not None:
+        return done
 
     pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
     # under DDP (trainer=ddp) the other processes build the same data without printing it again
     datamodule = instantiate(cfg.data, **({} if rank_zero_only.rank == 0 else {"verbose": False}))
     datamodule.setup("fit")
-    ckpt_dir = run_dir / "checkpoints"
+    ckpt_dir = checkpoint_dir(run_dir)
     resume_from = _resume_checkpoint(cfg, ckpt_dir)
     if resume_from:
         check_classes(read_checkpoint(resume_from)["hyper_parameters"]["classes"],
@@ -141,7 +139,6 @@ def train(cfg: DictConfig) -> dict:
         metrics = model.test_results
         if not trainer.is_global_zero:  # under DDP every process has the metrics; one writes them
             return metrics
-        write_json_atomic(metrics_path, metrics)
         record = run_record(cfg, datamodule, time.time() - started)
         record["memory_per_epoch"] = memory.epochs
         # what the run trained for and which state was tested: equal-step comparisons check these
@@ -152,8 +149,7 @@ def train(cfg: DictConfig) -> dict:
                                            else float(best.best_model_score),
                                            "checkpoint": Path(best.best_model_path).name or None},
                               "trunk_cache": model.trunk_cache_report}
-        write_json_atomic(run_dir / RUN_FILE, record)
-        (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+        write_run_files(run_dir, datamodule, OmegaConf.to_yaml(cfg, resolve=True), record, metrics)
         if logger:
             from ser.training.previews import log_test_tables
 
