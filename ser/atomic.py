@@ -38,7 +38,8 @@ def write_atomic(path: str | Path, write: Callable[[BinaryIO], None]) -> Path:
         Path(tmp).unlink(missing_ok=True)
         full = _disk_full(exc)
         if full is not None:
-            kept = "The previous version of it is intact. " if path.exists() else ""
+            kept = ("The previous version of it is intact. " if path.exists() else
+                    "No file that was there before was changed. ")
             raise SerError(f"Could not write {path}: no room for it ({os.strerror(full.errno)}). "
                            f"{kept}Free space on {path.parent} (or move the run or cache folder "
                            "elsewhere: hydra.run.dir=, SER_CACHE=) and run again; a training run "

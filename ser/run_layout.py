@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ser.atomic import TEMP_SUFFIX
+
 METRICS_FILE = "metrics.json"
 RUN_FILE = "run.json"
 CONFIG_FILE = "config.yaml"
@@ -41,6 +43,15 @@ def checkpoint_dir(run_dir: str | Path) -> Path:
 
 def last_checkpoint(run_dir: str | Path) -> Path:
     return checkpoint_dir(run_dir) / LAST_CHECKPOINT
+
+
+def remove_temporaries(folder: str | Path) -> list[Path]:
+    """Delete what a killed writer left in ``folder`` (``.<name>.<random>.tmp``, see
+    :mod:`ser.atomic`); only call this where no other process is writing."""
+    stale = sorted(Path(folder).glob(f".*{TEMP_SUFFIX}"))
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
 
 
 def run_dir_of(file: str | Path) -> Path:

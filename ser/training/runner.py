@@ -17,7 +17,8 @@ from ser.errors import SerError
 from ser.models.checkpoints import check_classes, read_checkpoint
 from ser.models.module import EmotionClassifier
 from ser.reporting.tables import markdown_table
-from ser.run_layout import LAST_CHECKPOINT, LAST_NAME, best_checkpoint_filename, checkpoint_dir
+from ser.run_layout import (LAST_CHECKPOINT, LAST_NAME, best_checkpoint_filename, checkpoint_dir,
+                            remove_temporaries)
 from ser.training.checkpoint_io import AtomicCheckpointIO
 from ser.training.loggers import build_logger, finish_wandb
 from ser.training.precision import trainer_precision
@@ -55,8 +56,13 @@ def check_ddp_launcher(trainer: DictConfig, launcher_target: str) -> None:
 def _resume_checkpoint(cfg: DictConfig, ckpt_dir: Path) -> str | None:
     if cfg.get("ckpt_path"):
         return str(Path(cfg.ckpt_path).expanduser())
+    if not cfg.get("resume"):
+        return None
+    for stale in remove_temporaries(ckpt_dir) if ckpt_dir.is_dir() else []:
+        print(f"Removed {stale.name}, a checkpoint that was being written when the run stopped.",
+              flush=True)
     last = ckpt_dir / LAST_CHECKPOINT
-    return str(last) if cfg.get("resume") and last.is_file() else None
+    return str(last) if last.is_file() else None
 
 
 def step_budget(trainer: DictConfig) -> DictConfig:
