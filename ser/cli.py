@@ -1,4 +1,5 @@
-"""What entry points share: print a SerError as one paragraph and exit non-zero."""
+"""What entry points share: print a SerError as one paragraph and exit non-zero, and take paths
+as they paste."""
 
 from __future__ import annotations
 
@@ -28,3 +29,22 @@ def report_errors(fn: Callable[..., T]) -> Callable[..., T]:
             sys.exit(EXIT_USER_ERROR)
     return wrapper
 
+
+
+# Characters Hydra's override grammar gives a meaning to: a path holding one dies in its parser
+# ("mismatched input '=' expecting <EOF>"). Sweep job folders of older versions were named
+# ``fold=1,snr=clean``; today's are ``fold-1_snr-clean``, which need no quoting.
+_GRAMMAR = set("=,[]{}()' \"\\$:*?")
+
+
+def quote_paths(argv: list[str], keys: tuple[str, ...]) -> list[str]:
+    """``argv`` with the values of the path-valued ``keys`` quoted for Hydra where needed, so
+    ``ckpt=multirun/x/fold=1,snr=clean`` is read as that path. Quoted values stay as they are."""
+    out = []
+    for arg in argv:
+        key, sep, value = arg.partition("=")
+        if sep and key.lstrip("+") in keys and value and value[0] not in "'\"" and _GRAMMAR & set(value):
+            quote = "'" if "'" not in value else '"'
+            arg = f"{key}={quote}{value}{quote}"
+        out.append(arg)
+    return out

@@ -62,7 +62,7 @@ def test_sweep_jobs_log_to_wandb_offline_and_resume_skips_finished_ones(tmp_path
     assert "logging offline" in result.stdout
     jobs = sorted(p.name for p in sweep.iterdir() if (p / "metrics.json").is_file())
     # job folders are named by their overrides, so a relaunch finds them whatever their order
-    assert [[kv for kv in j.split(",") if kv.startswith("snr=")] for j in jobs] == [["snr=15"], ["snr=clean"]]
+    assert [[kv for kv in j.split("_") if kv.startswith("snr-")] for j in jobs] == [["snr-15"], ["snr-clean"]]
     for job in jobs:
         run_id = (sweep / job / "wandb_id.txt").read_text().strip()
         [offline] = list((sweep / job / "wandb").glob(f"offline-run-*-{run_id}"))

@@ -82,12 +82,13 @@ def load_classifier(path: str | Path):
 
 
 def default_output_dir(ckpt: Path, overrides: Mapping[str, Any]) -> Path:
-    """``<run>/evaluation/<checkpoint name>[,overrides]``, so evaluations of other data sit apart."""
+    """``<run>/evaluation/<checkpoint name>[_key-value...]``, so evaluations of other data sit
+    apart (named like sweep job folders: the path pastes into a command line as it is)."""
     name = ckpt.stem
     if overrides:
-        shown = lambda v: ",".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v)  # noqa: E731
-        name += "," + ",".join(f"{k}={shown(v)}" for k, v in overrides.items())
-        name = re.sub(r"[^\w.,=+-]+", "_", name)[:120]
+        shown = lambda v: "-".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v)  # noqa: E731
+        name += "_" + "_".join(f"{k}-{shown(v)}" for k, v in overrides.items())
+        name = re.sub(r"[^\w.+-]+", "_", name)[:120]
     return run_dir_of(ckpt) / EVALUATION_DIR / name
 
 
