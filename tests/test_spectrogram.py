@@ -311,7 +311,7 @@ def test_cli_writes_figure(tmp_path, generated_speech):
     import soundfile as sf
     from PIL import Image
 
-    from ser.spectrogram import main
+    from ser.figure2 import main
 
     wav = tmp_path / "speech.wav"
     sf.write(wav, np.concatenate([generated_speech[0], generated_speech[1]]), SR)
@@ -322,8 +322,10 @@ def test_cli_writes_figure(tmp_path, generated_speech):
 
 
 def test_cli_bad_input_is_one_paragraph(tmp_path, capsys):
-    from ser.spectrogram import main
+    from ser.figure2 import main
 
-    assert main([str(tmp_path / "missing.wav"), str(tmp_path / "out.png")]) == 2
+    with pytest.raises(SystemExit) as stopped:
+        main([str(tmp_path / "missing.wav"), str(tmp_path / "out.png")])
     err = capsys.readouterr().err
-    assert "missing.wav" in err and "Traceback" not in err and err.count("\n") == 1
+    assert stopped.value.code == 2 and err.count("error:") == 1
+    assert "missing.wav" in err and "Traceback" not in err

@@ -20,11 +20,8 @@ from ser.errors import SerError
 from ser.reporting.figures import BarSeries, regime_bar_figure
 from ser.reporting.sweep_summary import (RunGroup, check_split_plans, distinguishing_labels, find_runs,
                                          group_runs, summary_rows)
-from ser.reporting.tables import (csv_mean_std_table, markdown_mean_std_table, markdown_overview)
+from ser.reporting.tables import METRIC_NAMES, csv_mean_std_table, markdown_mean_std_table, markdown_overview
 
-METRIC_NAMES = {"accuracy": "Accuracy", "ua": "UA", "weighted_precision": "Weighted precision",
-                "weighted_recall": "Weighted recall", "weighted_f1": "Weighted F1",
-                "macro_f1": "Macro F1", "utterance_accuracy": "Utterance accuracy"}
 REGIME_NAMES = {"clean": "clean-trained", "augmented": "noise-augmented"}
 # One colour per group of a regime and model, in family order.
 OURS_COLOURS = {"clean": ["tab:blue", "tab:cyan", "tab:purple", "tab:gray"],
