@@ -110,6 +110,8 @@ def train(cfg: DictConfig) -> dict:
     done = finished_metrics(run_dir) if cfg.get("resume") else None
     if done is not None:
         return done
+    if rank_zero_only.rank == 0:  # a cluster job's log then says where its files go
+        print(f"Run directory: {run_dir}", flush=True)
 
     pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
     # under DDP (trainer=ddp) the other processes build the same data without printing it again
