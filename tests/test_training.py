@@ -76,6 +76,19 @@ def test_sweep_jobs_log_to_wandb_offline_and_resume_skips_finished_ones(tmp_path
     assert stamps == {j: (sweep / j / "metrics.json").stat().st_mtime_ns for j in jobs}
 
 
+def test_resuming_an_older_sweep_continues_its_jobs_in_their_old_folders(tmp_path):
+    sweep = tmp_path / "sweep"
+    args = ["-m", "snr=clean", *FAST, "logger=none", f"hydra.sweep.dir={sweep}"]
+    old_names = ["hydra.job.config.override_dirname.kv_sep='='",
+                 "hydra.job.config.override_dirname.item_sep=','"]  # how older versions named jobs
+    ok(run_script("train.py", [*args, *old_names], cwd=tmp_path))
+    [old] = [p for p in sweep.iterdir() if (p / "metrics.json").is_file()]
+    assert "snr=clean" in old.name.split(",")
+    again = ok(run_script("train.py", [*args, "resume=true"], cwd=tmp_path))
+    assert f"Continuing {old.name}" in again.stdout and f"{old} finished before" in again.stdout
+    assert [p for p in sweep.iterdir() if (p / "metrics.json").is_file()] == [old]
+
+
 def test_killed_run_resumes_from_last_checkpoint_to_the_configured_epochs(tmp_path):
     run_dir = tmp_path / "run"
     args = [*FAST, "trainer.max_epochs=3", "trainer.limit_train_batches=4", "logger=csv",

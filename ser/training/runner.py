@@ -18,7 +18,7 @@ from ser.models.checkpoints import check_classes, read_checkpoint
 from ser.models.module import EmotionClassifier
 from ser.reporting.tables import markdown_table
 from ser.run_layout import (LAST_CHECKPOINT, LAST_NAME, best_checkpoint_filename, checkpoint_dir,
-                            remove_temporaries)
+                            last_checkpoint, remove_temporaries)
 from ser.training.checkpoint_io import AtomicCheckpointIO
 from ser.training.loggers import build_logger, finish_wandb
 from ser.training.precision import trainer_precision
@@ -32,11 +32,28 @@ def run_directory(cfg: DictConfig) -> tuple[Path, str | None]:
         return Path(cfg.get("run_dir") or "outputs/run").resolve(), None
     hc = HydraConfig.get()
     group = None
+    run_dir = Path(hc.runtime.output_dir).resolve()
     if hc.mode == RunMode.MULTIRUN:
         sweep = Path(hc.sweep.dir)
         parts = sweep.parts[1:] if sweep.parts and sweep.parts[0] == "multirun" else sweep.parts
         group = "_".join(parts) or sweep.name
-    return Path(hc.runtime.output_dir).resolve(), group
+        older = legacy_job_dir(hc)
+        if cfg.get("resume") and older is not None and not last_checkpoint(run_dir).is_file():
+            print(f"Continuing {older.name}, this job's folder as an older version named it.", flush=True)
+            run_dir = older
+    return run_dir, group
+
+
+def legacy_job_dir(hc) -> Path | None:
+    """The job's folder as versions before ``fold-1_snr-clean`` named it (``fold=1,snr=clean``),
+    when that folder exists: ``resume=true`` on an older sweep continues its jobs there."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    exclude = set(hc.job.config.override_dirname.exclude_keys)
+    overrides = OverridesParser.create().parse_overrides(list(hc.overrides.task))
+    name = ",".join(sorted(o.input_line for o in overrides if o.key_or_group not in exclude))
+    folder = Path(hc.sweep.dir) / name
+    return folder.resolve() if name and folder.is_dir() else None
 
 
 def check_ddp_launcher(trainer: DictConfig, launcher_target: str) -> None:
