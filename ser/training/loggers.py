@@ -16,6 +16,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from ser.atomic import write_text_atomic
 from ser.configs import call_target
 from ser.errors import SerError
 
@@ -48,8 +49,7 @@ def wandb_run_id(run_dir: Path) -> str:
     if path.is_file():
         return path.read_text().strip()
     run_id = uuid.uuid4().hex[:12]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(run_id + "\n")
+    write_text_atomic(path, run_id + "\n")
     return run_id
 
 

@@ -37,8 +37,8 @@ def run_directory(cfg: DictConfig) -> tuple[Path, str | None]:
         sweep = Path(hc.sweep.dir)
         parts = sweep.parts[1:] if sweep.parts and sweep.parts[0] == "multirun" else sweep.parts
         group = "_".join(parts) or sweep.name
-        older = legacy_job_dir(hc)
-        if cfg.get("resume") and older is not None and not last_checkpoint(run_dir).is_file():
+        older = legacy_job_dir(hc) if cfg.get("resume") else None
+        if older is not None and not last_checkpoint(run_dir).is_file():
             print(f"Continuing {older.name}, this job's folder as an older version named it.", flush=True)
             run_dir = older
     return run_dir, group
@@ -53,7 +53,10 @@ def legacy_job_dir(hc) -> Path | None:
     overrides = OverridesParser.create().parse_overrides(list(hc.overrides.task))
     name = ",".join(sorted(o.input_line for o in overrides if o.key_or_group not in exclude))
     folder = Path(hc.sweep.dir) / name
-    return folder.resolve() if name and folder.is_dir() else None
+    try:
+        return folder.resolve() if name and folder.is_dir() else None
+    except OSError:  # a name too long for the file system: no such folder was ever made
+        return None
 
 
 def check_ddp_launcher(trainer: DictConfig, launcher_target: str) -> None:
