@@ -10,11 +10,11 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 from hydra.utils import get_class
+from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from ser.audio.mixing import mix_at_snr
 from ser.features.spectrogram import SpectrogramImage
-from ser.configs import plain as _plain
 from ser.models.backbones import build_backbone
 from ser.models.metrics import block_metrics, score_test_set
 from ser.models.trunk_cache import TrunkCache, trunk_cache_reason
@@ -23,6 +23,10 @@ from ser.training.optimizers import build_optimizer
 
 # Images are made in this module's hook on purpose (a checkpoint must render its own inputs).
 warnings.filterwarnings("ignore", message=".*overridden `on_after_batch_transfer` in `LightningModule`.*")
+
+
+def _plain(cfg: Any) -> Any:
+    return OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg
 
 
 def build_frontend(features: dict, channels_last: bool = False) -> nn.Module:
