@@ -4,10 +4,14 @@
 See conf/train.yaml for the groups; README.md for examples.
 """
 
+import sys
+
 import hydra
 from omegaconf import DictConfig
 
-from ser.cli import report_errors
+from ser.cli import quote_paths, report_errors
+
+PATH_KEYS = ("hydra.run.dir", "ckpt_path")
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
@@ -23,4 +27,5 @@ def main(cfg: DictConfig) -> float:
 
 
 if __name__ == "__main__":
+    sys.argv = quote_paths(sys.argv, PATH_KEYS)  # e.g. resuming a job folder of an older sweep
     main()

@@ -1,4 +1,5 @@
-"""What entry points share: print a SerError as one paragraph and exit non-zero."""
+"""What entry points share: print a SerError as one paragraph and exit non-zero, and take paths
+as they paste."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import sys
 import textwrap
 from typing import Callable, TypeVar
 
-from ser.errors import SerError
+from ser.errors import ser_error_in
 
 T = TypeVar("T")
 EXIT_USER_ERROR = 2
@@ -20,7 +21,7 @@ def report_errors(fn: Callable[..., T]) -> Callable[..., T]:
         try:
             return fn(*args, **kwargs)
         except Exception as raised:  # Hydra's instantiate wraps our errors: find ours in the chain
-            exc = _ser_error_in_chain(raised)
+            exc = ser_error_in(raised)
             if exc is None:
                 raise
             print("\n" + textwrap.fill(f"error: {exc}", width=100, break_on_hyphens=False,
@@ -29,11 +30,21 @@ def report_errors(fn: Callable[..., T]) -> Callable[..., T]:
     return wrapper
 
 
-def _ser_error_in_chain(exc: BaseException | None) -> SerError | None:
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        if isinstance(exc, SerError):
-            return exc
-        seen.add(id(exc))
-        exc = exc.__cause__ or exc.__context__
-    return None
+
+# Characters Hydra's override grammar gives a meaning to: a path holding one dies in its parser
+# ("mismatched input '=' expecting <EOF>"). Sweep job folders of older versions were named
+# ``fold=1,snr=clean``; today's are ``fold-1_snr-clean``, which need no quoting.
+_GRAMMAR = set("=,[]{}()' \"\\$:*?")
+
+
+def quote_paths(argv: list[str], keys: tuple[str, ...]) -> list[str]:
+    """``argv`` with the values of the path-valued ``keys`` quoted for Hydra where needed, so
+    ``ckpt=multirun/x/fold=1,snr=clean`` is read as that path. Quoted values stay as they are."""
+    out = []
+    for arg in argv:
+        key, sep, value = arg.partition("=")
+        if sep and key.lstrip("+") in keys and value and value[0] not in "'\"" and _GRAMMAR & set(value):
+            quote = "'" if "'" not in value else '"'
+            arg = f"{key}={quote}{value}{quote}"
+        out.append(arg)
+    return out

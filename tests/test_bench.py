@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 NUMBER = r"[0-9]+(?:\.[0-9]+)?"
 
@@ -59,12 +61,12 @@ def test_quick_benchmark_prints_every_figure():
 def test_bad_speech_folder_is_one_paragraph(tmp_path):
     from ser.bench import main
 
-    assert main(["--quick", "--speech", str(tmp_path)]) == 2
+    with pytest.raises(SystemExit) as stopped:
+        main(["--quick", "--speech", str(tmp_path)])
+    assert stopped.value.code == 2
 
 
 def test_quick_speech_encoder_part_prints_parameters_speed_and_memory():
-    import pytest
-
     pytest.importorskip("transformers")
     env = dict(os.environ, PYTHONPATH=str(REPO))
     done = subprocess.run([sys.executable, "-m", "ser.bench", "--quick", "--parts", "g",

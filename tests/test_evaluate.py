@@ -27,11 +27,6 @@ def ok(result):
     return result
 
 
-def quoted(path: Path) -> str:
-    """A path as a Hydra value: sweep job folders hold `=` and `,`, which must be quoted."""
-    return f"'{path}'"
-
-
 def valid_png(path: Path, min_size=(300, 200)) -> None:
     assert path.is_file(), path
     with Image.open(path) as image:
@@ -69,7 +64,7 @@ def evaluate_in_process(overrides: list[str]) -> tuple[int, str, str]:
     (starting one costs seconds); command-line overrides of the training config need the
     real script (see the checkpoint test)."""
     from ser.cli import report_errors
-    from ser.reporting.evaluate_command import evaluate
+    from ser.evaluation.evaluate_command import evaluate
 
     cfg = evaluate_config(overrides)
     out, err = io.StringIO(), io.StringIO()
@@ -197,7 +192,7 @@ def test_a_checkpoint_reproduces_its_runs_test_metrics(runs, tmp_path):
     out = tmp_path / "eval"
     # overrides that name what the run used already go through the real command line and
     # must change nothing: a group swap to the same corpus, a dotted key of the trainer
-    result = ok(run_script("evaluate.py", [f"ckpt={quoted(run)}", f"out_dir={out}", "dataset=demo",
+    result = ok(run_script("evaluate.py", [f"ckpt={run}", f"out_dir={out}", "dataset=demo",
                                            "trainer.accelerator=cpu"], cwd=tmp_path))
     expected = json.loads((run / "metrics.json").read_text())
     got = json.loads((out / "evaluation.json").read_text())["metrics"]
@@ -214,8 +209,24 @@ def test_a_checkpoint_reproduces_its_runs_test_metrics(runs, tmp_path):
         valid_png(out / f"confusion_{test_set}.png")
 
 
+def test_job_folders_paste_as_they_are_and_older_sweeps_folders_too(sweep, runs, wav_44k_stereo,
+                                                                   tmp_path):
+    assert all("=" not in run.name and "," not in run.name for run in runs)
+    named = {tuple(kv for kv in run.name.split("_") if kv.startswith(("fold-", "snr-"))): run
+             for run in runs}
+    assert set(named) == {("fold-0", "snr-clean"), ("fold-1", "snr-clean"), ("fold-0", "snr-all"),
+                          ("fold-1", "snr-all")}
+    # an older version named the job folders by `key=value,...`: those paths are taken unquoted
+    old = tmp_path / "old_sweep" / "fold=0,model.pretrained=False,snr=clean"
+    shutil.copytree(named["fold-0", "snr-clean"], old)
+    heard = ok(run_script("evaluate.py", [f"ckpt={old}", f"audio={wav_44k_stereo}"], cwd=tmp_path))
+    assert "**Whole recording**" in heard.stdout and (old / "evaluation").is_dir()
+    summed = ok(run_script("evaluate.py", [f"sweep={old}", "paper_reference=false"], cwd=tmp_path))
+    assert "1 finished run(s)" in summed.stdout and (old / "summary" / "summary.json").is_file()
+
+
 def test_emotions_of_a_44k_stereo_recording_as_table_and_json(runs, wav_44k_stereo, tmp_path):
-    ckpt = f"ckpt={quoted(runs[0] / 'checkpoints' / 'last.ckpt')}"
+    ckpt = f"ckpt={runs[0] / 'checkpoints' / 'last.ckpt'}"
     code, table, err = evaluate_in_process([ckpt, f"audio={wav_44k_stereo}"])
     assert code == 0, err
     assert "44100 Hz, 2 channels" in table and "2 block(s) of 1 s" in table
@@ -244,7 +255,7 @@ def test_a_checkpoint_from_another_class_set_is_refused(runs, tmp_path):
     from tests.fake_corpora import make_fake_manifest
 
     from ser.cli import report_errors
-    from ser.reporting.checkpoint_eval import evaluate_checkpoint
+    from ser.evaluation.checkpoint_eval import evaluate_checkpoint
 
     fake = make_fake_manifest(tmp_path / "corpus", labels=("calm", "angry", "happy", "sad"), per_class=2)
     err = io.StringIO()
@@ -259,7 +270,7 @@ def test_a_checkpoint_from_another_class_set_is_refused(runs, tmp_path):
 
 
 def test_recordings_that_give_no_block_and_sweeps_without_runs_are_refused(runs, tmp_path):
-    ckpt = f"ckpt={quoted(runs[0] / 'checkpoints' / 'last.ckpt')}"
+    ckpt = f"ckpt={runs[0] / 'checkpoints' / 'last.ckpt'}"
     short = tmp_path / "short.wav"
     sf.write(short, np.zeros((30000, 2), np.float32), 48000)
     code, _, err = evaluate_in_process([ckpt, f"audio={short}"])
@@ -271,7 +282,7 @@ def test_recordings_that_give_no_block_and_sweeps_without_runs_are_refused(runs,
     unfinished = tmp_path / "sweep" / "snr=clean,fold=0" / "checkpoints"
     unfinished.mkdir(parents=True)
     (unfinished / "last.ckpt").write_bytes(b"")
-    code, _, err = evaluate_in_process([f"sweep={quoted(tmp_path / 'sweep')}"])
+    code, _, err = evaluate_in_process([f"sweep={tmp_path / 'sweep'}"])
     assert code == 2 and "No finished run" in err and "unfinished" in err and "resume=true" in err
     code, _, err = evaluate_in_process([])
     assert code == 2 and "Nothing to evaluate" in err
@@ -280,7 +291,7 @@ def test_recordings_that_give_no_block_and_sweeps_without_runs_are_refused(runs,
 def test_overrides_reach_every_copy_of_a_resolved_training_config(tmp_path, monkeypatch):
     from omegaconf import OmegaConf
 
-    from ser.reporting.training_config import rebuild_training_config
+    from ser.evaluation.training_config import rebuild_training_config
     from tests.conftest import compose
 
     trained = OmegaConf.to_container(compose(["dataset=ahsn", "dataset.root=/old/IEMOCAP", "noise=dir",

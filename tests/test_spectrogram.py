@@ -304,26 +304,3 @@ def test_gpu_gives_the_same_images(generated_speech):
     cpu = SpectrogramImage()(blocks)
     gpu = SpectrogramImage().cuda()(blocks.cuda()).cpu()
     assert (gpu - cpu).abs().mean().item() < 0.2 * TOLERANCE / 0.224
-
-
-# --------------------------------------------------------------------------- the CLI
-def test_cli_writes_figure(tmp_path, generated_speech):
-    import soundfile as sf
-    from PIL import Image
-
-    from ser.spectrogram import main
-
-    wav = tmp_path / "speech.wav"
-    sf.write(wav, np.concatenate([generated_speech[0], generated_speech[1]]), SR)
-    out = tmp_path / "figure.png"
-    assert main([str(wav), str(out), "--snr", "15", "--offset", "0.5"]) == 0
-    with Image.open(out) as image:
-        assert image.format == "PNG" and image.size[0] > image.size[1] > 300
-
-
-def test_cli_bad_input_is_one_paragraph(tmp_path, capsys):
-    from ser.spectrogram import main
-
-    assert main([str(tmp_path / "missing.wav"), str(tmp_path / "out.png")]) == 2
-    err = capsys.readouterr().err
-    assert "missing.wav" in err and "Traceback" not in err and err.count("\n") == 1

@@ -63,7 +63,7 @@ def evaluate_in_process(overrides: list[str]) -> tuple[int, str, str]:
     from hydra import compose, initialize_config_dir
 
     from ser.cli import report_errors
-    from ser.reporting.evaluate_command import evaluate
+    from ser.evaluation.evaluate_command import evaluate
 
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
         cfg = compose(config_name="evaluate", overrides=overrides)
@@ -132,7 +132,7 @@ def test_clear_stretches_are_runs_of_one_confident_leader():
 
 
 def test_evaluate_writes_a_timeline_per_recording(run, tmp_path):
-    from ser.reporting.checkpoint_eval import default_output_dir, find_checkpoint
+    from ser.evaluation.checkpoint_eval import default_output_dir, find_checkpoint
 
     folder = tmp_path / "recordings"
     folder.mkdir()

@@ -1,5 +1,6 @@
 """train.py end to end, as a user runs it: a run, a sweep, W&B offline, kill and resume, bad input."""
 
+import csv
 import json
 import os
 import signal
@@ -44,6 +45,13 @@ def test_a_run_writes_metrics_config_and_checkpoints(finished_run):
     assert (run_dir / "checkpoints" / "last.ckpt").is_file()
     assert list((run_dir / "checkpoints").glob("best-*.ckpt"))
     assert "seed: 0" in (run_dir / "config.yaml").read_text()
+    with open(run_dir / "split.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0]) == ["id", "path", "speaker", "session", "label", "part", "blocks"]
+    blocks = {part: sum(int(r["blocks"]) for r in rows if r["part"] == part)
+              for part in ("train", "validation", "test")}
+    assert blocks["test"] >= metrics["clean"]["n_blocks"] and min(blocks.values()) > 0  # limit_test_batches
+    assert len(run["split_plan"]) == 16
     assert "| Clean |" in result.stdout and "Wavgf1" in result.stdout
 
 
@@ -54,7 +62,7 @@ def test_sweep_jobs_log_to_wandb_offline_and_resume_skips_finished_ones(tmp_path
     assert "logging offline" in result.stdout
     jobs = sorted(p.name for p in sweep.iterdir() if (p / "metrics.json").is_file())
     # job folders are named by their overrides, so a relaunch finds them whatever their order
-    assert [[kv for kv in j.split(",") if kv.startswith("snr=")] for j in jobs] == [["snr=15"], ["snr=clean"]]
+    assert [[kv for kv in j.split("_") if kv.startswith("snr-")] for j in jobs] == [["snr-15"], ["snr-clean"]]
     for job in jobs:
         run_id = (sweep / job / "wandb_id.txt").read_text().strip()
         [offline] = list((sweep / job / "wandb").glob(f"offline-run-*-{run_id}"))
@@ -66,6 +74,19 @@ def test_sweep_jobs_log_to_wandb_offline_and_resume_skips_finished_ones(tmp_path
     again = ok(run_script("train.py", [*args, "resume=true"], cwd=tmp_path))
     assert again.stdout.count("finished before") == 2
     assert stamps == {j: (sweep / j / "metrics.json").stat().st_mtime_ns for j in jobs}
+
+
+def test_resuming_an_older_sweep_continues_its_jobs_in_their_old_folders(tmp_path):
+    sweep = tmp_path / "sweep"
+    args = ["-m", "snr=clean", *FAST, "logger=none", f"hydra.sweep.dir={sweep}"]
+    old_names = ["hydra.job.config.override_dirname.kv_sep='='",
+                 "hydra.job.config.override_dirname.item_sep=','"]  # how older versions named jobs
+    ok(run_script("train.py", [*args, *old_names], cwd=tmp_path))
+    [old] = [p for p in sweep.iterdir() if (p / "metrics.json").is_file()]
+    assert "snr=clean" in old.name.split(",")
+    again = ok(run_script("train.py", [*args, "resume=true"], cwd=tmp_path))
+    assert f"Continuing {old.name}" in again.stdout and f"{old} finished before" in again.stdout
+    assert [p for p in sweep.iterdir() if (p / "metrics.json").is_file()] == [old]
 
 
 def test_killed_run_resumes_from_last_checkpoint_to_the_configured_epochs(tmp_path):

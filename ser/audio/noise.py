@@ -9,13 +9,13 @@ recording); ``demo`` synthesises a noisy room so that the default run needs no d
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 import numpy as np
 
 from ser.audio.io import AUDIO_SUFFIXES, list_audio_files, load_audio
 from ser.audio.room_noise import synthetic_room
+from ser.cache_files import cached
 from ser.errors import AudioDecodeError, SerError
 
 Span = tuple[str, int, int]  # (source recording, first sample, one past the last sample)
@@ -132,23 +132,18 @@ class NoiseBank:
         test_files = _noise_files(test_root, "noise.test_root") if test_root is not None else []
         cache = _cache_path(cache_dir, files + test_files, sample_rate, test_fraction, seed,
                             test_root is not None)
-        if cache is not None and cache.is_file():
-            try:
-                return _load_banks(cache, sample_rate)
-            except Exception:  # unreadable cache (interrupted write, old numpy): rebuild it
-                pass
-        if test_root is not None:
+
+        def build() -> tuple[NoiseBank, NoiseBank]:
+            if test_root is None:
+                decoded, skipped = _decode(files, Path(root), sample_rate, "noise.root")
+                return _split(cls, decoded, skipped, sample_rate, float(test_fraction), int(seed))
             train, train_skipped = _decode(files, Path(root), sample_rate, "noise.root")
             test, test_skipped = _decode(test_files, Path(test_root), sample_rate,
                                          "noise.test_root")
-            banks = (cls(*_unzip(train), sample_rate, skipped=train_skipped, split="folders"),
-                     cls(*_unzip(test), sample_rate, skipped=test_skipped, split="folders"))
-        else:
-            decoded, skipped = _decode(files, Path(root), sample_rate, "noise.root")
-            banks = _split(cls, decoded, skipped, sample_rate, float(test_fraction), int(seed))
-        if cache is not None:
-            _save_banks(cache, banks)
-        return banks
+            return (cls(*_unzip(train), sample_rate, skipped=train_skipped, split="folders"),
+                    cls(*_unzip(test), sample_rate, skipped=test_skipped, split="folders"))
+
+        return cached(cache, lambda path: _load_banks(path, sample_rate), build, _save_banks)
 
     @classmethod
     def demo(cls, sample_rate: int, seconds: float = 60.0, seed: int = 0,
@@ -163,17 +158,13 @@ class NoiseBank:
         if cache_dir is not None:
             key = f"{_CACHE_VERSION}|room|{sample_rate}|{seconds!r}|{seed}|{voices}|{test_fraction!r}"
             cache = Path(cache_dir).expanduser() / f"noise-room-{hashlib.sha1(key.encode()).hexdigest()[:20]}.npz"
-            if cache.is_file():
-                try:
-                    return _load_banks(cache, sample_rate)
-                except Exception:  # unreadable cache: rebuild it
-                    pass
-        audio = synthetic_room(int(sample_rate), float(seconds), int(seed), int(voices))
-        source = f"synthetic-room(seed={seed})"
-        banks = _split(cls, [(source, audio)], [], sample_rate, float(test_fraction), int(seed))
-        if cache is not None:
-            _save_banks(cache, banks)
-        return banks
+
+        def build() -> tuple[NoiseBank, NoiseBank]:
+            audio = synthetic_room(int(sample_rate), float(seconds), int(seed), int(voices))
+            source = f"synthetic-room(seed={seed})"
+            return _split(cls, [(source, audio)], [], sample_rate, float(test_fraction), int(seed))
+
+        return cached(cache, lambda path: _load_banks(path, sample_rate), build, _save_banks)
 
 
 # ---------------------------------------------------------------------- folder decoding
@@ -269,8 +260,8 @@ def _cache_path(cache_dir: str | Path | None, files: list[Path], sample_rate: in
     return Path(cache_dir).expanduser() / f"noise-{digest.hexdigest()[:20]}.npz"
 
 
-def _save_banks(path: Path, banks: tuple[NoiseBank, NoiseBank]) -> None:
-    """Write both banks to one .npz atomically (write a temporary file, then rename)."""
+def _save_banks(handle, banks: tuple[NoiseBank, NoiseBank]) -> None:
+    """Both banks in one .npz (written and checked by :func:`ser.cache_files.cached`)."""
     arrays: dict[str, np.ndarray] = {}
     for role, bank in zip(("train", "test"), banks):
         arrays[f"{role}_audio"] = np.concatenate(bank.recordings)
@@ -280,11 +271,7 @@ def _save_banks(path: Path, banks: tuple[NoiseBank, NoiseBank]) -> None:
         arrays[f"{role}_ranges"] = np.array([(a, b) for _, a, b in bank.spans], dtype=np.int64)
         arrays[f"{role}_skipped"] = np.array(bank.skipped, dtype=str).reshape(-1, 2)
         arrays[f"{role}_split"] = np.array(bank.split)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f"{path.stem}.{os.getpid()}.tmp")
-    with open(temporary, "wb") as handle:
-        np.savez(handle, **arrays)
-    os.replace(temporary, path)
+    np.savez(handle, **arrays)
 
 
 def _load_banks(path: Path, sample_rate: int) -> tuple[NoiseBank, NoiseBank]:

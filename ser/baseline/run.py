@@ -9,7 +9,6 @@ Nothing is chosen on the test sets; the validation fold is scored and recorded i
 
 from __future__ import annotations
 
-import json
 import pickle
 import time
 from pathlib import Path
@@ -22,13 +21,14 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from ser.audio.mixing import mix_at_snr
+from ser.atomic import write_atomic
 from ser.baseline.svm import MfccSvm
 from ser.errors import SerError
 from ser.models.metrics import block_metrics, score_test_set
-from ser.reporting.checkpoint_eval import BASELINE_FILE, CHECKPOINT_DIR
 from ser.reporting.tables import markdown_table
 from ser.training.loggers import build_logger, finish_wandb
-from ser.training.run_files import METRICS_FILE, RUN_FILE, run_record, write_atomic, write_json_atomic
+from ser.run_layout import BASELINE_FILE, checkpoint_dir
+from ser.training.run_files import finished_metrics, run_record, write_run_files
 from ser.training.runner import run_directory
 
 FEATURE_CHUNK = 256                   # mixed blocks per feature extraction call (about 16 MB at 16 kHz)
@@ -122,10 +122,9 @@ def train_baseline(cfg: DictConfig) -> dict:
     test set, and write metrics.json, run.json, config.yaml and checkpoints/baseline.pkl."""
     started = time.time()
     run_dir, group = run_directory(cfg)
-    metrics_path = run_dir / METRICS_FILE
-    if cfg.get("resume") and metrics_path.is_file():
-        print(f"{run_dir} finished before (metrics.json exists): skipped.", flush=True)
-        return json.loads(metrics_path.read_text())
+    done = finished_metrics(run_dir) if cfg.get("resume") else None
+    if done is not None:
+        return done
     if cfg.get("ckpt_path"):
         raise SerError(f"ckpt_path={cfg.ckpt_path} does not apply to model={cfg.model.name}: a "
                        "baseline run has no network checkpoint to continue and refits from "
@@ -154,16 +153,15 @@ def train_baseline(cfg: DictConfig) -> dict:
         metrics[name] = score_test_set(torch.from_numpy(probs), torch.from_numpy(test["label"]),
                                        torch.from_numpy(test["utterance"]))
 
-    # metrics.json last: it marks the run finished (resume=true skips it, sweeps count it)
-    save_estimator(model, run_dir / CHECKPOINT_DIR / BASELINE_FILE)
-    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(baseline_config(cfg))))
+    # the run files after the estimator: metrics.json, written last, marks the run finished
+    save_estimator(model, checkpoint_dir(run_dir) / BASELINE_FILE)
     record = run_record(cfg, datamodule, time.time() - started)
     record.update({"validation": validation, "n_train_items": int(len(train["label"])),
                    "n_features": int(train["features"].shape[1]), "estimator": repr(model),
                    "data_seconds": round(data_ready - started, 2),
                    "fit_seconds": round(fitted - data_ready, 2)})
-    write_json_atomic(run_dir / RUN_FILE, record)
-    write_json_atomic(metrics_path, metrics)
+    write_run_files(run_dir, datamodule, OmegaConf.to_yaml(OmegaConf.create(baseline_config(cfg))),
+                    record, metrics)
     try:
         _log(cfg, run_dir, group, validation, metrics, classes)
     finally:

@@ -1,7 +1,7 @@
 """``python -m ser.bench``: how fast images are made and models trained, against the usual ways.
 
 Times, in one process and on the same 1-s blocks of real speech (``--speech DIR``, by default
-``../shared/data/urdu`` beside the repository when it is there; speech-like audio from the demo
+``../shared/data/urdu`` seen from where it runs, when it is there; speech-like audio from the demo
 synthesiser otherwise):
 
 (a)–(c) spectrogram images per second: the paper's way, ser's on the CPU and on the GPU
@@ -26,16 +26,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from pathlib import Path
 
 import torch
 
 from ser.allocator import configure_allocator
 from ser.bench.common import peak_rss_mib, speech_blocks
+from ser.cli import report_errors
 from ser.errors import SerError
 
-DEFAULT_SPEECH = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "urdu"
+DEFAULT_SPEECH = Path("..") / "shared" / "data" / "urdu"  # from the project folder, installed or not
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -152,11 +152,7 @@ def run(args: argparse.Namespace) -> None:
     print(f"peak memory: RSS {peak_rss_mib():.0f} MiB{gpu}; load average now {os.getloadavg()[0]:.2f}")
 
 
+@report_errors
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    try:
-        run(args)
-    except SerError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    run(_parser().parse_args(argv))
     return 0

@@ -62,8 +62,10 @@ def speech_blocks(folder: Path | None, n: int, sample_rate: int, seed: int = 0
 
 
 def _cut(audio: np.ndarray, sample_rate: int) -> list[np.ndarray]:
-    """Non-overlapping 1-s blocks of ``audio``; the remainder is dropped (SPEC §2 step 2)."""
-    return list(audio[: audio.size // sample_rate * sample_rate].reshape(-1, sample_rate))
+    """Non-overlapping 1-s blocks of ``audio``, cut as training cuts them (remainder dropped)."""
+    from ser.data.blocks import cut_blocks
+
+    return list(cut_blocks(audio, sample_rate))
 
 
 # ---------------------------------------------------------------------------- timing

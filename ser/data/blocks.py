@@ -3,7 +3,8 @@
 Blocks are cut once, before any split, so that a split can be made at block level (the paper's
 protocol) or at utterance/speaker level from the same array. They are stored as int16 (half the
 memory of float32, the precision of the source wavs) and cached as ``.npz`` keyed by the
-table's fingerprint and the block settings, so a second run starts in seconds.
+table's fingerprint and the block settings, so a second run starts in seconds; the cache is
+checked (size, checksum) before it is read and rebuilt when damaged (:mod:`ser.cache_files`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ser.audio.io import load_audio
+from ser.cache_files import cached
 from ser.data.utterances import UtteranceTable
 from ser.errors import AudioDecodeError, SerError
 
@@ -81,15 +83,20 @@ def build_blocks(table: UtteranceTable, sample_rate: int = 16000, block_seconds:
         key = hashlib.sha1(f"{_CACHE_VERSION}|{table.fingerprint()}|{sample_rate}|"
                            f"{block_samples}|{pad_min_fraction}".encode()).hexdigest()[:16]
         cache_file = Path(cache_dir) / f"blocks-{table.name}-{key}.npz"
-        if cache_file.is_file():
-            cached = _load_cache(cache_file, table)
-            if cached is not None:
-                return cached
-    pad_min = None if pad_min_fraction is None else pad_min_fraction * block_samples
+    return cached(cache_file, lambda path: _load_cache(path, table),
+                  lambda: _cut_table(table, sample_rate, block_samples, pad_min_fraction, progress,
+                                     workers), _save_cache)
+
+
+def _cut_table(table: UtteranceTable, sample_rate: int, block_samples: int,
+               pad_min_fraction: float | None, progress: bool, workers: int | None) -> BlockTable:
+    """Every utterance of ``table`` cut into blocks (see :func:`build_blocks`)."""
+    block_seconds = block_samples / sample_rate
     workers = workers or min(4, os.cpu_count() or 1)
 
     def cut(index: int) -> tuple[np.ndarray | None, str]:
-        return _cut_utterance(table.utterances[index].path, sample_rate, block_samples, pad_min)
+        return _cut_utterance(table.utterances[index].path, sample_rate, block_samples,
+                              pad_min_fraction)
 
     pieces, labels, owners, skipped = [], [], [], []
     with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -122,13 +129,23 @@ def build_blocks(table: UtteranceTable, sample_rate: int = 16000, block_seconds:
                        f"{len(skipped)} files skipped). Add recordings of those classes, drop "
                        "them from the class list, or set data.pad_min_fraction to keep short "
                        "files.")
-    if cache_file is not None:
-        _save_cache(cache_file, result)
     return result
 
 
+def cut_blocks(audio: np.ndarray, block_samples: int, pad_min_fraction: float | None = None
+               ) -> np.ndarray:
+    """(T,) waveform -> (n, block_samples) non-overlapping blocks, n possibly 0: the one cutting
+    rule of training, evaluation of recordings and the benchmark. The remainder is dropped, or
+    zero-padded into one more block when it is at least ``pad_min_fraction`` of a block."""
+    whole, remainder = divmod(audio.shape[0], block_samples)
+    if pad_min_fraction is not None and remainder and remainder >= pad_min_fraction * block_samples:
+        audio = np.concatenate([audio, np.zeros(block_samples - remainder, audio.dtype)])
+        whole += 1
+    return audio[: whole * block_samples].reshape(whole, block_samples)
+
+
 def _cut_utterance(path: str, sample_rate: int, block_samples: int,
-                   pad_min: float | None) -> tuple[np.ndarray | None, str]:
+                   pad_min_fraction: float | None) -> tuple[np.ndarray | None, str]:
     """int16 (n, block_samples) blocks of one file, or ``(None, reason)`` when it gives none."""
     try:
         audio = load_audio(path, sample_rate)
@@ -136,35 +153,24 @@ def _cut_utterance(path: str, sample_rate: int, block_samples: int,
         return None, f"cannot decode: {exc}"
     except SerError:
         return None, "file not found"
-    whole, remainder = divmod(audio.shape[0], block_samples)
-    if pad_min is not None and remainder > 0 and remainder >= pad_min:
-        audio = np.concatenate([audio, np.zeros(block_samples - remainder, np.float32)])
-        whole += 1
-    if whole == 0:
+    blocks = cut_blocks(audio, block_samples, pad_min_fraction)
+    if len(blocks) == 0:
         return None, (f"shorter than one block ({audio.shape[0] / sample_rate:.2f} s < "
                       f"{block_samples / sample_rate:.2f} s)")
-    blocks = audio[: whole * block_samples].reshape(whole, block_samples)
     return np.clip(np.round(blocks * 32767.0), -32768, 32767).astype(np.int16), ""
 
 
-def _save_cache(cache_file: Path, blocks: BlockTable) -> None:
-    """Write via a temporary name so concurrent runs never read half a cache."""
-    cache_file.parent.mkdir(parents=True, exist_ok=True)
-    temporary = cache_file.with_name(f".{cache_file.stem}.{os.getpid()}.tmp.npz")
+def _save_cache(handle, blocks: BlockTable) -> None:
     skipped = np.array(blocks.skipped, dtype=str).reshape(-1, 2)
-    np.savez(temporary, audio=blocks.audio, labels=blocks.labels, utterance=blocks.utterance,
+    np.savez(handle, audio=blocks.audio, labels=blocks.labels, utterance=blocks.utterance,
              skipped=skipped, n_utterances=np.int64(len(blocks.table)))
-    os.replace(temporary, cache_file)
 
 
 def _load_cache(cache_file: Path, table: UtteranceTable) -> BlockTable | None:
-    """The cached blocks, or None when the file is unreadable or does not match ``table``."""
-    try:
-        with np.load(cache_file) as data:
-            if int(data["n_utterances"]) != len(table):
-                return None
-            skipped = [(str(p), str(r)) for p, r in data["skipped"]]
-            return BlockTable(audio=data["audio"], labels=data["labels"],
-                              utterance=data["utterance"], table=table, skipped=skipped)
-    except (OSError, KeyError, ValueError):
-        return None
+    """The cached blocks, or None when they were cut from another table."""
+    with np.load(cache_file, allow_pickle=False) as data:
+        if int(data["n_utterances"]) != len(table):
+            return None
+        skipped = [(str(p), str(r)) for p, r in data["skipped"]]
+        return BlockTable(audio=data["audio"], labels=data["labels"],
+                          utterance=data["utterance"], table=table, skipped=skipped)

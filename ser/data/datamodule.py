@@ -6,25 +6,24 @@ Images are not made here: the LightningModule mixes and renders batches on the d
 
 from __future__ import annotations
 
-import logging
 import math
 from typing import Any
 
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader
 
 from ser.audio.noise import NoiseBank
+from ser.audio.noise_sources import NOT_SOURCE_KEYS
+from ser.configs import build, call_target
 from ser.data.block_dataset import CLEAN, BlockNoiseDataset, EpochSampler, balanced_weights
 from ser.data.blocks import BlockTable, build_blocks
-from ser.data.splits import SPLIT_CAVEAT, check_no_leak, make_split
+from ser.data.splits import SPLIT_CAVEAT, SPLITS, check_no_leak
 from ser.data.summary import class_count_table
 from ser.errors import SerError
 
-log = logging.getLogger(__name__)
 
 # Noise-draw streams, so train, validation and test never share a generator state.
 TRAIN_STREAM, VAL_STREAM, TEST_STREAM, NOISE_SPLIT_STREAM = 1, 2, 3, 4
@@ -56,23 +55,29 @@ def training_snrs(snr: Any, all_snrs: list[float]) -> list[float]:
                        "number in dB such as snr=15.") from None
 
 
+# Configs written before noise sources and splits were named by ``_target_`` (a checkpoint's)
+LEGACY_TARGETS = {"noise": {"demo": "ser.audio.noise_sources.synthetic_room",
+                            "dir": "ser.audio.noise_sources.folder"},
+                  "split": {name: f"ser.data.splits.{name}_split" for name in SPLITS}}
+
+
+def build_from(group: str, node: DictConfig, meta_keys: tuple[str, ...], **given):
+    """Call ``node._target_`` with ``given`` and the node's own keys but ``meta_keys`` (and name
+    the built-in target of a config written before it had one)."""
+    settings = {k: v for k, v in OmegaConf.to_container(node, resolve=True).items() if k not in meta_keys}
+    name = node.get("kind", node.get("name"))
+    settings.setdefault("_target_", LEGACY_TARGETS[group].get(name))
+    if settings["_target_"] is None:
+        raise SerError(f"{group}={name} names no `_target_`: a file in conf/{group}/ says which "
+                       "function builds it, e.g. conf/noise/dir.yaml or conf/split/loso.yaml.")
+    return call_target(settings, **given)
+
+
 def build_noise_banks(noise: DictConfig, sample_rate: int, seed: int,
                       cache_dir: str | None) -> tuple[NoiseBank, NoiseBank]:
-    """(train, test) banks from ``noise.kind``: ``demo`` (synthetic room) or ``dir`` (a folder)."""
-    kind = noise.get("kind")
-    if kind == "demo":
-        log.warning("Noise: the built-in synthetic noisy room (noise=demo). Real environmental "
-                    "recordings belong here: noise=dir noise.root=FOLDER.")
-        return NoiseBank.demo(sample_rate, seconds=float(noise.seconds), seed=int(noise.get("seed", 0)),
-                              cache_dir=cache_dir)
-    if kind == "dir":
-        if noise.get("root") in (None, "???"):
-            raise SerError("noise=dir needs a folder of noise recordings: add noise.root=FOLDER "
-                           "(wav/flac/ogg/mp3 files, any rate, mono or stereo).")
-        return NoiseBank.from_folder(noise.root, sample_rate, test_root=noise.get("test_root"),
-                                     test_fraction=float(noise.test_fraction), seed=seed,
-                                     cache_dir=cache_dir)
-    raise SerError(f"Unknown noise kind {kind!r}; use noise=demo or noise=dir noise.root=FOLDER.")
+    """(train, test) banks from the noise source ``noise._target_`` names."""
+    return build_from("noise", noise, NOT_SOURCE_KEYS, sample_rate=sample_rate, cache_dir=cache_dir,
+                      run_seed=seed)
 
 
 class EmotionDataModule(pl.LightningDataModule):
@@ -130,9 +135,9 @@ class EmotionDataModule(pl.LightningDataModule):
         b = self.blocks
         speakers = [u.speaker for u in self.table.utterances]
         sessions = [u.session for u in self.table.utterances]
-        self.plan = make_split(self.split_cfg.name, b.labels, b.utterance, speakers, sessions,
-                               n_folds=int(self.split_cfg.n_folds),
-                               test_fraction=float(self.split_cfg.test_fraction), seed=self.seed)
+        self.plan = build_from("split", self.split_cfg, ("name",), labels=b.labels,
+                               utterance=b.utterance, speakers=speakers, sessions=sessions,
+                               seed=self.seed)
         self.train_idx, self.val_idx = self.plan.fold(self.fold)
         self.test_idx = self.plan.test_for(self.fold)
         check_no_leak(self.plan.name, self.train_idx, self.val_idx, self.test_idx, b.utterance, speakers)
@@ -151,15 +156,7 @@ class EmotionDataModule(pl.LightningDataModule):
         if "csv_path" in reader and reader.csv_path in (None, "???"):
             raise SerError("dataset=manifest needs a CSV file: add dataset.manifest=FILE.csv with "
                            "columns path,label and optional speaker,session.")
-        try:
-            return instantiate(reader)
-        except SerError:
-            raise
-        except Exception as exc:  # Hydra wraps the reader's own errors
-            cause = exc.__cause__ or exc.__context__
-            if isinstance(cause, SerError):
-                raise cause from None
-            raise
+        return build(reader)
 
     def describe(self) -> str:
         b, t = self.blocks, self.table

@@ -20,8 +20,8 @@ harmonic spacing, contour shape, rate, tilt and breathiness remain visible in sp
 from __future__ import annotations
 
 import csv
+import io
 import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -29,6 +29,8 @@ import numpy as np
 import soundfile as sf
 from scipy.signal import lfilter, sosfilt
 
+from ser.atomic import write_bytes_atomic, write_text_atomic
+from ser.cache_files import bytes_record, cache_lock, damage, warn_damaged
 from ser.data.manifest import read_manifest
 from ser.data.utterances import UtteranceTable
 
@@ -89,9 +91,11 @@ def build_demo_corpus(out_dir: str | Path, seed: int = 0, n_speakers: int = 10,
 
     ``out_dir`` receives ``wav/<speaker>/<class>_<speaker>_<nn>.wav`` (16-bit PCM at
     ``sample_rate`` Hz, ``min_seconds``–``max_seconds`` long), ``manifest.csv``
-    (path,label,speaker,session) and ``demo_corpus.json`` with the parameters; a later call
-    with the same parameters reuses the files. Same seed → byte-identical audio. Speakers
-    alternate female/male; consecutive pairs share a session, like IEMOCAP's actor pairs, so
+    (path,label,speaker,session) and ``demo_corpus.json`` with the parameters and every file's
+    size and checksum, written last; a later call with the same parameters reuses the files
+    once they match their checksums (a damaged corpus is rebuilt with one warning), and
+    concurrent calls build it once (:func:`ser.cache_files.cache_lock`). Same seed →
+    byte-identical audio. Speakers alternate female/male; consecutive pairs share a session, like IEMOCAP's actor pairs, so
     the default 10 speakers give 5 sessions and ``split=loso`` has its 5 folds.
     """
     out_dir = Path(out_dir)
@@ -100,12 +104,35 @@ def build_demo_corpus(out_dir: str | Path, seed: int = 0, n_speakers: int = 10,
               "min_seconds": min_seconds, "max_seconds": max_seconds,
               "profiles": {k: asdict(v) for k, v in DEMO_PROFILES.items()}}
     manifest, params_file = out_dir / "manifest.csv", out_dir / "demo_corpus.json"
-    if manifest.is_file() and params_file.is_file():
-        if json.loads(params_file.read_text()) == json.loads(json.dumps(params)):
-            table = read_manifest(manifest, classes=DEMO_CLASSES, name="demo")
-            if not table.missing:
-                return table
-    rows = []
+    with cache_lock(params_file):
+        if not _intact(out_dir, params_file, params):
+            _synthesize_corpus(out_dir, params)
+        return read_manifest(manifest, classes=DEMO_CLASSES, name="demo")
+
+
+def _intact(out_dir: Path, params_file: Path, params: dict) -> bool:
+    """Whether ``out_dir`` holds the corpus of ``params``, every file matching its checksum."""
+    try:
+        written = json.loads(params_file.read_text())
+    except (OSError, ValueError):
+        return False
+    files = written.pop("files", None) if isinstance(written, dict) else None
+    if written != json.loads(json.dumps(params)) or not isinstance(files, dict):
+        return False  # other parameters, or written before checksums were recorded
+    for relative, record in files.items():
+        why = damage(out_dir / relative, record)
+        if why is not None:
+            warn_damaged(out_dir / relative, why)
+            return False
+    return True
+
+
+def _synthesize_corpus(out_dir: Path, params: dict) -> None:
+    seed, n_speakers, sample_rate = params["seed"], params["n_speakers"], params["sample_rate"]
+    utterances_per_class = params["utterances_per_class"]
+    min_seconds, max_seconds = params["min_seconds"], params["max_seconds"]
+    rows, files = [], {}
+    (out_dir / "demo_corpus.json").unlink(missing_ok=True)  # a rebuild killed half-way is no corpus
     for index in range(n_speakers):
         speaker = _make_speaker(seed, index)
         for class_id, label in enumerate(DEMO_CLASSES):
@@ -115,12 +142,19 @@ def build_demo_corpus(out_dir: str | Path, seed: int = 0, n_speakers: int = 10,
                 audio = _synthesize_utterance(rng, DEMO_PROFILES[label], speaker, seconds,
                                               sample_rate)
                 relative = f"wav/{speaker.name}/{label}_{speaker.name}_{k:02d}.wav"
-                _write_atomically(out_dir / relative, lambda p, a=audio: sf.write(
-                    p, a, sample_rate, subtype="PCM_16", format="WAV"))
+                wav = io.BytesIO()
+                sf.write(wav, audio, sample_rate, subtype="PCM_16", format="WAV")
+                files[relative] = _write_file(out_dir / relative, wav.getvalue())
                 rows.append((relative, label, speaker.name, speaker.session))
-    _write_atomically(manifest, lambda p: _write_manifest(p, rows))
-    _write_atomically(params_file, lambda p: Path(p).write_text(json.dumps(params, indent=1)))
-    return read_manifest(manifest, classes=DEMO_CLASSES, name="demo")
+    text = io.StringIO()
+    csv.writer(text).writerows([("path", "label", "speaker", "session"), *rows])
+    files["manifest.csv"] = _write_file(out_dir / "manifest.csv", text.getvalue().encode())
+    write_text_atomic(out_dir / "demo_corpus.json", json.dumps({**params, "files": files}, indent=1))
+
+
+def _write_file(path: Path, data: bytes) -> dict:
+    write_bytes_atomic(path, data)
+    return bytes_record(data)
 
 
 def _make_speaker(seed: int, index: int) -> _Speaker:
@@ -221,16 +255,3 @@ def _resonators(frequencies: np.ndarray, bandwidths: np.ndarray, sample_rate: in
     return np.stack([gain, zeros, zeros, np.ones_like(gain), a1, a2], axis=1)
 
 
-def _write_manifest(path: str, rows: list[tuple[str, str, str, str]]) -> None:
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["path", "label", "speaker", "session"])
-        writer.writerows(rows)
-
-
-def _write_atomically(path: Path, write) -> None:
-    """Write through a temporary name so a concurrent reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    write(str(temporary))
-    os.replace(temporary, path)

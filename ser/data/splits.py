@@ -116,33 +116,46 @@ def _group_units(sessions: list[str], speakers: list[str], utt_labels: np.ndarra
     return fold_of[utt_key], kind
 
 
-def make_split(name: str, labels: np.ndarray, utterance: np.ndarray, speakers: list[str],
-               sessions: list[str], n_folds: int = 5, test_fraction: float = 0.2,
-               seed: int = 0) -> SplitPlan:
-    """Plan the test set and folds.
+# A split is a function (labels, utterance, speakers, sessions, n_folds, test_fraction, seed)
+# -> SplitPlan: ``labels`` and ``utterance`` per block, ``speakers``/``sessions`` per utterance.
+# conf/split/<name>.yaml names it by ``_target_``, so a new protocol is a function and a file.
+def _rng(seed: int) -> np.random.Generator:
+    return np.random.default_rng([seed, 7919])
 
-    ``labels`` and ``utterance`` are per block; ``speakers``/``sessions`` per utterance. For
-    ``loso`` fold k tests on group k and validates on a stratified ``1/n_folds`` of the other
-    groups' utterances (speaker-dependent validation only steers checkpoint choice).
-    """
-    if name not in SPLITS:
-        raise SerError(f"Unknown split `split={name}`; choose one of {', '.join(SPLITS)}.")
-    rng = np.random.default_rng([seed, 7919])
-    n_blocks = len(labels)
-    if name == "paper":
-        rest, test = _stratified_holdout(np.arange(n_blocks), labels, test_fraction, rng)
-        parts = _stratified_parts(rest, labels[rest], n_folds, rng)
-        folds = [(np.setdiff1d(rest, parts[k]), parts[k]) for k in range(n_folds)]
-        return SplitPlan(name, folds, [test] * n_folds)
+
+def paper_split(labels: np.ndarray, utterance: np.ndarray, speakers: list[str], sessions: list[str],
+                n_folds: int = 5, test_fraction: float = 0.2, seed: int = 0) -> SplitPlan:
+    """Blocks: a stratified ``test_fraction`` test set, folds of the rest (the paper's protocol)."""
+    rng = _rng(seed)
+    rest, test = _stratified_holdout(np.arange(len(labels)), labels, test_fraction, rng)
+    parts = _stratified_parts(rest, labels[rest], n_folds, rng)
+    folds = [(np.setdiff1d(rest, parts[k]), parts[k]) for k in range(n_folds)]
+    return SplitPlan("paper", folds, [test] * n_folds)
+
+
+def utterance_split(labels: np.ndarray, utterance: np.ndarray, speakers: list[str],
+                    sessions: list[str], n_folds: int = 5, test_fraction: float = 0.2,
+                    seed: int = 0) -> SplitPlan:
+    """As :func:`paper_split`, but dealing whole utterances."""
+    rng = _rng(seed)
+    utt_labels = _utterance_labels(labels, utterance, len(speakers))
+    present = np.flatnonzero(utt_labels >= 0)
+    rest, test_u = _stratified_holdout(present, utt_labels[present], test_fraction, rng)
+    parts = _stratified_parts(rest, utt_labels[rest], n_folds, rng)
+    folds = [(_expand(np.setdiff1d(rest, parts[k]), utterance), _expand(parts[k], utterance))
+             for k in range(n_folds)]
+    return SplitPlan("utterance", folds, [_expand(test_u, utterance)] * n_folds)
+
+
+def loso_split(labels: np.ndarray, utterance: np.ndarray, speakers: list[str], sessions: list[str],
+               n_folds: int = 5, test_fraction: float = 0.2, seed: int = 0) -> SplitPlan:
+    """Fold k tests on session (or speaker group) k and validates on a stratified
+    ``1/n_folds`` of the other groups' utterances (speaker-dependent validation only steers
+    checkpoint choice); ``test_fraction`` is unused."""
+    rng = _rng(seed)
     n_utt = len(speakers)
     utt_labels = _utterance_labels(labels, utterance, n_utt)
     present = np.flatnonzero(utt_labels >= 0)
-    if name == "utterance":
-        rest, test_u = _stratified_holdout(present, utt_labels[present], test_fraction, rng)
-        parts = _stratified_parts(rest, utt_labels[rest], n_folds, rng)
-        folds = [(_expand(np.setdiff1d(rest, parts[k]), utterance), _expand(parts[k], utterance))
-                 for k in range(n_folds)]
-        return SplitPlan(name, folds, [_expand(test_u, utterance)] * n_folds)
     utt_blocks = np.bincount(utterance, minlength=n_utt)
     group, _ = _group_units(sessions, speakers, utt_labels, utt_blocks, n_folds, rng)
     folds, tests = [], []
@@ -152,7 +165,19 @@ def make_split(name: str, labels: np.ndarray, utterance: np.ndarray, speakers: l
         train_u, val_u = _stratified_holdout(others, utt_labels[others], 1.0 / n_folds, rng)
         folds.append((_expand(train_u, utterance), _expand(val_u, utterance)))
         tests.append(_expand(test_u, utterance))
-    return SplitPlan(name, folds, tests)
+    return SplitPlan("loso", folds, tests)
+
+
+SPLIT_FUNCTIONS = {"paper": paper_split, "utterance": utterance_split, "loso": loso_split}
+
+
+def make_split(name: str, labels: np.ndarray, utterance: np.ndarray, speakers: list[str],
+               sessions: list[str], n_folds: int = 5, test_fraction: float = 0.2,
+               seed: int = 0) -> SplitPlan:
+    """The built-in split ``name`` (the config's ``_target_`` names one directly)."""
+    if name not in SPLIT_FUNCTIONS:
+        raise SerError(f"Unknown split `split={name}`; choose one of {', '.join(SPLITS)}.")
+    return SPLIT_FUNCTIONS[name](labels, utterance, speakers, sessions, n_folds, test_fraction, seed)
 
 
 def check_no_leak(name: str, train: np.ndarray, val: np.ndarray, test: np.ndarray,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import math
 import os
 from collections import Counter
 from dataclasses import dataclass, field
@@ -63,20 +62,6 @@ class UtteranceTable:
         """Utterances per class, in class order (classes without utterances count 0)."""
         counts = Counter(u.label for u in self.utterances)
         return {c: counts.get(c, 0) for c in self.classes}
-
-    def summary_rows(self) -> list[dict[str, object]]:
-        """One row per class: ``{"class", "utterances", "seconds", "speakers"}``.
-
-        For the data module's setup summary, so users see what the reader found (seconds is
-        the summed duration, NaN durations ignored).
-        """
-        rows = []
-        for name in self.classes:
-            members = [u for u in self.utterances if u.label == name]
-            seconds = sum(u.duration for u in members if not math.isnan(u.duration))
-            rows.append({"class": name, "utterances": len(members), "seconds": round(seconds, 1),
-                         "speakers": len({u.speaker for u in members if u.speaker})})
-        return rows
 
     def speakers(self) -> list[str]:
         """Sorted distinct non-empty speaker names."""

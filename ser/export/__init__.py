@@ -38,8 +38,8 @@ def export_onnx(ckpt: str | Path, out: str | Path, opset: int = DEFAULT_OPSET) -
     import torch
 
     from ser.export.onnx_graph import build_export_graph, example_blocks
-    from ser.reporting.checkpoint_eval import find_checkpoint, load_classifier
-    from ser.reporting.predict_audio import block_settings
+    from ser.evaluation.checkpoint_eval import find_checkpoint, load_classifier
+    from ser.evaluation.predict_audio import block_settings
 
     path = find_checkpoint(ckpt)
     model, hp = load_classifier(path)

@@ -37,7 +37,7 @@ class CheckpointPredictor:
     """
 
     def __init__(self, model, hp: dict, path: Path):
-        from ser.reporting.predict_audio import block_settings
+        from ser.evaluation.predict_audio import block_settings
 
         self.model, self.hp, self.path = model, hp, path
         self.classes = list(model.classes)
@@ -65,7 +65,7 @@ def load_predictor(path: str | Path) -> Predictor:
                            f"({type(exc).__name__}: {exc}). Install onnxruntime, or pass the run "
                            "directory or .ckpt the model was exported from.") from exc
         return OnnxPredictor(path)
-    from ser.reporting.checkpoint_eval import find_checkpoint, load_classifier
+    from ser.evaluation.checkpoint_eval import find_checkpoint, load_classifier
 
     ckpt = find_checkpoint(path)
     model, hp = load_classifier(ckpt)

@@ -131,7 +131,7 @@ def write_timelines(predictor, paths: Sequence[Path], out_dir: Path, window_s: f
     """A CSV and a PNG per readable recording in ``out_dir``; files that fail to decode are
     skipped here (``predict_audio`` already reports them). Prints once if any was resampled."""
     from ser.errors import SerError
-    from ser.reporting.predict_audio import _source
+    from ser.evaluation.predict_audio import _source
 
     out_dir.mkdir(parents=True, exist_ok=True)
     rate = int(predictor.sample_rate)

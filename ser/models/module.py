@@ -8,10 +8,10 @@ from typing import Any
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from ser.audio.mixing import mix_at_snr
+from ser.configs import plain as _plain
 from ser.errors import SerError
 from ser.models.builders import build_frontend, build_network
 from ser.models.metrics import block_metrics, score_test_set
@@ -23,10 +23,6 @@ from ser.training.optimizers import build_optimizer
 warnings.filterwarnings("ignore", message=".*overridden `on_after_batch_transfer` in `LightningModule`.*")
 # Frozen layers are in eval mode on purpose (TransferNet.train, SpeechEncoderNet.train).
 warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode at the start of training.*")
-
-
-def _plain(cfg: Any) -> Any:
-    return OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg
 
 
 def gather_items(batches: list[tuple[torch.Tensor, ...]], key: tuple[int, ...]) -> list[torch.Tensor]:

@@ -1,7 +1,7 @@
 """PNG pictures of results, readable without any tracker: confusion matrices and the paper's
 Figures 4/5 (weighted F1 per test set, clean-trained vs noise-augmented, as grouped bars).
 
-The clean vs noisy spectrogram pictures (the paper's Figure 2) live in :mod:`ser.spectrogram`.
+The clean vs noisy spectrogram pictures (the paper's Figure 2) come from :mod:`ser.figure2`.
 """
 
 from __future__ import annotations

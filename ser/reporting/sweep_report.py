@@ -11,20 +11,17 @@ family, trained on the same data, is drawn in each network's figure as dotted ba
 from __future__ import annotations
 
 import fnmatch
-import json
 import re
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from ser.atomic import write_json_atomic, write_text_atomic
 from ser.errors import SerError
 from ser.reporting.figures import BarSeries, regime_bar_figure
-from ser.reporting.sweep_summary import (RunGroup, distinguishing_labels, find_runs, group_runs,
-                                         summary_rows)
-from ser.reporting.tables import (csv_mean_std_table, markdown_mean_std_table, markdown_overview)
+from ser.reporting.sweep_summary import (RunGroup, check_split_plans, distinguishing_labels, find_runs,
+                                         group_runs, summary_rows)
+from ser.reporting.tables import METRIC_NAMES, csv_mean_std_table, markdown_mean_std_table, markdown_overview
 
-METRIC_NAMES = {"accuracy": "Accuracy", "ua": "UA", "weighted_precision": "Weighted precision",
-                "weighted_recall": "Weighted recall", "weighted_f1": "Weighted F1",
-                "macro_f1": "Macro F1", "utterance_accuracy": "Utterance accuracy"}
 REGIME_NAMES = {"clean": "clean-trained", "augmented": "noise-augmented"}
 # One colour per group of a regime and model, in family order.
 OURS_COLOURS = {"clean": ["tab:blue", "tab:cyan", "tab:purple", "tab:gray"],
@@ -170,17 +167,18 @@ def summarise_sweep(sweep_dir: str | Path, ignore: Sequence[str], out_dir: str |
                        "sweep= at a hydra.sweep.dir, or finish the sweep with the same "
                        "`train.py -m ...` command plus resume=true.")
     groups = group_runs(runs, ignore)
+    check_split_plans(groups)
     out = Path(out_dir) if out_dir else Path(sweep_dir) / "summary"
     out.mkdir(parents=True, exist_ok=True)
     figures = draw_regime_figures(groups, out, metric, regime_keys, paper_figures, model_keys)
     summary = {"sweep": str(sweep_dir), "n_runs": len(runs), "metric": metric,
                "groups": summary_rows(groups), "figures": figures,
                "skipped": [{"path": str(p), "why": why} for p, why in skipped], "out_dir": str(out)}
-    (out / "summary.md").write_text(summary_markdown(summary) + "\n")
-    (out / "summary.csv").write_text(csv_mean_std_table(
+    write_text_atomic(out / "summary.md", summary_markdown(summary) + "\n")
+    write_text_atomic(out / "summary.csv", csv_mean_std_table(
         [({"group": g["label"], "dataset": g["dataset"], "regime": g["regime"],
            "folds": " ".join(map(str, g["folds"]))}, g["metrics"]) for g in summary["groups"]]))
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    write_json_atomic(out / "summary.json", summary)
     return summary
 
 

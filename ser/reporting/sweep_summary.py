@@ -20,8 +20,8 @@ import yaml
 
 from ser.errors import SerError
 from ser.reporting.tables import METRICS
+from ser.run_layout import CONFIG_FILE, LAST_CHECKPOINT, METRICS_FILE, RUN_FILE, run_dir_of
 
-METRICS_FILE, RUN_FILE, CONFIG_FILE = "metrics.json", "run.json", "config.yaml"
 
 
 @dataclass
@@ -120,10 +120,10 @@ def find_runs(sweep_dir: str | Path) -> tuple[list[FinishedRun], list[tuple[Path
             continue
         runs.append(FinishedRun(run_dir, metrics, record, _run_settings(run_dir, record)))
     finished = {r.path for r in runs} | {p for p, _ in skipped}
-    for marker in sorted(root.rglob("last.ckpt")):  # started but never tested
-        run_dir = marker.parent.parent if marker.parent.name == "checkpoints" else marker.parent
+    for marker in sorted(root.rglob(LAST_CHECKPOINT)):  # started but never tested
+        run_dir = run_dir_of(marker)
         if run_dir not in finished:
-            skipped.append((run_dir, "unfinished (no metrics.json yet)"))
+            skipped.append((run_dir, f"unfinished (no {METRICS_FILE} yet)"))
     return runs, skipped
 
 
@@ -143,6 +143,40 @@ def group_runs(runs: Sequence[FinishedRun], ignore: Sequence[str]) -> list[RunGr
         group.label = label or f"snr={group.runs[0].record.get('snr', '?')}"
     ordered.sort(key=lambda g: (g.dataset, g.regime != "clean", g.label))
     return ordered
+
+
+def check_split_plans(groups: Sequence[RunGroup]) -> None:
+    """Refuse a summary whose folds are not comparable: the runs of a group (its folds), and runs
+    of one corpus with one split and seed in any group, must share one split plan (``split_plan``
+    in run.json, a digest of every fold's blocks; runs from before it was recorded are not
+    checked). A corpus that changed between runs, or a split rule that changed between versions
+    of ser, would otherwise be averaged as if its folds were the same."""
+    families: dict[tuple, list[FinishedRun]] = {}
+    for group in groups:
+        _same_plan(group.runs, f"group {group.label or group.dataset}")
+        for run in group.runs:
+            r = run.record
+            key = (r.get("dataset"), r.get("split"), r.get("seed"),
+                   (r.get("data_fingerprint") or {}).get("table_hash"))
+            families.setdefault(key, []).append(run)
+    for (dataset, split, seed, _), runs in families.items():
+        _same_plan(runs, f"dataset={dataset} split={split} seed={seed}")
+
+
+def _same_plan(runs: Sequence[FinishedRun], what: str) -> None:
+    plans: dict[str, list[Path]] = {}
+    for run in runs:
+        if run.record.get("split_plan"):
+            plans.setdefault(str(run.record["split_plan"]), []).append(run.path)
+    if len(plans) > 1:
+        shown = "; ".join(f"plan {d}: {', '.join(str(p) for p in paths[:2])}"
+                          + (" ..." if len(paths) > 2 else "") for d, paths in plans.items())
+        raise SerError(f"The runs of {what} used different split plans ({shown}), so their folds "
+                       "are not the same partitions of the same data and cannot be averaged or "
+                       "compared. Compare the runs' split.csv files to see which utterances "
+                       "differ (the corpus changed, or the runs come from different versions of "
+                       "ser); summarise them as separate sweeps (sweep=DIR for each), or retrain "
+                       "the odd ones out.")
 
 
 # Keys a label names first, and how: ``model=mfcc_svm`` tells a baseline's rows from a deep

@@ -6,10 +6,15 @@ import csv
 import io
 import math
 
-COLUMNS = [("accuracy", "Acc (UAcc)"), ("weighted_precision", "WavgPr"), ("weighted_recall", "WavgR"),
-           ("weighted_f1", "Wavgf1"), ("ua", "UA"), ("macro_f1", "MacroF1"),
-           ("utterance_accuracy", "UttAcc")]
-METRICS = [key for key, _ in COLUMNS]
+# The one list of a test set's summary metrics, in table order: (key in metrics.json, the paper's
+# column header, the name in titles and figure axes).
+METRIC_TABLE = [("accuracy", "Acc (UAcc)", "Accuracy"), ("weighted_precision", "WavgPr", "Weighted precision"),
+                ("weighted_recall", "WavgR", "Weighted recall"), ("weighted_f1", "Wavgf1", "Weighted F1"),
+                ("ua", "UA", "UA"), ("macro_f1", "MacroF1", "Macro F1"),
+                ("utterance_accuracy", "UttAcc", "Utterance accuracy")]
+COLUMNS = [(key, header) for key, header, _ in METRIC_TABLE]
+METRICS = [key for key, _, _ in METRIC_TABLE]
+METRIC_NAMES = {key: name for key, _, name in METRIC_TABLE}
 
 
 def test_set_label(name: str) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from pytorch_lightning.plugins.io import TorchCheckpointIO
 
-from ser.training.run_files import write_atomic
+from ser.atomic import write_atomic
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

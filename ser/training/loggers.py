@@ -1,4 +1,10 @@
-"""Experiment trackers: W&B (grouped per sweep, offline without credentials), CSV or none."""
+"""Experiment trackers: W&B (grouped per sweep, offline without credentials), CSV or none.
+
+conf/logger/<name>.yaml names its tracker by ``_target_``: a function called with the run's
+``run_dir``, ``run_name``, ``group`` (the sweep, or None), ``tags`` and resolved ``config``, plus
+the file's own keys but ``kind`` and ``log_images``; it returns a Lightning logger, or False for
+none. A new tracker is such a function and a YAML file.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,8 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from ser.atomic import write_text_atomic
+from ser.configs import call_target
 from ser.errors import SerError
 
 log = logging.getLogger(__name__)
@@ -41,32 +49,49 @@ def wandb_run_id(run_dir: Path) -> str:
     if path.is_file():
         return path.read_text().strip()
     run_id = uuid.uuid4().hex[:12]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(run_id + "\n")
+    write_text_atomic(path, run_id + "\n")
     return run_id
 
 
+NOT_TRACKER_KEYS = ("kind", "log_images")
+LEGACY_TARGETS = {"none": "ser.training.loggers.no_logger", "csv": "ser.training.loggers.csv_logger",
+                  "wandb": "ser.training.loggers.wandb_logger"}
+
+
 def build_logger(cfg: DictConfig, run_dir: Path, group: str | None):
-    kind = cfg.logger.kind
-    if kind == "none":
-        return False
-    if kind == "csv":
-        from pytorch_lightning.loggers import CSVLogger
+    """The tracker ``cfg.logger._target_`` names, for this run (False: none)."""
+    settings = {k: v for k, v in OmegaConf.to_container(cfg.logger, resolve=True).items()
+                if k not in NOT_TRACKER_KEYS}
+    kind = cfg.logger.get("kind")
+    settings.setdefault("_target_", LEGACY_TARGETS.get(kind))
+    if settings["_target_"] is None:
+        raise SerError(f"logger={kind} names no `_target_`; use logger=wandb, logger=csv or "
+                       "logger=none, or give your file in conf/logger/ a `_target_`.")
+    return call_target(settings, run_dir=Path(run_dir), run_name=str(cfg.run_name), group=group,
+                 tags=list(cfg.get("tags") or []), config=OmegaConf.to_container(cfg, resolve=True))
 
-        return CSVLogger(save_dir=str(run_dir), name="csv", version="")
-    if kind == "wandb":
-        from pytorch_lightning.loggers import WandbLogger
 
-        mode = wandb_mode(cfg.logger.mode)
-        if mode == "offline":
-            print("W&B: no credentials found, logging offline into the run directory; upload "
-                  f"later with `wandb sync {run_dir}/wandb/offline-run-*`.", flush=True)
-        return WandbLogger(project=cfg.logger.project, entity=cfg.logger.get("entity"),
-                           name=cfg.run_name, group=group, save_dir=str(run_dir),
-                           id=wandb_run_id(run_dir), resume="allow", mode=mode,
-                           tags=list(cfg.get("tags") or []),
-                           config=OmegaConf.to_container(cfg, resolve=True))
-    raise SerError(f"Unknown logger kind {kind!r}; use logger=wandb, logger=csv or logger=none.")
+def no_logger(**run) -> bool:
+    return False
+
+
+def csv_logger(run_dir: Path, **run):
+    from pytorch_lightning.loggers import CSVLogger
+
+    return CSVLogger(save_dir=str(run_dir), name="csv", version="")
+
+
+def wandb_logger(run_dir: Path, run_name: str, group: str | None, tags: list[str], config: dict,
+                 project: str = "ser", entity: str | None = None, mode: str = "auto"):
+    from pytorch_lightning.loggers import WandbLogger
+
+    mode = wandb_mode(mode)
+    if mode == "offline":
+        print("W&B: no credentials found, logging offline into the run directory; upload "
+              f"later with `wandb sync {run_dir}/wandb/offline-run-*`.", flush=True)
+    return WandbLogger(project=project, entity=entity, name=run_name, group=group,
+                       save_dir=str(run_dir), id=wandb_run_id(run_dir), resume="allow", mode=mode,
+                       tags=tags, config=config)
 
 
 def finish_wandb() -> None:

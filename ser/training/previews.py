@@ -57,8 +57,8 @@ def log_test_tables(logger, metrics: dict, classes: list[str]) -> None:
     try:
         import wandb
 
-        keys = ["accuracy", "ua", "weighted_precision", "weighted_recall", "weighted_f1",
-                "macro_f1", "utterance_accuracy"]
+        from ser.reporting.tables import METRICS as keys
+
         logger.log_table(key="test_metrics", columns=["test_set", *keys],
                          data=[[name, *(m[k] for k in keys)] for name, m in metrics.items()])
         for name, m in metrics.items():

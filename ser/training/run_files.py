@@ -1,52 +1,31 @@
-"""What every run directory holds besides checkpoints: metrics.json and run.json.
+"""The files a finished run leaves in its directory (names: :mod:`ser.run_layout`).
 
 run.json records what is needed to trust and reproduce a number: the resolved choices, the
-package version, the git commit of the code and a fingerprint of the data it saw.
+package version, the git commit of the code, a fingerprint of the data it saw and the digest of
+its split plan; split.csv lists the utterances of each part. metrics.json is written last, so a
+run directory that has it is finished (``resume=true`` skips it, sweeps count it).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import tempfile
 from pathlib import Path
-from typing import Any, BinaryIO, Callable
 
 import numpy as np
 
 import ser
-
-METRICS_FILE = "metrics.json"
-RUN_FILE = "run.json"
-
-
-def write_atomic(path: Path, write: Callable[[BinaryIO], None]) -> None:
-    """Call ``write(file)`` on a temporary file beside ``path``, sync it and rename it over
-    ``path``: a killed run leaves the old file or the new one, never half of one (and no
-    temporary file either)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """metrics.json / run.json, written with :func:`write_atomic`."""
-    write_atomic(path, lambda f: f.write(json.dumps(data, indent=2).encode()))
+from ser.atomic import write_json_atomic, write_text_atomic
+from ser.data.split_file import plan_digest, split_csv
+from ser.run_layout import CONFIG_FILE, METRICS_FILE, RUN_FILE, SPLIT_FILE
 
 
 def git_commit() -> str | None:
-    """The commit of the code that ran (with a ``-dirty`` mark), or None outside a checkout."""
+    """The commit of the code that ran (with a ``-dirty`` mark), or None outside a checkout
+    (an installed package is not one, even inside some other repository's virtualenv)."""
     root = Path(__file__).resolve().parents[2]
+    if not (root / ".git").exists():
+        return None
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
                              text=True, timeout=5, check=True).stdout.strip()
@@ -80,6 +59,7 @@ def run_record(cfg, datamodule, wall_time_s: float) -> dict:
         "regime": "augmented" if datamodule.train_snrs else "clean",
         "noise_fixed": bool(cfg.noise.get("fixed", False)),
         "split": cfg.split.name,
+        "split_plan": plan_digest(datamodule.plan, datamodule.blocks),
         "fold": int(cfg.fold),
         "seed": int(cfg.seed),
         "model": cfg.model.name,
@@ -90,3 +70,22 @@ def run_record(cfg, datamodule, wall_time_s: float) -> dict:
         "data_fingerprint": data_fingerprint(datamodule.table, datamodule.blocks),
         "wall_time_s": round(wall_time_s, 2),
     }
+
+
+def finished_metrics(run_dir: Path) -> dict | None:
+    """The metrics of a run that finished before, or None (``resume=true`` skips such a run)."""
+    path = Path(run_dir) / METRICS_FILE
+    if not path.is_file():
+        return None
+    print(f"{run_dir} finished before ({METRICS_FILE} exists): skipped.", flush=True)
+    return json.loads(path.read_text())
+
+
+def write_run_files(run_dir: Path, datamodule, config_yaml: str, record: dict, metrics: dict) -> None:
+    """split.csv, config.yaml and run.json, then metrics.json, each written atomically."""
+    dm = datamodule
+    parts = {"train": dm.train_idx, "validation": dm.val_idx, "test": dm.test_idx}
+    write_text_atomic(run_dir / SPLIT_FILE, split_csv(dm.blocks, parts))
+    write_text_atomic(run_dir / CONFIG_FILE, config_yaml)
+    write_json_atomic(run_dir / RUN_FILE, record)
+    write_json_atomic(run_dir / METRICS_FILE, metrics)

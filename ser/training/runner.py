@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -18,11 +17,13 @@ from ser.errors import SerError
 from ser.models.checkpoints import check_classes, read_checkpoint
 from ser.models.module import EmotionClassifier
 from ser.reporting.tables import markdown_table
+from ser.run_layout import (LAST_CHECKPOINT, LAST_NAME, best_checkpoint_filename, checkpoint_dir,
+                            last_checkpoint, remove_temporaries)
 from ser.training.checkpoint_io import AtomicCheckpointIO
 from ser.training.loggers import build_logger, finish_wandb
 from ser.training.precision import trainer_precision
 from ser.training.resources import MemoryMonitor
-from ser.training.run_files import METRICS_FILE, RUN_FILE, run_record, write_json_atomic
+from ser.training.run_files import finished_metrics, run_record, write_run_files
 
 
 def run_directory(cfg: DictConfig) -> tuple[Path, str | None]:
@@ -31,11 +32,31 @@ def run_directory(cfg: DictConfig) -> tuple[Path, str | None]:
         return Path(cfg.get("run_dir") or "outputs/run").resolve(), None
     hc = HydraConfig.get()
     group = None
+    run_dir = Path(hc.runtime.output_dir).resolve()
     if hc.mode == RunMode.MULTIRUN:
         sweep = Path(hc.sweep.dir)
         parts = sweep.parts[1:] if sweep.parts and sweep.parts[0] == "multirun" else sweep.parts
         group = "_".join(parts) or sweep.name
-    return Path(hc.runtime.output_dir).resolve(), group
+        older = legacy_job_dir(hc) if cfg.get("resume") else None
+        if older is not None and not last_checkpoint(run_dir).is_file():
+            print(f"Continuing {older.name}, this job's folder as an older version named it.", flush=True)
+            run_dir = older
+    return run_dir, group
+
+
+def legacy_job_dir(hc) -> Path | None:
+    """The job's folder as versions before ``fold-1_snr-clean`` named it (``fold=1,snr=clean``),
+    when that folder exists: ``resume=true`` on an older sweep continues its jobs there."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    exclude = set(hc.job.config.override_dirname.exclude_keys)
+    overrides = OverridesParser.create().parse_overrides(list(hc.overrides.task))
+    name = ",".join(sorted(o.input_line for o in overrides if o.key_or_group not in exclude))
+    folder = Path(hc.sweep.dir) / name
+    try:
+        return folder.resolve() if name and folder.is_dir() else None
+    except OSError:  # a name too long for the file system: no such folder was ever made
+        return None
 
 
 def check_ddp_launcher(trainer: DictConfig, launcher_target: str) -> None:
@@ -55,8 +76,13 @@ def check_ddp_launcher(trainer: DictConfig, launcher_target: str) -> None:
 def _resume_checkpoint(cfg: DictConfig, ckpt_dir: Path) -> str | None:
     if cfg.get("ckpt_path"):
         return str(Path(cfg.ckpt_path).expanduser())
-    last = ckpt_dir / "last.ckpt"
-    return str(last) if cfg.get("resume") and last.is_file() else None
+    if not cfg.get("resume"):
+        return None
+    for stale in remove_temporaries(ckpt_dir) if ckpt_dir.is_dir() else []:
+        print(f"Removed {stale.name}, a checkpoint that was being written when the run stopped.",
+              flush=True)
+    last = ckpt_dir / LAST_CHECKPOINT
+    return str(last) if last.is_file() else None
 
 
 def step_budget(trainer: DictConfig) -> DictConfig:
@@ -79,14 +105,13 @@ def selection_callbacks(select: DictConfig | None, ckpt_dir: Path, trainer: Dict
     """
     monitor = str((select or {}).get("monitor", "val/weighted_f1"))
     mode = str((select or {}).get("mode", "max"))
-    short = monitor.split("/")[-1].replace("weighted_f1", "wf1")
-    best = ModelCheckpoint(dirpath=str(ckpt_dir), filename=f"best-step{{step}}-{short}{{{monitor}:.4f}}",
+    best = ModelCheckpoint(dirpath=str(ckpt_dir), filename=best_checkpoint_filename(monitor),
                            monitor=monitor, mode=mode, auto_insert_metric_name=False)
     # Lightning's save_last only refreshes last.ckpt when the best one improves; resuming needs
     # the latest state, so last.ckpt has its own callback: every epoch when validation runs per
     # epoch, at each validation when the budget is in steps (epochs of tiny corpora are seconds).
     by_steps = trainer.get("check_val_every_n_epoch") is None and isinstance(trainer.get("val_check_interval"), int)
-    last = ModelCheckpoint(dirpath=str(ckpt_dir), filename="last", monitor=None, save_top_k=1,
+    last = ModelCheckpoint(dirpath=str(ckpt_dir), filename=LAST_NAME, monitor=None, save_top_k=1,
                            enable_version_counter=False,
                            **({"every_n_train_steps": int(trainer.val_check_interval)} if by_steps
                               else {"every_n_epochs": 1, "save_on_train_epoch_end": True}))
@@ -102,16 +127,17 @@ def train(cfg: DictConfig) -> dict:
     run_dir, group = run_directory(cfg)
     if HydraConfig.initialized():
         check_ddp_launcher(cfg.trainer, str(HydraConfig.get().launcher.get("_target_", "")))
-    metrics_path = run_dir / METRICS_FILE
-    if cfg.get("resume") and metrics_path.is_file():
-        print(f"{run_dir} finished before (metrics.json exists): skipped.", flush=True)
-        return json.loads(metrics_path.read_text())
+    done = finished_metrics(run_dir) if cfg.get("resume") else None
+    if done is not None:
+        return done
+    if rank_zero_only.rank == 0:  # a cluster job's log then says where its files go
+        print(f"Run directory: {run_dir}", flush=True)
 
     pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
     # under DDP (trainer=ddp) the other processes build the same data without printing it again
     datamodule = instantiate(cfg.data, **({} if rank_zero_only.rank == 0 else {"verbose": False}))
     datamodule.setup("fit")
-    ckpt_dir = run_dir / "checkpoints"
+    ckpt_dir = checkpoint_dir(run_dir)
     resume_from = _resume_checkpoint(cfg, ckpt_dir)
     if resume_from:
         check_classes(read_checkpoint(resume_from)["hyper_parameters"]["classes"],
@@ -141,7 +167,6 @@ def train(cfg: DictConfig) -> dict:
         metrics = model.test_results
         if not trainer.is_global_zero:  # under DDP every process has the metrics; one writes them
             return metrics
-        write_json_atomic(metrics_path, metrics)
         record = run_record(cfg, datamodule, time.time() - started)
         record["memory_per_epoch"] = memory.epochs
         # what the run trained for and which state was tested: equal-step comparisons check these
@@ -154,8 +179,7 @@ def train(cfg: DictConfig) -> dict:
                               "trunk_cache": model.trunk_cache_report}
         if model.layer_shares():  # speech encoders: the share of each layer in the head's sum
             record["training"]["layer_weights"] = model.layer_shares()
-        write_json_atomic(run_dir / RUN_FILE, record)
-        (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+        write_run_files(run_dir, datamodule, OmegaConf.to_yaml(cfg, resolve=True), record, metrics)
         if logger:
             from ser.training.previews import log_test_tables
 

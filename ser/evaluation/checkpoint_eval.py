@@ -12,28 +12,20 @@ import re
 from pathlib import Path
 from typing import Any, Mapping
 
+from ser.configs import plain
 from ser.errors import SerError
 from ser.models.checkpoints import check_classes, read_checkpoint
-
-CHECKPOINT_DIR = "checkpoints"
-
-
-def _plain(value: Any) -> Any:
-    from omegaconf import OmegaConf
-
-    return OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
-
-
-BASELINE_FILE = "baseline.pkl"  # what a model=mfcc_svm run keeps instead of a network checkpoint
+from ser.run_layout import (BASELINE_FILE, BEST_GLOB, CHECKPOINT_DIR, EVALUATION_DIR, LAST_CHECKPOINT,
+                            METRICS_FILE, run_dir_of)
 
 
 def refuse_baseline_run(path: Path) -> None:
     """A SerError for a baseline run (``model=mfcc_svm``) or its pickle: it has no network."""
-    run_dir = path.parent.parent if path.name == BASELINE_FILE else path
+    run_dir = run_dir_of(path) if path.name == BASELINE_FILE else path
     if path.name == BASELINE_FILE or (path.is_dir() and (
             (path / CHECKPOINT_DIR / BASELINE_FILE).is_file() or (path / BASELINE_FILE).is_file())):
         raise SerError(f"{path} is a baseline run (model=mfcc_svm): baseline runs have no network "
-                       f"checkpoint; their metrics are in {run_dir / 'metrics.json'}, and "
+                       f"checkpoint; their metrics are in {run_dir / METRICS_FILE}, and "
                        "`evaluate.py sweep=DIR` reports them beside the deep runs. To test the "
                        "baseline on other data or noise, train it again with those settings "
                        "(it fits in seconds).")
@@ -45,13 +37,13 @@ def find_checkpoint(path: str | Path) -> Path:
     refuse_baseline_run(path)
     if path.is_dir():
         folder = path / CHECKPOINT_DIR if (path / CHECKPOINT_DIR).is_dir() else path
-        best = sorted(folder.glob("best-*.ckpt"), key=lambda p: p.stat().st_mtime)
+        best = sorted(folder.glob(BEST_GLOB), key=lambda p: p.stat().st_mtime)
         if best:
             return best[-1]
-        if (folder / "last.ckpt").is_file():
-            return folder / "last.ckpt"
+        if (folder / LAST_CHECKPOINT).is_file():
+            return folder / LAST_CHECKPOINT
         raise SerError(f"No checkpoint in {path}: expected a .ckpt file, or a run directory "
-                       f"holding {CHECKPOINT_DIR}/best-*.ckpt or {CHECKPOINT_DIR}/last.ckpt "
+                       f"holding {CHECKPOINT_DIR}/{BEST_GLOB} or {CHECKPOINT_DIR}/{LAST_CHECKPOINT} "
                        "(written by train.py).")
     return path
 
@@ -90,14 +82,14 @@ def load_classifier(path: str | Path):
 
 
 def default_output_dir(ckpt: Path, overrides: Mapping[str, Any]) -> Path:
-    """``<run>/evaluation/<checkpoint name>[,overrides]``, so evaluations of other data sit apart."""
+    """``<run>/evaluation/<checkpoint name>[_key-value...]``, so evaluations of other data sit
+    apart (named like sweep job folders: the path pastes into a command line as it is)."""
     name = ckpt.stem
     if overrides:
-        shown = lambda v: ",".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v)  # noqa: E731
-        name += "," + ",".join(f"{k}={shown(v)}" for k, v in overrides.items())
-        name = re.sub(r"[^\w.,=+-]+", "_", name)[:120]
-    base = ckpt.parent.parent if ckpt.parent.name == CHECKPOINT_DIR else ckpt.parent
-    return base / "evaluation" / name
+        shown = lambda v: "-".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v)  # noqa: E731
+        name += "_" + "_".join(f"{k}-{shown(v)}" for k, v in overrides.items())
+        name = re.sub(r"[^\w.+-]+", "_", name)[:120]
+    return run_dir_of(ckpt) / EVALUATION_DIR / name
 
 
 def evaluate_checkpoint(path: str | Path, group_choices: Mapping[str, str] | None = None,
@@ -114,9 +106,9 @@ def evaluate_checkpoint(path: str | Path, group_choices: Mapping[str, str] | Non
 
     from ser.reporting.figures import confusion_matrix_figure
     from ser.reporting.tables import csv_table, markdown_table, test_set_label
-    from ser.reporting.training_config import rebuild_training_config
+    from ser.atomic import write_json_atomic, write_text_atomic
+    from ser.evaluation.training_config import rebuild_training_config
     from ser.training.precision import trainer_precision
-    from ser.training.run_files import write_json_atomic
 
     path = find_checkpoint(path)
     model, hp = load_classifier(path)
@@ -124,7 +116,7 @@ def evaluate_checkpoint(path: str | Path, group_choices: Mapping[str, str] | Non
         raise SerError(f"Checkpoint {path} does not carry its training config, so the data it was "
                        "tested on cannot be rebuilt. Retrain with the current train.py, or classify "
                        "recordings with it instead (audio=FILE).")
-    changes = {**dict(group_choices or {}), **{k: _plain(v) for k, v in (overrides or {}).items()}}
+    changes = {**dict(group_choices or {}), **{k: plain(v) for k, v in (overrides or {}).items()}}
     cfg = rebuild_training_config(hp["run_config"], group_choices, overrides)
     pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
     datamodule = instantiate(cfg.data, verbose=verbose)
@@ -142,8 +134,8 @@ def evaluate_checkpoint(path: str | Path, group_choices: Mapping[str, str] | Non
     if changes:
         title += f" ({', '.join(f'{k}={v}' for k, v in changes.items())})"
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "table.md").write_text(markdown_table(metrics, title=title) + "\n")
-    (out_dir / "table.csv").write_text(csv_table(metrics))
+    write_text_atomic(out_dir / "table.md", markdown_table(metrics, title=title) + "\n")
+    write_text_atomic(out_dir / "table.csv", csv_table(metrics))
     files = [out_dir / "table.md", out_dir / "table.csv"]
     for name, m in metrics.items():
         files.append(confusion_matrix_figure(

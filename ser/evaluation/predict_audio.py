@@ -8,24 +8,15 @@ probabilities are the mean of its blocks' probabilities.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from ser.audio.io import AUDIO_SUFFIXES, list_audio_files, load_audio
+from ser.data.blocks import cut_blocks
+from ser.atomic import write_json_atomic, write_text_atomic
 from ser.errors import SerError
-
-
-def cut_blocks(audio: np.ndarray, block_samples: int, pad_min_fraction: float | None) -> np.ndarray:
-    """(T,) waveform -> (n, block_samples) non-overlapping blocks, as training cut utterances:
-    the remainder is dropped, or zero-padded when at least ``pad_min_fraction`` of a block."""
-    whole, remainder = divmod(audio.shape[0], block_samples)
-    if pad_min_fraction is not None and remainder and remainder >= pad_min_fraction * block_samples:
-        audio = np.concatenate([audio, np.zeros(block_samples - remainder, np.float32)])
-        whole += 1
-    return audio[: whole * block_samples].reshape(whole, block_samples)
 
 
 def block_settings(hp: Mapping) -> tuple[int, float, float | None]:
@@ -144,6 +135,6 @@ def raise_for_errors(prediction: Mapping[str, Any]) -> None:
 
 def write_predictions(prediction: Mapping[str, Any], out_dir: Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "predictions.md").write_text(predictions_markdown(prediction) + "\n")
-    (out_dir / "predictions.json").write_text(json.dumps(prediction, indent=2))
+    write_text_atomic(out_dir / "predictions.md", predictions_markdown(prediction) + "\n")
+    write_json_atomic(out_dir / "predictions.json", prediction)
     return [out_dir / "predictions.md", out_dir / "predictions.json"]

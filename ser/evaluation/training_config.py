@@ -13,14 +13,14 @@ overrides the result resolves to the checkpoint's config, values read from the e
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any, Mapping
 
-from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from ser.configs import conf_dir, plain
 
 # Which value of a resolved group node names the file it came from (conf/<group>/<value>.yaml).
 GROUP_NAME_KEYS = {"dataset": "name", "noise": "kind", "split": "name", "model": "name", "logger": "kind"}
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 _RESOLVER = re.compile(r"\$\{[\w.-]+:")  # ${oc.env:...}: a value that depends on the environment
 
 
@@ -31,7 +31,7 @@ def compose_config(config_name: str, overrides: list[str]) -> DictConfig:
 
     if GlobalHydra.instance().is_initialized():
         return compose(config_name=config_name, overrides=overrides)
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
         return compose(config_name=config_name, overrides=overrides)
 
 
@@ -41,18 +41,12 @@ def group_options(group: str) -> list[str]:
 
     if GlobalHydra.instance().is_initialized():
         return list(GlobalHydra.instance().config_loader().get_group_options(group))
-    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, (DictConfig, ListConfig)):
-        return OmegaConf.to_container(value, resolve=True)
-    return value
+    return sorted(p.stem for p in (conf_dir() / group).glob("*.yaml"))
 
 
 def _resolved(node: DictConfig, key: str) -> Any:
     try:
-        return _plain(node[key])
+        return plain(node[key])
     except Exception:  # an unresolvable interpolation (e.g. a missing environment variable)
         return object()
 
@@ -106,5 +100,5 @@ def rebuild_training_config(run_config: Mapping, group_choices: Mapping[str, str
         for group, option in (group_choices or {}).items():
             template[group] = compose_config(config_name, [f"{group}={option}"])[group]
         for key, value in (overrides or {}).items():
-            OmegaConf.update(template, key, _plain(value), merge=False, force_add=True)
+            OmegaConf.update(template, key, plain(value), merge=False, force_add=True)
     return template

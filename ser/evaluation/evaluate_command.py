@@ -76,7 +76,7 @@ def evaluate(cfg: DictConfig) -> dict:
                                      **({} if model_keys is None else {"model_keys": list(model_keys)}))
             text = describe_summary(result)
         elif mode == "checkpoint":
-            from ser.reporting.checkpoint_eval import describe_evaluation, evaluate_checkpoint
+            from ser.evaluation.checkpoint_eval import describe_evaluation, evaluate_checkpoint
 
             swaps, dotted = training_overrides(cfg)
             result = evaluate_checkpoint(cfg.ckpt, swaps, dotted, cfg.out_dir, verbose=not as_json)
@@ -84,8 +84,8 @@ def evaluate(cfg: DictConfig) -> dict:
         else:
             from ser.inference.predictor import load_predictor, model_file
             from ser.inference.timeline import write_timelines
-            from ser.reporting.checkpoint_eval import default_output_dir
-            from ser.reporting.predict_audio import (audio_paths, predict_audio, predictions_markdown,
+            from ser.evaluation.checkpoint_eval import default_output_dir
+            from ser.evaluation.predict_audio import (audio_paths, predict_audio, predictions_markdown,
                                                      raise_for_errors, write_predictions)
 
             predictor = load_predictor(cfg.ckpt)  # a run directory, a .ckpt or a .onnx file

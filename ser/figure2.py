@@ -1,4 +1,4 @@
-"""``python -m ser.spectrogram IN.wav OUT.png``: the paper's Figure 2, clean vs noisy.
+"""``python -m ser.figure2 IN.wav OUT.png``: the paper's Figure 2, clean vs noisy.
 
 Draws one second of ``IN.wav`` (from ``--offset`` seconds) as the dB spectrogram the models
 see, next to the same second mixed with noise at ``--snr`` dB (SPEC §2 step 3): frequency in Hz
@@ -6,7 +6,9 @@ up the side, time in seconds along the bottom, the paper's jet colours, dB relat
 block's maximum down to its floor. The noise is ``--noise N.wav`` (a random 1-s segment, the
 same for the same ``--seed``), or the package's synthetic noisy room when none is given.
 
-Exit status: 0 written, 2 bad input (the reason is printed as one paragraph).
+Exit status: 0 written, 2 bad input (the reason is printed as one paragraph by
+:func:`ser.cli.report_errors`, as by every entry point). The spectrogram itself is
+:mod:`ser.features.stft`'s, the one the training pipeline uses.
 """
 
 from __future__ import annotations
@@ -18,12 +20,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ser.cli import report_errors
 from ser.errors import SerError
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m ser.spectrogram",
+        prog="python -m ser.figure2",
         description="Write a clean and a noisy 1-s spectrogram side by side (the paper's "
                     "Figure 2).")
     parser.add_argument("input", metavar="IN.wav",
@@ -101,22 +104,18 @@ def draw_figure(clean: np.ndarray, noisy: np.ndarray, output: str | Path, sample
     plt.close(fig)
 
 
+@report_errors
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    try:
-        from ser.audio.mixing import mix_at_snr
+    from ser.audio.mixing import mix_at_snr
 
-        length = int(round(args.block_seconds * args.sample_rate))
-        clean = speech_block(args.input, args.sample_rate, args.offset, args.block_seconds)
-        noise, noise_name = noise_segment(args.noise, args.sample_rate, length, args.seed)
-        noisy = mix_at_snr(torch.from_numpy(clean)[None], torch.from_numpy(noise)[None],
-                           torch.tensor([args.snr]))[0].numpy()
-        draw_figure(clean, noisy, args.output, args.sample_rate, args.snr, noise_name,
-                    title=f"{Path(args.input).name}, {args.offset:g}–"
-                          f"{args.offset + args.block_seconds:g} s")
-    except SerError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    args = _parser().parse_args(argv)
+    length = int(round(args.block_seconds * args.sample_rate))
+    clean = speech_block(args.input, args.sample_rate, args.offset, args.block_seconds)
+    noise, noise_name = noise_segment(args.noise, args.sample_rate, length, args.seed)
+    noisy = mix_at_snr(torch.from_numpy(clean)[None], torch.from_numpy(noise)[None],
+                       torch.tensor([args.snr]))[0].numpy()
+    draw_figure(clean, noisy, args.output, args.sample_rate, args.snr, noise_name,
+                title=f"{Path(args.input).name}, {args.offset:g}–{args.offset + args.block_seconds:g} s")
     print(f"wrote {args.output}")
     return 0
 

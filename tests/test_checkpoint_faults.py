@@ -1,0 +1,99 @@
+"""Faults while a checkpoint is written, done for real in a subprocess: the process dies between
+writing a checkpoint and renaming it into place, and the disk fills up (the kernel's file size
+limit, so every write past it fails with EFBIG) while one is written."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.conftest import FAST, REPO, run_script
+
+ARGS = [*FAST, "trainer.max_epochs=3", "logger=none"]
+
+# train.py as a user runs it, with one hook installed first (the fault), then Hydra's main.
+HARNESS = """
+import os, runpy, sys
+sys.argv = [{train!r}, *sys.argv[1:]]
+{hook}
+runpy.run_path({train!r}, run_name="__main__")
+"""
+
+# os.replace is how ser.atomic puts a written file in place: dying just before it leaves the
+# complete temporary file and the previous last.ckpt.
+DIE_BEFORE_SECOND_RENAME = """
+import ser.atomic
+renames = []
+def replace(src, dst, _replace=os.replace):
+    if str(dst).endswith("last.ckpt"):
+        renames.append(dst)
+        if len(renames) == 2:
+            os._exit(9)
+    _replace(src, dst)
+ser.atomic.os = type(sys)("os_with_fault")
+ser.atomic.os.__dict__.update(os.__dict__)
+ser.atomic.os.replace = replace
+"""
+
+# After the first epoch's two checkpoints, files may not grow past 64 KiB: the next checkpoint
+# write fails as on a full disk (SIGXFSZ ignored, so write() returns EFBIG instead of killing).
+DISK_FULL_AFTER_FIRST_EPOCH = """
+import resource, signal
+from ser.training.checkpoint_io import AtomicCheckpointIO
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+saves = []
+original = AtomicCheckpointIO.save_checkpoint
+def save_checkpoint(self, checkpoint, path, storage_options=None):
+    if len(saves) == 2:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, resource.RLIM_INFINITY))
+    saves.append(path)
+    original(self, checkpoint, path, storage_options)
+AtomicCheckpointIO.save_checkpoint = save_checkpoint
+"""
+
+
+def with_fault(hook: str, args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    code = HARNESS.format(train=str(REPO / "train.py"), hook=hook)
+    env = dict(os.environ, PYTHONPATH=str(REPO), HYDRA_FULL_ERROR="0")
+    return subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+def temporaries(folder: Path) -> list[Path]:
+    return list(folder.glob(".*.tmp"))
+
+
+@pytest.mark.slow
+def test_killed_between_write_and_rename_resumes_from_the_previous_checkpoint(tmp_path):
+    run_dir = tmp_path / "run"
+    args = [*ARGS, f"hydra.run.dir={run_dir}"]
+    killed = with_fault(DIE_BEFORE_SECOND_RENAME, args, tmp_path)
+    assert killed.returncode == 9, killed.stderr[-3000:]
+    last = run_dir / "checkpoints" / "last.ckpt"
+    assert temporaries(last.parent), "the fault should leave the unrenamed checkpoint behind"
+    assert torch.load(last, map_location="cpu", weights_only=True)["epoch"] == 0  # the good one
+    resumed = run_script("train.py", [*args, "resume=true"], cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    assert "Removed .last.ckpt." in resumed.stdout and f"Resuming from {last}" in resumed.stdout
+    assert torch.load(last, map_location="cpu", weights_only=True)["global_step"] == 3 * 2
+    assert not temporaries(last.parent) and (run_dir / "metrics.json").is_file()
+
+
+@pytest.mark.slow
+def test_a_full_disk_while_writing_a_checkpoint_gives_one_error_and_keeps_the_previous(tmp_path):
+    run_dir = tmp_path / "run"
+    result = with_fault(DISK_FULL_AFTER_FIRST_EPOCH, [*ARGS, f"hydra.run.dir={run_dir}"], tmp_path)
+    assert result.returncode == 2, result.stderr[-3000:]
+    message = " ".join(result.stderr.split())
+    assert message.count("error:") == 1 and "Traceback" not in result.stderr
+    assert "Could not write" in message and "no room for it (File too large)" in message
+    assert "resume=true" in message
+    last = run_dir / "checkpoints" / "last.ckpt"
+    state = torch.load(last, map_location="cpu", weights_only=True)  # whole, from epoch 0
+    assert state["epoch"] == 0 and state["global_step"] == 2
+    assert not temporaries(last.parent) and not (run_dir / "metrics.json").exists()
