@@ -19,6 +19,8 @@ from typing import Any, BinaryIO, Callable
 from ser.errors import SerError, causes
 
 TEMP_SUFFIX = ".tmp"
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)  # read once: mkstemp makes 0600 files, the result gets the usual 0666 & ~umask
 _FULL = {errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)}
 
 
@@ -29,6 +31,7 @@ def write_atomic(path: str | Path, write: Callable[[BinaryIO], None]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)  # readable by the group as any file the user writes
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
