@@ -188,6 +188,14 @@ def test_frozen_encoder_trunk_cache_then_evaluate_without_the_pretrained_folder(
                                           f"out_dir={tmp_path / 'audio'}"])
     assert code == 0, err
     assert (tmp_path / "audio" / "talk.timeline.csv").is_file()
+    # the two runs as a sweep: tables, and the layer weights of each group drawn
+    code, out, err = evaluate_in_process([f"sweep={tmp_path}", f"out_dir={tmp_path / 'summary'}"])
+    assert code == 0, err
+    summary = json.loads((tmp_path / "summary" / "summary.json").read_text())
+    assert len(summary["layer_weights"]) == 2 and "layer_weights.png" in out
+    first = next(iter(summary["layer_weights"].values()))
+    assert first["mean"] == pytest.approx(shares) and first["n"] == 1
+    assert (tmp_path / "summary" / "layer_weights.png").stat().st_size > 10_000
 
 
 @pytest.mark.slow
@@ -234,18 +242,3 @@ def test_fine_tuned_encoder_trains_on_two_ddp_processes_and_exports_to_onnx(tiny
     ref = model.predict_blocks(blocks).numpy()
     got = OnnxPredictor(tmp_path / "wavlm.onnx").predict_blocks(blocks)
     assert got.shape == ref.shape and abs(got - ref).max() < 1e-4
-
-
-@pytest.mark.slow
-def test_a_sweep_over_pooling_is_summarised_by_evaluate(tiny, tmp_path):
-    from tests.test_evaluate import evaluate_in_process
-
-    sweep = tmp_path / "sweep"
-    args = ["-m", "model.pooling=mean,attentive", "model=wavlm", f"model.pretrained={tiny['wavlm']}",
-            *SMALL[:-1], "logger=none", f"hydra.sweep.dir={sweep}"]
-    first = run_script("train.py", args, cwd=tmp_path)
-    assert first.returncode == 0, first.stderr[-3000:]
-    assert len(list(sweep.glob("*/metrics.json"))) == 2
-    code, out, err = evaluate_in_process([f"sweep={sweep}"])
-    assert code == 0, err
-    assert "model.pooling=attentive" in out and "model.pooling=mean" in out

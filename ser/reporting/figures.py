@@ -101,3 +101,29 @@ def _save(fig, path: str | Path, dpi: int) -> Path:
     fig.savefig(path, dpi=dpi, bbox_inches="tight")
     plt.close(fig)
     return path
+
+
+def layer_weights_figure(series: Sequence[tuple[str, Sequence[float], Sequence[float]]], title: str,
+                         path: str | Path, dpi: int = 150) -> Path:
+    """A speech encoder head's layer shares: layer index along x (0: the convolutional encoder's
+    output), share of the weighted sum along y, one line per (label, means, stds) with a band of
+    ± std over folds. Which layers carry emotion, and whether folds agree on it."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7.0, 4.2), constrained_layout=True)
+    for label, means, stds in series:
+        x = np.arange(len(means))
+        m, s = np.asarray(means, dtype=float), np.nan_to_num(np.asarray(stds, dtype=float))
+        ax.plot(x, m, marker="o", markersize=3.5, label=label)
+        ax.fill_between(x, m - s, m + s, alpha=0.2)
+    longest = max((len(m) for _, m, _ in series), default=1)
+    ax.axhline(1.0 / longest, color="gray", linestyle=":", linewidth=1, label="uniform (1 / layers)")
+    ax.set_xticks(np.arange(longest))
+    ax.set_xlabel("Encoder layer (0: convolutional encoder output)")
+    ax.set_ylabel("Share of the weighted sum")
+    top = max((float(np.nanmax(np.asarray(m, dtype=float) + np.nan_to_num(np.asarray(s, dtype=float))))
+               for _, m, s in series), default=1.0)
+    ax.set_ylim(0, max(top, 1.0 / longest) * 1.15)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), frameon=False)
+    ax.set_title(title, fontsize=10)
+    return _save(fig, path, dpi)

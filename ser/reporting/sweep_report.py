@@ -17,7 +17,7 @@ from typing import Any, Mapping, Sequence
 
 from ser.atomic import write_json_atomic, write_text_atomic
 from ser.errors import SerError
-from ser.reporting.figures import BarSeries, regime_bar_figure
+from ser.reporting.figures import BarSeries, layer_weights_figure, regime_bar_figure
 from ser.reporting.sweep_summary import (RunGroup, check_split_plans, distinguishing_labels, find_runs,
                                          group_runs, summary_rows)
 from ser.reporting.tables import METRIC_NAMES, csv_mean_std_table, markdown_mean_std_table, markdown_overview
@@ -148,6 +148,31 @@ def draw_regime_figures(groups: Sequence[RunGroup], out_dir: Path, metric: str,
     return drawn
 
 
+def draw_layer_weights(groups: Sequence[RunGroup], out_dir: Path) -> dict[str, dict]:
+    """``layer_weights.png`` for the groups whose runs are speech encoders (``run.json``'s
+    ``training.layer_weights``): mean ± std share per layer over each group's folds. Returns
+    ``{label: {"mean": [...], "std": [...]}}``; no groups, no figure (and an old one removed)."""
+    import numpy as np
+
+    found: dict[str, dict] = {}
+    for g in groups:
+        shares = [r.record.get("training", {}).get("layer_weights") for r in g.runs]
+        shares = [s for s in shares if s]
+        if not shares or len({len(s) for s in shares}) != 1:
+            continue
+        values = np.asarray(shares, dtype=float)
+        std = values.std(axis=0, ddof=1).tolist() if len(values) > 1 else [None] * values.shape[1]
+        found[g.label] = {"mean": values.mean(axis=0).tolist(), "std": std, "n": len(values)}
+    path = out_dir / "layer_weights.png"
+    if not found:
+        path.unlink(missing_ok=True)
+        return found
+    layer_weights_figure([(label, v["mean"], [np.nan if x is None else x for x in v["std"]])
+                          for label, v in found.items()],
+                         "Speech encoder layer weights (softmax), mean ± std over folds", path)
+    return found
+
+
 def summarise_sweep(sweep_dir: str | Path, ignore: Sequence[str], out_dir: str | Path | None = None,
                     metric: str = "weighted_f1", regime_keys: Sequence[str] = ("snr", "data.snr"),
                     paper_figures: Mapping | None = None,
@@ -171,8 +196,9 @@ def summarise_sweep(sweep_dir: str | Path, ignore: Sequence[str], out_dir: str |
     out = Path(out_dir) if out_dir else Path(sweep_dir) / "summary"
     out.mkdir(parents=True, exist_ok=True)
     figures = draw_regime_figures(groups, out, metric, regime_keys, paper_figures, model_keys)
+    layers = draw_layer_weights(groups, out)
     summary = {"sweep": str(sweep_dir), "n_runs": len(runs), "metric": metric,
-               "groups": summary_rows(groups), "figures": figures,
+               "groups": summary_rows(groups), "figures": figures, "layer_weights": layers,
                "skipped": [{"path": str(p), "why": why} for p, why in skipped], "out_dir": str(out)}
     write_text_atomic(out / "summary.md", summary_markdown(summary) + "\n")
     write_text_atomic(out / "summary.csv", csv_mean_std_table(
@@ -209,6 +235,8 @@ def describe_summary(summary: Mapping[str, Any]) -> str:
     lines = [summary_markdown(summary), ""]
     for f in summary["figures"]:
         lines.append(f"Figure: {f['path']}" + (" (with the paper's numbers)" if f["paper_reference"] else ""))
+    if summary.get("layer_weights"):
+        lines.append(f"Figure: {Path(summary['out_dir']) / 'layer_weights.png'} (speech encoder layer weights)")
     if not summary["figures"]:
         lines.append("No regime figure: the sweep lacks clean-trained and noise-augmented runs "
                      "that differ only in snr (e.g. `train.py -m snr=clean,all ...`).")
