@@ -103,14 +103,18 @@ def test_recognises_real_photographs(imagenet_net):
 
 
 def test_transfer_split_trains_only_the_last_stages_and_the_new_head(wheel_state):
-    net, groups = build_backbone("efficientnet_lite0", 4, True, trainable_from="blocks.5")
+    from ser.training.optimizers import parameter_groups
+
+    net = build_backbone("efficientnet_lite0", 4, True, trainable_from="blocks.5")
+    groups = {g["name"]: g["params"] for g in parameter_groups(
+        net, {"lr": 1e-3, "head_weight_lr": 1e-2, "head_bias_lr": 1e-2})}
     assert list(net.frozen._modules) == ["conv_stem", "bn1", *(f"blocks_{i}" for i in range(5))]
     assert list(net.finetune._modules) == ["blocks_5", "blocks_6", "conv_head", "bn2", "global_pool",
                                            "dropout"]
     assert torch.equal(net.frozen.conv_stem.weight, wheel_state["_conv_stem.weight"])
     assert torch.equal(net.finetune.conv_head.weight, wheel_state["_conv_head.weight"])
     assert net.head.in_features == 1280 and net.head.out_features == 4
-    assert {id(p) for p in groups["head"]} == {id(net.head.weight), id(net.head.bias)}
+    assert {id(p) for p in groups["head_weight"] + groups["head_bias"]} == {id(net.head.weight), id(net.head.bias)}
     assert {id(p) for p in groups["finetune"]} == {id(p) for p in net.finetune.parameters()}
 
     net.train()
@@ -142,12 +146,12 @@ def test_config_file_gives_the_parameter_groups():
 
 
 def test_weights_by_path_in_either_naming(tmp_path, wheel_state):
-    from_wheel_file, _ = build_backbone("efficientnet_lite0", 4, wheel_file(), trainable_from="blocks.6")
+    from_wheel_file = build_backbone("efficientnet_lite0", 4, wheel_file(), trainable_from="blocks.6")
     timm_net = timm_lite0()
     timm_net.load_state_dict(wheel_to_timm_names(wheel_state, [len(s) for s in timm_net.blocks]))
     timm_file = tmp_path / "lite0_timm_names.pth"
     torch.save(timm_net.state_dict(), timm_file)
-    from_timm_file, _ = build_backbone("efficientnet_lite0", 4, str(timm_file), trainable_from="blocks.6")
+    from_timm_file = build_backbone("efficientnet_lite0", 4, str(timm_file), trainable_from="blocks.6")
     expected = wheel_state["_blocks.15._project_conv.weight"]
     for net in (from_wheel_file, from_timm_file):
         assert torch.equal(net.finetune.blocks_6[0].conv_pwl.weight, expected)

@@ -47,7 +47,7 @@ def test_state_dict_file_given_as_path_is_really_loaded(tmp_path):
     reference = torchvision.models.alexnet(weights=None)
     path = tmp_path / "alexnet.pth"
     torch.save(reference.state_dict(), path)
-    net, _ = build_backbone("alexnet", 4, str(path))
+    net = build_backbone("alexnet", 4, str(path))
     assert torch.equal(net.frozen[0].weight, reference.features[0].weight)
     assert torch.equal(net.finetune[0].weight, reference.features[10].weight)
     assert torch.equal(net.finetune[-2].weight, reference.classifier[4].weight)

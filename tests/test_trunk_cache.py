@@ -74,8 +74,8 @@ def test_frozen_layers_in_chunks_give_the_whole_batch_output():
 
     torch.manual_seed(0)
     images = torch.randn(10, 3, 64, 64)
-    chunked, _ = build_backbone("efficientnet_lite0", 4, False, "blocks.5", trunk_chunk=3)
-    whole, _ = build_backbone("efficientnet_lite0", 4, False, "blocks.5", trunk_chunk=0)
+    chunked = build_backbone("efficientnet_lite0", 4, False, "blocks.5", trunk_chunk=3)
+    whole = build_backbone("efficientnet_lite0", 4, False, "blocks.5", trunk_chunk=0)
     whole.load_state_dict(chunked.state_dict())
     chunked.train(), whole.train()  # frozen layers stay in eval mode either way
     assert torch.allclose(chunked.trunk(images), whole.trunk(images), rtol=1e-4, atol=1e-4)

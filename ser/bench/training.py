@@ -44,15 +44,15 @@ def build_net(model: str, device: torch.device):
     """The backbone at its paper split, channels-last, random weights (speed does not depend on
     them), with the paper's SGD over its trainable parameters."""
     from ser.models.backbones import build_backbone
+    from ser.training.optimizers import parameter_groups
 
     if model not in SPLITS:
         raise SerError(f"--models: no benchmark split for {model!r}; known: {', '.join(SPLITS)}.")
-    net, groups = build_backbone(model, num_classes=4, pretrained=False,
-                                 trainable_from=SPLITS[model][0], trunk_chunk=TRUNK_CHUNK)
+    net = build_backbone(model, num_classes=4, pretrained=False,
+                         trainable_from=SPLITS[model][0], trunk_chunk=TRUNK_CHUNK)
     net = net.to(device).to(memory_format=torch.channels_last).train()
-    optimiser = torch.optim.SGD([{"params": groups["finetune"], "lr": 4e-4},
-                                 {"params": groups["head"], "lr": 1e-2}],
-                                momentum=0.9, weight_decay=4e-4)
+    groups = parameter_groups(net, {"lr": 4e-4, "head_weight_lr": 1e-2, "head_bias_lr": 1e-2})
+    optimiser = torch.optim.SGD(groups, momentum=0.9, weight_decay=4e-4)
     return net, optimiser
 
 

@@ -192,9 +192,9 @@ def alexnet_stages(state: dict | None) -> "OrderedDict[str, nn.Module]":
 
 def build_backbone(name: str = "alexnet", num_classes: int = 4,
                    pretrained: bool | str | os.PathLike | None = False,
-                   trainable_from: str = "features.10", trunk_chunk: int = 32
-                   ) -> tuple[TransferNet, dict[str, list[nn.Parameter]]]:
-    """The network and its parameter groups: 'finetune' (e.g. Conv5, FC6, FC7) and 'head' (new FC8).
+                   trainable_from: str = "features.10", trunk_chunk: int = 32) -> TransferNet:
+    """The network: frozen stages, fine-tuned ones (e.g. Conv5, FC6, FC7) and a new head (FC8).
+    Its optimiser groups come from :func:`ser.training.optimizers.parameter_groups`.
 
     ``pretrained``: true (the backbone's registered ImageNet weights), false (random init) or the
     path of a state-dict file. ``trainable_from`` names the first fine-tuned stage; for AlexNet
@@ -218,9 +218,7 @@ def build_backbone(name: str = "alexnet", num_classes: int = 4,
     frozen = nn.Sequential(OrderedDict((n.replace(".", "_"), stages[n]) for n in names[:cut]))
     finetune = nn.Sequential(OrderedDict((n.replace(".", "_"), stages[n]) for n in names[cut:-1]))
     head = nn.Linear(old_head.in_features, num_classes)
-    net = TransferNet(frozen, finetune, head, trunk_chunk)
-    groups = {"finetune": list(finetune.parameters()), "head": list(head.parameters())}
-    return net, groups
+    return TransferNet(frozen, finetune, head, trunk_chunk)
 
 
 # Backbones defined in their own modules register themselves on import.

@@ -35,6 +35,5 @@ def build_network(model: dict, num_classes: int) -> nn.Module:
     if model.get("_target_"):
         options = {k: v for k, v in model.items() if k != "_target_"}
         return get_method(model["_target_"])(num_classes=num_classes, **options)
-    net, _ = build_backbone(model["name"], num_classes, model.get("pretrained", False),
-                            model["trainable_from"], int(model.get("trunk_chunk", 32)))
-    return net
+    return build_backbone(model["name"], num_classes, model.get("pretrained", False),
+                          model["trainable_from"], int(model.get("trunk_chunk", 32)))
