@@ -63,7 +63,7 @@ def test_layers_the_head_sees_are_the_models_own_hidden_states(tiny, family):
         torch.testing.assert_close(frozen.tail(frozen.trunk(blocks)), frozen.head(expected))
 
 
-def test_what_trains_and_at_which_rate(tiny):
+def test_what_trains_and_at_which_rate(tiny, tmp_path):
     from ser.training.optimizers import parameter_groups
 
     optim = {"lr": 1e-3, "head_weight_lr": 2e-3, "head_bias_lr": 3e-3, "decay_norm_and_bias": False}
@@ -86,6 +86,16 @@ def test_what_trains_and_at_which_rate(tiny):
     assert "finetune.layers.0" not in lrs
     grouped = {id(p) for g in groups for p in g["params"]}
     assert grouped == {id(p) for p in tuned.parameters() if p.requires_grad}  # each once, none left
+    # Large checkpoints put the encoder's layer norm after the top layer: it trains with it
+    config_cls, model_cls = FAMILIES["wav2vec2"].classes()
+    large = tmp_path / "stable"
+    model_cls(config_cls(**TINY, do_stable_layer_norm=True)).save_pretrained(str(large))
+    for trainable_from in ("encoder", "encoder.layers.2"):
+        net = build(str(large), "wav2vec2", trainable_from=trainable_from)
+        assert net.encoder.encoder.layer_norm.weight.requires_grad
+        groups = parameter_groups(net, {**optim, "layer_decay": 0.5})
+        grouped = [id(p) for g in groups for p in g["params"]]
+        assert sorted(grouped) == sorted(id(p) for p in net.parameters() if p.requires_grad)
 
 
 def test_gradient_checkpointing_gives_the_same_gradients(tiny):

@@ -115,13 +115,12 @@ class SpeechEncoderNet(nn.Module):
         self.train()
 
     def _encoder_input(self) -> list[nn.Module]:
-        """The encoder's modules before its first layer (positional convolution, layer norm)."""
+        """The encoder's modules before its first layer: the positional convolution, and the
+        layer norm unless the checkpoint applies it after the last layer (``do_stable_layer_norm``,
+        the Large models), where it trains with the top layers."""
         enc = self.encoder.encoder
-        return [m for name, m in enc.named_children() if name != "layers"]
-
-    @property
-    def n_layers(self) -> int:
-        return int(self.encoder.config.num_hidden_layers) + 1
+        after = {"layers"} | ({"layer_norm"} if getattr(self.encoder.config, "do_stable_layer_norm", False) else set())
+        return [m for name, m in enc.named_children() if name not in after]
 
     def finetune_stages(self) -> list[tuple[str, nn.Module]]:
         """The trained encoder parts, lowest first: one stage each for the optimiser's
@@ -133,7 +132,9 @@ class SpeechEncoderNet(nn.Module):
         if hasattr(enc, "masked_spec_embed"):
             first_params = nn.ParameterList([enc.masked_spec_embed])
             first = nn.ModuleList([*first, _ParamHolder(first_params)])
-        layers = list(enc.encoder.layers)
+        layers: list[nn.Module] = list(enc.encoder.layers)
+        if getattr(enc.config, "do_stable_layer_norm", False):  # its layer norm follows the top layer
+            layers[-1] = nn.ModuleList([layers[-1], enc.encoder.layer_norm])
         stages: list[tuple[str, nn.Module]] = []
         for i, layer in enumerate(layers):
             if i < self.first_layer:
