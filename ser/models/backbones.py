@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from ser.errors import SerError
-from ser.models.weights import load_hub_weights, load_state_dict_file
+from ser.models.weights import load_hub_weights, load_state_dict_file, pretrained_choice
 
 # A builder returns the network as ordered named stages (the head last) given a state dict or None.
 StageBuilder = Callable[[dict | None], "OrderedDict[str, nn.Module]"]
@@ -99,6 +99,20 @@ def register_backbone(name: str, weights: WeightSource | None = None
     return wrap
 
 
+def frozen_in_chunks(frozen: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Tensor,
+                     chunk: int) -> torch.Tensor:
+    """``frozen(inputs)`` without autograd, in pieces of ``chunk`` items on the CPU (0: whole).
+
+    The frozen part keeps nothing for backward, so small pieces' intermediates are reused from
+    the allocator's heap and stay in cache; eval mode makes each item's output independent of
+    the piece it is in. On a GPU the whole batch goes at once.
+    """
+    with torch.no_grad():
+        if inputs.device.type != "cpu" or chunk <= 0 or len(inputs) <= chunk:
+            return frozen(inputs)
+        return torch.cat([frozen(part) for part in inputs.split(chunk)])
+
+
 class TransferNet(nn.Module):
     """(B, 3, H, W) normalised images -> (B, num_classes) logits."""
 
@@ -127,12 +141,7 @@ class TransferNet(nn.Module):
         from the allocator's heap and to stay in cache. Frozen layers run in eval mode, so every
         image's output is the same in a chunk as in the whole batch.
         """
-        with torch.no_grad():
-            chunk = self.trunk_chunk
-            if images.device.type != "cpu" or chunk <= 0 or len(images) <= chunk \
-                    or not self.has_frozen:
-                return self.frozen(images)
-            return torch.cat([self.frozen(part) for part in images.split(chunk)])
+        return frozen_in_chunks(self.frozen, images, self.trunk_chunk if self.has_frozen else 0)
 
     def tail(self, features: torch.Tensor) -> torch.Tensor:
         """The fine-tuned stages and the head on trunk features -> (B, num_classes) logits."""
@@ -148,12 +157,10 @@ def _resolve_weights(name: str, pretrained: bool | str | os.PathLike | None) -> 
     ``true`` asks the backbone's registered :class:`WeightSource`; anything else is the path of a
     state-dict file. Never returns None for ``true``: missing weights are an error, not random ones.
     """
-    if isinstance(pretrained, os.PathLike):
-        return load_state_dict_file(pretrained)
-    flag = pretrained.strip().lower() if isinstance(pretrained, str) else pretrained
-    if flag in (False, None, "false", "none", "null", ""):
+    flag = pretrained_choice(pretrained)
+    if flag is False:
         return None
-    if flag in (True, "true"):
+    if flag is True:
         if name not in WEIGHT_SOURCES:
             raise SerError(f"Backbone {name} has no built-in source of ImageNet weights, so "
                            "`model.pretrained=true` cannot be honoured. Pass a state-dict file with "

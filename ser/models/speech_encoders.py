@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ser.errors import SerError
+from ser.models.weights import pretrained_choice
 
 
 @dataclass(frozen=True)
@@ -101,8 +102,8 @@ def _check_type(model: Any, fam: EncoderFamily, origin: str) -> None:
 
 
 def load_encoder(name: str, pretrained: bool | str | os.PathLike | None,
-                 encoder_config: dict | None = None, overrides: dict | None = None) -> tuple[Any, str]:
-    """(a ``transformers`` model of family ``name``, where its weights came from).
+                 encoder_config: dict | None = None, overrides: dict | None = None) -> Any:
+    """A ``transformers`` model of family ``name`` with the weights ``pretrained`` names.
 
     ``overrides`` are config attributes set on top of the checkpoint's (``layerdrop``,
     ``mask_time_prob``, ...): they change training behaviour, never the architecture.
@@ -111,16 +112,12 @@ def load_encoder(name: str, pretrained: bool | str | os.PathLike | None,
     config_cls, model_cls = fam.classes()
     require_transformers().utils.logging.disable_progress_bar()  # one bar per file: noise in logs
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
-    flag = pretrained.strip() if isinstance(pretrained, str) else pretrained
-    if isinstance(flag, str) and flag.lower() in ("false", "none", "null", ""):
-        flag = False
-    if isinstance(flag, str) and flag.lower() == "true":
-        flag = True
-    if flag in (False, None):
+    flag = pretrained_choice(pretrained)
+    if flag is False:
         config = config_cls.from_dict(dict(encoder_config)) if encoder_config else config_cls()
         for key, value in overrides.items():
             setattr(config, key, value)
-        return model_cls(config), "random initialisation"
+        return model_cls(config)
     source = fam.default_id if flag is True else os.fspath(flag)
     if _looks_like_path(source):
         folder = Path(source).expanduser()
@@ -131,7 +128,7 @@ def load_encoder(name: str, pretrained: bool | str | os.PathLike | None,
                            "Pass such a directory, a hub id, or model.pretrained=false.")
         model = _from_pretrained(model_cls, str(folder), overrides, local=True, origin=str(folder))
         _check_type(model, fam, str(folder))
-        return model, str(folder)
+        return model
     try:  # the cache first: no network when the checkpoint is already here
         model = _from_pretrained(model_cls, source, overrides, local=True, origin=source)
     except OSError:
@@ -142,14 +139,12 @@ def load_encoder(name: str, pretrained: bool | str | os.PathLike | None,
         except OSError as exc:
             raise _offline_error(source, f"the download failed: {str(exc).splitlines()[0][:160]}") from None
     _check_type(model, fam, source)
-    return model, source
+    return model
 
 
 def _from_pretrained(model_cls: type, source: str, overrides: dict, local: bool, origin: str) -> Any:
     try:
         return model_cls.from_pretrained(source, local_files_only=local, **overrides)
-    except OSError:
-        raise
     except (ValueError, RuntimeError, KeyError) as exc:
         raise SerError(f"The speech encoder at {origin} could not be loaded as a "
                        f"{model_cls.__name__}: {str(exc).splitlines()[0][:300]}. Pass a checkpoint "

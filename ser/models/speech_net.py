@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from ser.errors import SerError
+from ser.models.backbones import frozen_in_chunks
 from ser.models.speech_encoders import load_encoder
 
 POOLINGS = ("mean", "attentive")
@@ -101,13 +102,13 @@ class SpeechEncoderNet(nn.Module):
         if not self.frozen_encoder and first_layer > 0:
             self._frozen_modules += [encoder.feature_projection, *self._encoder_input(),
                                      *encoder.encoder.layers[:first_layer]]
-            if hasattr(encoder, "masked_spec_embed"):
-                encoder.masked_spec_embed.requires_grad_(False)
         for module in self._frozen_modules:
             for p in module.parameters():
                 p.requires_grad_(False)
-        if hasattr(encoder, "masked_spec_embed") and not float(getattr(encoder.config, "mask_time_prob", 0) or 0) > 0:
-            encoder.masked_spec_embed.requires_grad_(False)  # never used without time masks
+        masks = float(getattr(encoder.config, "mask_time_prob", 0) or 0) > 0
+        if hasattr(encoder, "masked_spec_embed") and (first_layer > 0 or not masks):
+            # the mask vector enters below the first trained layer, or never without time masks
+            encoder.masked_spec_embed.requires_grad_(False)
         self.first_layer = first_layer
         self.has_frozen = True
         # from_pretrained returns the model in eval mode, and Lightning keeps the modes it finds:
@@ -130,8 +131,7 @@ class SpeechEncoderNet(nn.Module):
         enc = self.encoder
         first = nn.ModuleList([enc.feature_projection, *self._encoder_input()])
         if hasattr(enc, "masked_spec_embed"):
-            first_params = nn.ParameterList([enc.masked_spec_embed])
-            first = nn.ModuleList([*first, _ParamHolder(first_params)])
+            first.append(nn.ParameterList([enc.masked_spec_embed]))
         layers: list[nn.Module] = list(enc.encoder.layers)
         if getattr(enc.config, "do_stable_layer_norm", False):  # its layer norm follows the top layer
             layers[-1] = nn.ModuleList([layers[-1], enc.encoder.layer_norm])
@@ -166,11 +166,7 @@ class SpeechEncoderNet(nn.Module):
         """The frozen part's output (what the trunk cache keeps), in chunks on the CPU:
         (B, L + 1, D) layer means or (B, L + 1, F, D) states (frozen encoder), or the
         (B, C, F) feature-encoder frames (fine-tuning)."""
-        with torch.no_grad():
-            chunk = self.trunk_chunk
-            if blocks.device.type != "cpu" or chunk <= 0 or len(blocks) <= chunk:
-                return self._trunk_part(blocks)
-            return torch.cat([self._trunk_part(part) for part in blocks.split(chunk)])
+        return frozen_in_chunks(self._trunk_part, blocks, self.trunk_chunk)
 
     def tail(self, features: torch.Tensor) -> torch.Tensor:
         if self.frozen_encoder:
@@ -179,14 +175,6 @@ class SpeechEncoderNet(nn.Module):
 
     def forward(self, blocks: torch.Tensor) -> torch.Tensor:
         return self.tail(self.trunk(blocks))
-
-
-class _ParamHolder(nn.Module):
-    """A module around loose parameters, so a stage can hold ``masked_spec_embed``."""
-
-    def __init__(self, params: nn.ParameterList) -> None:
-        super().__init__()
-        self.params = params
 
 
 def build_speech_encoder_net(num_classes: int, family: str, pretrained: Any = True,
@@ -219,7 +207,7 @@ def build_speech_encoder_net(num_classes: int, family: str, pretrained: Any = Tr
                        "encoder.layers.N (layers below N frozen too).")
     overrides = {"layerdrop": layerdrop, "mask_time_prob": mask_time_prob,
                  "mask_feature_prob": mask_feature_prob}
-    encoder, _ = load_encoder(family, pretrained, encoder_config, overrides)
+    encoder = load_encoder(family, pretrained, encoder_config, overrides)
     n_hidden = int(encoder.config.num_hidden_layers)
     if trainable_from.startswith("encoder.layers.") and int(trainable_from.rsplit(".", 1)[1]) >= n_hidden:
         raise SerError(f"`model.trainable_from={trainable_from}`: this encoder has layers "

@@ -6,6 +6,8 @@ crafted pickle is refused instead of executed.
 
 from __future__ import annotations
 
+import os
+
 import pickle
 import socket
 from pathlib import Path
@@ -77,3 +79,15 @@ def load_hub_weights(url: str, file_name: str, timeout_s: float = 30.0) -> dict[
         ) from exc
     finally:
         socket.setdefaulttimeout(previous)
+
+
+def pretrained_choice(value: bool | str | os.PathLike | None) -> bool | str | os.PathLike:
+    """``model.pretrained`` as True (the built-in source), False (random weights on purpose) or
+    the path / id it names: ``true``/``false``/``none``/``null``/empty as YAML or the command
+    line spell them, any case."""
+    flag = value.strip().lower() if isinstance(value, str) else value
+    if flag in (False, None, "false", "none", "null", ""):
+        return False
+    if flag in (True, "true"):
+        return True
+    return value.strip() if isinstance(value, str) else value

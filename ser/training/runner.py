@@ -177,8 +177,8 @@ def train(cfg: DictConfig) -> dict:
                                            else float(best.best_model_score),
                                            "checkpoint": Path(best.best_model_path).name or None},
                               "trunk_cache": model.trunk_cache_report}
-        if model.layer_shares():  # speech encoders: the share of each layer in the head's sum
-            record["training"]["layer_weights"] = model.layer_shares()
+        if shares := model.layer_shares():  # speech encoders: each layer's share in the head's sum
+            record["training"]["layer_weights"] = shares
         write_run_files(run_dir, datamodule, OmegaConf.to_yaml(cfg, resolve=True), record, metrics)
         if logger:
             from ser.training.previews import log_test_tables
