@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from ser.audio.mixing import mix_at_snr
-from ser.configs import plain as _plain
+from ser.configs import plain
 from ser.errors import SerError
 from ser.models.builders import build_frontend, build_network
 from ser.models.metrics import block_metrics, score_test_set
@@ -66,12 +66,12 @@ class EmotionClassifier(pl.LightningModule):
         head, ``augment`` the training-only augmentation (``conf/augment``; None: none),
         ``trunk_cache`` whether frozen layers are computed once (:mod:`ser.models.trunk_cache`)."""
         super().__init__()
-        model, optim, features = _plain(model), _plain(optim), _plain(features)
-        augment = _plain(augment) or {}
+        model, optim, features = plain(model), plain(optim), plain(features)
+        augment = plain(augment) or {}
         self.save_hyperparameters({"classes": list(classes), "model": model, "optim": optim,
-                                   "features": features, "run_config": _plain(run_config),
+                                   "features": features, "run_config": plain(run_config),
                                    "augment": augment})
-        self.trunk_cache_cfg = dict(_plain(trunk_cache) or {"enabled": False})
+        self.trunk_cache_cfg = dict(plain(trunk_cache) or {"enabled": False})
         self.caches: dict[str, TrunkCache] = {}
         self.trunk_cache_report: dict[str, dict] = {}
         self.classes = list(classes)
