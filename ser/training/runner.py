@@ -19,6 +19,7 @@ from ser.models.module import EmotionClassifier
 from ser.reporting.tables import markdown_table
 from ser.run_layout import (LAST_CHECKPOINT, LAST_NAME, best_checkpoint_filename, checkpoint_dir,
                             last_checkpoint, remove_temporaries)
+from ser.training.best_checkpoint import BestCheckpoint
 from ser.training.checkpoint_io import AtomicCheckpointIO
 from ser.training.loggers import build_logger, finish_wandb
 from ser.training.precision import trainer_precision
@@ -96,7 +97,7 @@ def step_budget(trainer: DictConfig) -> DictConfig:
 
 
 def selection_callbacks(select: DictConfig | None, ckpt_dir: Path, trainer: DictConfig
-                        ) -> tuple[ModelCheckpoint, ModelCheckpoint, list[EarlyStopping]]:
+                        ) -> tuple[BestCheckpoint, ModelCheckpoint, list[EarlyStopping]]:
     """The best checkpoint by ``select.monitor``, last.ckpt, and early stopping with patience.
 
     The best checkpoint is what the test sets score (``select.monitor``, val/ua by default;
@@ -105,8 +106,8 @@ def selection_callbacks(select: DictConfig | None, ckpt_dir: Path, trainer: Dict
     """
     monitor = str((select or {}).get("monitor", "val/weighted_f1"))
     mode = str((select or {}).get("mode", "max"))
-    best = ModelCheckpoint(dirpath=str(ckpt_dir), filename=best_checkpoint_filename(monitor),
-                           monitor=monitor, mode=mode, auto_insert_metric_name=False)
+    best = BestCheckpoint(dirpath=str(ckpt_dir), filename=best_checkpoint_filename(monitor),
+                          monitor=monitor, mode=mode, auto_insert_metric_name=False)
     # Lightning's save_last only refreshes last.ckpt when the best one improves; resuming needs
     # the latest state, so last.ckpt has its own callback: every epoch when validation runs per
     # epoch, at each validation when the budget is in steps (epochs of tiny corpora are seconds).
