@@ -7,6 +7,7 @@ the sweep summary read the layout from.
     <run>/run.json                choices, version, commit, data fingerprint, steps taken
     <run>/config.yaml             the resolved config
     <run>/split.csv               one row per utterance and part: which fold tested what
+    <run>/predictions.csv         every test block's class probabilities, per test set
     <run>/checkpoints/last.ckpt   the latest state, for resume=true
     <run>/checkpoints/best-step<step>-<metric><score>.ckpt   the state the test sets scored
     <run>/checkpoints/baseline.pkl                           model=mfcc_svm's fitted estimator
@@ -23,6 +24,7 @@ METRICS_FILE = "metrics.json"
 RUN_FILE = "run.json"
 CONFIG_FILE = "config.yaml"
 SPLIT_FILE = "split.csv"
+PREDICTIONS_FILE = "predictions.csv"
 CHECKPOINT_DIR = "checkpoints"
 LAST_NAME = "last"                 # Lightning adds the .ckpt
 LAST_CHECKPOINT = f"{LAST_NAME}.ckpt"

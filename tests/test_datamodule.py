@@ -32,7 +32,7 @@ def test_demo_batches_hold_raw_blocks_noise_and_snr(demo):
     assert set(batch["snr"].tolist()) <= {math.inf, 15.0, 20.0, 40.0}
     ds = dm.train_dataset()
     assert len(ds) == 4 * len(dm.train_idx)  # clean + a copy at each of 15, 20, 40 dB
-    assert dm.test_set_names == ["clean", "15dB", "20dB", "40dB"]
+    assert dm.test_set_names == ["clean", "0dB", "5dB", "10dB", "15dB", "20dB", "40dB"]
     module = EmotionClassifier(dm.classes, compose(["model.pretrained=false"]).model, cfg.optim, cfg.features)
     out = module.on_after_batch_transfer(batch, 0)
     assert out["image"].shape == (8, 3, 64, 101) and torch.isfinite(out["image"]).all()  # log-mel

@@ -111,7 +111,7 @@ def test_sweep_means_and_stds_match_the_runs_own_metrics(summary, runs):
     for snr, metrics in by_snr.items():
         group = groups[f"snr={snr}"]
         assert group["folds"] == [0, 1] and len(group["runs"]) == 2
-        for test_set in ["clean", "15dB", "20dB", "40dB"]:
+        for test_set in ["clean", "0dB", "10dB", "15dB", "20dB", "40dB"]:
             for key in METRICS:
                 values = [m[test_set][key] for m in metrics]
                 got = group["metrics"][test_set][key]
@@ -196,7 +196,7 @@ def test_a_checkpoint_reproduces_its_runs_test_metrics(runs, tmp_path):
                                            "trainer.accelerator=cpu"], cwd=tmp_path))
     expected = json.loads((run / "metrics.json").read_text())
     got = json.loads((out / "evaluation.json").read_text())["metrics"]
-    assert list(got) == list(expected) == ["clean", "15dB", "20dB", "40dB"]
+    assert list(got) == list(expected) == ["clean", "0dB", "5dB", "10dB", "15dB", "20dB", "40dB"]
     for test_set, m in expected.items():
         assert got[test_set]["confusion_matrix"] == m["confusion_matrix"]
         for key in METRICS:

@@ -9,9 +9,11 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
+from ser.reporting.predictions import read_predictions
 from tests.conftest import FAST, REPO, run_script
 
 METRIC_KEYS = {"accuracy", "ua", "weighted_precision", "weighted_recall", "weighted_f1", "macro_f1",
@@ -33,7 +35,7 @@ def finished_run(tmp_path_factory):
 def test_a_run_writes_metrics_config_and_checkpoints(finished_run):
     run_dir, result = finished_run
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert list(metrics) == ["clean", "15dB", "20dB", "40dB"]
+    assert list(metrics) == ["clean", "0dB", "5dB", "10dB", "15dB", "20dB", "40dB"]
     for m in metrics.values():
         assert METRIC_KEYS <= set(m)
         assert 0.0 <= m["accuracy"] <= 1.0 and len(m["confusion_matrix"]) == 4
@@ -53,6 +55,15 @@ def test_a_run_writes_metrics_config_and_checkpoints(finished_run):
     assert blocks["test"] >= metrics["clean"]["n_blocks"] and min(blocks.values()) > 0  # limit_test_batches
     assert len(run["split_plan"]) == 16
     assert "| Clean |" in result.stdout and "Wavgf1" in result.stdout
+    # predictions.csv: every scored test block once per test set, its probabilities and speaker
+    pred = read_predictions(run_dir / "predictions.csv")
+    assert pred.classes == run["classes"] and len(pred) == sum(m["n_blocks"] for m in metrics.values())
+    assert np.allclose(pred.probs.sum(axis=1), 1.0, atol=1e-4)
+    tested = {r["id"]: r["speaker"] for r in rows if r["part"] == "test"}
+    assert set(pred.utterance) <= set(tested) and all(tested[u] == s for u, s in zip(pred.utterance, pred.speaker))
+    clean = pred.select(pred.test_set == "clean")
+    hits = (clean.predicted == clean.label).mean()
+    assert hits == pytest.approx(metrics["clean"]["accuracy"], abs=1e-6)
 
 
 def test_sweep_jobs_log_to_wandb_offline_and_resume_skips_finished_ones(tmp_path):

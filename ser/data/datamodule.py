@@ -20,6 +20,7 @@ from ser.audio.noise_sources import NOT_SOURCE_KEYS
 from ser.configs import build, call_target
 from ser.data.block_dataset import CLEAN, BlockNoiseDataset, EpochSampler, balanced_weights
 from ser.data.blocks import BlockTable, build_blocks
+from ser.data.cross_corpus import TestCorpus, load_test_corpora
 from ser.data.splits import SPLIT_CAVEAT, SPLITS, check_no_leak
 from ser.data.summary import class_count_table
 from ser.errors import SerError
@@ -27,6 +28,7 @@ from ser.errors import SerError
 
 # Noise-draw streams, so train, validation and test never share a generator state.
 TRAIN_STREAM, VAL_STREAM, TEST_STREAM, NOISE_SPLIT_STREAM = 1, 2, 3, 4
+CROSS_CORPUS_STREAM = 100  # + the entry's index: each test corpus draws its own test noise
 
 
 def snr_name(snr: float) -> str:
@@ -86,7 +88,7 @@ class EmotionDataModule(pl.LightningDataModule):
     def __init__(self, dataset: DictConfig, noise: DictConfig, snr: str | float, split: DictConfig,
                  fold: int = 0, seed: int = 0, sample_rate: int = 16000, block_seconds: float = 1.0,
                  pad_min_fraction: float | None = None, all_snrs: list[float] = (15, 20, 40),
-                 test_snrs: list[float] = (15, 20, 40),
+                 test_snrs: list[float] = (15, 20, 40), test_corpora: list | None = None,
                  batch_size: int = 128, num_workers: int | str = "auto",
                  balanced_sampling: bool = False, cache_dir: str | None = None, verbose: bool = True):
         super().__init__()
@@ -98,6 +100,8 @@ class EmotionDataModule(pl.LightningDataModule):
         self.pad_min_fraction = pad_min_fraction
         self.train_snrs = training_snrs(snr, list(all_snrs))
         self.test_snrs = parse_snrs(test_snrs, "data.test_snrs")
+        self.test_corpora_cfg = list(test_corpora or [])
+        self.test_corpora: list[TestCorpus] = []
         self.batch_size, self.balanced_sampling = int(batch_size), bool(balanced_sampling)
         self.num_workers = num_workers
         self.cache_dir, self.verbose = cache_dir, verbose
@@ -111,7 +115,15 @@ class EmotionDataModule(pl.LightningDataModule):
 
     @property
     def test_set_names(self) -> list[str]:
-        return [snr_name(s) for s in [CLEAN, *self.test_snrs]]
+        """The run's own test sets (clean, 0dB ...), then ``<corpus>/<snr>`` per test corpus."""
+        own = [snr_name(s) for s in [CLEAN, *self.test_snrs]]
+        return own + [f"{c.name}/{n}" for c in self.test_corpora for n in own]
+
+    def test_blocks(self, test_set: str) -> BlockTable:
+        """The blocks a test set's items index (``utterance``, ``block``): the run's corpus, or
+        the test corpus its name starts with."""
+        corpus = test_set.split("/", 1)[0] if "/" in test_set else None
+        return next((c.blocks for c in self.test_corpora if c.name == corpus), self.blocks)
 
     @property
     def train_class_counts(self) -> np.ndarray:
@@ -141,6 +153,10 @@ class EmotionDataModule(pl.LightningDataModule):
         self.train_idx, self.val_idx = self.plan.fold(self.fold)
         self.test_idx = self.plan.test_for(self.fold)
         check_no_leak(self.plan.name, self.train_idx, self.val_idx, self.test_idx, b.utterance, speakers)
+        self.test_corpora = load_test_corpora(
+            self.test_corpora_cfg, b.classes, self.table.name, sample_rate=self.sample_rate,
+            block_seconds=self.block_seconds, pad_min_fraction=self.pad_min_fraction,
+            cache_dir=self.cache_dir, progress=self.verbose)
         if self.verbose:
             print(self.describe(), flush=True)
 
@@ -182,6 +198,7 @@ class EmotionDataModule(pl.LightningDataModule):
         if b.skipped:
             first = "; ".join(f"{p} ({why})" for p, why in b.skipped[:3])
             lines.append(f"Skipped {len(b.skipped)} file(s): {first}{' ...' if len(b.skipped) > 3 else ''}")
+        lines += [c.describe() for c in self.test_corpora]
         if self.plan.name == "paper":
             lines.append("Note: " + SPLIT_CAVEAT)
         return "\n".join(lines)
@@ -202,8 +219,12 @@ class EmotionDataModule(pl.LightningDataModule):
                              VAL_STREAM, fixed=True)
 
     def test_datasets(self) -> list[BlockNoiseDataset]:
-        return [self._dataset(self.test_idx, [s], self.test_bank, TEST_STREAM, fixed=True,
-                              same_noise=True) for s in [CLEAN, *self.test_snrs]]
+        own = [self._dataset(self.test_idx, [s], self.test_bank, TEST_STREAM, fixed=True,
+                             same_noise=True) for s in [CLEAN, *self.test_snrs]]
+        return own + [BlockNoiseDataset(c.blocks.audio, c.blocks.labels, c.blocks.utterance,
+                                        np.arange(len(c.blocks)), [s], self.test_bank, self.seed,
+                                        CROSS_CORPUS_STREAM + k, True, True)
+                      for k, c in enumerate(self.test_corpora) for s in [CLEAN, *self.test_snrs]]
 
     def _loader(self, ds: BlockNoiseDataset, shuffle: bool, balanced: bool = False) -> DataLoader:
         workers = self.num_workers

@@ -21,18 +21,26 @@ COLUMNS = ("id", "path", "speaker", "session", "label", "part", "blocks")
 PARTS = ("train", "validation", "test")
 
 
-def split_csv(blocks: BlockTable, parts: dict[str, np.ndarray]) -> str:
-    """The CSV text: ``parts`` maps train/validation/test to block indices into ``blocks``."""
+def split_csv(blocks: BlockTable, parts: dict[str, np.ndarray],
+              extra: dict[str, BlockTable] | None = None) -> str:
+    """The CSV text: ``parts`` maps train/validation/test to block indices into ``blocks``;
+    ``extra`` adds rows of other corpora tested too, part ``test:<name>`` (every block)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(COLUMNS)
+    _rows(writer, blocks, {part: parts[part] for part in PARTS})
+    for name, other in (extra or {}).items():
+        _rows(writer, other, {f"test:{name}": np.arange(len(other))})
+    return out.getvalue()
+
+
+def _rows(writer, blocks: BlockTable, parts: dict[str, np.ndarray]) -> None:
     utterances = blocks.table.utterances
-    for part in PARTS:
+    for part in parts:
         owners, counts = np.unique(blocks.utterance[parts[part]], return_counts=True)
         for index, count in zip(owners, counts):
             u = utterances[int(index)]
             writer.writerow([u.id, u.path, u.speaker, u.session, u.label, part, int(count)])
-    return out.getvalue()
 
 
 def plan_digest(plan: SplitPlan, blocks: BlockTable) -> str:

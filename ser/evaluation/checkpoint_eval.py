@@ -16,7 +16,7 @@ from ser.configs import plain
 from ser.errors import SerError
 from ser.models.checkpoints import check_classes, read_checkpoint
 from ser.run_layout import (BASELINE_FILE, BEST_GLOB, CHECKPOINT_DIR, EVALUATION_DIR, LAST_CHECKPOINT,
-                            METRICS_FILE, run_dir_of)
+                            METRICS_FILE, PREDICTIONS_FILE, run_dir_of)
 
 
 def refuse_baseline_run(path: Path) -> None:
@@ -105,6 +105,7 @@ def evaluate_checkpoint(path: str | Path, group_choices: Mapping[str, str] | Non
     from hydra.utils import instantiate
 
     from ser.reporting.figures import confusion_matrix_figure
+    from ser.reporting.predictions import run_predictions, write_predictions
     from ser.reporting.tables import csv_table, markdown_table, test_set_label
     from ser.atomic import write_json_atomic, write_text_atomic
     from ser.evaluation.training_config import rebuild_training_config
@@ -137,6 +138,9 @@ def evaluate_checkpoint(path: str | Path, group_choices: Mapping[str, str] | Non
     write_text_atomic(out_dir / "table.md", markdown_table(metrics, title=title) + "\n")
     write_text_atomic(out_dir / "table.csv", csv_table(metrics))
     files = [out_dir / "table.md", out_dir / "table.csv"]
+    predictions = run_predictions(datamodule, model.test_items)
+    if predictions is not None:
+        files.append(write_predictions(out_dir / PREDICTIONS_FILE, predictions))
     for name, m in metrics.items():
         files.append(confusion_matrix_figure(
             m["confusion_matrix"], hp["classes"], path=out_dir / f"confusion_{name}.png",
@@ -156,5 +160,5 @@ def describe_evaluation(result: dict) -> str:
 
     n_figures = sum(f.endswith(".png") for f in result["files"])
     return (markdown_table(result["metrics"], title=result["title"]) + "\n\n"
-            f"Wrote table.md, table.csv, evaluation.json and {n_figures} confusion-matrix "
+            f"Wrote table.md, table.csv, predictions.csv, evaluation.json and {n_figures} confusion-matrix "
             f"picture(s) (confusion_<test set>.png) to {result['out_dir']}")

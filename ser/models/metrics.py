@@ -2,6 +2,9 @@
 
 The paper's "UAcc" is plain accuracy (what the field calls weighted accuracy, WA); the field's
 headline is UA, the unweighted mean of per-class recalls, which is what class imbalance hurts.
+UA and macro F1 average over the classes present in the target: a class a speaker-independent
+fold never tests has no recall, and predicting it is already paid for in the others' recalls
+(averaging it in as 0 would punish a fold for its speakers, not the model).
 """
 
 from __future__ import annotations
@@ -19,13 +22,16 @@ from torchmetrics.functional.classification import (
 def block_metrics(preds: torch.Tensor, target: torch.Tensor, num_classes: int) -> dict:
     """Metrics of predicted class ids ``preds`` (N,) against ``target`` (N,), fractions in [0, 1]."""
     kw = dict(num_classes=num_classes)
+    present = torch.bincount(target.long(), minlength=num_classes) > 0
+    recall = multiclass_recall(preds, target, average="none", **kw)
+    f1 = multiclass_f1_score(preds, target, average="none", **kw)
     return {
         "accuracy": float(multiclass_accuracy(preds, target, average="micro", **kw)),
-        "ua": float(multiclass_recall(preds, target, average="macro", **kw)),
+        "ua": float(recall[present].mean()) if present.any() else 0.0,
         "weighted_precision": float(multiclass_precision(preds, target, average="weighted", **kw)),
         "weighted_recall": float(multiclass_recall(preds, target, average="weighted", **kw)),
         "weighted_f1": float(multiclass_f1_score(preds, target, average="weighted", **kw)),
-        "macro_f1": float(multiclass_f1_score(preds, target, average="macro", **kw)),
+        "macro_f1": float(f1[present].mean()) if present.any() else 0.0,
         "confusion_matrix": multiclass_confusion_matrix(preds, target, **kw).tolist(),
         "n_blocks": int(target.numel()),
     }

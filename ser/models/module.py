@@ -99,6 +99,9 @@ class EmotionClassifier(pl.LightningModule):
         self._outputs: dict[int, list[tuple[torch.Tensor, ...]]] = {}
         self.test_set_names: list[str] = []
         self.test_results: dict[str, dict] = {}
+        # per test set: (probs (N, C), labels, utterance indices, block indices), numpy, for
+        # predictions.csv
+        self.test_items: dict[str, tuple[np.ndarray, ...]] = {}
 
     # ------------------------------------------------------------- images
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
@@ -250,12 +253,13 @@ class EmotionClassifier(pl.LightningModule):
             (probs.cpu(), batch["label"].cpu(), batch["utterance"].cpu(), batch["block"].cpu()))
 
     def on_test_epoch_end(self) -> None:
-        self.test_results = {}
+        self.test_results, self.test_items = {}, {}
         for idx in sorted(self._outputs):
             # a test set holds each block once, at its one SNR
-            probs, target, utt, _ = gather_items(self._outputs[idx], key=(3,))
+            probs, target, utt, block = gather_items(self._outputs[idx], key=(3,))
             name = self.test_set_names[idx] if idx < len(self.test_set_names) else f"test{idx}"
             self.test_results[name] = score_test_set(probs, target, utt)
+            self.test_items[name] = tuple(t.numpy() for t in (probs, target, utt, block))
         self._outputs.clear()
         flat = {f"test/{name}/{k}": v for name, m in self.test_results.items()
                 for k, v in m.items() if isinstance(v, float)}

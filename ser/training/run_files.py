@@ -17,7 +17,8 @@ import numpy as np
 import ser
 from ser.atomic import write_json_atomic, write_text_atomic
 from ser.data.split_file import plan_digest, split_csv
-from ser.run_layout import CONFIG_FILE, METRICS_FILE, RUN_FILE, SPLIT_FILE
+from ser.reporting.predictions import Predictions, write_predictions
+from ser.run_layout import CONFIG_FILE, METRICS_FILE, PREDICTIONS_FILE, RUN_FILE, SPLIT_FILE
 
 
 def git_commit() -> str | None:
@@ -81,11 +82,16 @@ def finished_metrics(run_dir: Path) -> dict | None:
     return json.loads(path.read_text())
 
 
-def write_run_files(run_dir: Path, datamodule, config_yaml: str, record: dict, metrics: dict) -> None:
-    """split.csv, config.yaml and run.json, then metrics.json, each written atomically."""
+def write_run_files(run_dir: Path, datamodule, config_yaml: str, record: dict, metrics: dict,
+                    predictions: Predictions | None = None) -> None:
+    """split.csv, predictions.csv, config.yaml and run.json, then metrics.json, each written
+    atomically."""
     dm = datamodule
     parts = {"train": dm.train_idx, "validation": dm.val_idx, "test": dm.test_idx}
-    write_text_atomic(run_dir / SPLIT_FILE, split_csv(dm.blocks, parts))
+    write_text_atomic(run_dir / SPLIT_FILE, split_csv(
+        dm.blocks, parts, {c.name: c.blocks for c in getattr(dm, "test_corpora", [])}))
+    if predictions is not None:
+        write_predictions(run_dir / PREDICTIONS_FILE, predictions)
     write_text_atomic(run_dir / CONFIG_FILE, config_yaml)
     write_json_atomic(run_dir / RUN_FILE, record)
     write_json_atomic(run_dir / METRICS_FILE, metrics)

@@ -16,6 +16,7 @@ from pytorch_lightning.utilities import rank_zero_only
 from ser.errors import SerError
 from ser.models.checkpoints import check_classes, read_checkpoint
 from ser.models.module import EmotionClassifier
+from ser.reporting.predictions import run_predictions
 from ser.reporting.tables import markdown_table
 from ser.run_layout import (LAST_CHECKPOINT, LAST_NAME, best_checkpoint_filename, checkpoint_dir,
                             last_checkpoint, remove_temporaries)
@@ -180,7 +181,8 @@ def train(cfg: DictConfig) -> dict:
                               "trunk_cache": model.trunk_cache_report}
         if shares := model.layer_shares():  # speech encoders: each layer's share in the head's sum
             record["training"]["layer_weights"] = shares
-        write_run_files(run_dir, datamodule, OmegaConf.to_yaml(cfg, resolve=True), record, metrics)
+        write_run_files(run_dir, datamodule, OmegaConf.to_yaml(cfg, resolve=True), record, metrics,
+                        predictions=run_predictions(datamodule, model.test_items))
         if logger:
             from ser.training.previews import log_test_tables
 

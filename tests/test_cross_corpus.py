@@ -1,0 +1,64 @@
+"""Other corpora as test sets (data.test_corpora): relabelled into the run's classes, tested at
+every test SNR, written to metrics.json, predictions.csv and split.csv; bad label maps refused."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from ser.data.cross_corpus import load_test_corpus
+from ser.errors import SerError
+from ser.reporting.predictions import read_predictions
+from tests.conftest import FAST, run_script
+from tests.fake_corpora import make_fake_manifest
+
+DEMO = ["anger", "happy", "sad", "neutral"]
+
+
+def test_labels_are_mapped_into_the_run_classes_and_others_left_out(tmp_path):
+    fake = make_fake_manifest(tmp_path / "other", labels=("Angry", "happy", "Calm"), per_class=2)
+    corpus = load_test_corpus({"name": "other", "manifest": str(fake.csv_path),
+                               "label_map": {"ANGRY": "anger"}}, 0, DEMO, 16000, 1.0)
+    assert corpus.name == "other" and corpus.blocks.classes == DEMO
+    labels = {corpus.blocks.table.utterances[u].label for u in corpus.blocks.utterance}
+    assert labels == {"anger", "happy"} and corpus.dropped == {"calm": 2}
+    ids = {DEMO[i] for i in corpus.blocks.labels}
+    assert ids == {"anger", "happy"}  # class ids of the run, not of the other corpus
+    assert "left out: 2 calm" in corpus.describe()
+
+
+def test_a_label_map_onto_a_class_the_model_lacks_is_one_clear_error(tmp_path):
+    fake = make_fake_manifest(tmp_path / "other", labels=("Angry", "happy"), per_class=1)
+    with pytest.raises(SerError, match=r"maps onto \['rage'\].*its classes are"):
+        load_test_corpus({"manifest": str(fake.csv_path), "label_map": {"angry": "rage"}},
+                         0, DEMO, 16000, 1.0)
+    with pytest.raises(SerError, match="needs a manifest"):
+        load_test_corpus({"name": "x"}, 0, DEMO, 16000, 1.0)
+
+
+@pytest.mark.slow
+def test_a_run_tests_another_corpus_at_every_test_snr(tmp_path):
+    fake = make_fake_manifest(tmp_path / "other", labels=("Angry", "happy", "Sad", "calm"),
+                              per_class=3)
+    run_dir = tmp_path / "run"
+    corpora = f"+data.test_corpora=[{{name:other,manifest:'{fake.csv_path}',label_map:{{angry:anger}}}}]"
+    result = run_script("train.py", [*FAST, "logger=none", "data.test_snrs=[0,20]", corpora,
+                                     "trainer.limit_test_batches=1.0", f"hydra.run.dir={run_dir}"],
+                        cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    assert "Test corpus other: 9 utterances" in result.stdout and "left out: 3 calm" in result.stdout
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert list(metrics) == ["clean", "0dB", "20dB", "other/clean", "other/0dB", "other/20dB"]
+    pred = read_predictions(run_dir / "predictions.csv")
+    other = pred.select(pred.test_set == "other/0dB")
+    assert len(other) == metrics["other/0dB"]["n_blocks"] > 0
+    assert set(other.speaker) == {"spk0", "spk1"} and {DEMO[i] for i in other.label} == {"anger", "happy", "sad"}
+    # UA over the three classes the other corpus has
+    recalls = [np.mean(other.predicted[other.label == c] == c) for c in np.unique(other.label)]
+    assert metrics["other/0dB"]["ua"] == pytest.approx(np.mean(recalls), abs=1e-6)
+    with open(run_dir / "split.csv", newline="") as handle:
+        rows = [r for r in csv.DictReader(handle) if r["part"] == "test:other"]
+    assert len(rows) == 9 and sum(int(r["blocks"]) for r in rows) == metrics["other/clean"]["n_blocks"]
