@@ -16,6 +16,7 @@ import pytest
 import soundfile as sf
 from PIL import Image
 
+from ser.reporting.predictions import read_predictions
 from tests.conftest import FAST, REPO, run_script
 
 METRICS = ["accuracy", "ua", "weighted_precision", "weighted_recall", "weighted_f1", "macro_f1",
@@ -123,7 +124,9 @@ def test_sweep_means_and_stds_match_the_runs_own_metrics(summary, runs):
     assert f"{100 * clean_f1['mean']:.2f} ± {100 * clean_f1['std']:.2f}" in stdout
     assert "| snr=all (noise-augmented) | 0, 1 |" in stdout
     csv_lines = (Path(data["out_dir"]) / "summary.csv").read_text().strip().splitlines()
-    assert len(csv_lines) == 1 + 2 * 4 and "weighted_f1_mean" in csv_lines[0]
+    # 7 test sets and the noisy mean (the robustness row) per group
+    assert len(csv_lines) == 1 + 2 * 8 and "weighted_f1_mean" in csv_lines[0]
+    assert set(data["pooled"]["groups"]) | set(data["pooled"]["not_pooled"]) == set(groups)
 
 
 def test_regime_figure_with_and_without_the_papers_numbers(summary, sweep, tmp_path):
@@ -203,7 +206,9 @@ def test_a_checkpoint_reproduces_its_runs_test_metrics(runs, tmp_path):
             assert got[test_set][key] == pytest.approx(m[key], abs=1e-6), (test_set, key)
     assert "| Clean |" in result.stdout and "| 40 dB |" in result.stdout
     assert "Acc (UAcc)" in result.stdout and "Wavgf1" in result.stdout and "UttAcc" in result.stdout
-    assert (out / "table.md").read_text().count("\n| ") == 5
+    assert (out / "table.md").read_text().count("\n| ") == 1 + 7  # header + test sets
+    pred = read_predictions(out / "predictions.csv")  # the same predictions the run wrote
+    assert np.allclose(pred.probs, read_predictions(run / "predictions.csv").probs, atol=1e-5)
     assert (out / "table.csv").read_text().splitlines()[0].startswith("test_set,accuracy")
     for test_set in expected:
         valid_png(out / f"confusion_{test_set}.png")

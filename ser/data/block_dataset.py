@@ -26,17 +26,22 @@ class BlockNoiseDataset(Dataset):
     copy in turn. The epoch travels inside the index (see :class:`EpochSampler`) so persistent
     workers draw fresh noise each epoch without shared state. With ``fixed`` the draw ignores the
     epoch (the paper's noise, fixed once); with ``same_noise_across_snrs`` a block gets one
-    segment for every SNR, so test sets at 15/20/40 dB differ only in level.
+    segment for every SNR, so test sets at 15/20/40 dB differ only in level. With ``snr_range``
+    (low, high) in dB each noisy copy's item draws its SNR uniformly from that range (afresh
+    each epoch unless ``fixed``) instead of the copy's level: training sees every level between,
+    not three.
     """
 
     def __init__(self, audio: np.ndarray, labels: np.ndarray, utterance: np.ndarray,
                  blocks: np.ndarray, snrs: Sequence[float], bank: NoiseBank, seed: int,
-                 stream: int, fixed: bool, same_noise_across_snrs: bool = False):
+                 stream: int, fixed: bool, same_noise_across_snrs: bool = False,
+                 snr_range: Sequence[float] | None = None):
         self.audio, self.labels, self.utterance = audio, labels, utterance
         self.blocks = np.asarray(blocks, dtype=np.int64)
         self.snrs = [float(s) for s in snrs]
         self.bank, self.seed, self.stream = bank, seed, stream
         self.fixed, self.same_noise = fixed, same_noise_across_snrs
+        self.snr_range = None if snr_range is None else (float(snr_range[0]), float(snr_range[1]))
 
     def __len__(self) -> int:
         return len(self.blocks) * len(self.snrs)
@@ -57,6 +62,8 @@ class BlockNoiseDataset(Dataset):
             rng = np.random.default_rng([self.seed, self.stream, 0 if self.fixed else epoch, block,
                                          0 if self.same_noise else copy])
             noise = self.bank.segment(rng, length)
+            if self.snr_range is not None:
+                snr = float(rng.uniform(*self.snr_range))
         return {
             "clean": torch.from_numpy(self.audio[block].astype(np.float32) / 32768.0),
             "noise": torch.from_numpy(np.ascontiguousarray(noise, dtype=np.float32)),

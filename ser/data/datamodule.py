@@ -43,6 +43,20 @@ def parse_snrs(values: Any, key: str) -> list[float]:
         raise SerError(f"`{key}` must be a list of numbers in dB (e.g. [15, 20, 40]); got {values!r}.") from None
 
 
+def snr_range(values: Any) -> tuple[float, float] | None:
+    """``data.train_snr_range`` [low, high] in dB as a tuple, or None (fixed levels)."""
+    if values is None:
+        return None
+    try:
+        low, high = (float(v) for v in values)
+    except (TypeError, ValueError):
+        low, high = math.nan, math.nan
+    if not low <= high:
+        raise SerError(f"data.train_snr_range={values!r}: give [low, high] in dB with low <= high, "
+                       "e.g. [0, 30], or null for the fixed levels of data.all_snrs.")
+    return low, high
+
+
 def training_snrs(snr: Any, all_snrs: list[float]) -> list[float]:
     """The SNRs of the noisy training copies: ``clean`` none, ``all`` each of ``all_snrs``."""
     if str(snr).lower() == "clean":
@@ -89,6 +103,7 @@ class EmotionDataModule(pl.LightningDataModule):
                  fold: int = 0, seed: int = 0, sample_rate: int = 16000, block_seconds: float = 1.0,
                  pad_min_fraction: float | None = None, all_snrs: list[float] = (15, 20, 40),
                  test_snrs: list[float] = (15, 20, 40), test_corpora: list | None = None,
+                 train_snr_range: list[float] | None = None,
                  batch_size: int = 128, num_workers: int | str = "auto",
                  balanced_sampling: bool = False, cache_dir: str | None = None, verbose: bool = True):
         super().__init__()
@@ -101,6 +116,7 @@ class EmotionDataModule(pl.LightningDataModule):
         self.train_snrs = training_snrs(snr, list(all_snrs))
         self.test_snrs = parse_snrs(test_snrs, "data.test_snrs")
         self.test_corpora_cfg = list(test_corpora or [])
+        self.train_snr_range = snr_range(train_snr_range) if self.train_snrs else None
         self.test_corpora: list[TestCorpus] = []
         self.batch_size, self.balanced_sampling = int(batch_size), bool(balanced_sampling)
         self.num_workers = num_workers
@@ -174,6 +190,14 @@ class EmotionDataModule(pl.LightningDataModule):
                            "columns path,label and optional speaker,session.")
         return build(reader)
 
+    def _snr_words(self) -> str:
+        if not self.train_snrs:
+            return "clean only"
+        if self.train_snr_range:
+            low, high = self.train_snr_range
+            return f"clean + {len(self.train_snrs)} noisy copies, each at an SNR drawn from {low:g}-{high:g} dB"
+        return ", ".join(f"{s:g} dB" for s in self.train_snrs)
+
     def describe(self) -> str:
         b, t = self.blocks, self.table
         n = len(b.classes)
@@ -185,7 +209,7 @@ class EmotionDataModule(pl.LightningDataModule):
         lines = [f"Corpus {t.name}: {len(t)} utterances, {len(b.labels)} blocks of "
                  f"{self.block_seconds:g} s; split={self.plan.name} fold {self.fold} of "
                  f"{len(self.plan.folds)}; training SNRs: "
-                 f"{', '.join(f'{s:g} dB' for s in self.train_snrs) or 'clean only'}"
+                 f"{self._snr_words()}"
                  f" (noise {'fixed once' if self.noise_cfg.get('fixed') else 'drawn afresh each epoch'}).",
                  class_count_table(b.classes, utt_per_class, count(slice(None)), parts,
                                    1 + len(self.train_snrs)),
@@ -205,14 +229,16 @@ class EmotionDataModule(pl.LightningDataModule):
 
     # ------------------------------------------------------------ datasets
     def _dataset(self, idx: np.ndarray, snrs: list[float], bank: NoiseBank, stream: int,
-                 fixed: bool, same_noise: bool = False) -> BlockNoiseDataset:
+                 fixed: bool, same_noise: bool = False,
+                 snr_range: tuple[float, float] | None = None) -> BlockNoiseDataset:
         b = self.blocks
         return BlockNoiseDataset(b.audio, b.labels, b.utterance, idx, snrs, bank, self.seed,
-                                 stream, fixed, same_noise)
+                                 stream, fixed, same_noise, snr_range)
 
     def train_dataset(self) -> BlockNoiseDataset:
         return self._dataset(self.train_idx, [CLEAN, *self.train_snrs], self.train_bank,
-                             TRAIN_STREAM, bool(self.noise_cfg.get("fixed", False)))
+                             TRAIN_STREAM, bool(self.noise_cfg.get("fixed", False)),
+                             snr_range=self.train_snr_range)
 
     def val_dataset(self) -> BlockNoiseDataset:
         return self._dataset(self.val_idx, [CLEAN, *self.train_snrs], self.train_bank,

@@ -73,6 +73,8 @@ def evaluate(cfg: DictConfig) -> dict:
             result = summarise_sweep(cfg.sweep, list(cfg.sweep_ignore), cfg.out_dir,
                                      metric=cfg.figure.metric, regime_keys=list(cfg.figure.regime_keys),
                                      paper_figures=paper,
+                                     statistics=OmegaConf.to_container(cfg.statistics)
+                                     if cfg.get("statistics") else None,
                                      **({} if model_keys is None else {"model_keys": list(model_keys)}))
             text = describe_summary(result)
         elif mode == "checkpoint":

@@ -94,7 +94,7 @@ class LogMelGraph(nn.Module):
         db = 10.0 * torch.log10(mel.clamp(min=f.amin))
         db = torch.clamp(db - db.amax(dim=(1, 2), keepdim=True), min=-f.top_db)
         half = f.top_db / 2.0
-        base = (db + half) / half
+        base = (db - db.mean(dim=-1, keepdim=True)) / half if f.band_norm else (db + half) / half
         if f.deltas:
             d1 = _delta(db)
             image = torch.stack([base, d1 / 10.0, _delta(d1) / 5.0], dim=1)

@@ -47,13 +47,16 @@ class LogMel(nn.Module):
     second time derivatives (scaled to the log-mel's range) instead of copies of the log-mel.
     ``image_size`` (H, W) resizes bilinearly when a backbone wants a fixed input; null keeps
     (n_mels, frames). ``channels_last`` returns channels-last memory order (same shape).
+    ``band_norm`` subtracts each band's mean over the block's frames (in dB) before scaling:
+    a fixed spectral tilt (a microphone, a room, a voice's timbre) is removed and what changes
+    over time, the prosody and articulation, is kept; the image is then (dB - band mean) / 40.
     """
 
     def __init__(self, sample_rate: int = 16000, n_fft: int = 512, win_length: int = 400,
                  hop_length: int = 160, n_mels: int = 128, f_min: float = 50.0,
                  f_max: float | None = None, top_db: float = 80.0, amin: float = 1e-10,
                  deltas: bool = False, image_size: Sequence[int] | None = None,
-                 channels_last: bool = False) -> None:
+                 channels_last: bool = False, band_norm: bool = False) -> None:
         super().__init__()
         if win_length > n_fft:
             raise ValueError(f"features.win_length={win_length} exceeds features.n_fft={n_fft}")
@@ -62,6 +65,7 @@ class LogMel(nn.Module):
         self.top_db, self.amin, self.deltas = float(top_db), float(amin), bool(deltas)
         self.image_size = None if image_size is None else (int(image_size[0]), int(image_size[1]))
         self.channels_last = bool(channels_last)
+        self.band_norm = bool(band_norm)
         self.infinity_norm = InfinityNorm()
         mel = librosa.filters.mel(sr=self.sample_rate, n_fft=self.n_fft, n_mels=int(n_mels),
                                   fmin=float(f_min), fmax=f_max)
@@ -92,7 +96,10 @@ class LogMel(nn.Module):
         with torch.no_grad(), torch.autocast(device_type=blocks.device.type, enabled=False):
             half = self.top_db / 2.0
             db = self.log_mel(blocks.detach())
-            base = (db + half) / half                                # [-1, 1]
+            if self.band_norm:
+                base = (db - db.mean(dim=-1, keepdim=True)) / half   # about [-1, 1]
+            else:
+                base = (db + half) / half                            # [-1, 1]
             if self.deltas:
                 d1 = _delta(db)
                 d2 = _delta(d1)

@@ -89,6 +89,8 @@ class EmotionClassifier(pl.LightningModule):
                            "waveforms (features=waveform). Use augment=none; a speech encoder "
                            "masks its own frames while fine-tuning (model.mask_time_prob).")
         self.mixup_alpha = float(augment.get("mixup_alpha") or 0.0)
+        # optim.label_smoothing: the share of each target spread over the other classes
+        self.label_smoothing = float(optim.get("label_smoothing") or 0.0)
         self.gain_db = float(augment.get("gain_db") or 0.0)
         if self.channels_last:
             # Weights in the images' memory order: gradients then come out in the order of
@@ -204,17 +206,21 @@ class EmotionClassifier(pl.LightningModule):
             cache.close()
         self.caches = {}
 
+    def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """The training loss of (B, C) logits against (B,) class ids: cross-entropy with the
+        optional class weights and label smoothing (``optim.label_smoothing``)."""
+        return nn.functional.cross_entropy(logits, labels, weight=self.class_weights,
+                                           label_smoothing=self.label_smoothing)
+
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         labels = batch["label"]
         if self.mixup_alpha > 0:  # never with a training trunk cache (see _setup_trunk_caches)
             images, labels, partners, lam = mixup(batch["image"], labels, self.mixup_alpha)
             logits = self(images)
-            ce = nn.functional.cross_entropy
-            loss = (lam * ce(logits, labels, weight=self.class_weights)
-                    + (1 - lam) * ce(logits, partners, weight=self.class_weights))
+            loss = lam * self.loss(logits, labels) + (1 - lam) * self.loss(logits, partners)
         else:
             logits = self._batch_logits(batch)
-            loss = nn.functional.cross_entropy(logits, labels, weight=self.class_weights)
+            loss = self.loss(logits, labels)
         acc = (logits.argmax(1) == labels).float().mean()
         self.log_dict({"train/loss": loss, "train/accuracy": acc}, prog_bar=True,
                       batch_size=len(batch["label"]))

@@ -18,9 +18,10 @@ from typing import Any, Mapping, Sequence
 from ser.atomic import write_json_atomic, write_text_atomic
 from ser.errors import SerError
 from ser.reporting.figures import BarSeries, layer_weights_figure, regime_bar_figure
+from ser.reporting.pooled import comparisons_markdown, draw_differences, pooled_markdown, pooled_summary
 from ser.reporting.sweep_summary import (RunGroup, check_split_plans, distinguishing_labels, find_runs,
                                          group_runs, summary_rows)
-from ser.reporting.tables import METRIC_NAMES, csv_mean_std_table, markdown_mean_std_table, markdown_overview
+from ser.reporting.tables import METRIC_NAMES, NOISY_MEAN, csv_mean_std_table, markdown_mean_std_table, markdown_overview
 
 REGIME_NAMES = {"clean": "clean-trained", "augmented": "noise-augmented"}
 # One colour per group of a regime and model, in family order.
@@ -119,6 +120,8 @@ def draw_regime_figures(groups: Sequence[RunGroup], out_dir: Path, metric: str,
         family = sorted(family, key=lambda g: (g.regime != "clean", _is_baseline(g), g.label))
         test_sets = family[0].test_sets + [t for g in family[1:] for t in g.test_sets
                                            if t not in family[0].test_sets]
+        if any(NOISY_MEAN in g.stats() for g in family):  # the robustness summary, last
+            test_sets.append(NOISY_MEAN)
         series = _series(family, test_sets, metric)
         paper = None
         if paper_figures and paper_figures.get("metric") == metric:
@@ -176,11 +179,14 @@ def draw_layer_weights(groups: Sequence[RunGroup], out_dir: Path) -> dict[str, d
 def summarise_sweep(sweep_dir: str | Path, ignore: Sequence[str], out_dir: str | Path | None = None,
                     metric: str = "weighted_f1", regime_keys: Sequence[str] = ("snr", "data.snr"),
                     paper_figures: Mapping | None = None,
-                    model_keys: Sequence[str] = MODEL_KEYS) -> dict:
-    """Gather, group and aggregate a sweep; write summary.md/.csv/.json and the regime figures.
+                    model_keys: Sequence[str] = MODEL_KEYS,
+                    statistics: Mapping | None = None) -> dict:
+    """Gather, group and aggregate a sweep; write summary.md/.csv/.json, the regime figures and
+    the pooled statistics with their figure of paired differences.
 
     ``model_keys``: settings of the classifier; a baseline's groups that differ from a
-    network's only in them and in the regime are drawn in the network's figure."""
+    network's only in them and in the regime are drawn in the network's figure.
+    ``statistics``: ``n_boot``, ``n_perm`` and ``seed`` of the speaker resampling."""
     if metric not in METRIC_NAMES:
         raise SerError(f"figure.metric={metric!r} is not a reported metric; use one of "
                        f"{', '.join(METRIC_NAMES)}.")
@@ -197,7 +203,10 @@ def summarise_sweep(sweep_dir: str | Path, ignore: Sequence[str], out_dir: str |
     out.mkdir(parents=True, exist_ok=True)
     figures = draw_regime_figures(groups, out, metric, regime_keys, paper_figures, model_keys)
     layers = draw_layer_weights(groups, out)
+    pooled = pooled_summary(groups, **dict(statistics or {}))
+    differences = draw_differences(pooled, out)
     summary = {"sweep": str(sweep_dir), "n_runs": len(runs), "metric": metric,
+               "pooled": pooled, "differences_figure": str(differences) if differences else None,
                "groups": summary_rows(groups), "figures": figures, "layer_weights": layers,
                "skipped": [{"path": str(p), "why": why} for p, why in skipped], "out_dir": str(out)}
     write_text_atomic(out / "summary.md", summary_markdown(summary) + "\n")
@@ -215,8 +224,14 @@ def summary_markdown(summary: Mapping[str, Any]) -> str:
     for g in groups:
         test_sets += [t for t in g["metrics"] if t not in test_sets]
     metric = summary["metric"]
+    pooled = summary.get("pooled") or {"groups": {}}
     parts = [f"Sweep {summary['sweep']}: {summary['n_runs']} finished run(s) in {len(groups)} "
-             "group(s); mean ± std over the runs (folds) of each group, in %.",
+             "group(s)."]
+    for level in ("block", "utterance"):
+        parts += [t for t in (pooled_markdown(pooled, level), comparisons_markdown(pooled, level)) if t]
+    for label, why in (pooled.get("not_pooled") or {}).items():
+        parts.append(f"No pooled figures for {label}: {why}.")
+    parts += ["Mean ± std over the runs (folds) of each group, in %:",
              markdown_overview([(f"{g['label']} ({REGIME_NAMES.get(g['regime'], g['regime'])})",
                                  ", ".join(map(str, g["folds"])), g["metrics"]) for g in groups],
                                test_sets, metric, title=f"{METRIC_NAMES[metric]} per test set")]
@@ -237,6 +252,8 @@ def describe_summary(summary: Mapping[str, Any]) -> str:
         lines.append(f"Figure: {f['path']}" + (" (with the paper's numbers)" if f["paper_reference"] else ""))
     if summary.get("layer_weights"):
         lines.append(f"Figure: {Path(summary['out_dir']) / 'layer_weights.png'} (speech encoder layer weights)")
+    if summary.get("differences_figure"):
+        lines.append(f"Figure: {summary['differences_figure']} (paired differences of pooled UA)")
     if not summary["figures"]:
         lines.append("No regime figure: the sweep lacks clean-trained and noise-augmented runs "
                      "that differ only in snr (e.g. `train.py -m snr=clean,all ...`).")

@@ -19,7 +19,7 @@ import numpy as np
 import yaml
 
 from ser.errors import SerError
-from ser.reporting.tables import METRICS
+from ser.reporting.tables import METRICS, NOISY_MEAN
 from ser.run_layout import CONFIG_FILE, LAST_CHECKPOINT, METRICS_FILE, RUN_FILE, run_dir_of
 
 
@@ -71,7 +71,22 @@ class RunGroup:
                                   dtype=np.float64)
                 std = float(values.std(ddof=1)) if len(values) > 1 else float("nan")
                 out[name][key] = {"mean": float(values.mean()), "std": std, "n": int(len(values))}
+        noisy = [n for n in self.test_sets if is_noisy_test_set(n)]
+        if noisy and "clean" in self.test_sets:
+            # the robustness summary: each run's mean over its noisy test sets, then over runs
+            out[NOISY_MEAN] = {}
+            for key in METRICS:
+                values = np.array([np.mean([r.metrics[n][key] for n in noisy if n in r.metrics])
+                                   for r in self.runs], dtype=np.float64)
+                std = float(values.std(ddof=1)) if len(values) > 1 else float("nan")
+                out[NOISY_MEAN][key] = {"mean": float(values.mean()), "std": std, "n": int(len(values))}
         return out
+
+
+def is_noisy_test_set(name: str) -> bool:
+    """A noisy test set of the run's own corpus (``0dB`` ...), not ``clean``, not another
+    corpus's (``urdu/0dB``) and not the summary row itself."""
+    return name not in ("clean", NOISY_MEAN) and "/" not in name
 
 
 def flatten(config: Mapping, prefix: str = "") -> dict[str, str]:

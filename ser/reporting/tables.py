@@ -17,9 +17,19 @@ METRICS = [key for key, _, _ in METRIC_TABLE]
 METRIC_NAMES = {key: name for key, _, name in METRIC_TABLE}
 
 
+# The robustness row of a sweep's tables: the mean over the noisy test sets of the run's corpus
+# (ROBUSER's summary; its loss from clean is in the pooled table).
+NOISY_MEAN = "noisy_mean"
+
+
 def test_set_label(name: str) -> str:
-    """``clean`` -> ``Clean``, ``15dB`` -> ``15 dB``, ``15dB_unseen`` -> ``15 dB_unseen``."""
-    return "Clean" if name == "clean" else name.replace("dB", " dB", 1)
+    """``clean`` -> ``Clean``, ``15dB`` -> ``15 dB``, ``urdu/0dB`` -> ``urdu/0 dB``,
+    ``noisy_mean`` -> ``Noisy mean``."""
+    if name == NOISY_MEAN:
+        return "Noisy mean"
+    corpus, _, own = name.rpartition("/")
+    label = "Clean" if own == "clean" else own.replace("dB", " dB", 1)
+    return f"{corpus}/{label}" if corpus else label
 
 
 def _markdown(header: list[str], rows: list[list[str]], title: str | None) -> str:

@@ -1,0 +1,215 @@
+"""Pooled results of a sweep: every fold's test predictions together, with speaker intervals.
+
+Under ``split=loso`` each utterance is tested exactly once over the folds, so the groups' test
+predictions (``predictions.csv`` of each run) pool into one test of the whole corpus. Pooled UA
+is the sweep's headline: it weighs every speaker's blocks once, where a mean over folds weighs
+a fold of few blocks as much as a large one. Intervals resample speakers, the unit of
+independence (blocks of one speaker are not independent draws), and two groups tested on the
+same items are compared pairwise: the difference of their pooled UA with its interval and a
+permutation p-value over speakers.
+"""
+
+from __future__ import annotations
+
+from itertools import combinations
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from ser.errors import SerError
+from ser.reporting.predictions import Predictions, read_predictions
+from ser.reporting.statistics import (align, paired_comparison, robustness, speaker_bootstrap,
+                                      utterance_level)
+from ser.reporting.sweep_summary import RunGroup
+from ser.reporting.tables import NOISY_MEAN, test_set_label
+from ser.run_layout import PREDICTIONS_FILE
+
+LEVELS = ("block", "utterance")
+POOLED_METRICS = ("ua", "accuracy", "weighted_f1")
+
+
+def group_predictions(group: RunGroup) -> tuple[Predictions | None, str]:
+    """All runs' test predictions of ``group`` as one table, or (None, why not): a run without
+    predictions.csv (written before it existed: evaluate.py ckpt=RUN writes one), or folds that
+    test the same blocks (split=paper and split=utterance keep one test set for every fold)."""
+    missing = [r.path for r in group.runs if not (Path(r.path) / PREDICTIONS_FILE).is_file()]
+    if missing:
+        return None, (f"{len(missing)} run(s) without {PREDICTIONS_FILE} (e.g. {missing[0]}); "
+                      f"`evaluate.py ckpt=RUN` writes one")
+    pred = Predictions.concat([read_predictions(Path(r.path) / PREDICTIONS_FILE) for r in group.runs])
+    for test_set in np.unique(pred.test_set):
+        items = pred.test_set == test_set
+        keys = list(zip(pred.utterance[items], pred.block[items]))
+        if len(set(keys)) != len(keys):
+            return None, (f"its folds test some blocks of {test_set} more than once, so their "
+                          "predictions do not pool into one test of the corpus (split=loso tests "
+                          "each utterance once over its folds)")
+    return pred, ""
+
+
+def _levels(pred: Predictions, test_set: str) -> dict[str, Predictions]:
+    part = pred.select(pred.test_set == test_set)
+    return {"block": part, "utterance": utterance_level(part)}
+
+
+def pooled_group(pred: Predictions, n_boot: int, seed: int) -> dict[str, dict]:
+    """``[level][test_set][metric] = {"value", "low", "high"}`` plus item and speaker counts;
+    ``[level]["robustness"]``: the noisy mean and the loss from clean of pooled UA."""
+    n_classes = len(pred.classes)
+    out: dict[str, dict] = {level: {} for level in LEVELS}
+    for test_set in dict.fromkeys(pred.test_set.tolist()):
+        for level, part in _levels(pred, test_set).items():
+            stats = speaker_bootstrap(part.label, part.predicted, part.speaker, n_classes,
+                                      metrics=POOLED_METRICS, n_boot=n_boot, seed=seed)
+            stats.update(n_items=int(len(part)), n_speakers=int(len(np.unique(part.speaker))))
+            out[level][str(test_set)] = stats
+    for level in LEVELS:
+        ua = {t: s["ua"]["value"] for t, s in out[level].items() if "/" not in t}
+        out[level]["robustness"] = robustness(ua)
+    return out
+
+
+def _order(a: RunGroup, b: RunGroup) -> tuple[RunGroup, RunGroup]:
+    """Networks before baselines, augmented before clean-trained: the difference reads as
+    'how much better is the first'."""
+    rank = lambda g: (g.settings.get("model.kind") == '"sklearn"', g.regime != "augmented")  # noqa: E731
+    return (a, b) if rank(a) <= rank(b) else (b, a)
+
+
+def comparable(a: RunGroup, b: RunGroup) -> bool:
+    """Two groups of one corpus, tested on the same folds."""
+    return a.dataset == b.dataset and a.folds == b.folds
+
+
+def compare_groups(a: RunGroup, pa: Predictions, b: RunGroup, pb: Predictions, n_boot: int,
+                   n_perm: int, seed: int) -> list[dict]:
+    """Paired UA differences of ``a`` minus ``b`` per shared test set and level."""
+    if pa.classes != pb.classes:
+        return []
+    rows = []
+    shared = [t for t in dict.fromkeys(pa.test_set.tolist()) if t in set(pb.test_set.tolist())]
+    for test_set in shared:
+        la, lb = _levels(pa, test_set), _levels(pb, test_set)
+        for level in LEVELS:
+            ia, ib = align(la[level], lb[level])
+            x, y = la[level], lb[level]
+            result = paired_comparison(x.label[ia], x.predicted[ia], y.predicted[ib], x.speaker[ia],
+                                       len(pa.classes), metric="ua", n_boot=n_boot, n_perm=n_perm,
+                                       seed=seed)
+            rows.append({"a": a.label, "b": b.label, "test_set": str(test_set), "level": level,
+                         "metric": "ua", **result})
+    return rows
+
+
+def headline_pairs(groups: Sequence[RunGroup]) -> list[tuple[str, str]]:
+    """The comparisons the figure draws: each network against each baseline trained the same
+    way (same regime), and augmented against clean-trained for the same model."""
+    pairs = []
+    for a, b in combinations(groups, 2):
+        a, b = _order(a, b)
+        baseline_a = a.settings.get("model.kind") == '"sklearn"'
+        baseline_b = b.settings.get("model.kind") == '"sklearn"'
+        same_model = a.settings.get("model.name") == b.settings.get("model.name")
+        if (not baseline_a and baseline_b and a.regime == b.regime) or \
+                (same_model and {a.regime, b.regime} == {"augmented", "clean"}):
+            pairs.append((a.label, b.label))
+    return pairs
+
+
+def pooled_summary(groups: Sequence[RunGroup], n_boot: int = 1000, n_perm: int = 1000,
+                   seed: int = 0) -> dict[str, Any]:
+    """Pooled statistics of every group that has predictions, and the paired comparisons of
+    every two comparable groups (JSON-ready)."""
+    found = {g.label: group_predictions(g) for g in groups}
+    preds = {label: p for label, (p, _) in found.items()}
+    by_label = {g.label: g for g in groups}
+    pooled = {label: pooled_group(p, n_boot, seed) for label, p in preds.items() if p is not None}
+    comparisons: list[dict] = []
+    not_compared: list[dict] = []
+    for a, b in combinations([g for g in groups if preds[g.label] is not None], 2):
+        if comparable(a, b):
+            a, b = _order(a, b)
+            try:
+                comparisons += compare_groups(a, preds[a.label], b, preds[b.label], n_boot, n_perm, seed)
+            except SerError as exc:  # e.g. another seed's folds: not the same test items
+                not_compared.append({"a": a.label, "b": b.label, "why": str(exc)})
+    return {"groups": pooled, "comparisons": comparisons, "not_compared": not_compared,
+            "headline_pairs": [p for p in headline_pairs(groups)
+                               if p[0] in pooled and p[1] in pooled and comparable(by_label[p[0]], by_label[p[1]])],
+            "not_pooled": {label: why for label, (p, why) in found.items() if p is None},
+            "n_boot": n_boot, "n_perm": n_perm, "seed": seed}
+
+
+def _cell(stat: dict) -> str:
+    return f"{100 * stat['value']:.1f} [{100 * stat['low']:.1f}, {100 * stat['high']:.1f}]"
+
+
+def pooled_markdown(pooled: dict, level: str = "block", metric: str = "ua") -> str:
+    """Groups × test sets: the pooled metric with its 95 % speaker interval, then the noisy mean
+    and the loss from clean."""
+    groups = pooled["groups"]
+    if not groups:
+        return ""
+    test_sets: list[str] = []
+    for g in groups.values():
+        test_sets += [t for t in g[level] if t != "robustness" and t not in test_sets]
+    header = ["Group", *(test_set_label(t) for t in test_sets), test_set_label(NOISY_MEAN), "Loss from clean"]
+    lines = [f"**Pooled {metric.upper() if metric == 'ua' else metric} ({level} level, %, all folds' "
+             f"test predictions together; [95 % interval, speakers resampled {pooled['n_boot']}x])**",
+             "", "| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
+    for label, g in groups.items():
+        cells = [_cell(g[level][t][metric]) if t in g[level] else "" for t in test_sets]
+        rob = g[level]["robustness"]
+        cells += [f"{100 * rob['noisy_mean']:.1f}" if rob.get("noisy_mean") is not None else "",
+                  f"{100 * rob['loss_from_clean']:.1f}" if rob.get("loss_from_clean") is not None else ""]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def comparisons_markdown(pooled: dict, level: str = "block") -> str:
+    """Headline pairs (all compared pairs when there is none) × test sets: the UA difference,
+    its interval and the permutation p-value. summary.json holds every compared pair."""
+    rows = [c for c in pooled["comparisons"] if c["level"] == level]
+    headline = {tuple(p) for p in pooled.get("headline_pairs") or []}
+    if headline:
+        rows = [c for c in rows if (c["a"], c["b"]) in headline]
+    if not rows:
+        return ""
+    test_sets = list(dict.fromkeys(c["test_set"] for c in rows))
+    pairs = list(dict.fromkeys((c["a"], c["b"]) for c in rows))
+    cells = {(c["a"], c["b"], c["test_set"]): c for c in rows}
+    lines = [f"**Paired differences of pooled UA ({level} level, percentage points, first minus "
+             f"second: difference [95 % interval from {pooled['n_boot']} speaker resamples] p from "
+             f"{pooled['n_perm']} speaker-wise swaps)**", "",
+             "| First | Second | " + " | ".join(test_set_label(t) for t in test_sets) + " |",
+             "|---|---|" + "---:|" * len(test_sets)]
+    for a, b in pairs:
+        shown = []
+        for t in test_sets:
+            c = cells.get((a, b, t))
+            shown.append("" if c is None else f"{100 * c['difference']:+.1f} [{100 * c['low']:+.1f}, "
+                         f"{100 * c['high']:+.1f}] p={c['p_value']:.3f}")
+        lines.append(f"| {a} | {b} | " + " | ".join(shown) + " |")
+    return "\n".join(lines)
+
+
+def draw_differences(pooled: dict, out_dir: Path, level: str = "block") -> Path | None:
+    """``paired_differences.png``: each headline pair's UA difference per test set with its
+    interval; no pair, no figure (an old one removed)."""
+    from ser.reporting.difference_figure import paired_difference_figure
+
+    path = Path(out_dir) / "paired_differences.png"
+    rows = []
+    for a, b in pooled["headline_pairs"]:
+        found = [c for c in pooled["comparisons"]
+                 if c["a"] == a and c["b"] == b and c["level"] == level and "/" not in c["test_set"]]
+        if found:
+            rows.append((f"{a} minus {b}", [test_set_label(c["test_set"]) for c in found],
+                         [100 * c["difference"] for c in found], [100 * c["low"] for c in found],
+                         [100 * c["high"] for c in found]))
+    if not rows:
+        path.unlink(missing_ok=True)
+        return None
+    return paired_difference_figure(rows, path, title=f"Paired differences of pooled UA ({level} "
+                                    "level), 95 % speaker intervals", metric_label="UA")

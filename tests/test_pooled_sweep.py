@@ -1,0 +1,117 @@
+"""evaluate.py sweep= pools the folds' test predictions: a constructed sweep with a known answer
+(two groups, two folds of disjoint speakers) gives the pooled UA, its speaker interval and the
+paired comparison, in summary.json, summary.md and a figure; folds that test the same blocks are
+not pooled, and say why."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from ser.models.metrics import block_metrics
+from ser.reporting.predictions import Predictions, write_predictions
+from ser.reporting.sweep_report import summarise_sweep
+from ser.reporting.tables import METRICS
+
+CLASSES = ["anger", "happy", "sad", "neutral"]
+IGNORE = ["fold", "run_name"]
+
+
+def _metrics(labels: np.ndarray, predicted: np.ndarray) -> dict:
+    import torch
+
+    m = block_metrics(torch.from_numpy(predicted), torch.from_numpy(labels), len(CLASSES))
+    return {**m, "utterance_accuracy": m["accuracy"], "n_utterances": len(labels)}
+
+
+def write_run(folder: Path, model: str, fold: int, speakers: list[str], labels: np.ndarray,
+              predicted: np.ndarray, test_sets=("clean", "10dB")) -> None:
+    """A finished run folder as train.py leaves it: config.yaml, run.json, metrics.json and
+    predictions.csv (one block per utterance; probabilities one-hot on ``predicted``)."""
+    folder.mkdir(parents=True)
+    n = len(labels)
+    parts, metrics = [], {}
+    for test_set in test_sets:
+        probs = np.full((n, len(CLASSES)), 0.1 / 3)
+        probs[np.arange(n), predicted] = 0.9
+        parts.append(Predictions(CLASSES, np.full(n, test_set, dtype=object), np.full(n, fold),
+                                 np.array([f"u{fold}-{i}" for i in range(n)], dtype=object),
+                                 np.zeros(n, dtype=np.int64), np.array(speakers, dtype=object),
+                                 labels, probs))
+        metrics[test_set] = _metrics(labels, predicted)
+    write_predictions(folder / "predictions.csv", Predictions.concat(parts))
+    kind = {"kind": "sklearn"} if model == "svm" else {}
+    (folder / "config.yaml").write_text(yaml.safe_dump({"model": {"name": model, **kind}, "fold": fold,
+                                                        "snr": "all", "dataset": {"name": "toy"}}))
+    (folder / "run.json").write_text(json.dumps({"dataset": "toy", "fold": fold, "regime": "augmented",
+                                                 "model": model, "split": "loso", "seed": 0,
+                                                 "split_plan": "p1", "classes": CLASSES}))
+    (folder / "metrics.json").write_text(json.dumps(metrics))
+
+
+def toy_sweep(root: Path, rng: np.random.Generator) -> dict:
+    """Two folds of 10 speakers x 12 utterances; the network is right 80 % of the time, the
+    baseline 50 %; returns the pooled labels and predictions per model."""
+    pooled = {"net": ([], []), "svm": ([], [])}
+    for fold in (0, 1):
+        speakers = [f"s{fold}{k}" for k in range(10) for _ in range(12)]
+        labels = rng.integers(0, 4, len(speakers))
+        for model, right in (("net", 0.8), ("svm", 0.5)):
+            wrong = (labels + rng.integers(1, 4, len(labels))) % 4
+            predicted = np.where(rng.random(len(labels)) < right, labels, wrong)
+            write_run(root / model / f"fold-{fold}", model, fold, speakers, labels, predicted)
+            pooled[model][0].append(labels)
+            pooled[model][1].append(predicted)
+    return {m: (np.concatenate(a), np.concatenate(b)) for m, (a, b) in pooled.items()}
+
+
+def test_pooled_ua_intervals_and_paired_differences_of_a_constructed_sweep(tmp_path):
+    truth = toy_sweep(tmp_path / "sweep", np.random.default_rng(0))
+    summary = summarise_sweep(tmp_path / "sweep", IGNORE, statistics={"n_boot": 400, "n_perm": 400})
+    pooled = summary["pooled"]
+    labels = {g["label"]: g for g in summary["groups"]}
+    net = next(k for k in labels if "net" in k)
+    svm = next(k for k in labels if "svm" in k)
+    for label, model in ((net, "net"), (svm, "svm")):
+        y, p = truth[model]
+        recalls = [np.mean(p[y == c] == c) for c in range(4)]
+        clean = pooled["groups"][label]["block"]["clean"]["ua"]
+        assert clean["value"] == pytest.approx(np.mean(recalls), abs=1e-9)  # pooled, not mean of folds
+        assert clean["low"] < clean["value"] < clean["high"]
+        assert pooled["groups"][label]["block"]["clean"]["n_speakers"] == 20
+    # the network is far ahead: the difference's interval is above zero, p small
+    diff = [c for c in pooled["comparisons"] if c["test_set"] == "clean" and c["level"] == "block"]
+    assert len(diff) == 1 and diff[0]["a"] == net and diff[0]["b"] == svm
+    assert diff[0]["low"] > 0 and diff[0]["p_value"] < 0.01
+    assert (net, svm) in [tuple(p) for p in pooled["headline_pairs"]]
+    out = Path(summary["out_dir"])
+    assert (out / "paired_differences.png").is_file()
+    text = (out / "summary.md").read_text()
+    assert "Pooled UA (block level" in text and "Paired differences" in text and "Noisy mean" in text
+    saved = json.loads((out / "summary.json").read_text())
+    assert saved["pooled"]["groups"][net]["utterance"]["clean"]["ua"]["value"] == pytest.approx(
+        pooled["groups"][net]["utterance"]["clean"]["ua"]["value"])
+    rob = pooled["groups"][net]["block"]["robustness"]
+    assert rob["loss_from_clean"] == pytest.approx(0.0)  # the same predictions at clean and 10 dB
+    # the mean ± std tables get the robustness row too
+    assert set(labels[net]["metrics"]["noisy_mean"]) == set(METRICS)
+
+
+def test_folds_that_test_the_same_blocks_are_not_pooled_and_say_why(tmp_path):
+    rng = np.random.default_rng(1)
+    speakers = [f"s{k}" for k in range(6) for _ in range(5)]
+    labels = rng.integers(0, 4, len(speakers))
+    for fold in (0, 1):  # the same utterance ids in both folds, as split=paper's one test set
+        write_run(tmp_path / "sweep" / f"fold-{fold}", "net", fold, speakers, labels, labels)
+        folder = tmp_path / "sweep" / f"fold-{fold}"
+        pred = (folder / "predictions.csv").read_text().replace(f"u{fold}-", "u-")
+        (folder / "predictions.csv").write_text(pred)
+    summary = summarise_sweep(tmp_path / "sweep", IGNORE, statistics={"n_boot": 50, "n_perm": 50})
+    assert not summary["pooled"]["groups"]
+    (why,) = summary["pooled"]["not_pooled"].values()
+    assert "more than once" in why
+    assert "No pooled figures for" in (Path(summary["out_dir"]) / "summary.md").read_text()

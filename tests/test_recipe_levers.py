@@ -1,0 +1,74 @@
+"""The recipe's switches beyond the paper: training SNRs drawn from a range, per-band
+normalisation of the log-mel (also in the exported graph) and label smoothing."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from ser.audio.noise import NoiseBank
+from ser.data.block_dataset import BlockNoiseDataset
+from ser.data.datamodule import snr_range
+from ser.errors import SerError
+from ser.export.onnx_graph import LogMelGraph
+from ser.features.logmel import LogMel
+
+
+def dataset(snr_range_db, fixed=False) -> BlockNoiseDataset:
+    rng = np.random.default_rng(0)
+    audio = (rng.standard_normal((6, 1600)) * 3000).astype(np.int16)
+    bank = NoiseBank([rng.standard_normal(8000).astype(np.float32)], ["n"], 1600)
+    return BlockNoiseDataset(audio, np.arange(6) % 4, np.arange(6), np.arange(6),
+                             [math.inf, 15.0, 20.0, 40.0], bank, seed=0, stream=1, fixed=fixed,
+                             snr_range=snr_range_db)
+
+
+def test_noisy_copies_draw_their_snr_from_the_range_afresh_each_epoch():
+    ds = dataset((0.0, 30.0))
+    first = [ds[i]["snr"] for i in range(len(ds))]
+    assert all(math.isinf(s) for s in first[:6])  # the clean copy stays clean
+    noisy = np.array(first[6:])
+    assert ((noisy >= 0) & (noisy <= 30)).all() and len(np.unique(noisy)) == len(noisy)
+    assert [ds[i]["snr"] for i in range(len(ds))] == first  # reproducible
+    later = [ds[len(ds) + i]["snr"] for i in range(6, len(ds))]  # epoch 1
+    assert later != first[6:]
+    fixed = dataset((0.0, 30.0), fixed=True)
+    assert [fixed[i]["snr"] for i in range(6, 12)] == [fixed[len(fixed) + i]["snr"] for i in range(6, 12)]
+    assert [dataset(None)[i]["snr"] for i in (6, 12, 18)] == [15.0, 20.0, 40.0]
+
+
+def test_a_bad_snr_range_is_one_clear_error():
+    assert snr_range([0, 30]) == (0.0, 30.0) and snr_range(None) is None
+    for bad in ([30, 0], [5], "loud"):
+        with pytest.raises(SerError, match=r"train_snr_range.*\[low, high\]"):
+            snr_range(bad)
+
+
+def test_band_norm_removes_a_fixed_spectral_tilt_and_exports_the_same():
+    torch.manual_seed(0)
+    blocks = torch.randn(3, 16000) * torch.linspace(0.2, 1.0, 16000)  # a level that changes in time
+    frontend = LogMel(n_mels=64, band_norm=True)
+    image = frontend(blocks)
+    assert image.shape == (3, 3, 64, 101)
+    assert image[:, 0].mean(dim=-1).abs().max() < 1e-4  # every band's mean over time is 0
+    # a fixed filter (a microphone's tilt) shifts each band by a constant in dB: gone after it
+    tilted = torch.from_numpy(np.convolve(blocks[0].numpy(), [1.0, -0.9])[:16000]).float()[None]
+    plain = LogMel(n_mels=64)
+    moved = (plain(tilted) - plain(blocks[:1])).abs().mean()
+    kept = (frontend(tilted) - frontend(blocks[:1])).abs().mean()
+    assert kept < 0.5 * moved
+    assert torch.allclose(LogMelGraph(frontend)(blocks), image, atol=1e-4)
+
+
+def test_label_smoothing_reaches_the_training_loss():
+    from tests.test_recipe import module_for
+
+    module, _ = module_for(["+optim.label_smoothing=0.2"])
+    plain, _ = module_for([])
+    logits, labels = torch.randn(8, 4), torch.arange(8) % 4
+    smoothed = torch.nn.functional.cross_entropy(logits, labels, label_smoothing=0.2)
+    assert torch.allclose(module.loss(logits, labels), smoothed)
+    assert torch.allclose(plain.loss(logits, labels), torch.nn.functional.cross_entropy(logits, labels))
