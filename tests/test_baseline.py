@@ -56,15 +56,17 @@ def deep_run(sweep: Path, snr: str) -> Path:
 
 def test_a_baseline_run_writes_the_deep_runs_files_and_keys(sweep):
     from ser.models.metrics import score_test_set
+    from ser.reporting.predictions import read_predictions
 
     deep, baseline = deep_run(sweep, "all"), sweep / "model=mfcc_svm,snr=all"
     deep_metrics, metrics = read(deep, "metrics.json"), read(baseline, "metrics.json")
-    assert list(metrics) == list(deep_metrics) == ["clean", "15dB", "20dB", "40dB"]
+    record, deep_record = read(baseline, "run.json"), read(deep, "run.json")
+    assert list(metrics) == list(deep_metrics) == record["test_sets"] == deep_record["test_sets"]
+    assert record["test_sets"][0] == "clean" and len(record["test_sets"]) > 1
     expected_keys = set(score_test_set(torch.full((2, 4), 0.25), torch.tensor([0, 1]), torch.tensor([0, 0])))
     for name in metrics:
         assert set(metrics[name]) == set(deep_metrics[name]) == expected_keys
         assert np.asarray(metrics[name]["confusion_matrix"]).sum() == metrics[name]["n_blocks"]
-    record, deep_record = read(baseline, "run.json"), read(deep, "run.json")
     network_only = {"memory_per_epoch", "training"}  # a network's epochs, steps and memory
     assert set(deep_record) - network_only <= set(record)
     assert record["model"] == "mfcc_svm" and record["regime"] == "augmented"
@@ -73,6 +75,17 @@ def test_a_baseline_run_writes_the_deep_runs_files_and_keys(sweep):
     config = yaml.safe_load((baseline / "config.yaml").read_text())
     assert config["model"]["kind"] == "sklearn" and "optim" not in config and "trainer" not in config
     assert (baseline / "checkpoints" / "baseline.pkl").is_file()
+    # predictions.csv as a network run writes it: every test block of every test set
+    deep_pred = read_predictions(deep / "predictions.csv")
+    pred = read_predictions(baseline / "predictions.csv")
+    assert len(pred) == sum(m["n_blocks"] for m in metrics.values())
+    assert list(dict.fromkeys(pred.test_set)) == record["test_sets"] and pred.classes == deep_pred.classes
+    # C chosen on validation UA from the config's grid, which keeps the former C=3
+    selection = record["selection"]
+    assert selection["grid"] == {"C": list(compose(BASELINE).model.grid.C)} and 3.0 in selection["grid"]["C"]
+    uas = [r["validation_ua"] for r in selection["results"]]
+    assert selection["chosen"]["C"] == selection["grid"]["C"][int(np.argmax(uas))]
+    assert selection["validation_ua"] == pytest.approx(record["validation"]["ua"])
 
 
 def test_a_sweep_reports_deep_and_baseline_groups_side_by_side(sweep):

@@ -3,8 +3,12 @@
 It builds the same data module the deep runs build, so the blocks, the fold, the training noise
 (the first epoch's draw: the SVM sees each training item once) and the fixed noisy test sets
 are the deep model's. Blocks are mixed exactly as the network's inputs are
-(:func:`ser.audio.mixing.mix_at_snr`), then turned into MFCC statistics instead of images.
-Nothing is chosen on the test sets; the validation fold is scored and recorded in run.json.
+(:func:`ser.audio.mixing.mix_at_snr`), then turned into features (MFCC statistics, openSMILE
+functionals) instead of images, cached on disk by their audio (:mod:`ser.baseline.extraction`).
+The SVM's settings are chosen on the fold's validation part (:mod:`ser.baseline.estimator`),
+never on the test sets; the choice and every candidate's validation UA go to run.json's
+``selection``. Like a network run, a baseline run writes predictions.csv (every test block's
+class probabilities per test set).
 """
 
 from __future__ import annotations
@@ -12,26 +16,26 @@ from __future__ import annotations
 import pickle
 import time
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
-import numpy as np
 import pytorch_lightning as pl
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from ser.audio.mixing import mix_at_snr
 from ser.atomic import write_atomic
-from ser.baseline.svm import MfccSvm
+from ser.baseline.estimator import SvmBaseline
+from ser.baseline.extraction import FEATURE_CHUNK, feature_cache, mixed_features
 from ser.errors import SerError
 from ser.models.metrics import block_metrics, score_test_set
+from ser.reporting.predictions import Predictions, test_set_predictions
 from ser.reporting.tables import markdown_table
 from ser.training.loggers import build_logger, finish_wandb
 from ser.run_layout import BASELINE_FILE, checkpoint_dir
 from ser.training.run_files import finished_metrics, run_record, write_run_files
 from ser.training.runner import run_directory
 
-FEATURE_CHUNK = 256                   # mixed blocks per feature extraction call (about 16 MB at 16 kHz)
+__all__ = ["FEATURE_CHUNK", "build_baseline", "mixed_features", "train_baseline"]
 MODEL_META_KEYS = ("name", "kind")    # model config keys that describe, not build, the estimator
 # Config groups only the deep network reads (its optimiser, trainer, augmentation, checkpoint
 # selection); a baseline run's config.yaml leaves them out, so that overrides meant for the
@@ -40,7 +44,7 @@ MODEL_META_KEYS = ("name", "kind")    # model config keys that describe, not bui
 UNUSED_GROUPS = ("optim", "trainer", "augment", "select")
 
 
-def build_baseline(model: DictConfig, sample_rate: int) -> MfccSvm:
+def build_baseline(model: DictConfig, sample_rate: int) -> SvmBaseline:
     """The estimator ``model._target_`` names, built at the corpus ``sample_rate`` (Hz)."""
     params = OmegaConf.to_container(model, resolve=True)
     for key in MODEL_META_KEYS:
@@ -50,39 +54,6 @@ def build_baseline(model: DictConfig, sample_rate: int) -> MfccSvm:
                        "class that builds the estimator, e.g. _target_: ser.baseline.svm.MfccSvm "
                        "(see conf/model/mfcc_svm.yaml).")
     return instantiate(params, sample_rate=int(sample_rate))
-
-
-def mixed_features(model: MfccSvm, batches: Iterable[dict],
-                   chunk: int = FEATURE_CHUNK) -> dict[str, np.ndarray]:
-    """Mix each batch at its SNRs (as the network's ``render`` does) and extract its features.
-
-    Mixed blocks are gathered into chunks of ``chunk`` before extraction, so the cost does not
-    depend on ``data.batch_size`` (features are per block: chunking never changes them).
-    Returns ``features`` (N, D) float64 and the items' ``label``, ``utterance``, ``block`` and
-    ``snr`` (N,) columns, in the loader's order.
-    """
-    columns: dict[str, list[np.ndarray]] = {k: [] for k in ("features", "label", "utterance",
-                                                              "block", "snr")}
-    pending: list[np.ndarray] = []
-
-    def extract() -> None:
-        if pending:
-            columns["features"].append(model.features(np.concatenate(pending)))
-            pending.clear()
-
-    for batch in batches:
-        clean = batch["clean"]
-        mixed = mix_at_snr(clean, batch["noise"], torch.as_tensor(batch["snr"]).to(clean.dtype))
-        pending.append(mixed.numpy())
-        if sum(len(p) for p in pending) >= chunk:
-            extract()
-        for key in ("label", "utterance", "block", "snr"):
-            columns[key].append(torch.as_tensor(batch[key]).numpy())
-    extract()
-    if not columns["features"]:
-        raise SerError("A data loader of this fold yielded no blocks: the corpus or the fold is "
-                       "empty. Check the corpus (dataset=...) and the split (split=..., fold=...).")
-    return {k: np.concatenate(v) for k, v in columns.items()}
 
 
 def baseline_config(cfg: DictConfig) -> dict[str, Any]:
@@ -95,7 +66,7 @@ def baseline_config(cfg: DictConfig) -> dict[str, Any]:
     return resolved
 
 
-def save_estimator(model: MfccSvm, path: Path) -> None:
+def save_estimator(model: SvmBaseline, path: Path) -> None:
     """Pickle the fitted extractor + SVM via a temporary file, so a killed run leaves no half file."""
     write_atomic(path, lambda f: pickle.dump(model, f, protocol=pickle.HIGHEST_PROTOCOL))
 
@@ -117,9 +88,26 @@ def _log(cfg: DictConfig, run_dir: Path, group: str | None, validation: dict, me
     logger.finalize("success")
 
 
+def score_test_sets(model: SvmBaseline, datamodule, cache, fold: str
+                    ) -> tuple[dict[str, dict], Predictions]:
+    """Each test set's metrics (metrics.json) and all test blocks' probabilities
+    (predictions.csv: one row per test block and test set, in the loaders' order)."""
+    metrics: dict[str, dict] = {}
+    parts = []
+    for name, loader in zip(datamodule.test_set_names, datamodule.test_dataloader()):
+        test = mixed_features(model, loader, cache, where=f"test set {name} of {fold}")
+        probs, _ = model.predict_scores(test["features"])
+        metrics[name] = score_test_set(torch.from_numpy(probs), torch.from_numpy(test["label"]),
+                                       torch.from_numpy(test["utterance"]))
+        parts.append(test_set_predictions(datamodule, name, probs, test["utterance"],
+                                          test["block"], test["label"]))
+    return metrics, Predictions.concat(parts)
+
+
 def train_baseline(cfg: DictConfig) -> dict:
-    """Fit the configured estimator on the fold's training items, score validation and every
-    test set, and write metrics.json, run.json, config.yaml and checkpoints/baseline.pkl."""
+    """Fit the configured estimator on the fold's training items (its settings chosen on the
+    validation items), score validation and every test set, and write metrics.json, run.json,
+    predictions.csv, split.csv, config.yaml and checkpoints/baseline.pkl."""
     started = time.time()
     run_dir, group = run_directory(cfg)
     done = finished_metrics(run_dir) if cfg.get("resume") else None
@@ -132,40 +120,45 @@ def train_baseline(cfg: DictConfig) -> dict:
 
     pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
     datamodule = instantiate(cfg.data)
+    model = build_baseline(cfg.model, datamodule.sample_rate)  # a missing library stops here
     datamodule.setup("fit")
-    model = build_baseline(cfg.model, datamodule.sample_rate)
     classes = datamodule.classes
     data_ready = time.time()
-
-    train = mixed_features(model, datamodule.train_dataloader())
-    model.fit(train["features"], train["label"], len(classes))
-    fitted = time.time()
-
-    val = mixed_features(model, datamodule.val_dataloader())
-    _, val_preds = model.predict_scores(val["features"])
-    val_all = block_metrics(torch.from_numpy(val_preds), torch.from_numpy(val["label"]), len(classes))
-    validation = {k: val_all[k] for k in ("weighted_f1", "ua", "accuracy")}
-
-    metrics: dict[str, dict] = {}
-    for name, loader in zip(datamodule.test_set_names, datamodule.test_dataloader()):
-        test = mixed_features(model, loader)
-        probs, _ = model.predict_scores(test["features"])
-        metrics[name] = score_test_set(torch.from_numpy(probs), torch.from_numpy(test["label"]),
-                                       torch.from_numpy(test["utterance"]))
+    cache = feature_cache(model, datamodule.cache_dir)
+    fold = f"fold {cfg.fold} of dataset={cfg.dataset.name}"
+    try:
+        train = mixed_features(model, datamodule.train_dataloader(), cache,
+                               where=f"the training part of {fold}")
+        val = mixed_features(model, datamodule.val_dataloader(), cache,
+                             where=f"the validation part of {fold}")
+        extracted = time.time()
+        model.fit(train["features"], train["label"], len(classes), val["features"], val["label"])
+        fitted = time.time()
+        _, val_preds = model.predict_scores(val["features"])
+        val_all = block_metrics(torch.from_numpy(val_preds), torch.from_numpy(val["label"]),
+                                len(classes))
+        validation = {k: val_all[k] for k in ("weighted_f1", "ua", "accuracy")}
+        metrics, predictions = score_test_sets(model, datamodule, cache, fold)
+    finally:
+        if hasattr(model, "close"):  # worker processes of a parallel extractor
+            model.close()
 
     # the run files after the estimator: metrics.json, written last, marks the run finished
     save_estimator(model, checkpoint_dir(run_dir) / BASELINE_FILE)
     record = run_record(cfg, datamodule, time.time() - started)
     record.update({"validation": validation, "n_train_items": int(len(train["label"])),
                    "n_features": int(train["features"].shape[1]), "estimator": repr(model),
+                   "selection": model.selection, "feature_cache": cache.summary(),
                    "data_seconds": round(data_ready - started, 2),
-                   "fit_seconds": round(fitted - data_ready, 2)})
+                   "feature_seconds": round(extracted - data_ready, 2),
+                   "fit_seconds": round(fitted - extracted, 2)})
     write_run_files(run_dir, datamodule, OmegaConf.to_yaml(OmegaConf.create(baseline_config(cfg))),
-                    record, metrics)
+                    record, metrics, predictions=predictions)
     try:
         _log(cfg, run_dir, group, validation, metrics, classes)
     finally:
         finish_wandb()
+    print(f"Chosen on validation UA: {model.svm_repr()}", flush=True)
     print(f"Validation (block level): weighted F1 {100 * validation['weighted_f1']:.2f}, "
           f"UA {100 * validation['ua']:.2f}, accuracy {100 * validation['accuracy']:.2f}", flush=True)
     print(markdown_table(metrics, title=f"{cfg.run_name} ({cfg.model.name}): test sets ({run_dir})"),

@@ -52,7 +52,11 @@ class RunGroup:
 
     @property
     def dataset(self) -> str:
-        return str(self.runs[0].record.get("dataset", "unknown"))
+        """The corpus: the dataset config's name, or for dataset=manifest the corpus it read."""
+        record = self.runs[0].record
+        name = str(record.get("dataset", "unknown"))
+        corpus = (record.get("data_fingerprint") or {}).get("corpus")
+        return str(corpus) if name == "manifest" and corpus else name
 
     @property
     def test_sets(self) -> list[str]:

@@ -1,0 +1,227 @@
+"""What every SVM baseline shares: standardise -> SVM, settings chosen on validation, and
+per-block class probabilities.
+
+**Choosing on validation.** A baseline is only fair if it is tuned as carefully as the network
+it is compared with, and only on data the network could also have used for choosing: the fold's
+validation part. ``grid`` maps SVM settings (``C``, ``kernel``, ``gamma``, ``solver``) to the
+candidates tried; every point of their product is fitted on the training part and scored by
+block-level unweighted accuracy (UA, the mean recall over the classes validation holds: the
+network's checkpoint metric, ``select.monitor=val/ua``) on the validation part. The best point's
+model, fitted on the training part only, is kept; the test sets are never looked at. A tie
+goes to the earlier point in the grid's order (list C ascending and the smaller, more strongly
+regularised model wins). The grid, every point's validation UA and fit time, and the choice
+are kept in :attr:`SvmBaseline.selection` (run.json's ``selection``).
+
+**Probabilities.** The test metrics need per-block class probabilities: a softmax over the
+SVM's one-vs-rest decision values (no Platt scaling: it would cost a 5-fold internal fit and its
+argmax can disagree with the SVM's prediction), adjusted where needed so that their argmax is
+always the SVM's own prediction (:func:`agree_with`): the block metrics score what the SVM
+predicts, and the probabilities only break ties between an utterance's block votes.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+import warnings
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import torch
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC, LinearSVC
+
+from ser.errors import SerError
+from ser.models.metrics import block_metrics
+
+# The settings a grid may search, and their values when neither the config nor the grid sets them.
+SVM_DEFAULTS: dict[str, Any] = {"C": 1.0, "kernel": "rbf", "gamma": "scale", "solver": "libsvm"}
+SOLVERS = ("libsvm", "liblinear")
+SELECTION_METRIC = "validation UA (block level, mean recall over the classes validation holds)"
+
+
+def grid_points(grid: Mapping[str, Sequence] | None, name: str = "model.grid") -> list[dict[str, Any]]:
+    """Every combination of a grid's candidates, the last key varying fastest: ``{"kernel":
+    [rbf, linear], "C": [1, 10]}`` -> rbf/1, rbf/10, linear/1, linear/10. ``None`` or ``{}``:
+    one empty point (the fixed settings). ``name``: the config key, for messages."""
+    if not grid:
+        return [{}]
+    keys = list(grid)
+    for key in keys:
+        unknown = key not in SVM_DEFAULTS
+        values = grid[key]
+        if unknown or isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or not values:
+            raise SerError(f"{name}.{key}={values!r}: a grid maps one of "
+                           f"{', '.join(SVM_DEFAULTS)} to a non-empty list of candidates, e.g. "
+                           f"{name}.C=[0.1,1,10] (or {name}=null to fit the fixed settings).")
+    return [dict(zip(keys, combo)) for combo in itertools.product(*(list(grid[k]) for k in keys))]
+
+
+def make_svm(settings: Mapping[str, Any]) -> SVC | LinearSVC:
+    """The classifier of one setting: ``solver=libsvm`` -> :class:`SVC` (any kernel, one-vs-one),
+    ``solver=liblinear`` -> :class:`LinearSVC` (linear kernel only, one-vs-rest, squared hinge
+    loss), whose cost grows about linearly with the training items where SVC's grows with their
+    square: on 4,000 items of 6,373 dimensions one fit took 4-10 s against SVC(kernel=linear)'s
+    50-63 s (on the demo corpus's 1,560 ComParE items SVC was still the faster, 2 s against
+    2-6 s; a real corpus's noisy copies number tens of thousands)."""
+    solver, kernel = settings["solver"], settings["kernel"]
+    if solver not in SOLVERS:
+        raise SerError(f"model.solver={solver!r}: use libsvm (sklearn's SVC, any kernel) or "
+                       "liblinear (LinearSVC, linear kernel only; fast on many features).")
+    if solver == "liblinear":
+        if kernel != "linear":
+            raise SerError(f"model.solver=liblinear fits a linear SVM only, but model.kernel is "
+                           f"{kernel!r}: set model.kernel=linear, or model.solver=libsvm for "
+                           "other kernels.")
+        return LinearSVC(C=float(settings["C"]), class_weight=settings.get("class_weight"),
+                         dual="auto", max_iter=int(settings.get("max_iter", 10000)))
+    return SVC(C=float(settings["C"]), kernel=str(kernel), gamma=settings["gamma"],
+               class_weight=settings.get("class_weight"),
+               break_ties=bool(settings.get("break_ties", True)))
+
+
+def validation_ua(pipeline: Pipeline, features: np.ndarray, labels: np.ndarray,
+                  n_classes: int) -> float:
+    """Block-level UA of ``pipeline``'s predictions on (N, D) ``features`` against labels (N,),
+    computed as run.json's ``validation.ua`` is (:func:`ser.models.metrics.block_metrics`)."""
+    preds = torch.from_numpy(np.asarray(pipeline.predict(features), dtype=np.int64))
+    return float(block_metrics(preds, torch.from_numpy(np.asarray(labels, dtype=np.int64)),
+                               n_classes)["ua"])
+
+
+class SvmBaseline:
+    """Standardise (N, D) block features, then an SVM chosen on validation from ``grid``.
+
+    Subclasses define :meth:`features` ((B, T) float waveforms -> (B, D)) and
+    :attr:`feature_key` (a string naming everything the features depend on, for the feature
+    cache). ``settings`` are the fixed SVM settings (``C``, ``kernel``, ``gamma``, ``solver``,
+    ``class_weight``, ``break_ties``; None: the grid's or :data:`SVM_DEFAULTS`' value); a key
+    may be fixed or searched, not both. ``grid_name``: the grid's config key, for messages.
+    """
+
+    def __init__(self, grid: Mapping[str, Sequence] | None = None, grid_name: str = "model.grid",
+                 **settings: Any):
+        if settings.get("class_weight") not in (None, "balanced"):
+            raise SerError(f"model.class_weight={settings['class_weight']!r}: use balanced "
+                           "(weights inversely proportional to the training class counts) or "
+                           "null (every block weighs the same).")
+        self.grid = {k: list(v) for k, v in grid.items()} if grid else None
+        grid_points(self.grid, grid_name)  # checks its form now, not after the features are extracted
+        both = sorted(k for k in (self.grid or {}) if settings.get(k) is not None)
+        if both:
+            key = both[0]
+            raise SerError(f"model.{key}={settings[key]!r} is fixed but {grid_name} also searches "
+                           f"{key} ({self.grid[key]}): give one of the two (drop model.{key}, "
+                           f"set {grid_name}.{key}=[{settings[key]}], or {grid_name}=null to fix "
+                           "every setting).")
+        self.settings = {k: (SVM_DEFAULTS[k] if settings.get(k) is None and k in SVM_DEFAULTS
+                             else settings.get(k)) for k in {**SVM_DEFAULTS, **settings}}
+        self.pipeline: Pipeline | None = None
+        self.n_classes = 0
+        self.chosen: dict[str, Any] = {}
+        self.selection: dict[str, Any] | None = None
+
+    # -- to define in subclasses: the features and what they depend on (the feature cache's
+    # folder name and key, see ser.baseline.extraction)
+    cache_label: str = "features"
+    feature_key: str = ""
+
+    def features(self, blocks: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    # -- fitting
+    def _fit_one(self, point: Mapping[str, Any], features: np.ndarray,
+                 labels: np.ndarray) -> tuple[Pipeline, bool]:
+        settings = {**self.settings, **point}
+        try:
+            pipeline = make_pipeline(StandardScaler(), make_svm(settings))
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", ConvergenceWarning)
+                pipeline.fit(features, labels)
+        except ValueError as exc:  # e.g. an unknown kernel or gamma
+            raise SerError(f"The SVM refused its settings {dict(point) or ''}({exc}). Check "
+                           "model.kernel (rbf, linear, poly, sigmoid), model.gamma (scale, auto "
+                           "or a positive number) and model.C (a positive number), in the "
+                           "config and in model.grid.") from None
+        converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
+        return pipeline, converged
+
+    def fit(self, features: np.ndarray, labels: np.ndarray, n_classes: int,
+            val_features: np.ndarray | None = None,
+            val_labels: np.ndarray | None = None) -> "SvmBaseline":
+        """Fit on (N, D) training features and class ids (N,) in ``0..n_classes-1``.
+
+        With a grid of more than one point, each point is fitted on the training data and scored
+        on (M, D) ``val_features`` / (M,) ``val_labels``; the best point's model is kept (see
+        the module's docstring). The validation data are never fitted on.
+        """
+        present = np.unique(labels)
+        if len(present) < 2:
+            raise SerError(f"The training fold holds blocks of {len(present)} class(es) only; an "
+                           "SVM needs at least two. Check the corpus labels and the split "
+                           "(split=..., fold=...): every class should appear in training.")
+        points = grid_points(self.grid)
+        if len(points) > 1 and (val_features is None or val_labels is None or not len(val_labels)):
+            raise SerError(f"model.grid has {len(points)} settings to choose from, but the fold "
+                           "has no validation blocks to choose them on. Use a split with a "
+                           "validation part, or fix the settings (model.grid=null).")
+        self.n_classes = int(n_classes)
+        results, best_ua = [], -np.inf
+        for point in points:
+            started = time.perf_counter()
+            pipeline, converged = self._fit_one(point, features, labels)
+            seconds = time.perf_counter() - started
+            ua = (validation_ua(pipeline, val_features, val_labels, self.n_classes)
+                  if val_labels is not None and len(val_labels) else None)
+            results.append({**point, "validation_ua": ua, "fit_seconds": round(seconds, 3),
+                            "converged": converged})
+            if ua is None or ua > best_ua:  # strictly better: ties keep the earlier point
+                best_ua, self.pipeline = (-np.inf if ua is None else ua), pipeline
+                self.chosen = {**self.settings, **point}
+        self.selection = {"metric": SELECTION_METRIC, "grid": self.grid,
+                          "results": results, "chosen": self.chosen,
+                          "validation_ua": None if best_ua == -np.inf else best_ua}
+        return self
+
+    def predict_scores(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(probabilities (N, n_classes) float64, predicted class ids (N,)) of (N, D) features.
+
+        A class absent from training gets probability 0. The argmax of each row is the SVM's
+        prediction.
+        """
+        if self.pipeline is None:
+            raise RuntimeError(f"{type(self).__name__}.fit() has not run yet")
+        svm = self.pipeline[-1]
+        preds = self.pipeline.predict(features).astype(np.int64)
+        decision = np.asarray(self.pipeline.decision_function(features), dtype=np.float64)
+        if decision.ndim == 1:  # two classes: positive values mean svm.classes_[1]
+            decision = np.stack([-decision, decision], axis=1) / 2
+        scores = np.full((len(features), self.n_classes), -np.inf)
+        scores[:, svm.classes_] = decision
+        probs = np.exp(scores - scores.max(axis=1, keepdims=True))
+        probs /= probs.sum(axis=1, keepdims=True)
+        return agree_with(probs, preds), preds
+
+    def svm_repr(self) -> str:
+        """The SVM settings in use: the chosen ones once fitted, else the fixed ones and the grid."""
+        if self.chosen:
+            return repr(self.chosen)
+        fixed = {k: v for k, v in self.settings.items() if k not in (self.grid or {})}
+        return repr({**fixed, **({"grid": self.grid} if self.grid else {})})
+
+
+def agree_with(probs: np.ndarray, preds: np.ndarray) -> np.ndarray:
+    """``probs`` (N, C) with rows nudged where needed so that ``argmax == preds`` (N,).
+
+    Only rows whose argmax differs (a tie, or a one-vs-one vote the one-vs-rest decision values
+    order otherwise) change: the predicted class gets the row's largest value plus a margin,
+    then the row is renormalised (dividing by one sum keeps the order).
+    """
+    probs = np.array(probs, dtype=np.float64)
+    rows = np.flatnonzero(probs.argmax(axis=1) != preds)
+    if len(rows):
+        probs[rows, preds[rows]] = probs[rows].max(axis=1) + 1e-6
+        probs[rows] /= probs[rows].sum(axis=1, keepdims=True)
+    return probs
