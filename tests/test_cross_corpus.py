@@ -62,3 +62,10 @@ def test_a_run_tests_another_corpus_at_every_test_snr(tmp_path):
     with open(run_dir / "split.csv", newline="") as handle:
         rows = [r for r in csv.DictReader(handle) if r["part"] == "test:other"]
     assert len(rows) == 9 and sum(int(r["blocks"]) for r in rows) == metrics["other/clean"]["n_blocks"]
+    # a finished run's checkpoint tested on another corpus afterwards: the same figures
+    out = tmp_path / "eval"
+    evaluated = run_script("evaluate.py", [f"ckpt={run_dir}", f"out_dir={out}", corpora], cwd=tmp_path)
+    assert evaluated.returncode == 0, evaluated.stdout[-2000:] + evaluated.stderr[-3000:]
+    got = json.loads((out / "evaluation.json").read_text())["metrics"]
+    assert got["other/0dB"]["confusion_matrix"] == metrics["other/0dB"]["confusion_matrix"]
+    assert "| other/0 dB |" in evaluated.stdout
