@@ -72,3 +72,25 @@ def test_label_smoothing_reaches_the_training_loss():
     smoothed = torch.nn.functional.cross_entropy(logits, labels, label_smoothing=0.2)
     assert torch.allclose(module.loss(logits, labels), smoothed)
     assert torch.allclose(plain.loss(logits, labels), torch.nn.functional.cross_entropy(logits, labels))
+
+
+def test_random_offset_windows_slide_into_the_next_block_of_the_same_utterance():
+    from ser.data.block_dataset import following_blocks
+
+    utterance = np.array([0, 0, 0, 1, 2, 2])
+    assert following_blocks(utterance).tolist() == [1, 2, -1, -1, 5, -1]
+    audio = np.arange(6 * 100, dtype=np.int16).reshape(6, 100)  # sample value = position
+    bank = NoiseBank([np.ones(1000, dtype=np.float32)], ["n"], 100)
+    ds = BlockNoiseDataset(audio, np.zeros(6, dtype=np.int64), utterance, np.arange(6), [math.inf],
+                           bank, seed=0, stream=1, fixed=False, random_offset=True)
+    for epoch in range(3):
+        for i in range(6):
+            clean = (ds[epoch * 6 + i]["clean"].numpy() * 32768).round().astype(int)
+            start = clean[0] - 100 * i
+            assert (np.diff(clean) == 1).all()  # one contiguous stretch of the utterance
+            assert 0 <= start < 100 and (start == 0 or i in (0, 1, 4))  # last blocks stay put
+    shifts = {int(ds[e * 6]["clean"][0] * 32768) for e in range(8)}
+    assert len(shifts) > 4  # a fresh offset each epoch
+    same = BlockNoiseDataset(audio, np.zeros(6, dtype=np.int64), utterance, np.arange(6), [math.inf],
+                             bank, seed=0, stream=1, fixed=False)
+    assert (same[0]["clean"].numpy() * 32768).round()[0] == 0  # off: the grid

@@ -29,19 +29,22 @@ class BlockNoiseDataset(Dataset):
     segment for every SNR, so test sets at 15/20/40 dB differ only in level. With ``snr_range``
     (low, high) in dB each noisy copy's item draws its SNR uniformly from that range (afresh
     each epoch unless ``fixed``) instead of the copy's level: training sees every level between,
-    not three.
+    not three. With ``random_offset`` a block's window starts at a random point between its own
+    start and the next block's of the same utterance (drawn afresh each epoch): a 2-s sentence
+    gives every 1-s window of its first 2 s over the epochs instead of the same two.
     """
 
     def __init__(self, audio: np.ndarray, labels: np.ndarray, utterance: np.ndarray,
                  blocks: np.ndarray, snrs: Sequence[float], bank: NoiseBank, seed: int,
                  stream: int, fixed: bool, same_noise_across_snrs: bool = False,
-                 snr_range: Sequence[float] | None = None):
+                 snr_range: Sequence[float] | None = None, random_offset: bool = False):
         self.audio, self.labels, self.utterance = audio, labels, utterance
         self.blocks = np.asarray(blocks, dtype=np.int64)
         self.snrs = [float(s) for s in snrs]
         self.bank, self.seed, self.stream = bank, seed, stream
         self.fixed, self.same_noise = fixed, same_noise_across_snrs
         self.snr_range = None if snr_range is None else (float(snr_range[0]), float(snr_range[1]))
+        self.following = following_blocks(utterance) if random_offset else None
 
     def __len__(self) -> int:
         return len(self.blocks) * len(self.snrs)
@@ -65,7 +68,7 @@ class BlockNoiseDataset(Dataset):
             if self.snr_range is not None:
                 snr = float(rng.uniform(*self.snr_range))
         return {
-            "clean": torch.from_numpy(self.audio[block].astype(np.float32) / 32768.0),
+            "clean": torch.from_numpy(self._window(block, key, copy).astype(np.float32) / 32768.0),
             "noise": torch.from_numpy(np.ascontiguousarray(noise, dtype=np.float32)),
             "snr": snr,
             "label": int(self.labels[block]),
@@ -73,6 +76,29 @@ class BlockNoiseDataset(Dataset):
             "block": block,
             "item": i,  # the item within an epoch: what a trunk cache is keyed by
         }
+
+
+    def _window(self, block: int, key: int, copy: int) -> np.ndarray:
+        """The block's samples, or with ``random_offset`` a window shifted into the next block."""
+        if self.following is None or self.following[block] < 0:
+            return self.audio[block]
+        epoch = 0 if self.fixed else int(key) // len(self)
+        rng = np.random.default_rng([self.seed, self.stream, epoch, block, copy, 7])
+        length = self.audio.shape[1]
+        shift = int(rng.integers(0, length))
+        if shift == 0:
+            return self.audio[block]
+        return np.concatenate([self.audio[block, shift:], self.audio[self.following[block], :shift]])
+
+
+def following_blocks(utterance: np.ndarray) -> np.ndarray:
+    """(N,) index of the block that continues each block in time in the same utterance, -1 for
+    an utterance's last block (blocks of an utterance are stored together, in time order)."""
+    utterance = np.asarray(utterance)
+    nxt = np.arange(1, len(utterance) + 1, dtype=np.int64)
+    nxt[-1:] = -1
+    same = np.append(utterance[1:] == utterance[:-1], False)
+    return np.where(same, nxt, -1)
 
 
 class EpochSampler(Sampler[int]):

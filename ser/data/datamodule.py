@@ -103,7 +103,7 @@ class EmotionDataModule(pl.LightningDataModule):
                  fold: int = 0, seed: int = 0, sample_rate: int = 16000, block_seconds: float = 1.0,
                  pad_min_fraction: float | None = None, all_snrs: list[float] = (15, 20, 40),
                  test_snrs: list[float] = (15, 20, 40), test_corpora: list | None = None,
-                 train_snr_range: list[float] | None = None,
+                 train_snr_range: list[float] | None = None, random_offset: bool = False,
                  batch_size: int = 128, num_workers: int | str = "auto",
                  balanced_sampling: bool = False, cache_dir: str | None = None, verbose: bool = True):
         super().__init__()
@@ -117,6 +117,7 @@ class EmotionDataModule(pl.LightningDataModule):
         self.test_snrs = parse_snrs(test_snrs, "data.test_snrs")
         self.test_corpora_cfg = list(test_corpora or [])
         self.train_snr_range = snr_range(train_snr_range) if self.train_snrs else None
+        self.random_offset = bool(random_offset)
         self.test_corpora: list[TestCorpus] = []
         self.batch_size, self.balanced_sampling = int(batch_size), bool(balanced_sampling)
         self.num_workers = num_workers
@@ -230,15 +231,16 @@ class EmotionDataModule(pl.LightningDataModule):
     # ------------------------------------------------------------ datasets
     def _dataset(self, idx: np.ndarray, snrs: list[float], bank: NoiseBank, stream: int,
                  fixed: bool, same_noise: bool = False,
-                 snr_range: tuple[float, float] | None = None) -> BlockNoiseDataset:
+                 snr_range: tuple[float, float] | None = None,
+                 random_offset: bool = False) -> BlockNoiseDataset:
         b = self.blocks
         return BlockNoiseDataset(b.audio, b.labels, b.utterance, idx, snrs, bank, self.seed,
-                                 stream, fixed, same_noise, snr_range)
+                                 stream, fixed, same_noise, snr_range, random_offset)
 
     def train_dataset(self) -> BlockNoiseDataset:
         return self._dataset(self.train_idx, [CLEAN, *self.train_snrs], self.train_bank,
                              TRAIN_STREAM, bool(self.noise_cfg.get("fixed", False)),
-                             snr_range=self.train_snr_range)
+                             snr_range=self.train_snr_range, random_offset=self.random_offset)
 
     def val_dataset(self) -> BlockNoiseDataset:
         return self._dataset(self.val_idx, [CLEAN, *self.train_snrs], self.train_bank,
