@@ -120,3 +120,23 @@ def test_a_full_disk_while_writing_a_checkpoint_gives_one_error_and_keeps_the_pr
     state = torch.load(last, map_location="cpu", weights_only=True)  # whole, from epoch 0
     assert state["epoch"] == 0 and state["global_step"] == 2
     assert not temporaries(last.parent) and not (run_dir / "metrics.json").exists()
+
+
+@pytest.mark.slow
+def test_a_run_that_ends_before_its_first_validation_leaves_last_ckpt_and_evaluates(tmp_path):
+    # the default step budget validates every 100 steps; one epoch of 2 batches ends before it
+    run_dir = tmp_path / "run"
+    args = [a for a in FAST if not a.startswith("trainer=")] + ["trainer.max_epochs=1", "logger=none",
+                                                                f"hydra.run.dir={run_dir}"]
+    result = run_script("train.py", args, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    assert "weights tested: the final weights, step 2" in result.stdout
+    last = run_dir / "checkpoints" / "last.ckpt"
+    assert torch.load(last, map_location="cpu", weights_only=True)["global_step"] == 2
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["training"]["steps"] == 2 and record["training"]["selected"]["checkpoint"] is None
+    evaluated = run_script("evaluate.py", [f"ckpt={run_dir}", f"out_dir={tmp_path / 'eval'}"], cwd=tmp_path)
+    assert evaluated.returncode == 0, evaluated.stdout[-2000:] + evaluated.stderr[-2000:]
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    got = json.loads((tmp_path / "eval" / "evaluation.json").read_text())["metrics"]
+    assert got["clean"]["confusion_matrix"] == metrics["clean"]["confusion_matrix"]

@@ -10,7 +10,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
-from pytorch_lightning.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
+from pytorch_lightning.callbacks import EarlyStopping, LearningRateMonitor
 from pytorch_lightning.utilities import rank_zero_only
 
 from ser.errors import SerError
@@ -20,7 +20,7 @@ from ser.reporting.predictions import run_predictions
 from ser.reporting.tables import markdown_table
 from ser.run_layout import (LAST_CHECKPOINT, LAST_NAME, best_checkpoint_filename, checkpoint_dir,
                             last_checkpoint, remove_temporaries)
-from ser.training.best_checkpoint import BestCheckpoint
+from ser.training.checkpoint_callbacks import BestCheckpoint, LastCheckpoint
 from ser.training.checkpoint_io import AtomicCheckpointIO
 from ser.training.loggers import build_logger, finish_wandb
 from ser.training.precision import trainer_precision
@@ -97,9 +97,14 @@ def step_budget(trainer: DictConfig) -> DictConfig:
     return trainer
 
 
-def selection_callbacks(select: DictConfig | None, ckpt_dir: Path, trainer: DictConfig
-                        ) -> tuple[BestCheckpoint, ModelCheckpoint, list[EarlyStopping]]:
+def selection_callbacks(select: DictConfig | None, ckpt_dir: Path, trainer: DictConfig,
+                        every_n_steps: int | None = None
+                        ) -> tuple[BestCheckpoint, LastCheckpoint, list[EarlyStopping]]:
     """The best checkpoint by ``select.monitor``, last.ckpt, and early stopping with patience.
+
+    last.ckpt is written at every validation of a step budget (or every epoch), every
+    ``every_n_steps`` optimiser steps when given (``checkpoint.every_n_steps``), and when
+    training ends.
 
     The best checkpoint is what the test sets score (``select.monitor``, val/ua by default;
     the paper's experiments keep val/weighted_f1). ``select.patience`` counts validation checks
@@ -113,10 +118,11 @@ def selection_callbacks(select: DictConfig | None, ckpt_dir: Path, trainer: Dict
     # the latest state, so last.ckpt has its own callback: every epoch when validation runs per
     # epoch, at each validation when the budget is in steps (epochs of tiny corpora are seconds).
     by_steps = trainer.get("check_val_every_n_epoch") is None and isinstance(trainer.get("val_check_interval"), int)
-    last = ModelCheckpoint(dirpath=str(ckpt_dir), filename=LAST_NAME, monitor=None, save_top_k=1,
-                           enable_version_counter=False,
-                           **({"every_n_train_steps": int(trainer.val_check_interval)} if by_steps
-                              else {"every_n_epochs": 1, "save_on_train_epoch_end": True}))
+    every = int(every_n_steps or (trainer.val_check_interval if by_steps else 0))
+    last = LastCheckpoint(dirpath=str(ckpt_dir), filename=LAST_NAME, monitor=None, save_top_k=1,
+                          enable_version_counter=False,
+                          **({"every_n_train_steps": every} if every
+                             else {"every_n_epochs": 1, "save_on_train_epoch_end": True}))
     patience = (select or {}).get("patience")
     stop = [EarlyStopping(monitor=monitor, mode=mode, patience=int(patience), check_on_train_epoch_end=False)
             ] if patience is not None else []
@@ -150,7 +156,8 @@ def train(cfg: DictConfig) -> dict:
                               trunk_cache=cfg.get("trunk_cache"),
                               run_config=OmegaConf.to_container(cfg, resolve=True))
     trainer_cfg = step_budget(cfg.trainer)
-    best, last, stop = selection_callbacks(cfg.get("select"), ckpt_dir, trainer_cfg)
+    best, last, stop = selection_callbacks(cfg.get("select"), ckpt_dir, trainer_cfg,
+                                           (cfg.get("checkpoint") or {}).get("every_n_steps"))
     logger = build_logger(cfg, run_dir, group)
     memory = MemoryMonitor()
     interval = "step" if str(cfg.optim.get("interval", "epoch")) == "step" else "epoch"
@@ -164,6 +171,8 @@ def train(cfg: DictConfig) -> dict:
 
             log_spectrogram_previews(logger, model, datamodule, int(cfg.logger.get("log_images", 0)))
         trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from)
+        tested = (Path(best.best_model_path).name if best.best_model_path else
+                  f"the final weights, step {trainer.global_step} (no validation ran, so no best checkpoint)")
         trainer.test(model, datamodule=datamodule, ckpt_path="best" if best.best_model_path else None,
                      verbose=False)
         metrics = model.test_results
@@ -178,6 +187,7 @@ def train(cfg: DictConfig) -> dict:
                                            "score": None if best.best_model_score is None
                                            else float(best.best_model_score),
                                            "checkpoint": Path(best.best_model_path).name or None},
+                              "tested": tested,
                               "trunk_cache": model.trunk_cache_report}
         if shares := model.layer_shares():  # speech encoders: each layer's share in the head's sum
             record["training"]["layer_weights"] = shares
@@ -189,5 +199,6 @@ def train(cfg: DictConfig) -> dict:
             log_test_tables(logger, metrics, datamodule.classes)
     finally:
         finish_wandb()
-    print(markdown_table(metrics, title=f"{cfg.run_name}: test sets ({run_dir})"), flush=True)
+    print(markdown_table(metrics, title=f"{cfg.run_name}: test sets ({run_dir}); weights tested: {tested}"),
+          flush=True)
     return metrics

@@ -1,6 +1,10 @@
-"""The best-checkpoint callback, mended on resume when the file it recorded is gone.
+"""The run's two checkpoint callbacks: the best by validation, and last.ckpt.
 
-A run killed between two saves (the new best written and the old one removed, then killed
+:class:`LastCheckpoint` also saves when training ends, so every run that took a step leaves a
+``last.ckpt`` (a run that ends before its first validation too) that resume and
+``evaluate.py ckpt=RUN`` can use.
+
+:class:`BestCheckpoint` is mended on resume when the file it recorded is gone. A run killed between two saves (the new best written and the old one removed, then killed
 before ``last.ckpt`` was replaced) resumes from a ``last.ckpt`` whose record names a best
 checkpoint that no longer exists. Lightning would train on, then fail at
 ``trainer.test(ckpt_path="best")`` with a traceback. :class:`BestCheckpoint` checks the record
@@ -72,3 +76,13 @@ class BestCheckpoint(ModelCheckpoint):
         print(f"The best checkpoint recorded in last.ckpt ({Path(recorded).name}) is gone (the run "
               f"stopped between two saves); using {Path(path).name}, the best one on disk "
               f"({self.monitor} {on_disk[path]:.4f}).", flush=True)
+
+
+class LastCheckpoint(ModelCheckpoint):
+    """last.ckpt, refreshed every ``every_n_train_steps`` (or epoch) and when training ends,
+    unless that step was saved already."""
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        super().on_train_end(trainer, pl_module)
+        if trainer.global_step > 0 and not self._should_skip_saving_checkpoint(trainer):
+            self._save_none_monitor_checkpoint(trainer, self._monitor_candidates(trainer))
