@@ -4,8 +4,8 @@ A training step on the CPU allocates and frees buffers of tens to hundreds of MB
 128 images of 256×256 is 100 MB; EfficientNet's early activations at that batch are 270 MB
 each). glibc serves every allocation above its mmap threshold (at most 32 MB) with a fresh
 ``mmap`` and returns it to the kernel at ``free``, so the next step faults in the same amount
-again, page by zeroed page: measured on a 2-core CPU, the kernel's time then equals the
-model's (EfficientNet-Lite0, batch 128: 42 s system for 42 s user over 4 steps). With
+again, page by zeroed page, and the kernel's time can equal the model's (docs/speed.md has
+the measurement). With
 ``M_MMAP_MAX=0`` every block comes from the heap and is reused by the next step;
 ``M_TRIM_THRESHOLD`` of 1 GiB still gives memory back once more than that lies free at the
 top of the heap, so resident memory stays within about a GiB of the peak a step needs.

@@ -1,7 +1,7 @@
 """``python -m ser.figure2 IN.wav OUT.png``: the paper's Figure 2, clean vs noisy.
 
 Draws one second of ``IN.wav`` (from ``--offset`` seconds) as the dB spectrogram the models
-see, next to the same second mixed with noise at ``--snr`` dB (SPEC §2 step 3): frequency in Hz
+see, next to the same second mixed with noise at ``--snr`` dB: frequency in Hz
 up the side, time in seconds along the bottom, the paper's jet colours, dB relative to the
 block's maximum down to its floor. The noise is ``--noise N.wav`` (a random 1-s segment, the
 same for the same ``--seed``), or the package's synthetic noisy room when none is given.

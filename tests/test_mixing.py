@@ -1,4 +1,4 @@
-"""Mixing at a target SNR: the measured block SNR must equal the target (SPEC §2 step 3)."""
+"""Mixing at a target SNR: the measured block SNR must equal the target."""
 
 from __future__ import annotations
 

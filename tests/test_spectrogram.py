@@ -15,7 +15,7 @@ from ser.features.spectrogram import SpectrogramImage
 
 SR = 16000
 URDU = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "urdu"
-TOLERANCE = 1.0 / 255.0  # SPEC §2: mean absolute difference on the [0, 1] image
+TOLERANCE = 1.0 / 255.0  # mean absolute difference on the [0, 1] image
 
 
 @pytest.fixture(scope="module")

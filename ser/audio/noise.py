@@ -1,7 +1,7 @@
 """Environmental-noise recordings, split so that test noise is never heard in training.
 
 A :class:`NoiseBank` holds mono float32 recordings at the project sample rate and hands out
-random segments of a block's length (SPEC §2 step 3). ``from_folder`` splits a folder of real
+random segments of a block's length. ``from_folder`` splits a folder of real
 recordings into disjoint train and test banks (by file, or by time range when there is only one
 recording); ``demo`` synthesises a noisy room so that the default run needs no download.
 """

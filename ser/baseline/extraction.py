@@ -1,7 +1,7 @@
 """Mixed blocks -> baseline features, in fixed chunks, each chunk cached on disk by its audio.
 
 The expensive part of a conventional baseline is the feature extraction (openSMILE's ComParE
-costs about 21 ms per 1-s block: an hour for a large corpus's noisy copies), and much of it
+on a large corpus's noisy copies takes hours on one core), and much of it
 repeats: the fixed noisy test sets are the same in a clean-trained and an augmented sweep,
 the same seed draws the same training noise, a re-run repeats everything. So each chunk of
 ``FEATURE_CHUNK`` mixed blocks is looked up under ``<cache_dir>/baseline-features/<label>/`` by

@@ -6,7 +6,7 @@ formants, spectral balance, ...; Eyben et al. 2016), ``compare`` the ComParE 201
 functionals of 65 low-level descriptors; Schuller et al. 2016). Both are computed per block
 (the unit every model classifies, so the SVM votes over an utterance's blocks exactly as a
 network does) at the corpus sample rate, by one reused :class:`opensmile.Smile`
-(:mod:`ser.baseline.smile`: about 20 ms per block on one core). ``workers`` > 1 extracts in
+(:mod:`ser.baseline.smile`; its cost per block is in docs/speed.md). ``workers`` > 1 extracts in
 that many processes; the feature cache (:mod:`ser.baseline.extraction`) makes each distinct
 block copy cost this once.
 """

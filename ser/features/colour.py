@@ -1,4 +1,4 @@
-"""SPEC §2 step 6, colouring: a [0, 1] image -> matplotlib colour-map pixels, as uint8.
+"""The paper's colouring: a [0, 1] image -> matplotlib colour-map pixels, as uint8.
 
 ``plt.imsave(cmap="jet")`` looks each value up in the colour map's 256-entry table with
 ``index = floor(value · N)`` (1.0 goes to the last entry) and stores the entry's RGBA bytes

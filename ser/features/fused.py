@@ -5,8 +5,8 @@ reductions, clamp, log, shift, scale, clamp, int conversion, table lookup) and t
 normalisation as three; each pass is fast but streams the chunk through the cache again, and
 each costs a Python call under the GIL while another thread makes its own chunk. These kernels
 do the same arithmetic in three loops per block and one loop per image, release the GIL, and
-vectorise (AVX-512 / AVX2 where the CPU has them). Measured on a 2-core CPU they make the
-whole pipeline about a quarter faster than the torch ops they replace. numba comes with
+vectorise (AVX-512 / AVX2 where the CPU has them), which makes the whole pipeline faster than
+the torch ops they replace (docs/speed.md has the figures). numba comes with
 librosa, so this adds no dependency; where it cannot compile, the pipeline falls back to the
 torch ops (:class:`ser.features.spectrogram.SpectrogramImage` warns once).
 

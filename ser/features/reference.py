@@ -4,8 +4,7 @@ One block at a time: ``librosa.stft`` magnitudes, ``librosa.amplitude_to_db(ref=
 ``matplotlib.pyplot.imsave(cmap="jet", origin="lower")`` to a PNG (in memory), read back with
 PIL as RGB, ``torchvision.transforms.Resize((256, 256))`` and ``ToTensor``. It is slow (a PNG
 encode and decode per block) and is never used for training: tests and ``python -m ser.bench``
-compare :class:`ser.features.SpectrogramImage` against it (SPEC §2, "Reference and
-equivalence").
+compare :class:`ser.features.SpectrogramImage` against it.
 """
 
 from __future__ import annotations

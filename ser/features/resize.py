@@ -1,4 +1,4 @@
-"""SPEC §2 step 7, first half: antialiased bilinear resize that gives PIL's bytes.
+"""The paper's resize, first half: antialiased bilinear resize that gives PIL's bytes.
 
 ``torchvision.transforms.Resize`` on a PIL image calls PIL's ``Image.resize(BILINEAR)``: a
 triangle filter widened by the downscale factor (antialiasing), applied horizontally then

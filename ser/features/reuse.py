@@ -1,8 +1,8 @@
 """Output buffers that are handed out again once nobody holds them any more.
 
 A batch of 128 images is 100 MB of float32. Freshly allocated, that memory comes from the
-kernel page by page, zeroed, and training pays for it on every step: measured on a 2-core CPU,
-about a tenth of the time it takes to make the images. The step that consumed last batch's
+kernel page by page, zeroed, and training pays for it on every step (docs/speed.md measures
+it). The step that consumed last batch's
 images has let them go by the time the next batch is made, so the same memory can be written
 again. Whether it really is free is read from the storage's reference count, never assumed:
 a buffer that any tensor (a view, a tensor saved for backward, a numpy array) still uses is

@@ -1,4 +1,4 @@
-"""Spectrogram images of 1-s blocks, batched on the training device (SPEC §2 steps 4–7).
+"""Spectrogram images of 1-s blocks, batched on the training device (the paper's pipeline, steps 4–7).
 
 :class:`SpectrogramImage` is the pipeline training uses: the data module hands it raw (mixed)
 blocks in ``on_after_batch_transfer`` and gets ImageNet-normalised images back, on the CPU or the

@@ -1,4 +1,4 @@
-"""SPEC §2 steps 4–6 before colouring: infinity-norm normalisation and the dB image.
+"""The paper's steps 4–6 before colouring: infinity-norm normalisation and the dB image.
 
 Both modules work on a batch of blocks on any device. The STFT gives
 ``librosa.stft(n_fft=512, win_length=256, hop_length=62, window="hamming", center=True,
