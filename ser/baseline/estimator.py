@@ -129,7 +129,9 @@ class SvmBaseline:
     feature_key: str = ""
 
     def features(self, blocks: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        """(B, T) float waveforms -> (B, D) float64 features: each subclass's own extractor
+        (MfccSvm, OpenSmileSvm); the base class has none."""
+        raise NotImplementedError(f"{type(self).__name__} defines no features()")
 
     # -- fitting
     def _fit_one(self, point: Mapping[str, Any], features: np.ndarray,

@@ -73,7 +73,7 @@ def pooled_group(pred: Predictions, n_boot: int, seed: int) -> dict[str, dict]:
 def _order(a: RunGroup, b: RunGroup) -> tuple[RunGroup, RunGroup]:
     """Networks before baselines, augmented before clean-trained: the difference reads as
     'how much better is the first'."""
-    rank = lambda g: (g.settings.get("model.kind") == '"sklearn"', g.regime != "augmented")  # noqa: E731
+    rank = lambda g: (g.is_baseline, g.regime != "augmented")  # noqa: E731
     return (a, b) if rank(a) <= rank(b) else (b, a)
 
 
@@ -108,10 +108,8 @@ def headline_pairs(groups: Sequence[RunGroup]) -> list[tuple[str, str]]:
     pairs = []
     for a, b in combinations(groups, 2):
         a, b = _order(a, b)
-        baseline_a = a.settings.get("model.kind") == '"sklearn"'
-        baseline_b = b.settings.get("model.kind") == '"sklearn"'
         same_model = a.settings.get("model.name") == b.settings.get("model.name")
-        if (not baseline_a and baseline_b and a.regime == b.regime) or \
+        if (not a.is_baseline and b.is_baseline and a.regime == b.regime) or \
                 (same_model and {a.regime, b.regime} == {"augmented", "clean"}):
             pairs.append((a.label, b.label))
     return pairs

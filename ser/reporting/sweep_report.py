@@ -69,7 +69,7 @@ def regime_families(groups: Sequence[RunGroup], regime_keys: Sequence[str],
 
 
 def _is_baseline(group: RunGroup) -> bool:
-    return group.settings.get("model.kind") == '"sklearn"'
+    return group.is_baseline
 
 
 def _series(family: Sequence[RunGroup], test_sets: list[str], metric: str) -> list[BarSeries]:

@@ -51,6 +51,11 @@ class RunGroup:
         return str(self.runs[0].record.get("regime", "unknown"))
 
     @property
+    def is_baseline(self) -> bool:
+        """A conventional baseline's runs (``model.kind: sklearn``), not a network's."""
+        return self.settings.get("model.kind") == '"sklearn"'
+
+    @property
     def dataset(self) -> str:
         """The corpus: the dataset config's name, or for dataset=manifest the corpus it read."""
         record = self.runs[0].record
