@@ -209,3 +209,59 @@ def test_a_baseline_is_drawn_beside_each_network_variant_it_shares_the_data_of()
     labels = distinguishing_labels([g.settings for g in [*networks, *svm]])
     assert labels[0] == "model=efficientnet_lite0, snr=clean, model.pretrained=true"
     assert labels[-1] == "model=mfcc_svm, snr=all"  # no "model.pretrained=unset"
+
+
+def test_sweep_labels_name_what_tells_groups_apart_and_nothing_incidental():
+    from ser.reporting.sweep_summary import distinguishing_labels
+
+    network = {"model.name": '"efficientnet_lite0"', "optim.lr": "0.001", "snr": '"all"'}
+    smile = [{"model.name": '"opensmile_svm"', "model.feature_set": f'"{f}"', "model.workers": "1",
+              "snr": '"all"'} for f in ("egemaps", "compare")]
+    mfcc = {"model.name": '"mfcc_svm"', "model.C": "null", "snr": '"all"'}
+    labels = distinguishing_labels([network, *smile, mfcc])
+    assert labels == ["model=efficientnet_lite0", "model=opensmile_svm, model.feature_set=egemaps",
+                      "model=opensmile_svm, model.feature_set=compare", "model=mfcc_svm"]
+
+
+def test_the_sweep_summary_shows_each_groups_validation_ua_per_fold():
+    from ser.reporting.sweep_report import validation_markdown
+    from ser.reporting.sweep_summary import FinishedRun, RunGroup, summary_rows
+
+    def run(fold: int, record: dict) -> FinishedRun:
+        return FinishedRun(Path("."), {}, {"fold": fold, **record}, {})
+
+    network = RunGroup({}, [run(f, {"training": {"selected": {"monitor": "val/ua", "score": s}}})
+                            for f, s in ((0, 0.70), (1, 0.80))], label="network")
+    svm = RunGroup({}, [run(1, {"validation": {"ua": 0.6}})], label="svm")
+    untracked = RunGroup({}, [run(0, {"training": {"selected": {"monitor": "val/loss", "score": 0.1}}})],
+                         label="monitors the loss")
+    assert network.validation_ua()["mean"] == pytest.approx(0.75)
+    assert untracked.validation_ua() is None  # a loss is not a UA
+    table = validation_markdown(json.loads(json.dumps(summary_rows([network, svm, untracked]))))
+    assert "| network | 75.0 ± 7.1 | 70.0 | 80.0 |" in table
+    assert "| svm | 60.0 | – | 60.0 |" in table
+    assert "monitors the loss" not in table
+
+
+def test_c_patience_stops_the_search_along_c_after_validation_ua_stops_rising():
+    from ser.baseline.estimator import SvmBaseline
+    from ser.errors import SerError
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 400)
+    features = rng.standard_normal((400, 20)) + labels[:, None] * 0.8
+    val_labels = rng.integers(0, 2, 200)
+    val_features = rng.standard_normal((200, 20)) + val_labels[:, None] * 0.8
+    grid = {"kernel": ["linear"], "solver": ["liblinear"], "C": [1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0]}
+    full = SvmBaseline(grid=grid).fit(features, labels, 2, val_features, val_labels).selection
+    stopped = SvmBaseline(grid=grid, c_patience=1).fit(features, labels, 2, val_features,
+                                                       val_labels).selection
+    uas = [r["validation_ua"] for r in full["results"]]
+    first_miss = next(i for i in range(1, len(uas)) if uas[i] <= max(uas[:i]))
+    fitted = [r for r in stopped["results"] if "skipped" not in r]
+    assert [r["validation_ua"] for r in fitted] == uas[:first_miss + 1]  # fitted up to the miss
+    assert first_miss + 1 < len(uas)  # the example has C values left to skip
+    assert all("c_patience=1" in r["skipped"] for r in stopped["results"][first_miss + 1:])
+    assert stopped["chosen"]["C"] == grid["C"][int(np.argmax(uas[:first_miss + 1]))]
+    with pytest.raises(SerError, match="c_patience"):
+        SvmBaseline(grid=grid, c_patience=0)

@@ -66,7 +66,7 @@ def test_band_norm_removes_a_fixed_spectral_tilt_and_exports_the_same():
 def test_label_smoothing_reaches_the_training_loss():
     from tests.test_recipe import module_for
 
-    module, _ = module_for(["+optim.label_smoothing=0.2"])
+    module, _ = module_for(["optim.label_smoothing=0.2"])
     plain, _ = module_for([])
     logits, labels = torch.randn(8, 4), torch.arange(8) % 4
     smoothed = torch.nn.functional.cross_entropy(logits, labels, label_smoothing=0.2)

@@ -12,6 +12,13 @@ goes to the earlier point in the grid's order (list C ascending and the smaller,
 regularised model wins). The grid, every point's validation UA and fit time, and the choice
 are kept in :attr:`SvmBaseline.selection` (run.json's ``selection``).
 
+**Stopping along C.** Fitting a linear SVM on thousands of ComParE vectors costs more the
+larger C is (the solver needs more passes as regularisation weakens), and validation UA
+over C typically rises to one peak and falls. ``c_patience=k`` searches each series of C
+values (the points that share every other setting, C in the order listed: ascending) until
+validation UA has failed to beat the series' best at ``k`` successive values, and skips the
+rest of that series; run.json lists the skipped points. ``None`` fits the whole grid.
+
 **Probabilities.** The test metrics need per-block class probabilities: a softmax over the
 SVM's one-vs-rest decision values (no Platt scaling: it would cost a 5-fold internal fit and its
 argmax can disagree with the SVM's prediction), adjusted where needed so that their argmax is
@@ -102,7 +109,12 @@ class SvmBaseline:
     """
 
     def __init__(self, grid: Mapping[str, Sequence] | None = None, grid_name: str = "model.grid",
-                 **settings: Any):
+                 c_patience: int | None = None, **settings: Any):
+        if c_patience is not None and (isinstance(c_patience, bool) or int(c_patience) < 1):
+            raise SerError(f"model.c_patience={c_patience!r}: give a whole number of at least 1 "
+                           "(how many successive C values without a better validation UA end "
+                           "the search along C) or null to fit every point of the grid.")
+        self.c_patience = None if c_patience is None else int(c_patience)
         if settings.get("class_weight") not in (None, "balanced"):
             raise SerError(f"model.class_weight={settings['class_weight']!r}: use balanced "
                            "(weights inversely proportional to the training class counts) or "
@@ -171,7 +183,15 @@ class SvmBaseline:
                            "validation part, or fix the settings (model.grid=null).")
         self.n_classes = int(n_classes)
         results, best_ua = [], -np.inf
+        series: dict[tuple, list[float]] = {}  # other settings -> (series best, misses in a row)
         for point in points:
+            others = tuple(sorted((k, str(v)) for k, v in point.items() if k != "C"))
+            best_here, misses = series.get(others, (-np.inf, 0))
+            if self.c_patience is not None and "C" in point and misses >= self.c_patience:
+                results.append({**point, "validation_ua": None, "skipped": (
+                    f"validation UA did not improve at the {misses} smaller C value(s) before "
+                    f"it (model.c_patience={self.c_patience})")})
+                continue
             started = time.perf_counter()
             pipeline, converged = self._fit_one(point, features, labels)
             seconds = time.perf_counter() - started
@@ -179,6 +199,8 @@ class SvmBaseline:
                   if val_labels is not None and len(val_labels) else None)
             results.append({**point, "validation_ua": ua, "fit_seconds": round(seconds, 3),
                             "converged": converged})
+            if ua is not None:
+                series[others] = (ua, 0) if ua > best_here else (best_here, misses + 1)
             if ua is None or ua > best_ua:  # strictly better: ties keep the earlier point
                 best_ua, self.pipeline = (-np.inf if ua is None else ua), pipeline
                 self.chosen = {**self.settings, **point}

@@ -34,7 +34,9 @@ class OpenSmileSvm(SvmBaseline):
     for each feature set (``{"egemaps": {"kernel": [...], "C": [...]}, "compare": {...}}``);
     only ``grids[feature_set]`` is used (see :mod:`ser.baseline.estimator` for how the choice is
     made and recorded). C, kernel, gamma, solver, class_weight, break_ties, max_iter: fixed SVM
-    settings (``solver=liblinear`` is LinearSVC, for ComParE's many dimensions). workers:
+    settings (``solver=liblinear`` is LinearSVC, for ComParE's many dimensions). c_patience:
+    successive C values without a better validation UA that end the search along C (None:
+    the whole grid; see :mod:`ser.baseline.estimator`). workers:
     processes extracting features in parallel (1: in this process). ``sample_rate`` (Hz) is
     the rate the blocks were decoded at: train.py passes the data module's.
     """
@@ -44,13 +46,14 @@ class OpenSmileSvm(SvmBaseline):
                  C: float | None = None, kernel: str | None = None,
                  gamma: str | float | None = None, solver: str | None = None,
                  class_weight: str | None = "balanced", break_ties: bool = True,
-                 max_iter: int = 10000, workers: int = 1):
+                 max_iter: int = 10000, workers: int = 1, c_patience: int | None = None):
         if feature_set not in FEATURE_SETS:
             raise SerError(f"model.feature_set={feature_set!r}: use egemaps (eGeMAPS v02, 88 "
                            "functionals) or compare (ComParE 2016, 6,373 functionals).")
         self.sample_rate, self.feature_set = int(sample_rate), str(feature_set)
         self.workers = max(1, int(workers))
-        super().__init__((grids or {}).get(feature_set), f"model.grids.{feature_set}", C=C,
+        super().__init__((grids or {}).get(feature_set), f"model.grids.{feature_set}",
+                         c_patience=c_patience, C=C,
                          kernel=kernel, gamma=gamma, solver=solver, class_weight=class_weight,
                          break_ties=bool(break_ties), max_iter=int(max_iter))
         self.n_features = FEATURE_SETS[feature_set][1]

@@ -227,6 +227,9 @@ def summary_markdown(summary: Mapping[str, Any]) -> str:
     pooled = summary.get("pooled") or {"groups": {}}
     parts = [f"Sweep {summary['sweep']}: {summary['n_runs']} finished run(s) in {len(groups)} "
              "group(s)."]
+    validation = validation_markdown(groups)
+    if validation:
+        parts.append(validation)
     for level in ("block", "utterance"):
         parts += [t for t in (pooled_markdown(pooled, level), comparisons_markdown(pooled, level)) if t]
     for label, why in (pooled.get("not_pooled") or {}).items():
@@ -243,6 +246,27 @@ def summary_markdown(summary: Mapping[str, Any]) -> str:
     if summary["skipped"]:
         parts.append("Left out: " + "; ".join(f"{s['path']} ({s['why']})" for s in summary["skipped"]))
     return "\n\n".join(parts)
+
+
+def validation_markdown(groups: Sequence[Mapping[str, Any]]) -> str:
+    """Each group's validation UA per fold and its mean: the figure to choose settings by (the
+    test sets are for reporting the chosen ones). Empty when no group recorded one."""
+    rows = [(g["label"], g.get("validation_ua")) for g in groups]
+    rows = [(label, v) for label, v in rows if v]
+    if not rows:
+        return ""
+    folds = sorted({int(f) for _, v in rows for f in v["per_fold"]})
+    head = ["Group", "Mean ± std", *[f"Fold {f}" for f in folds]]
+    lines = ["**Validation UA (%, each fold's validation part: the score to choose settings by; "
+             "mean ± std over folds)**", "", "| " + " | ".join(head) + " |",
+             "|---|" + "---:|" * (len(head) - 1)]
+    for label, v in rows:
+        per_fold = {int(f): u for f, u in v["per_fold"].items()}
+        spread = f" ± {100 * v['std']:.1f}" if v.get("std") is not None else ""
+        cells = [f"{100 * v['mean']:.1f}{spread}",
+                 *[f"{100 * per_fold[f]:.1f}" if f in per_fold else "–" for f in folds]]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def describe_summary(summary: Mapping[str, Any]) -> str:

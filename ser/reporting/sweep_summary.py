@@ -70,6 +70,18 @@ class RunGroup:
             names += [n for n in run.metrics if n not in names]
         return names
 
+    def validation_ua(self) -> dict[str, Any] | None:
+        """The score settings are chosen on, per fold: ``{"mean", "std", "n", "per_fold"}``
+        (UA as fractions; per_fold maps fold -> UA), or None when no run recorded one."""
+        scores = {int(r.record.get("fold", -1)): validation_score(r.record) for r in self.runs}
+        scores = {f: v for f, v in sorted(scores.items()) if v is not None}
+        if not scores:
+            return None
+        values = np.array(list(scores.values()), dtype=np.float64)
+        return {"mean": float(values.mean()),
+                "std": float(values.std(ddof=1)) if len(values) > 1 else None,
+                "n": int(len(values)), "per_fold": scores}
+
     def stats(self) -> dict[str, dict[str, dict[str, Any]]]:
         """``[test_set][metric] = {"mean", "std", "n"}`` over the runs that have that test set."""
         out: dict[str, dict[str, dict[str, Any]]] = {}
@@ -90,6 +102,17 @@ class RunGroup:
                 std = float(values.std(ddof=1)) if len(values) > 1 else float("nan")
                 out[NOISY_MEAN][key] = {"mean": float(values.mean()), "std": std, "n": int(len(values))}
         return out
+
+
+def validation_score(record: Mapping[str, Any]) -> float | None:
+    """A run's validation UA, the score its settings are chosen on (never a test set's): a
+    network's selected checkpoint score (``training.selected``, when it monitors ``val/ua``), a
+    baseline's chosen SVM's UA on the validation part (``validation.ua``); None if neither."""
+    selected = (record.get("training") or {}).get("selected") or {}
+    if selected.get("monitor") == "val/ua" and selected.get("score") is not None:
+        return float(selected["score"])
+    validation = record.get("validation") or {}
+    return float(validation["ua"]) if validation.get("ua") is not None else None
 
 
 def is_noisy_test_set(name: str) -> bool:
@@ -208,29 +231,25 @@ def _same_plan(runs: Sequence[FinishedRun], what: str) -> None:
 LEADING_KEYS = {"model.name": "model"}
 
 
-def _partition(column: tuple) -> tuple[int, ...]:
-    """Which settings share a value: ``("a", "b", "a")`` -> ``(0, 1, 0)``."""
-    first: dict[Any, int] = {}
-    return tuple(first.setdefault(v, len(first)) for v in column)
-
-
 def distinguishing_labels(settings: Sequence[Mapping[str, str]]) -> list[str]:
     """``key=value, ...`` of the keys whose values differ between the settings (one label each).
 
-    A key that splits the settings exactly as a key already shown does is dropped: ``data.snr``
-    with ``snr``, and every key of a model's own config with ``model.name`` (a baseline's
-    ``model.C`` beside a network's ``model.pretrained``). ``model.name`` leads, as ``model=``.
+    Keys are taken in order (``model.name`` first, as ``model=``; then the shortest paths) and
+    a key is shown only if it tells apart settings that the keys shown so far do not: ``data.snr``
+    adds nothing to ``snr``, nor a network's ``optim.lr`` to ``model=`` (a baseline has none),
+    but two ``opensmile_svm`` groups are told apart by ``model.feature_set``.
     A key a setting lacks is named (``key=unset``) only where nothing else tells it apart.
     """
     keys = sorted({k for s in settings for k in s},
                   key=lambda k: (k not in LEADING_KEYS, k.count("."), len(k), k))
     columns: dict[str, tuple] = {}
-    partitions: set[tuple[int, ...]] = set()
+    joint: list[tuple] = [() for _ in settings]  # each setting's values of the keys shown so far
     for key in keys:
         column = tuple(s.get(key) for s in settings)
-        if len(set(column)) > 1 and _partition(column) not in partitions:
+        refined = [(*j, v) for j, v in zip(joint, column)]
+        if len(set(refined)) > len(set(joint)):
             columns[key] = column
-            partitions.add(_partition(column))
+            joint = refined
     full = [", ".join(f"{LEADING_KEYS.get(k, k)}={_shown(col[i])}" for k, col in columns.items())
             for i in range(len(settings))]
     # a key a group lacks (a network's model.pretrained, for a baseline) is left out of its
@@ -259,5 +278,6 @@ def summary_rows(groups: Sequence[RunGroup]) -> list[dict]:
             for s in per_metric.values():
                 s["std"] = None if np.isnan(s["std"]) else s["std"]
         rows.append({"label": g.label, "dataset": g.dataset, "regime": g.regime, "folds": g.folds,
-                     "runs": [str(r.path) for r in g.runs], "metrics": stats})
+                     "runs": [str(r.path) for r in g.runs], "metrics": stats,
+                     "validation_ua": g.validation_ua()})
     return rows
