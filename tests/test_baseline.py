@@ -216,7 +216,7 @@ def test_sweep_labels_name_what_tells_groups_apart_and_nothing_incidental():
 
     network = {"model.name": '"efficientnet_lite0"', "optim.lr": "0.001", "snr": '"all"'}
     smile = [{"model.name": '"opensmile_svm"', "model.feature_set": f'"{f}"', "model.workers": "1",
-              "snr": '"all"'} for f in ("egemaps", "compare")]
+              "model.c_patience": p, "snr": '"all"'} for f, p in (("egemaps", "null"), ("compare", "1"))]
     mfcc = {"model.name": '"mfcc_svm"', "model.C": "null", "snr": '"all"'}
     labels = distinguishing_labels([network, *smile, mfcc])
     assert labels == ["model=efficientnet_lite0", "model=opensmile_svm, model.feature_set=egemaps",
