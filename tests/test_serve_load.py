@@ -44,3 +44,16 @@ def test_the_check_catches_a_stream_given_anothers_results(onnx_model):  # noqa:
     assert check_streams(onnx_model, audio, 16000, 4000, 16000, own) == []
     swapped = {0: own[1], 1: own[0]}
     assert len(check_streams(onnx_model, audio, 16000, 4000, 16000, swapped)) == 2
+
+
+
+def test_cold_start_runs_fresh_processes(onnx_model, tmp_path):  # noqa: F811
+    """Part (h)'s measurement (python -m ser.bench --parts h times 5 of these per model)."""
+    import soundfile as sf
+
+    from ser.bench.cold_start import cold_start_seconds
+
+    wav = tmp_path / "two_seconds.wav"
+    sf.write(wav, speech()[:32000], 16000, subtype="PCM_16")
+    times = cold_start_seconds(onnx_model, wav, runs=1)
+    assert len(times) == 1 and times[0] > 0
