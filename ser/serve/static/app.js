@@ -112,7 +112,9 @@ function stackColumns(ctx, columns, x0, x1, t0, t1, height) {
   const scale = (x1 - x0) / (t1 - t0);
   for (const { start, end, probs } of columns) {
     let y = height;
-    const left = x0 + (start - t0) * scale, width = Math.max(1, (end - start) * scale + 0.5);
+    // whole pixels: fractional edges would leave light seams between neighbouring columns
+    const left = Math.floor(x0 + (start - t0) * scale);
+    const width = Math.max(1, Math.ceil(x0 + (end - t0) * scale) - left);
     probs.forEach((p, i) => {
       ctx.fillStyle = colour(i);
       ctx.fillRect(left, y - p * height, width, p * height + 0.5);
@@ -190,7 +192,7 @@ function drawRecording(rec) {
     const div = document.createElement("div");
     div.style.width = `${(100 * (s.end_s - s.start_s)) / end}%`;
     div.style.background = colour(model.classes.indexOf(s.emotion));
-    div.textContent = `${s.emotion} ${Math.round(100 * s.mean)}%`;
+    if ((s.end_s - s.start_s) / end > 0.07) div.textContent = `${s.emotion} ${Math.round(100 * s.mean)}%`;
     div.title = `${s.start_s}–${s.end_s} s`;
     strip.appendChild(div);
     at = s.end_s;
