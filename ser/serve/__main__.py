@@ -76,7 +76,10 @@ def serve(argv: list[str]) -> None:
     shown = f"[{args['host']}]" if ":" in args["host"] else args["host"]
     print(f"serving {args['ckpt']} ({', '.join(predictor.classes)}) at http://{shown}:{args['port']}/ "
           f"(live page), /docs (API); Ctrl-C stops", file=sys.stderr, flush=True)
-    uvicorn.run(app, host=args["host"], port=args["port"], log_level="warning")
+    # a WebSocket client must answer the server's ping within ws_ping_timeout: on a busy CPU the
+    # 20-s default closed live streams whose answers were merely late
+    uvicorn.run(app, host=args["host"], port=args["port"], log_level="warning",
+                ws_ping_interval=20.0, ws_ping_timeout=120.0)
 
 
 @report_errors
