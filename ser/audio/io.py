@@ -53,10 +53,24 @@ def load_audio(path: str | Path, sample_rate: int) -> np.ndarray:
                                f"infinity) out of {audio.size}; expected finite sample values. "
                                "Re-encode it as PCM or remove it from the corpus.")
     if rate != sample_rate:
-        import librosa
-
-        audio = librosa.resample(audio, orig_sr=rate, target_sr=sample_rate, res_type="soxr_hq")
+        audio = resample(audio, rate, sample_rate)
     return np.ascontiguousarray(audio, dtype=np.float32)
+
+
+def resample(audio: np.ndarray, rate: int, sample_rate: int) -> np.ndarray:
+    """(T,) float32 at ``rate`` Hz -> (ceil(T · sample_rate / rate),) at ``sample_rate`` Hz.
+
+    soxr's high-quality filter, trimmed or zero-padded to that length: the same samples as
+    ``librosa.resample(res_type="soxr_hq")``, without importing librosa and scipy.signal (a
+    second of start-up for ``ser.predict`` and the server).
+    """
+    import soxr
+
+    out = soxr.resample(np.asarray(audio, dtype=np.float32), int(rate), int(sample_rate), quality="HQ")
+    n = int(np.ceil(audio.shape[-1] * float(sample_rate) / rate))
+    if out.shape[0] != n:
+        out = out[:n] if out.shape[0] > n else np.pad(out, (0, n - out.shape[0]))
+    return np.asarray(out, dtype=np.float32)
 
 
 def audio_duration(path: str | Path) -> float:

@@ -16,7 +16,12 @@ synthesiser otherwise):
         (:mod:`ser.bench.onnx`);
 (g)     the speech encoders (WavLM, HuBERT, wav2vec 2.0 at base size, random weights), frozen
         and fine-tuned: parameters, training steps/s and peak memory (:mod:`ser.bench.speech`;
-        needs ``transformers``, not in the default parts).
+        needs ``transformers``, not in the default parts);
+(h)     with ``--ckpt RUN``: cold start of ``python -m ser.predict`` on a 2-s recording, ONNX and
+        checkpoint, median of fresh processes (:mod:`ser.bench.cold_start`; not by default);
+(i)     with ``--ckpt RUN``: ``ser.serve`` under load, streams at real time plus uploads, p50/p95
+        latency per hop and per upload, memory and cross-talk checked
+        (:mod:`ser.bench.serve_load`; needs the ``serve`` extra; not by default).
 
 ``--quick`` shrinks every size so that the whole run takes seconds and prints every figure
 (the tests run it).
@@ -65,7 +70,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--encoders", default="wavlm,hubert,wav2vec2", help="speech encoder families for (g)")
     p.add_argument("--encoder-batch", type=int, default=8, help="1-s blocks per training step in (g)")
     p.add_argument("--ckpt", default=None,
-                   help="a trained run or .ckpt: (f) its blocks/s in PyTorch and exported to onnxruntime")
+                   help="a trained run or .ckpt: (f) its blocks/s in PyTorch and exported to "
+                        "onnxruntime, (h) cold start, (i) the server under load")
+    p.add_argument("--cold-runs", type=int, default=None, help="fresh processes per figure in (h) (default 5)")
+    p.add_argument("--load-streams", type=int, default=None, help="WebSocket streams at once in (i) (default 8)")
+    p.add_argument("--load-seconds", type=float, default=None, help="seconds each stream runs in (i) (default 60)")
+    p.add_argument("--load-uploads", type=int, default=None, help="uploads to /predict in (i) (default 200)")
     return p
 
 
@@ -147,6 +157,28 @@ def run(args: argparse.Namespace) -> None:
         for line in speech_encoder_figures(families, batch_g, steps_g, quick, device.type,
                                            runs=1 if quick else 2):
             print(line, flush=True)
+    if any(part in args.parts for part in "hi") and not args.ckpt:
+        print("(h), (i) cold start and the server under load: not measured (give --ckpt RUN, a trained run)")
+    if "h" in args.parts and args.ckpt:
+        from ser.bench.cold_start import cold_start_figures
+
+        for line in cold_start_figures(args.ckpt, blocks_np.reshape(-1), args.sample_rate,
+                                       args.cold_runs or (1 if quick else 5)):
+            print(line, flush=True)
+    if "i" in args.parts and args.ckpt:
+        import tempfile
+
+        from ser.bench.serve_load import serve_load
+        from ser.export import export_onnx
+
+        streams = args.load_streams or (2 if quick else 8)
+        seconds = args.load_seconds or (3.0 if quick else 60.0)
+        with tempfile.TemporaryDirectory(prefix="ser-bench-load-") as tmp:
+            onnx = Path(tmp) / "model.onnx"
+            export_onnx(args.ckpt, onnx)
+            report = serve_load(onnx, blocks_np.reshape(-1), args.sample_rate, streams, seconds,
+                                args.load_uploads or (4 if quick else 200))
+        print(report.line(streams, seconds), flush=True)
     gpu = (f", GPU max allocated {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB"
            if use_gpu else "")
     print(f"peak memory: RSS {peak_rss_mib():.0f} MiB{gpu}; load average now {os.getloadavg()[0]:.2f}")

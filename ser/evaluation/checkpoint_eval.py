@@ -14,38 +14,9 @@ from typing import Any, Mapping
 
 from ser.configs import plain
 from ser.errors import SerError
-from ser.models.checkpoints import check_classes, read_checkpoint
-from ser.run_layout import (BASELINE_FILE, BEST_GLOB, CHECKPOINT_DIR, EVALUATION_DIR, LAST_CHECKPOINT,
-                            METRICS_FILE, PREDICTIONS_FILE, run_dir_of)
-
-
-def refuse_baseline_run(path: Path) -> None:
-    """A SerError for a baseline run (``model=mfcc_svm``) or its pickle: it has no network."""
-    run_dir = run_dir_of(path) if path.name == BASELINE_FILE else path
-    if path.name == BASELINE_FILE or (path.is_dir() and (
-            (path / CHECKPOINT_DIR / BASELINE_FILE).is_file() or (path / BASELINE_FILE).is_file())):
-        raise SerError(f"{path} is a baseline run (model=mfcc_svm): baseline runs have no network "
-                       f"checkpoint; their metrics are in {run_dir / METRICS_FILE}, and "
-                       "`evaluate.py sweep=DIR` reports them beside the deep runs. To test the "
-                       "baseline on other data or noise, train it again with those settings "
-                       "(it fits in seconds).")
-
-
-def find_checkpoint(path: str | Path) -> Path:
-    """``path`` itself, or for a run directory its best checkpoint (else ``last.ckpt``)."""
-    path = Path(path).expanduser()
-    refuse_baseline_run(path)
-    if path.is_dir():
-        folder = path / CHECKPOINT_DIR if (path / CHECKPOINT_DIR).is_dir() else path
-        best = sorted(folder.glob(BEST_GLOB), key=lambda p: p.stat().st_mtime)
-        if best:
-            return best[-1]
-        if (folder / LAST_CHECKPOINT).is_file():
-            return folder / LAST_CHECKPOINT
-        raise SerError(f"No checkpoint in {path}: expected a .ckpt file, or a run directory "
-                       f"holding {CHECKPOINT_DIR}/{BEST_GLOB} or {CHECKPOINT_DIR}/{LAST_CHECKPOINT} "
-                       "(written by train.py).")
-    return path
+from ser.models.checkpoints import (check_classes, find_checkpoint, read_checkpoint,  # noqa: F401
+                                    refuse_baseline_run)
+from ser.run_layout import EVALUATION_DIR, PREDICTIONS_FILE, run_dir_of
 
 
 def load_classifier(path: str | Path):

@@ -17,15 +17,7 @@ from ser.audio.io import AUDIO_SUFFIXES, list_audio_files, load_audio
 from ser.data.blocks import cut_blocks
 from ser.atomic import write_json_atomic, write_text_atomic
 from ser.errors import SerError
-
-
-def block_settings(hp: Mapping) -> tuple[int, float, float | None]:
-    """(sample rate in Hz, block length in s, pad fraction) the checkpoint was trained with."""
-    data = (hp.get("run_config") or {}).get("data") or {}
-    if "block_seconds" not in data:
-        raise SerError("The checkpoint does not record its block length (run_config.data."
-                       "block_seconds); use a checkpoint written by the current train.py.")
-    return int(hp["features"]["sample_rate"]), float(data["block_seconds"]), data.get("pad_min_fraction")
+from ser.models.checkpoints import block_settings  # noqa: F401  (evaluate.py and export use it from here)
 
 
 def _source(path: Path) -> str:

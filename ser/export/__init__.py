@@ -17,14 +17,20 @@ from ser.errors import SerError
 DEFAULT_OPSET = 18
 
 
-def require_onnx() -> None:
-    """A SerError (one paragraph) when onnx or onnxruntime is not installed."""
-    missing = []
-    for name in ("onnx", "onnxruntime"):
-        try:
-            __import__(name)
-        except ImportError:
-            missing.append(name)
+def require_onnx(names: tuple[str, ...] = ("onnx", "onnxruntime")) -> None:
+    """A SerError (one paragraph) when one of ``names`` (onnx, onnxruntime) is not installed."""
+    import importlib.util
+
+    # find_spec, not import: onnx alone takes most of a second to import, and running a model
+    # (OnnxPredictor) never needs it
+    import sys
+
+    def absent(name: str) -> bool:
+        if name in sys.modules:  # imported already, or blocked (None) as Python's -X / tests do
+            return sys.modules[name] is None
+        return importlib.util.find_spec(name) is None
+
+    missing = [name for name in names if absent(name)]
     if missing:
         raise SerError(f"Exporting and running ONNX models needs {' and '.join(missing)}, which "
                        "is not installed here. Install the export extra: pip install -e '.[export]' "

@@ -25,7 +25,7 @@ class OnnxPredictor:
     def __init__(self, path: str | Path, threads: int = 2) -> None:
         from ser.export import require_onnx
 
-        require_onnx()
+        require_onnx(("onnxruntime",))
         import onnxruntime as ort
 
         path = Path(path).expanduser()

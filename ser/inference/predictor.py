@@ -29,29 +29,11 @@ class Predictor(Protocol):
         ...
 
 
-class CheckpointPredictor:
-    """An EmotionClassifier from a ``.ckpt`` behind the :class:`Predictor` interface.
-
-    ``hp`` stays available (``predict_audio`` reads its block settings from it); inference runs
-    under ``torch.inference_mode`` so no autograd state is kept between hops of a live stream.
-    """
-
-    def __init__(self, model, hp: dict, path: Path):
-        from ser.evaluation.predict_audio import block_settings
-
-        self.model, self.hp, self.path = model, hp, path
-        self.classes = list(model.classes)
-        self.sample_rate, self.block_seconds, self.pad_min_fraction = block_settings(hp)
-
-    def predict_blocks(self, blocks: np.ndarray) -> np.ndarray:
-        import torch
-
-        with torch.inference_mode():
-            return self.model.predict_blocks(np.ascontiguousarray(blocks, np.float32)).numpy()
-
-
 def load_predictor(path: str | Path) -> Predictor:
-    """A predictor for a ``.ckpt`` file, a run directory (its best checkpoint) or a ``.onnx`` file."""
+    """A predictor for a ``.ckpt`` file, a run directory (its best checkpoint) or a ``.onnx`` file.
+
+    Neither kind imports pytorch_lightning or Hydra (a checkpoint imports torch; an ONNX file
+    only onnxruntime), so ``ser.predict``, ``ser.listen`` and ``ser.serve`` start quickly."""
     path = Path(path).expanduser()
     if not path.exists():
         raise SerError(f"Model not found: {path}. Pass ckpt= a run directory written by train.py, "
@@ -65,11 +47,10 @@ def load_predictor(path: str | Path) -> Predictor:
                            f"({type(exc).__name__}: {exc}). Install onnxruntime, or pass the run "
                            "directory or .ckpt the model was exported from.") from exc
         return OnnxPredictor(path)
-    from ser.evaluation.checkpoint_eval import find_checkpoint, load_classifier
+    # front-end + network rebuilt without Lightning (seconds of imports saved at every start)
+    from ser.inference.checkpoint_predictor import load_checkpoint_predictor
 
-    ckpt = find_checkpoint(path)
-    model, hp = load_classifier(ckpt)
-    return CheckpointPredictor(model, hp, ckpt)
+    return load_checkpoint_predictor(path)
 
 
 def model_file(predictor: Predictor) -> Path | None:

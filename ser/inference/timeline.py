@@ -153,3 +153,26 @@ def write_timelines(predictor, paths: Sequence[Path], out_dir: Path, window_s: f
         print(f"Resampled {len(resampled)} recording(s) to the model's {rate} Hz: "
               + ", ".join(resampled[:5]) + (" ..." if len(resampled) > 5 else ""), flush=True)
     return written
+
+
+def timeline_summary(result: dict, digits: int = 4) -> dict:
+    """A :func:`timeline` as plain JSON: lists instead of arrays, probabilities per class, and
+    the clear stretches, so a client (``ser.predict output=json``, the server, the page) can draw
+    it without the CSV or PNG."""
+    probs, classes = np.asarray(result["probs"]), result["classes"]
+    r = lambda values: [round(float(v), digits) for v in values]  # noqa: E731
+    stretches = clear_stretches(probs, result["starts_s"], result["window_s"], result["hop_s"])
+    return {"window_s": result["window_s"], "hop_s": result["hop_s"], "smooth": result["smooth"],
+            "note": result["note"], "time_s": r(result["time_s"]), "labels": list(result["labels"]),
+            "probabilities": {c: r(probs[:, i]) for i, c in enumerate(classes)},
+            "level_time_s": r(result["level_time_s"]), "level_db": r(result["level_db"]),
+            "stretches": [{"start_s": round(lo, 3), "end_s": round(hi, 3), "emotion": classes[c],
+                           "mean": round(mean, digits)} for lo, hi, c, mean in stretches]}
+
+
+def stretches_line(summary: dict) -> str:
+    """The clear stretches of a :func:`timeline_summary` in one line, for terminals."""
+    parts = [f"{s['start_s']:.2f}–{s['end_s']:.2f} s {s['emotion']} {100 * s['mean']:.0f}%"
+             for s in summary["stretches"]]
+    return ("clear stretches: " + ", ".join(parts)) if parts else (
+        f"no stretch where one emotion averages {100 * CLEAR_THRESHOLD:.0f}%")

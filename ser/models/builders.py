@@ -6,13 +6,28 @@ dicts rather than by Hydra's ``instantiate`` on the live config.
 
 from __future__ import annotations
 
+import importlib
 import inspect
 
-from hydra.utils import get_class, get_method
 from torch import nn
 
 from ser.features.spectrogram import SpectrogramImage
+from ser.errors import SerError
 from ser.models.backbones import build_backbone
+
+
+def import_target(dotted: str):
+    """The class or function a ``_target_`` names (``package.module.Name``).
+
+    Plain importlib rather than Hydra's ``get_class``: checkpoints are rebuilt by the light
+    inference path (``ser.predict``, ``ser.serve``), which must start without importing Hydra.
+    """
+    module_name, _, attr = str(dotted).rpartition(".")
+    try:
+        return getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise SerError(f"_target_ {dotted!r} names nothing importable ({type(exc).__name__}: "
+                       f"{exc}); the checkpoint or config is from another version of ser.") from exc
 
 
 def build_frontend(features: dict, channels_last: bool = False) -> nn.Module:
@@ -22,7 +37,7 @@ def build_frontend(features: dict, channels_last: bool = False) -> nn.Module:
     target = features.pop("_target_", None)
     if target is None:
         return SpectrogramImage(**features)
-    cls = get_class(target)
+    cls = import_target(target)
     if "channels_last" in inspect.signature(cls).parameters:  # front-ends that can write it directly
         features["channels_last"] = channels_last
     return cls(**features)
@@ -34,6 +49,6 @@ def build_network(model: dict, num_classes: int) -> nn.Module:
     :func:`ser.models.backbones.build_backbone` (``name`` + ``trainable_from``)."""
     if model.get("_target_"):
         options = {k: v for k, v in model.items() if k != "_target_"}
-        return get_method(model["_target_"])(num_classes=num_classes, **options)
+        return import_target(model["_target_"])(num_classes=num_classes, **options)
     return build_backbone(model["name"], num_classes, model.get("pretrained", False),
                           model["trainable_from"], int(model.get("trunk_chunk", 32)))

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 from ser.errors import SerError
-from ser.models.weights import torch_load_untrusted
+from ser.run_layout import (BASELINE_FILE, BEST_GLOB, CHECKPOINT_DIR, LAST_CHECKPOINT, METRICS_FILE,
+                            run_dir_of)
 
 
 def read_checkpoint(path: str | Path) -> dict:
     """A Lightning checkpoint loaded without running pickled code (``weights_only=True``)."""
+    from ser.models.weights import torch_load_untrusted  # torch: only when a checkpoint is read
+
     ckpt = torch_load_untrusted(
         path, "Checkpoint",
         not_found_hint="Pass the path of a .ckpt file written by train.py "
@@ -28,3 +31,41 @@ def check_classes(ckpt_classes: Sequence[str], data_classes: Sequence[str], path
         raise SerError(f"Checkpoint {path} was trained on classes {list(ckpt_classes)}, but the "
                        f"dataset gives {list(data_classes)}. Use a checkpoint trained on this class "
                        "set, or pick the dataset it was trained on (e.g. dataset=ahsn vs aesn).")
+
+
+def refuse_baseline_run(path: Path) -> None:
+    """A SerError for a baseline run (``model=mfcc_svm``) or its pickle: it has no network."""
+    run_dir = run_dir_of(path) if path.name == BASELINE_FILE else path
+    if path.name == BASELINE_FILE or (path.is_dir() and (
+            (path / CHECKPOINT_DIR / BASELINE_FILE).is_file() or (path / BASELINE_FILE).is_file())):
+        raise SerError(f"{path} is a baseline run (model=mfcc_svm): baseline runs have no network "
+                       f"checkpoint; their metrics are in {run_dir / METRICS_FILE}, and "
+                       "`evaluate.py sweep=DIR` reports them beside the deep runs. To test the "
+                       "baseline on other data or noise, train it again with those settings "
+                       "(it fits in seconds).")
+
+
+def find_checkpoint(path: str | Path) -> Path:
+    """``path`` itself, or for a run directory its best checkpoint (else ``last.ckpt``)."""
+    path = Path(path).expanduser()
+    refuse_baseline_run(path)
+    if path.is_dir():
+        folder = path / CHECKPOINT_DIR if (path / CHECKPOINT_DIR).is_dir() else path
+        best = sorted(folder.glob(BEST_GLOB), key=lambda p: p.stat().st_mtime)
+        if best:
+            return best[-1]
+        if (folder / LAST_CHECKPOINT).is_file():
+            return folder / LAST_CHECKPOINT
+        raise SerError(f"No checkpoint in {path}: expected a .ckpt file, or a run directory "
+                       f"holding {CHECKPOINT_DIR}/{BEST_GLOB} or {CHECKPOINT_DIR}/{LAST_CHECKPOINT} "
+                       "(written by train.py).")
+    return path
+
+
+def block_settings(hp: Mapping) -> tuple[int, float, float | None]:
+    """(sample rate in Hz, block length in s, pad fraction) the checkpoint was trained with."""
+    data = (hp.get("run_config") or {}).get("data") or {}
+    if "block_seconds" not in data:
+        raise SerError("The checkpoint does not record its block length (run_config.data."
+                       "block_seconds); use a checkpoint written by the current train.py.")
+    return int(hp["features"]["sample_rate"]), float(data["block_seconds"]), data.get("pad_min_fraction")

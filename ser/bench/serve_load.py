@@ -1,0 +1,202 @@
+"""Part (i) of ``python -m ser.bench --ckpt RUN``: ``ser.serve`` under load, on 127.0.0.1.
+
+A real server process (``python -m ser.serve``) takes ``streams`` WebSocket streams at once,
+each sending 16-bit PCM in hop-sized frames at real time for ``seconds``, while ``uploads``
+recordings are posted to ``/predict`` from two threads. Measured on the client side: per hop,
+the time from sending the frame that completes it to receiving its result; per upload, the
+request's round trip. Checked: every stream gets exactly its own hops (each stream sends the
+speech from another starting point, and every result must equal what ``ser.listen``'s loop
+gives on that stream's own audio, computed here afterwards), no request fails, and the
+server's resident memory after the run is within ``rss_growth_mib`` of what it was after
+warming up.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ser.errors import SerError
+
+
+@dataclass
+class LoadReport:
+    hop_ms: list[float] = field(default_factory=list)
+    upload_ms: list[float] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    rss_mib: tuple[float, float] = (float("nan"), float("nan"))  # after warm-up, after the run
+
+    def line(self, streams: int, seconds: float) -> str:
+        p = lambda xs, q: float(np.percentile(xs, q)) if xs else float("nan")  # noqa: E731
+        return (f"(i) ser.serve on 127.0.0.1, {streams} streams x {seconds:g} s at real time + "
+                f"{len(self.upload_ms)} uploads: per hop p50 {p(self.hop_ms, 50):.1f} ms, p95 "
+                f"{p(self.hop_ms, 95):.1f} ms ({len(self.hop_ms)} hops); per upload p50 "
+                f"{p(self.upload_ms, 50):.0f} ms, p95 {p(self.upload_ms, 95):.0f} ms; server RSS "
+                f"{self.rss_mib[0]:.0f} -> {self.rss_mib[1]:.0f} MiB; "
+                + ("no stream got another's results, no error" if not self.problems
+                   else f"{len(self.problems)} problem(s): " + "; ".join(self.problems[:3])))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _rss_mib(pid: int) -> float:
+    try:
+        for row in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if row.startswith("VmRSS:"):
+                return int(row.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def start_server(model: str | Path, port: int, timeout_s: float = 120) -> subprocess.Popen:
+    """``python -m ser.serve ckpt=model port=port`` in a child process, once /health answers."""
+    import httpx
+
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).resolve().parents[2]),
+                                                       os.environ.get("PYTHONPATH", "")]))
+    proc = subprocess.Popen([sys.executable, "-m", "ser.serve", f"ckpt={model}", f"port={port}"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise SerError(f"ser.serve stopped at start: {proc.stderr.read().decode()[-800:]}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    proc.kill()
+    raise SerError(f"ser.serve did not answer /health within {timeout_s:.0f} s.")
+
+
+def _stream(url: str, index: int, audio: np.ndarray, rate: int, hop: int, window: int,
+            report: LoadReport, levels: dict) -> None:
+    """One real-time stream: a hop-sized frame every hop; after the first window each frame
+    completes one hop, whose result is awaited before the next frame is due."""
+    from websockets.sync.client import connect
+
+    import json
+
+    data = stream_audio(audio, index, rate)
+    seen, times = [], []
+    with connect(f"{url}/stream?rate={rate}&format=s16le", max_size=None) as ws:
+        start = time.perf_counter()
+        for i, at in enumerate(range(0, data.shape[0] - hop + 1, hop)):
+            time.sleep(max(0.0, start + i * hop / rate - time.perf_counter()))
+            sent = time.perf_counter()
+            ws.send(data[at: at + hop].tobytes())
+            if at + hop >= window:
+                message = ws.recv(timeout=30)
+                report.hop_ms.append(1000 * (time.perf_counter() - sent))
+                item = json.loads(message)
+                if "error" in item:
+                    report.problems.append(f"stream {index}: {item['error']}")
+                    return
+                seen.append(item["probabilities"])
+                times.append(item["time_s"])
+    expected = [round((window + k * hop) / rate, 4) for k in range(len(times))]
+    if times != expected:
+        report.problems.append(f"stream {index} got hops at {times[:4]}..., expected {expected[:4]}...")
+    levels[index] = seen
+
+
+def stream_audio(audio: np.ndarray, index: int, rate: int) -> np.ndarray:
+    """Stream ``index``'s int16 samples: the speech started 0.37·index s later (looped)."""
+    x = np.roll(audio, -int(0.37 * index * rate))
+    return (np.clip(0.5 * x / max(1e-6, float(np.abs(x).max())), -1, 1) * 32767).astype("<i2")
+
+
+def check_streams(model: str | Path, audio: np.ndarray, rate: int, hop: int, window: int,
+                  got: dict[int, list[dict]]) -> list[str]:
+    """Problems where a stream's results differ from ``ser.listen``'s loop on its own audio."""
+    from ser.inference.predictor import load_predictor
+    from ser.listen import stream
+
+    predictor, problems = load_predictor(model), []
+    for index, results in sorted(got.items()):
+        want: list[dict] = []
+        x = stream_audio(audio, index, rate).astype(np.float32) / 32768.0
+        stream(predictor, [x[: window + (len(results) - 1) * hop]], window, hop, want.append)
+        gap = max((abs(r[c] - w["probabilities"][c]) for r, w in zip(results, want) for c in r),
+                  default=0.0)
+        if len(want) != len(results) or gap > 1e-3:
+            problems.append(f"stream {index}: {len(results)} results, {len(want)} expected, "
+                            f"largest difference {gap:.3g}: not its own hops")
+    return problems
+
+
+def _uploads(url: str, wav: Path, count: int, report: LoadReport) -> None:
+    import httpx
+
+    body = wav.read_bytes()
+    with httpx.Client(timeout=60) as client:
+        for _ in range(count):
+            t0 = time.perf_counter()
+            answer = client.post(f"{url}/predict", files={"file": ("speech.wav", body, "audio/wav")})
+            report.upload_ms.append(1000 * (time.perf_counter() - t0))
+            if answer.status_code != 200:
+                report.problems.append(f"upload: {answer.status_code} {answer.text[:200]}")
+
+
+def serve_load(model: str | Path, speech: np.ndarray, rate: int, streams: int = 8,
+               seconds: float = 60.0, uploads: int = 200, rss_growth_mib: float = 64.0) -> LoadReport:
+    """Run the load described above against a fresh server; ``speech`` (T,) float32 at ``rate``
+    Hz is looped to ``seconds`` for every stream (2 s of it is the upload)."""
+    import soundfile as sf
+
+    report = LoadReport()
+    port = _free_port()
+    proc = start_server(model, port)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        import httpx
+
+        info = httpx.get(f"{url}/model", timeout=10).json()
+        hop, window = int(round(info["hop_s"] * rate)), int(round(info["window_s"] * rate))
+        if rate != info["sample_rate"]:
+            raise SerError(f"give speech at the model's {info['sample_rate']} Hz, not {rate} Hz")
+        audio = np.resize(speech.astype(np.float32), int(seconds * rate))
+        with tempfile.TemporaryDirectory(prefix="ser-load-") as tmp:
+            wav = Path(tmp) / "speech.wav"
+            sf.write(wav, speech[: 2 * rate], rate, subtype="PCM_16")
+            _uploads(url, wav, 3, LoadReport())  # warm-up: first requests load lazy modules
+            report.rss_mib = (_rss_mib(proc.pid), float("nan"))
+            levels: dict[int, list[dict]] = {}
+            workers = [threading.Thread(target=_stream, args=(url.replace("http", "ws"), i, audio, rate,
+                                                             hop, window, report, levels))
+                       for i in range(streams)]
+            workers += [threading.Thread(target=_uploads, args=(url, wav, n, report))
+                        for n in (uploads // 2, uploads - uploads // 2)]
+            for w in workers:
+                w.start()
+            for w in workers:
+                w.join(seconds + 600)
+        report.rss_mib = (report.rss_mib[0], _rss_mib(proc.pid))
+        if len(levels) != streams:
+            report.problems.append(f"{streams - len(levels)} stream(s) did not finish")
+        report.problems += check_streams(model, audio, rate, hop, window, levels)
+        if report.rss_mib[1] - report.rss_mib[0] > rss_growth_mib:
+            report.problems.append(f"server memory grew {report.rss_mib[1] - report.rss_mib[0]:.0f} MiB")
+        if proc.poll() is not None:
+            report.problems.append("the server process died")
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    return report

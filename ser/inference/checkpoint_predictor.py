@@ -1,0 +1,99 @@
+"""A checkpoint's classifier for inference only: front-end + network, without Lightning.
+
+``EmotionClassifier`` is a LightningModule: importing it pulls in pytorch_lightning, which
+takes seconds to import and is no use for classifying a recording. Inference needs only what
+the checkpoint carries (classes, front-end settings, network settings, weights), so this
+rebuilds the same two modules from the hyper-parameters as plain ``nn.Module``s and loads the
+same weights. For clean blocks the result equals ``EmotionClassifier.predict_blocks`` (mixing
+at SNR = +inf adds nothing), which the tests check.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+import torch
+from torch import nn
+
+from ser.errors import SerError
+from ser.models.checkpoints import block_settings, find_checkpoint, read_checkpoint
+
+
+class BlockClassifier(nn.Module):
+    """(N, samples) clean float32 waveform -> (N, C) probabilities: front-end, network, softmax.
+
+    The attribute names (``frontend``, ``net``) are the LightningModule's, so a checkpoint's
+    ``state_dict`` loads into it unchanged.
+    """
+
+    def __init__(self, hp: Mapping):
+        super().__init__()
+        from ser.models.builders import build_frontend, build_network
+
+        model = {**dict(hp["model"]), "pretrained": False}  # every weight comes from the checkpoint
+        self.classes = list(hp["classes"])
+        self.channels_last = bool(model.get("channels_last", False))
+        self.net = build_network(model, len(self.classes))
+        self.frontend = build_frontend(dict(hp["features"]), self.channels_last)
+
+    def forward(self, blocks: torch.Tensor) -> torch.Tensor:
+        image = self.frontend(blocks)
+        if self.channels_last and image.dim() == 4:
+            image = image.contiguous(memory_format=torch.channels_last)
+        return torch.softmax(self.net(image), dim=1)
+
+
+def load_block_classifier(path: str | Path) -> tuple[BlockClassifier, dict]:
+    """(classifier in eval mode, hyper-parameters) of a ``.ckpt`` written by train.py; SerError
+    (one paragraph) for a file that is not one or whose weights do not fit its network."""
+    ckpt = read_checkpoint(path)
+    hp = ckpt["hyper_parameters"]
+    missing = [k for k in ("classes", "model", "features") if k not in hp]
+    if missing:
+        raise SerError(f"Checkpoint {path} lacks {missing} in its hyper-parameters: it was not "
+                       "written by ser's train.py. Use a checkpoint from a ser run directory.")
+    model = BlockClassifier(hp)
+    state = {k: v for k, v in ckpt["state_dict"].items() if k.startswith(("net.", "frontend."))}
+    try:
+        result = model.load_state_dict(state, strict=False)
+    except RuntimeError as exc:
+        raise SerError(f"The weights in {path} do not fit a {hp['model'].get('name')} network "
+                       f"with {len(hp['classes'])} classes ({str(exc).splitlines()[0]}); the "
+                       "checkpoint is damaged or from an incompatible version of ser.") from exc
+    # as load_classifier: only the network's weights matter, the front-end's buffers are rebuilt
+    bad = [k for k in [*result.missing_keys, *result.unexpected_keys] if k.startswith("net.")]
+    if bad:
+        raise SerError(f"The weights in {path} do not match the {hp['model'].get('name')} network "
+                       f"(missing or unexpected: {', '.join(bad[:4])}); the checkpoint is from an "
+                       "incompatible version of ser.")
+    model.eval()
+    return model, hp
+
+
+class CheckpointPredictor:
+    """A checkpoint behind the :class:`ser.inference.predictor.Predictor` interface.
+
+    ``hp`` stays available (block settings come from it); inference runs under
+    ``torch.inference_mode`` so no autograd state is kept between hops of a live stream.
+    """
+
+    def __init__(self, model: nn.Module, hp: dict, path: Path, batch_size: int = 64):
+        self.model, self.hp, self.path, self.batch_size = model, hp, Path(path), int(batch_size)
+        self.classes = list(hp["classes"])
+        self.sample_rate, self.block_seconds, self.pad_min_fraction = block_settings(hp)
+
+    def predict_blocks(self, blocks: np.ndarray) -> np.ndarray:
+        """(N, samples) float32 clean blocks -> (N, C) float32 probabilities."""
+        x = torch.as_tensor(np.ascontiguousarray(blocks, np.float32))
+        with torch.inference_mode():
+            out = [self.model(chunk).float() for chunk in torch.split(x, self.batch_size)]
+        return (torch.cat(out) if out else torch.empty(0, len(self.classes))).numpy()
+
+
+def load_checkpoint_predictor(path: str | Path) -> CheckpointPredictor:
+    """A predictor for a ``.ckpt`` file or a run directory (its best checkpoint, else last)."""
+    ckpt = find_checkpoint(path)
+    model, hp = load_block_classifier(ckpt)
+    return CheckpointPredictor(model, hp, ckpt)

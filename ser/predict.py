@@ -1,0 +1,101 @@
+"""``python -m ser.predict ckpt=model.onnx|RUN audio=FILE|FOLDER [output=table|json] [hop=0.25]
+[window=] [smooth=0] [out_dir=]``
+
+Emotions of recordings, as ``evaluate.py ckpt=... audio=...`` gives them (a table per
+recording: each block's probabilities and the whole recording's emotion; or ``output=json``,
+one JSON document on stdout), plus each recording's timeline: every ``hop`` seconds the last
+``window`` seconds' probabilities, inline in the JSON and as its clear stretches in the table.
+``out_dir=`` also writes ``<name>.timeline.csv``/``.png`` and ``predictions.md``/``.json``
+there, as evaluate.py does.
+
+It starts in about a second because it imports neither pytorch_lightning nor Hydra: an ONNX
+model needs onnxruntime only, a checkpoint torch and the network's own modules. Exit status 0;
+2 with a one-paragraph error for bad arguments, a missing model or undecodable recordings.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from pathlib import Path
+
+from ser.cli import report_errors
+from ser.errors import SerError
+
+DEFAULTS = {"ckpt": None, "audio": None, "output": "table", "hop": "0.25", "window": None,
+            "smooth": "0", "out_dir": None}
+USAGE = "python -m ser.predict ckpt=model.onnx|RUN audio=FILE|FOLDER [output=table|json]"
+
+
+def parse_args(argv: list[str]) -> dict:
+    """``key=value`` words -> settings (hop/window in s, smooth in windows); SerError otherwise."""
+    args = dict(DEFAULTS)
+    for word in argv:
+        key, sep, value = word.partition("=")
+        if not sep or key not in DEFAULTS:
+            raise SerError(f"Unknown argument {word!r}: ser.predict takes key=value words among "
+                           f"{', '.join(DEFAULTS)}. Usage: {USAGE}")
+        args[key] = None if value.lower() in ("", "null", "none") else value
+    if not args["ckpt"] or not args["audio"]:
+        raise SerError(f"ser.predict needs the model (ckpt= a run directory, a .ckpt or an "
+                       f".onnx file) and the recordings (audio= a file or a folder). Usage: {USAGE}")
+    if args["output"] not in ("table", "json"):
+        raise SerError(f"output={args['output']!r}: use output=table (Markdown tables) or output=json.")
+    try:
+        args["hop"] = float(args["hop"] or 0.25)
+        args["window"] = float(args["window"]) if args["window"] else None
+        args["smooth"] = int(args["smooth"] or 0)
+    except ValueError as exc:
+        raise SerError(f"hop= and window= take seconds, smooth= a number of windows ({exc}).") from exc
+    return args
+
+
+def describe(result: dict) -> str:
+    """The Markdown tables of ``predictions_markdown`` with each recording's clear stretches."""
+    from ser.evaluation.predict_audio import predictions_markdown
+    from ser.inference.timeline import stretches_line
+
+    text = predictions_markdown(result)
+    lines = [f"- {Path(rec['path']).name} ({rec['timeline']['window_s']:g}-s windows every "
+             f"{rec['timeline']['hop_s']:g} s): {stretches_line(rec['timeline'])}"
+             for rec in result["recordings"] if "timeline" in rec]
+    return text + ("\n\nTimelines:\n" + "\n".join(lines) if lines else "")
+
+
+def predict(argv: list[str]) -> dict:
+    """What ``python -m ser.predict`` does: print the tables (or JSON); return the result."""
+    from ser.evaluation.predict_audio import audio_paths, raise_for_errors, write_predictions
+    from ser.inference.predictor import load_predictor
+    from ser.inference.recordings import predict_recordings
+
+    args = parse_args(argv)
+    as_json = args["output"] == "json"
+    quiet = contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext()
+    with quiet:  # JSON mode keeps stdout for the JSON document
+        audio_paths(args["audio"])  # a missing file is reported before the model loads
+        predictor = load_predictor(args["ckpt"])
+        result = predict_recordings(predictor, args["audio"], args["window"], args["hop"],
+                                    args["smooth"])
+        text = describe(result)
+        if args["out_dir"]:
+            from ser.inference.timeline import write_timelines
+
+            where = Path(args["out_dir"]).expanduser()
+            result["timelines"] = write_timelines(predictor, audio_paths(args["audio"]), where,
+                                                  args["window"], args["hop"], args["smooth"])
+            if result["recordings"]:
+                written = write_predictions(result, where)
+                text += f"\n\nWrote {', '.join(p.name for p in written)} and the timelines to {where}"
+    print(json.dumps(result, indent=2) if as_json else text, flush=True)
+    raise_for_errors(result)
+    return result
+
+
+@report_errors
+def main(argv: list[str] | None = None) -> None:
+    predict(sys.argv[1:] if argv is None else argv)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,7 @@
+"""``python -m ser.serve``: a trained model behind HTTP, WebSocket and a live page.
+
+Needs the ``serve`` extra (``pip install 'ser[serve]'``: FastAPI, uvicorn, python-multipart).
+:mod:`ser.serve.app` holds the routes, :mod:`ser.serve.streaming` one live stream's state,
+:mod:`ser.serve.limits` the upload cap, ``static/`` the page; the entry point is
+:mod:`ser.serve.__main__`.
+"""

@@ -1,0 +1,91 @@
+"""``python -m ser.serve ckpt=RUN|model.onnx [host=127.0.0.1] [port=8000] [token=] [max_upload_mb=20]
+[hop=0.25]``
+
+Loads the model once and serves it with uvicorn: ``POST /predict``, ``WS /stream``,
+``GET /health``, ``GET /model``, the live page at ``/`` and the OpenAPI page at ``/docs``
+(:mod:`ser.serve.app`). It listens on 127.0.0.1 (this machine only) unless ``host=`` says
+otherwise, and warns when that is every interface; ``token=`` makes every API request need
+``Authorization: Bearer <token>``. Bad arguments give a one-paragraph error and exit 2.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from ser.cli import report_errors
+from ser.errors import SerError
+
+DEFAULTS = {"ckpt": None, "host": "127.0.0.1", "port": "8000", "token": None,
+            "max_upload_mb": "20", "hop": "0.25"}
+USAGE = "python -m ser.serve ckpt=RUN|model.onnx [host=127.0.0.1] [port=8000] [token=SECRET]"
+PIP_HINT = "pip install 'ser[serve]' (FastAPI, uvicorn and python-multipart)"
+
+
+def parse_args(argv: list[str]) -> dict:
+    """``key=value`` words -> settings (port int, max_upload_mb MiB, hop s); SerError otherwise."""
+    args = dict(DEFAULTS)
+    for word in argv:
+        key, sep, value = word.partition("=")
+        if not sep or key not in DEFAULTS:
+            raise SerError(f"Unknown argument {word!r}: ser.serve takes key=value words among "
+                           f"{', '.join(DEFAULTS)}. Usage: {USAGE}")
+        args[key] = value or None
+    if not args["ckpt"]:
+        raise SerError(f"ser.serve needs the model: ckpt= a run directory, a .ckpt or an .onnx "
+                       f"file. Usage: {USAGE}")
+    try:
+        args["port"] = int(args["port"] or 8000)
+        args["max_upload_mb"] = float(args["max_upload_mb"] or 20)
+        args["hop"] = float(args["hop"] or 0.25)
+    except ValueError as exc:
+        raise SerError(f"port= takes a number, max_upload_mb= MiB and hop= seconds ({exc}).") from exc
+    if not 0 <= args["port"] < 65536 or args["max_upload_mb"] <= 0 or args["hop"] <= 0:
+        raise SerError(f"port={args['port']} must be 0-65535, max_upload_mb= and hop= positive.")
+    return args
+
+
+def exposure_warning(host: str, token: str | None) -> str | None:
+    """A warning when the server is reachable from other machines (and more so without a token)."""
+    if host in ("127.0.0.1", "localhost", "::1"):
+        return None
+    everyone = host in ("0.0.0.0", "::", "")
+    where = "every network interface" if everyone else host
+    return (f"warning: listening on {where}: other machines can reach this server"
+            + ("" if token else " and, without token=, use it freely") + ". Uploads and streams "
+            "travel unencrypted; put it behind an HTTPS proxy for anything but a trusted network.")
+
+
+def serve(argv: list[str]) -> None:
+    args = parse_args(argv)
+    try:
+        import uvicorn
+
+        from ser.serve.app import create_app
+    except ImportError as exc:
+        raise SerError(f"ser.serve needs {exc.name or 'its web packages'}, which is not installed "
+                       f"here. Install them with {PIP_HINT}.") from exc
+    from ser.inference.predictor import load_predictor, warm_up
+
+    predictor = load_predictor(args["ckpt"])
+    warm_up(predictor)
+    app = create_app(predictor, token=args["token"], max_upload_mb=args["max_upload_mb"],
+                     hop_s=args["hop"])
+    warning = exposure_warning(args["host"], args["token"])
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
+    shown = f"[{args['host']}]" if ":" in args["host"] else args["host"]
+    print(f"serving {args['ckpt']} ({', '.join(predictor.classes)}) at http://{shown}:{args['port']}/ "
+          f"(live page), /docs (API); Ctrl-C stops", file=sys.stderr, flush=True)
+    # a WebSocket client must answer the server's ping within ws_ping_timeout: on a busy CPU the
+    # 20-s default closed live streams whose answers were merely late
+    uvicorn.run(app, host=args["host"], port=args["port"], log_level="warning",
+                ws_ping_interval=20.0, ws_ping_timeout=120.0)
+
+
+@report_errors
+def main(argv: list[str] | None = None) -> None:
+    serve(sys.argv[1:] if argv is None else argv)
+
+
+if __name__ == "__main__":
+    main()
