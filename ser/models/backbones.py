@@ -228,5 +228,13 @@ def build_backbone(name: str = "alexnet", num_classes: int = 4,
     return TransferNet(frozen, finetune, head, trunk_chunk)
 
 
+def alexnet(num_classes: int = 4, pretrained: bool | str | os.PathLike | None = False,
+            trainable_from: str = "features.10", trunk_chunk: int = 32, **ignored) -> TransferNet:
+    """``conf/model/alexnet.yaml`` -> torchvision's AlexNet cut at ``trainable_from`` (its
+    ``_target_``). ``ignored`` takes the keys meant for the LightningModule (``name``,
+    ``channels_last``, ``compile``)."""
+    return build_backbone("alexnet", num_classes, pretrained, trainable_from, int(trunk_chunk))
+
+
 # Backbones defined in their own modules register themselves on import.
 from ser.models import efficientnet  # noqa: E402,F401  (registers "efficientnet_lite0")

@@ -46,7 +46,7 @@ def _key(group: RunGroup, patterns: Sequence[str]) -> tuple:
 def regime_families(groups: Sequence[RunGroup], regime_keys: Sequence[str],
                     model_keys: Sequence[str] = ()) -> list[list[RunGroup]]:
     """Groups that differ only in ``regime_keys``, when they hold both regimes; a baseline's
-    family (``model.kind: sklearn``) joins every such family of another model trained on the
+    family (:attr:`RunGroup.is_baseline`) joins every such family of another model trained on the
     same data (differing from it only in ``model_keys`` too), so each figure of a network shows
     the baseline beside it. Without ``model_keys``, or without a matching network, a baseline's
     family stands alone."""
