@@ -9,10 +9,10 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
+from ser.features.augment import SpecAugment, mixup, random_gain
 from ser.features.logmel import LogMel
 from ser.models.module import EmotionClassifier
-from ser.training.augment import SpecAugment, mixup, random_gain
-from ser.training.optimizers import build_optimizer
+from ser.models.optimizers import build_optimizer
 from ser.training.schedules import warmup_cosine
 from tests.conftest import compose
 

@@ -201,7 +201,7 @@ def build_backbone(name: str = "alexnet", num_classes: int = 4,
                    pretrained: bool | str | os.PathLike | None = False,
                    trainable_from: str = "features.10", trunk_chunk: int = 32) -> TransferNet:
     """The network: frozen stages, fine-tuned ones (e.g. Conv5, FC6, FC7) and a new head (FC8).
-    Its optimiser groups come from :func:`ser.training.optimizers.parameter_groups`.
+    Its optimiser groups come from :func:`ser.models.optimizers.parameter_groups`.
 
     ``pretrained``: true (the backbone's registered ImageNet weights), false (random init) or the
     path of a state-dict file. ``trainable_from`` names the first fine-tuned stage; for AlexNet

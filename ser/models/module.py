@@ -13,11 +13,11 @@ from torch import nn
 from ser.audio.mixing import mix_at_snr
 from ser.configs import plain
 from ser.errors import SerError
+from ser.features.augment import build_specaugment, mixup, random_gain
 from ser.models.builders import build_frontend, build_network
 from ser.models.metrics import block_metrics, score_test_set
 from ser.models.trunk_cache import TrunkCache, trunk_cache_reason
-from ser.training.augment import build_specaugment, mixup, random_gain
-from ser.training.optimizers import build_optimizer
+from ser.models.optimizers import build_optimizer
 
 # Images are made in this module's hook on purpose (a checkpoint must render its own inputs).
 warnings.filterwarnings("ignore", message=".*overridden `on_after_batch_transfer` in `LightningModule`.*")
@@ -275,7 +275,7 @@ class EmotionClassifier(pl.LightningModule):
     # ---------------------------------------------------------- optimiser
     def configure_optimizers(self) -> dict:
         """Optimiser and schedule from ``conf/optim`` (partials), over the groups of
-        :func:`ser.training.optimizers.parameter_groups`; step schedules learn the run's length
+        :func:`ser.models.optimizers.parameter_groups`; step schedules learn the run's length
         from the trainer's step budget."""
         total = int(self.trainer.estimated_stepping_batches) if self._trainer is not None else 1
         return build_optimizer(self.net, self.hparams.optim, total)
