@@ -9,7 +9,7 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from ser.cli import quote_paths, report_errors
+from ser.cli import prepare_process, quote_paths, report_errors
 
 PATH_KEYS = ("ckpt", "sweep", "audio", "out_dir")
 
@@ -17,6 +17,7 @@ PATH_KEYS = ("ckpt", "sweep", "audio", "out_dir")
 @hydra.main(version_base="1.3", config_path="conf", config_name="evaluate")
 @report_errors
 def main(cfg: DictConfig) -> None:
+    prepare_process()
     from ser.evaluation.evaluate_command import evaluate
 
     evaluate(cfg)

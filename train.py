@@ -9,7 +9,7 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from ser.cli import quote_paths, report_errors
+from ser.cli import prepare_process, quote_paths, report_errors
 from ser.config_upgrade import is_baseline_config
 
 PATH_KEYS = ("hydra.run.dir", "ckpt_path")
@@ -18,6 +18,7 @@ PATH_KEYS = ("hydra.run.dir", "ckpt_path")
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 @report_errors
 def main(cfg: DictConfig) -> float:
+    prepare_process()
     if is_baseline_config(cfg.model):  # model=mfcc_svm, model=opensmile_svm: an SVM, no network
         from ser.baseline.run import train_baseline as train
     else:

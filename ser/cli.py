@@ -1,5 +1,5 @@
-"""What entry points share: print a SerError as one paragraph and exit non-zero, and take paths
-as they paste."""
+"""What entry points share: set up the process, print a SerError as one paragraph and exit
+non-zero, and take paths as they paste."""
 
 from __future__ import annotations
 
@@ -12,6 +12,19 @@ from ser.errors import ser_error_in
 
 T = TypeVar("T")
 EXIT_USER_ERROR = 2
+
+
+def prepare_process() -> None:
+    """What a command sets for its whole process, first thing, and importing ``ser`` does not:
+    the C allocator keeps freed blocks for the next step (:mod:`ser.allocator`, before torch
+    allocates) and Lightning's warnings about what the LightningModule does on purpose are
+    silenced (:data:`ser.models.module.EXPECTED_WARNINGS`)."""
+    from ser.allocator import configure_allocator
+
+    configure_allocator()
+    from ser.models.module import ignore_expected_warnings
+
+    ignore_expected_warnings()
 
 
 def report_errors(fn: Callable[..., T]) -> Callable[..., T]:

@@ -32,7 +32,7 @@ import torch
 
 from ser.allocator import configure_allocator
 from ser.bench.common import peak_rss_mib, speech_blocks
-from ser.cli import report_errors
+from ser.cli import prepare_process, report_errors
 from ser.errors import SerError
 
 DEFAULT_SPEECH = Path("..") / "shared" / "data" / "urdu"  # from the project folder, installed or not
@@ -154,5 +154,6 @@ def run(args: argparse.Namespace) -> None:
 
 @report_errors
 def main(argv: list[str] | None = None) -> int:
+    prepare_process()
     run(_parser().parse_args(argv))
     return 0
