@@ -74,7 +74,7 @@ def test_a_baseline_run_writes_the_deep_runs_files_and_keys(sweep):
     assert set(record["validation"]) == {"weighted_f1", "ua", "accuracy"}
     config = yaml.safe_load((baseline / "config.yaml").read_text())
     assert config["model"]["_target_"] == "ser.baseline.svm.MfccSvm" and "kind" not in config["model"]
-    assert "optim" not in config and "trainer" not in config
+    assert "optim" not in config and "callbacks" not in config and "trainer" not in config
     assert (baseline / "checkpoints" / "baseline.pkl").is_file()
     # predictions.csv as a network run writes it: every test block of every test set
     deep_pred = read_predictions(deep / "predictions.csv")

@@ -39,10 +39,10 @@ from ser.training.runner import run_directory
 __all__ = ["FEATURE_CHUNK", "build_baseline", "mixed_features", "train_baseline"]
 MODEL_META_KEYS = ("name",)    # model config keys that describe, not build, the estimator
 # Config groups only the deep network reads (its optimiser, trainer, augmentation, checkpoint
-# selection); a baseline run's config.yaml leaves them out, so that overrides meant for the
+# selection and callbacks); a baseline run's config.yaml leaves them out, so that overrides meant for the
 # network (trainer.max_steps=..., optim.lr=...) never split a sweep's baseline runs into
 # groups. Of the network's input features only the sample rate applies.
-UNUSED_GROUPS = ("optim", "trainer", "augment", "select")
+UNUSED_GROUPS = ("optim", "trainer", "augment", "select", "callbacks")
 
 
 def build_baseline(model: DictConfig, sample_rate: int) -> SvmBaseline:

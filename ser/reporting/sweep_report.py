@@ -32,7 +32,8 @@ MODEL_HATCHES = ((None, "plain"), ("..", "dotted"), ("xx", "crossed"), ("--", "d
 # Settings of the classifier rather than of the data it is trained and tested on: a baseline
 # that differs from a network only in them (and in the regime) is drawn in the network's figure.
 # The default of callers without a config; conf/evaluate.yaml's figure.model_keys is the same list.
-MODEL_KEYS = ("model.*", "optim.*", "trainer.*", "features.*", "augment.*", "select.*", "data.batch_size")
+MODEL_KEYS = ("model.*", "optim.*", "trainer.*", "features.*", "augment.*", "select.*", "callbacks.*",
+              "data.batch_size")
 
 
 def _matches(key: str, patterns: Sequence[str]) -> bool:
