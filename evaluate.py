@@ -1,5 +1,6 @@
 """Evaluate a checkpoint, summarise a sweep, or classify recordings:
-`python evaluate.py ckpt=PATH | sweep=DIR | ckpt=PATH audio=FILE|DIR [output=json]`.
+`python evaluate.py ckpt=PATH | sweep=DIR | ckpt=PATH audio=FILE|DIR [output=json]`
+(installed: `ser-evaluate`, the same command).
 
 See conf/evaluate.yaml for the keys; README.md ("Evaluate") for examples.
 """
@@ -9,16 +10,12 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from ser.cli import quote_paths, report_errors
-
-PATH_KEYS = ("ckpt", "sweep", "audio", "out_dir")
+from ser.cli import quote_paths
+from ser.commands.evaluate import PATH_KEYS, evaluate
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="evaluate")
-@report_errors
 def main(cfg: DictConfig) -> None:
-    from ser.evaluation.evaluate_command import evaluate
-
     evaluate(cfg)
 
 

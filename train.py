@@ -1,4 +1,5 @@
-"""Train one model per configuration: `python train.py [overrides]`, `python train.py -m ...` for sweeps.
+"""Train one model per configuration: `python train.py [overrides]`, `python train.py -m ...` for sweeps
+(installed: `ser-train`, the same command).
 
 `model=mfcc_svm` fits the conventional baseline (an SVM on MFCC statistics) on the same data.
 See conf/train.yaml for the groups; README.md for examples.
@@ -9,21 +10,13 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from ser.cli import quote_paths, report_errors
-
-PATH_KEYS = ("hydra.run.dir", "ckpt_path")
+from ser.cli import quote_paths
+from ser.commands.train import PATH_KEYS, train
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
-@report_errors
 def main(cfg: DictConfig) -> float:
-    if cfg.model.get("kind") == "sklearn":  # model=mfcc_svm: the conventional baseline
-        from ser.baseline.run import train_baseline as train
-    else:
-        from ser.training.runner import train
-
-    metrics = train(cfg)
-    return float(metrics.get("clean", {}).get("weighted_f1", float("nan")))
+    return train(cfg)
 
 
 if __name__ == "__main__":

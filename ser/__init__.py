@@ -1,7 +1,7 @@
-"""ser: noise-robust speech emotion recognition with Hydra and PyTorch Lightning."""
+"""ser: noise-robust speech emotion recognition with Hydra and PyTorch Lightning.
 
-from ser.allocator import configure_allocator
-
-configure_allocator()  # before torch allocates: see ser/allocator.py (SER_MALLOC=default skips it)
+Importing the package changes nothing global: the commands set up their process themselves
+(:func:`ser.cli.prepare_process`: the C allocator, the warnings they expect).
+"""
 
 __version__ = "0.1.0"

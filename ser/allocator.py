@@ -10,7 +10,8 @@ the measurement). With
 ``M_TRIM_THRESHOLD`` of 1 GiB still gives memory back once more than that lies free at the
 top of the heap, so resident memory stays within about a GiB of the peak a step needs.
 
-Applied when :mod:`ser` is imported, before torch allocates anything; ``SER_MALLOC=default``
+Applied by the commands when they start (:func:`ser.cli.prepare_process`), before torch
+allocates anything, not by importing :mod:`ser`; ``SER_MALLOC=default``
 leaves the allocator as the C library set it. Elsewhere than glibc (macOS, musl) it does
 nothing.
 """

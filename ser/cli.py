@@ -1,8 +1,10 @@
-"""What entry points share: print a SerError as one paragraph and exit non-zero, and take paths
-as they paste."""
+"""What entry points share: set up the process, print a SerError as one paragraph and exit
+non-zero, take paths as they paste, and read ``key=value`` arguments (the one command style:
+Hydra's overrides for train and evaluate, :func:`key_values` for the small tools)."""
 
 from __future__ import annotations
 
+import argparse
 import functools
 import sys
 import textwrap
@@ -12,6 +14,19 @@ from ser.errors import ser_error_in
 
 T = TypeVar("T")
 EXIT_USER_ERROR = 2
+
+
+def prepare_process() -> None:
+    """What a command sets for its whole process, first thing, and importing ``ser`` does not:
+    the C allocator keeps freed blocks for the next step (:mod:`ser.allocator`, before torch
+    allocates) and Lightning's warnings about what the LightningModule does on purpose are
+    silenced (:data:`ser.models.module.EXPECTED_WARNINGS`)."""
+    from ser.allocator import configure_allocator
+
+    configure_allocator()
+    from ser.models.module import ignore_expected_warnings
+
+    ignore_expected_warnings()
 
 
 def report_errors(fn: Callable[..., T]) -> Callable[..., T]:
@@ -48,3 +63,36 @@ def quote_paths(argv: list[str], keys: tuple[str, ...]) -> list[str]:
             arg = f"{key}={quote}{value}{quote}"
         out.append(arg)
     return out
+
+
+def key_values(argv: list[str], parser: argparse.ArgumentParser) -> list[str]:
+    """``argv`` in the ``key=value`` style every ser command takes, as ``parser`` reads it.
+
+    ``trunk_chunk=0`` -> ``--trunk-chunk 0``; a switch takes true/false (``quick=true`` ->
+    ``--quick``); a positional argument may be named (``input=speech.wav``). An item whose key
+    is none of the parser's stays as it is, so the older ``--flag value`` form and plain
+    positional paths (which may hold ``=``) keep working."""
+    flags, positional = {}, {}
+    for action in parser._actions:  # argparse keeps no public list of its arguments
+        if action.option_strings:
+            flags[action.dest] = action
+        elif action.dest != argparse.SUPPRESS:
+            positional[action.dest] = action
+    out: list[str] = []
+    named: dict[str, str] = {}
+    for item in argv:
+        key, sep, value = item.partition("=")
+        dest = key.replace("-", "_")
+        if not sep or item.startswith("-") or (dest not in flags and dest not in positional):
+            out.append(item)
+        elif dest in positional:
+            named[dest] = value
+        elif flags[dest].nargs == 0:  # a switch (store_true)
+            if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                parser.error(f"{key}={value}: give {key}=true or {key}=false")
+            if value.lower() in ("true", "1", "yes"):
+                out.append(flags[dest].option_strings[-1])
+        else:
+            out += [flags[dest].option_strings[-1], value]
+    # named positionals go first, in the parser's order, before any given without a name
+    return [named[d] for d in positional if d in named] + out

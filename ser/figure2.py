@@ -1,10 +1,12 @@
-"""``python -m ser.figure2 IN.wav OUT.png``: the paper's Figure 2, clean vs noisy.
+"""``ser-figure2 input=IN.wav output=OUT.png [snr=15]`` (or ``python -m ser.figure2``): the
+paper's Figure 2, clean vs noisy.
 
-Draws one second of ``IN.wav`` (from ``--offset`` seconds) as the dB spectrogram the models
-see, next to the same second mixed with noise at ``--snr`` dB: frequency in Hz
+Draws one second of ``IN.wav`` (from ``offset`` seconds) as the dB spectrogram the models
+see, next to the same second mixed with noise at ``snr`` dB: frequency in Hz
 up the side, time in seconds along the bottom, the paper's jet colours, dB relative to the
-block's maximum down to its floor. The noise is ``--noise N.wav`` (a random 1-s segment, the
-same for the same ``--seed``), or the package's synthetic noisy room when none is given.
+block's maximum down to its floor. The noise is ``noise=N.wav`` (a random 1-s segment, the
+same for the same ``seed``), or the package's synthetic noisy room when none is given. The
+older ``IN.wav OUT.png --snr 15`` form works too.
 
 Exit status: 0 written, 2 bad input (the reason is printed as one paragraph by
 :func:`ser.cli.report_errors`, as by every entry point). The spectrogram itself is
@@ -20,13 +22,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ser.cli import report_errors
+from ser.cli import key_values, report_errors
 from ser.errors import SerError
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m ser.figure2",
+        prog="ser-figure2",
+        epilog="Arguments are key=value like every ser command (input=IN.wav output=OUT.png snr=15); "
+               "the positional and --flag forms below work too.",
         description="Write a clean and a noisy 1-s spectrogram side by side (the paper's "
                     "Figure 2).")
     parser.add_argument("input", metavar="IN.wav",
@@ -108,7 +112,8 @@ def draw_figure(clean: np.ndarray, noisy: np.ndarray, output: str | Path, sample
 def main(argv: list[str] | None = None) -> int:
     from ser.audio.mixing import mix_at_snr
 
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(key_values(sys.argv[1:] if argv is None else argv, parser))
     length = int(round(args.block_seconds * args.sample_rate))
     clean = speech_block(args.input, args.sample_rate, args.offset, args.block_seconds)
     noise, noise_name = noise_segment(args.noise, args.sample_rate, length, args.seed)

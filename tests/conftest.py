@@ -17,6 +17,11 @@ os.environ["WANDB_MODE"] = "offline"
 os.environ["WANDB_SILENT"] = "true"
 os.environ.setdefault("MPLBACKEND", "Agg")
 
+# The test session is a command like train.py: the same allocator settings and warning filters.
+from ser.cli import prepare_process  # noqa: E402
+
+prepare_process()
+
 # Small but real: the tiny-run overrides every training test starts from.
 FAST = ["model.pretrained=false", "trainer=epochs", "trainer.max_epochs=1", "trainer.limit_train_batches=2",
         "trainer.limit_val_batches=1", "trainer.limit_test_batches=1", "data.batch_size=8",

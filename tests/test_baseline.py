@@ -73,7 +73,8 @@ def test_a_baseline_run_writes_the_deep_runs_files_and_keys(sweep):
     assert record["data_fingerprint"] == deep_record["data_fingerprint"]
     assert set(record["validation"]) == {"weighted_f1", "ua", "accuracy"}
     config = yaml.safe_load((baseline / "config.yaml").read_text())
-    assert config["model"]["kind"] == "sklearn" and "optim" not in config and "trainer" not in config
+    assert config["model"]["_target_"] == "ser.baseline.svm.MfccSvm" and "kind" not in config["model"]
+    assert "optim" not in config and "callbacks" not in config and "trainer" not in config
     assert (baseline / "checkpoints" / "baseline.pkl").is_file()
     # predictions.csv as a network run writes it: every test block of every test set
     deep_pred = read_predictions(deep / "predictions.csv")
@@ -195,7 +196,7 @@ def test_a_baseline_is_drawn_beside_each_network_variant_it_shares_the_data_of()
     snrs = ('"clean"', '"all"')
     networks = [group({"model.name": '"efficientnet_lite0"', "model.pretrained": p, "snr": s,
                        "data.seed": "0"}) for p in ("true", "false") for s in snrs]
-    svm = [group({"model.name": '"mfcc_svm"', "model.kind": '"sklearn"', "model.C": "3.0", "snr": s,
+    svm = [group({"model.name": '"mfcc_svm"', "model._target_": '"ser.baseline.svm.MfccSvm"', "model.C": "3.0", "snr": s,
                   "data.seed": "0"}) for s in snrs]
     other_data = [group({**g.settings, "data.seed": "1"}) for g in svm]
     families = regime_families([*networks, *svm, *other_data], ["snr"], MODEL_KEYS)

@@ -45,13 +45,13 @@ def list_logger(run_dir, run_name, group, tags, config, flavour="plain"):
 def extra_conf(tmp_path):
     (tmp_path / "noise").mkdir()
     (tmp_path / "noise" / "white.yaml").write_text(
-        "kind: white\n_target_: tests.test_config_targets.white_noise\nlevel: 0.05\nfixed: false\n")
+        "_target_: tests.test_config_targets.white_noise\nlevel: 0.05\nfixed: false\n")
     (tmp_path / "split").mkdir()
     (tmp_path / "split" / "odd_even.yaml").write_text(
         "name: odd_even\n_target_: tests.test_config_targets.odd_even_split\nn_folds: 2\n")
     (tmp_path / "logger").mkdir()
     (tmp_path / "logger" / "list.yaml").write_text(
-        "kind: list\n_target_: tests.test_config_targets.list_logger\nflavour: spicy\n")
+        "_target_: tests.test_config_targets.list_logger\nflavour: spicy\n")
     return f"hydra.searchpath=[file://{tmp_path}]"
 
 

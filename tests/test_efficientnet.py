@@ -103,7 +103,7 @@ def test_recognises_real_photographs(imagenet_net):
 
 
 def test_transfer_split_trains_only_the_last_stages_and_the_new_head(wheel_state):
-    from ser.training.optimizers import parameter_groups
+    from ser.models.optimizers import parameter_groups
 
     net = build_backbone("efficientnet_lite0", 4, True, trainable_from="blocks.5")
     groups = {g["name"]: g["params"] for g in parameter_groups(

@@ -20,6 +20,10 @@ def test_cli_writes_figure(tmp_path, generated_speech):
     assert main([str(wav), str(out), "--snr", "15", "--offset", "0.5"]) == 0
     with Image.open(out) as image:
         assert image.format == "PNG" and image.size[0] > image.size[1] > 300
+    # the key=value style of every ser command, the same figure
+    again = tmp_path / "again.png"
+    assert main([f"input={wav}", f"output={again}", "snr=15", "offset=0.5"]) == 0
+    assert again.read_bytes() == out.read_bytes()
 
 
 def test_cli_bad_input_is_one_paragraph(tmp_path, capsys):

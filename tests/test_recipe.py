@@ -9,10 +9,10 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
+from ser.features.augment import SpecAugment, mixup, random_gain
 from ser.features.logmel import LogMel
 from ser.models.module import EmotionClassifier
-from ser.training.augment import SpecAugment, mixup, random_gain
-from ser.training.optimizers import build_optimizer
+from ser.models.optimizers import build_optimizer
 from ser.training.schedules import warmup_cosine
 from tests.conftest import compose
 
@@ -195,19 +195,22 @@ def test_early_stopping_tests_the_best_checkpoint_not_the_last(tmp_path):
     step 8 of 40, and the test sees the weights of step 4 (the 0.9), not those of step 8."""
     from omegaconf import OmegaConf
 
-    from ser.training.runner import selection_callbacks, step_budget
+    from ser.training.callbacks import build_callbacks
+    from ser.training.runner import step_budget
 
     trainer_cfg = step_budget(OmegaConf.create({"max_steps": 40, "val_check_interval": 2,
                                                 "check_val_every_n_epoch": None}))
-    select = OmegaConf.create({"monitor": "val/ua", "mode": "max", "patience": 2})
-    best, last, stop = selection_callbacks(select, tmp_path / "checkpoints", trainer_cfg)
+    cfg = compose(["select.monitor=val/ua", "select.mode=max", "select.patience=2"])
+    callbacks = build_callbacks(cfg.callbacks, tmp_path / "checkpoints", trainer_cfg, has_tracker=False)
+    best, last, stop = callbacks.best, callbacks.last, callbacks.stop
+    assert not any(isinstance(c, pl.callbacks.LearningRateMonitor) for c in callbacks.all)
     trainer = pl.Trainer(max_steps=40, max_epochs=-1, val_check_interval=2, check_val_every_n_epoch=None,
-                         callbacks=[best, last, *stop], logger=False, enable_progress_bar=False,
+                         callbacks=callbacks.all, logger=False, enable_progress_bar=False,
                          enable_model_summary=False, num_sanity_val_steps=0, accelerator="cpu",
                          default_root_dir=str(tmp_path))
     model = ScriptedValidation([0.5, 0.9, 0.4, 0.3, 0.2, 0.1])
     trainer.fit(model)
-    assert trainer.global_step == 8 and stop[0].stopped_epoch > 0
+    assert trainer.global_step == 8 and stop.stopped_epoch > 0
     assert Path(best.best_model_path).name == "best-step4-ua0.9000.ckpt"
     at_best = torch.load(best.best_model_path, map_location="cpu", weights_only=False)
     final_w = float(model.w.detach())
@@ -215,6 +218,25 @@ def test_early_stopping_tests_the_best_checkpoint_not_the_last(tmp_path):
     assert model.tested_w == pytest.approx(float(at_best["state_dict"]["w"]))
     assert model.tested_w < final_w - 1e-3  # w grows every step: step 4's is smaller than step 8's
     assert torch.load(last.dirpath + "/last.ckpt", map_location="cpu", weights_only=False)["global_step"] == 8
+
+
+def test_callbacks_come_from_their_config_group(tmp_path):
+    from pytorch_lightning.callbacks import LearningRateMonitor, Timer
+
+    from ser.errors import SerError
+    from ser.training.callbacks import build_callbacks
+    from ser.training.runner import step_budget
+
+    cfg = compose(["callbacks.memory=null", "+callbacks.timer._target_=pytorch_lightning.callbacks.Timer"])
+    built = build_callbacks(cfg.callbacks, tmp_path, step_budget(cfg.trainer), has_tracker=True)
+    assert built.memory is None and built.stop is not None
+    assert {type(c) for c in built.others} == {Timer, LearningRateMonitor}
+    assert built.last._every_n_train_steps == cfg.trainer.val_check_interval  # at each validation
+    cfg = compose(["select.patience=null", "callbacks.last_checkpoint.every_n_steps=7"])
+    built = build_callbacks(cfg.callbacks, tmp_path, step_budget(cfg.trainer), has_tracker=False)
+    assert built.stop is None and built.last._every_n_train_steps == 7
+    with pytest.raises(SerError, match="callbacks.best_checkpoint"):
+        build_callbacks({"memory": cfg.callbacks.memory}, tmp_path, cfg.trainer, has_tracker=False)
 
 
 def test_step_budget_validates_short_runs():

@@ -64,7 +64,7 @@ def test_layers_the_head_sees_are_the_models_own_hidden_states(tiny, family):
 
 
 def test_what_trains_and_at_which_rate(tiny, tmp_path):
-    from ser.training.optimizers import parameter_groups
+    from ser.models.optimizers import parameter_groups
 
     optim = {"lr": 1e-3, "head_weight_lr": 2e-3, "head_bias_lr": 3e-3, "decay_norm_and_bias": False}
     frozen = build(tiny["wavlm"], "wavlm")

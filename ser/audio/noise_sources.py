@@ -3,8 +3,8 @@ disjoint (train, test) :class:`~ser.audio.noise.NoiseBank` pair of one run.
 
 Every source is called with the run's ``sample_rate`` (Hz), ``cache_dir`` (or None) and
 ``run_seed``, plus the keys of its YAML file; a new source is a function like these and a file
-with its ``_target_``. ``kind`` (the file's name) and ``fixed`` (whether training noise is
-drawn once) describe the run, not the source, and are not passed.
+with its ``_target_``. ``fixed`` (whether training noise is drawn once) describes the run, not
+the source, and is not passed.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from ser.errors import SerError
 
 log = logging.getLogger(__name__)
 Banks = tuple[NoiseBank, NoiseBank]
-NOT_SOURCE_KEYS = ("kind", "fixed")
+NOT_SOURCE_KEYS = ("fixed",)
 
 
 def synthetic_room(sample_rate: int, cache_dir: str | Path | None, run_seed: int,

@@ -106,7 +106,11 @@ class SvmBaseline:
     cache). ``settings`` are the fixed SVM settings (``C``, ``kernel``, ``gamma``, ``solver``,
     ``class_weight``, ``break_ties``; None: the grid's or :data:`SVM_DEFAULTS`' value); a key
     may be fixed or searched, not both. ``grid_name``: the grid's config key, for messages.
+    ``is_baseline`` marks the class a ``model`` config's ``_target_`` names as a baseline, so
+    train.py fits it here instead of training a network (no ``kind`` key to keep in step).
     """
+
+    is_baseline = True
 
     def __init__(self, grid: Mapping[str, Sequence] | None = None, grid_name: str = "model.grid",
                  c_patience: int | None = None, **settings: Any):

@@ -25,6 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from ser.atomic import write_atomic
 from ser.baseline.estimator import SvmBaseline
+from ser.config_upgrade import with_target
 from ser.baseline.extraction import FEATURE_CHUNK, feature_cache, mixed_features
 from ser.errors import SerError
 from ser.models.metrics import block_metrics, score_test_set
@@ -36,21 +37,21 @@ from ser.training.run_files import finished_metrics, run_record, write_run_files
 from ser.training.runner import run_directory
 
 __all__ = ["FEATURE_CHUNK", "build_baseline", "mixed_features", "train_baseline"]
-MODEL_META_KEYS = ("name", "kind")    # model config keys that describe, not build, the estimator
+MODEL_META_KEYS = ("name",)    # model config keys that describe, not build, the estimator
 # Config groups only the deep network reads (its optimiser, trainer, augmentation, checkpoint
-# selection); a baseline run's config.yaml leaves them out, so that overrides meant for the
+# selection and callbacks); a baseline run's config.yaml leaves them out, so that overrides meant for the
 # network (trainer.max_steps=..., optim.lr=...) never split a sweep's baseline runs into
 # groups. Of the network's input features only the sample rate applies.
-UNUSED_GROUPS = ("optim", "trainer", "augment", "select")
+UNUSED_GROUPS = ("optim", "trainer", "augment", "select", "callbacks")
 
 
 def build_baseline(model: DictConfig, sample_rate: int) -> SvmBaseline:
     """The estimator ``model._target_`` names, built at the corpus ``sample_rate`` (Hz)."""
-    params = OmegaConf.to_container(model, resolve=True)
+    params = with_target("model", OmegaConf.to_container(model, resolve=True))
     for key in MODEL_META_KEYS:
         params.pop(key, None)
-    if "_target_" not in params:
-        raise SerError(f"model={model.get('name')} has kind: sklearn but no `_target_`: name the "
+    if not params["_target_"]:
+        raise SerError(f"model={model.get('name')} is a baseline but names no `_target_`: name the "
                        "class that builds the estimator, e.g. _target_: ser.baseline.svm.MfccSvm "
                        "(see conf/model/mfcc_svm.yaml).")
     return instantiate(params, sample_rate=int(sample_rate))

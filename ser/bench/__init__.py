@@ -1,6 +1,6 @@
-"""``python -m ser.bench``: how fast images are made and models trained, against the usual ways.
+"""``ser-bench [parts=de] [quick=true] [ckpt=RUN]`` (or ``python -m ser.bench``): how fast images are made and models trained, against the usual ways.
 
-Times, in one process and on the same 1-s blocks of real speech (``--speech DIR``, by default
+Times, in one process and on the same 1-s blocks of real speech (``speech=DIR``, by default
 ``../shared/data/urdu`` seen from where it runs, when it is there; speech-like audio from the demo
 synthesiser otherwise):
 
@@ -12,7 +12,7 @@ synthesiser otherwise):
         (:mod:`ser.bench.training`);
 (e)     an epoch with the frozen trunk computed against one with it kept by the trunk cache
         (:mod:`ser.bench.trunk`);
-(f)     with ``--ckpt RUN``: that model's blocks/s in PyTorch and exported to onnxruntime
+(f)     with ``ckpt=RUN``: that model's blocks/s in PyTorch and exported to onnxruntime
         (:mod:`ser.bench.onnx`);
 (g)     the speech encoders (WavLM, HuBERT, wav2vec 2.0 at base size, random weights), frozen
         and fine-tuned: parameters, training steps/s and peak memory (:mod:`ser.bench.speech`;
@@ -23,28 +23,32 @@ synthesiser otherwise):
         latency per hop and per upload, memory and cross-talk checked
         (:mod:`ser.bench.serve_load`; needs the ``serve`` extra; not by default).
 
-``--quick`` shrinks every size so that the whole run takes seconds and prints every figure
-(the tests run it).
+``quick=true`` shrinks every size so that the whole run takes seconds and prints every figure
+(the tests run it). Arguments are ``key=value`` like every ser command; the older ``--flag``
+forms (``--trunk-chunk 0``) work too.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 
 import torch
 
 from ser.allocator import configure_allocator
 from ser.bench.common import peak_rss_mib, speech_blocks
-from ser.cli import report_errors
+from ser.cli import key_values, prepare_process, report_errors
 from ser.errors import SerError
 
 DEFAULT_SPEECH = Path("..") / "shared" / "data" / "urdu"  # from the project folder, installed or not
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m ser.bench", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="ser-bench", description=__doc__.split("\n\n")[0],
+                                epilog="Arguments are key=value like every ser command (trunk_chunk=0 "
+                                       "parts=de quick=true); the --flag forms below work too.")
     p.add_argument("--quick", action="store_true", help="tiny sizes, for tests (a few seconds)")
     p.add_argument("--parts", default="abcdef", help="which parts to run, e.g. de (default abcdef)")
     p.add_argument("--blocks", type=int, default=None, help="blocks for (b)/(c) (default 512)")
@@ -186,5 +190,7 @@ def run(args: argparse.Namespace) -> None:
 
 @report_errors
 def main(argv: list[str] | None = None) -> int:
-    run(_parser().parse_args(argv))
+    prepare_process()
+    parser = _parser()
+    run(parser.parse_args(key_values(sys.argv[1:] if argv is None else argv, parser)))
     return 0

@@ -44,7 +44,7 @@ def build_net(model: str, device: torch.device):
     """The backbone at its paper split, channels-last, random weights (speed does not depend on
     them), with the paper's SGD over its trainable parameters."""
     from ser.models.backbones import build_backbone
-    from ser.training.optimizers import parameter_groups
+    from ser.models.optimizers import parameter_groups
 
     if model not in SPLITS:
         raise SerError(f"--models: no benchmark split for {model!r}; known: {', '.join(SPLITS)}.")

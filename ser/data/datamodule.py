@@ -17,11 +17,12 @@ from torch.utils.data import DataLoader
 
 from ser.audio.noise import NoiseBank
 from ser.audio.noise_sources import NOT_SOURCE_KEYS
+from ser.config_upgrade import legacy_label, with_target
 from ser.configs import build, call_target
 from ser.data.block_dataset import CLEAN, BlockNoiseDataset, EpochSampler, balanced_weights
 from ser.data.blocks import BlockTable, build_blocks
 from ser.data.cross_corpus import TestCorpus, load_test_corpora
-from ser.data.splits import SPLIT_CAVEAT, SPLITS, check_no_leak
+from ser.data.splits import SPLIT_CAVEAT, check_no_leak
 from ser.data.summary import class_count_table
 from ser.errors import SerError
 
@@ -71,20 +72,13 @@ def training_snrs(snr: Any, all_snrs: list[float]) -> list[float]:
                        "number in dB such as snr=15.") from None
 
 
-# Configs written before noise sources and splits were named by ``_target_`` (a checkpoint's)
-LEGACY_TARGETS = {"noise": {"demo": "ser.audio.noise_sources.synthetic_room",
-                            "dir": "ser.audio.noise_sources.folder"},
-                  "split": {name: f"ser.data.splits.{name}_split" for name in SPLITS}}
-
-
 def build_from(group: str, node: DictConfig, meta_keys: tuple[str, ...], **given):
-    """Call ``node._target_`` with ``given`` and the node's own keys but ``meta_keys`` (and name
-    the built-in target of a config written before it had one)."""
-    settings = {k: v for k, v in OmegaConf.to_container(node, resolve=True).items() if k not in meta_keys}
-    name = node.get("kind", node.get("name"))
-    settings.setdefault("_target_", LEGACY_TARGETS[group].get(name))
+    """Call ``node._target_`` with ``given`` and the node's own keys but ``meta_keys`` (a
+    config saved before it had a ``_target_`` is upgraded by :func:`ser.config_upgrade.with_target`)."""
+    settings = {k: v for k, v in with_target(group, OmegaConf.to_container(node, resolve=True)).items()
+                if k not in meta_keys}
     if settings["_target_"] is None:
-        raise SerError(f"{group}={name} names no `_target_`: a file in conf/{group}/ says which "
+        raise SerError(f"{group}={legacy_label(node)} names no `_target_`: a file in conf/{group}/ says which "
                        "function builds it, e.g. conf/noise/dir.yaml or conf/split/loso.yaml.")
     return call_target(settings, **given)
 

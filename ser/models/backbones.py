@@ -201,7 +201,7 @@ def build_backbone(name: str = "alexnet", num_classes: int = 4,
                    pretrained: bool | str | os.PathLike | None = False,
                    trainable_from: str = "features.10", trunk_chunk: int = 32) -> TransferNet:
     """The network: frozen stages, fine-tuned ones (e.g. Conv5, FC6, FC7) and a new head (FC8).
-    Its optimiser groups come from :func:`ser.training.optimizers.parameter_groups`.
+    Its optimiser groups come from :func:`ser.models.optimizers.parameter_groups`.
 
     ``pretrained``: true (the backbone's registered ImageNet weights), false (random init) or the
     path of a state-dict file. ``trainable_from`` names the first fine-tuned stage; for AlexNet
@@ -226,6 +226,14 @@ def build_backbone(name: str = "alexnet", num_classes: int = 4,
     finetune = nn.Sequential(OrderedDict((n.replace(".", "_"), stages[n]) for n in names[cut:-1]))
     head = nn.Linear(old_head.in_features, num_classes)
     return TransferNet(frozen, finetune, head, trunk_chunk)
+
+
+def alexnet(num_classes: int = 4, pretrained: bool | str | os.PathLike | None = False,
+            trainable_from: str = "features.10", trunk_chunk: int = 32, **ignored) -> TransferNet:
+    """``conf/model/alexnet.yaml`` -> torchvision's AlexNet cut at ``trainable_from`` (its
+    ``_target_``). ``ignored`` takes the keys meant for the LightningModule (``name``,
+    ``channels_last``, ``compile``)."""
+    return build_backbone("alexnet", num_classes, pretrained, trainable_from, int(trunk_chunk))
 
 
 # Backbones defined in their own modules register themselves on import.

@@ -1,7 +1,8 @@
 """Config groups -> modules: the network (``model``) and the front-end (``features``).
 
 Both are rebuilt from a checkpoint's hyper-parameters alone, so they are made here from plain
-dicts rather than by Hydra's ``instantiate`` on the live config.
+dicts rather than by Hydra's ``instantiate`` on the live config. A checkpoint's config from
+before every group had a ``_target_`` is upgraded first (:mod:`ser.config_upgrade`).
 """
 
 from __future__ import annotations
@@ -11,9 +12,8 @@ import inspect
 
 from torch import nn
 
-from ser.features.spectrogram import SpectrogramImage
+from ser.config_upgrade import with_target
 from ser.errors import SerError
-from ser.models.backbones import build_backbone
 
 
 def import_target(dotted: str):
@@ -31,24 +31,23 @@ def import_target(dotted: str):
 
 
 def build_frontend(features: dict, channels_last: bool = False) -> nn.Module:
-    """``features`` config -> the waveform-to-input module: its ``_target_`` (``features=logmel``,
-    ``features=paper``), or the paper's spectrogram image for configs that predate ``_target_``."""
-    features = dict(features)
-    target = features.pop("_target_", None)
-    if target is None:
-        return SpectrogramImage(**features)
-    cls = import_target(target)
+    """``features`` config -> the waveform-to-input module its ``_target_`` names
+    (``features=logmel``, ``features=paper``, ``features=waveform``)."""
+    features = with_target("features", features)
+    cls = import_target(features.pop("_target_"))
     if "channels_last" in inspect.signature(cls).parameters:  # front-ends that can write it directly
         features["channels_last"] = channels_last
     return cls(**features)
 
 
 def build_network(model: dict, num_classes: int) -> nn.Module:
-    """``model`` config -> the network: its ``_target_`` builder (the speech encoders,
-    :func:`ser.models.speech_net.build_speech_encoder_net`) or an ImageNet CNN from
-    :func:`ser.models.backbones.build_backbone` (``name`` + ``trainable_from``)."""
-    if model.get("_target_"):
-        options = {k: v for k, v in model.items() if k != "_target_"}
-        return import_target(model["_target_"])(num_classes=num_classes, **options)
-    return build_backbone(model["name"], num_classes, model.get("pretrained", False),
-                          model["trainable_from"], int(model.get("trunk_chunk", 32)))
+    """``model`` config -> the network its ``_target_`` builds (called with ``num_classes`` and
+    the file's keys): an ImageNet CNN (:func:`ser.models.backbones.alexnet`,
+    :func:`ser.models.efficientnet.efficientnet_lite0`) or a speech encoder
+    (:func:`ser.models.speech_net.build_speech_encoder_net`)."""
+    options = with_target("model", model)
+    target = options.pop("_target_")
+    if not target:
+        raise SerError(f"model={model.get('name')} names no `_target_`: a file in conf/model/ says "
+                       "which function builds the network, e.g. conf/model/alexnet.yaml.")
+    return import_target(target)(num_classes=num_classes, **options)

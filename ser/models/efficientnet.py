@@ -16,12 +16,14 @@ timm's ``pretrained_cfg`` for ``tf_efficientnet_lite0``), not on ImageNet mean/s
 
 from __future__ import annotations
 
+import os
 from collections import OrderedDict
 
 import torch
 from torch import nn
 
-from ser.models.backbones import PackageWeights, load_exact_state, register_backbone
+from ser.models.backbones import (PackageWeights, TransferNet, build_backbone, load_exact_state,
+                                  register_backbone)
 
 TIMM_ARCHITECTURE = "tf_efficientnet_lite0"
 # Dropout before the classifier in EfficientNet-Lite0's ImageNet training (TF lite builder: 0.2).
@@ -95,3 +97,11 @@ def efficientnet_lite0_stages(state: dict | None) -> "OrderedDict[str, nn.Module
     stages["dropout"] = nn.Dropout(net.drop_rate)
     stages["classifier"] = net.classifier
     return stages
+
+
+def efficientnet_lite0(num_classes: int = 4, pretrained: bool | str | os.PathLike | None = False,
+                       trainable_from: str = "conv_stem", trunk_chunk: int = 32, **ignored) -> TransferNet:
+    """``conf/model/efficientnet_lite0.yaml`` -> EfficientNet-Lite0 cut at ``trainable_from``
+    (its ``_target_``). ``ignored`` takes the keys meant for the LightningModule (``name``,
+    ``channels_last``, ``compile``)."""
+    return build_backbone("efficientnet_lite0", num_classes, pretrained, trainable_from, int(trunk_chunk))

@@ -13,16 +13,26 @@ from torch import nn
 from ser.audio.mixing import mix_at_snr
 from ser.configs import plain
 from ser.errors import SerError
+from ser.features.augment import build_specaugment, mixup, random_gain
 from ser.models.builders import build_frontend, build_network
 from ser.models.metrics import block_metrics, score_test_set
 from ser.models.trunk_cache import TrunkCache, trunk_cache_reason
-from ser.training.augment import build_specaugment, mixup, random_gain
-from ser.training.optimizers import build_optimizer
+from ser.models.optimizers import build_optimizer
 
-# Images are made in this module's hook on purpose (a checkpoint must render its own inputs).
-warnings.filterwarnings("ignore", message=".*overridden `on_after_batch_transfer` in `LightningModule`.*")
-# Frozen layers are in eval mode on purpose (TransferNet.train, SpeechEncoderNet.train).
-warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode at the start of training.*")
+# Lightning warnings about what this module does on purpose; the commands silence them
+# (:func:`ser.cli.prepare_process`), importing the module does not.
+EXPECTED_WARNINGS = (
+    # images are made in this module's hook on purpose (a checkpoint must render its own inputs)
+    ".*overridden `on_after_batch_transfer` in `LightningModule`.*",
+    # frozen layers are in eval mode on purpose (TransferNet.train, SpeechEncoderNet.train)
+    ".*module\\(s\\) in eval mode at the start of training.*",
+)
+
+
+def ignore_expected_warnings() -> None:
+    """Silence :data:`EXPECTED_WARNINGS` for the rest of the process."""
+    for message in EXPECTED_WARNINGS:
+        warnings.filterwarnings("ignore", message=message)
 
 
 def gather_items(batches: list[tuple[torch.Tensor, ...]], key: tuple[int, ...]) -> list[torch.Tensor]:
@@ -275,7 +285,7 @@ class EmotionClassifier(pl.LightningModule):
     # ---------------------------------------------------------- optimiser
     def configure_optimizers(self) -> dict:
         """Optimiser and schedule from ``conf/optim`` (partials), over the groups of
-        :func:`ser.training.optimizers.parameter_groups`; step schedules learn the run's length
+        :func:`ser.models.optimizers.parameter_groups`; step schedules learn the run's length
         from the trainer's step budget."""
         total = int(self.trainer.estimated_stepping_batches) if self._trainer is not None else 1
         return build_optimizer(self.net, self.hparams.optim, total)

@@ -32,7 +32,8 @@ MODEL_HATCHES = ((None, "plain"), ("..", "dotted"), ("xx", "crossed"), ("--", "d
 # Settings of the classifier rather than of the data it is trained and tested on: a baseline
 # that differs from a network only in them (and in the regime) is drawn in the network's figure.
 # The default of callers without a config; conf/evaluate.yaml's figure.model_keys is the same list.
-MODEL_KEYS = ("model.*", "optim.*", "trainer.*", "features.*", "augment.*", "select.*", "data.batch_size")
+MODEL_KEYS = ("model.*", "optim.*", "trainer.*", "features.*", "augment.*", "select.*", "callbacks.*",
+              "data.batch_size")
 
 
 def _matches(key: str, patterns: Sequence[str]) -> bool:
@@ -46,7 +47,7 @@ def _key(group: RunGroup, patterns: Sequence[str]) -> tuple:
 def regime_families(groups: Sequence[RunGroup], regime_keys: Sequence[str],
                     model_keys: Sequence[str] = ()) -> list[list[RunGroup]]:
     """Groups that differ only in ``regime_keys``, when they hold both regimes; a baseline's
-    family (``model.kind: sklearn``) joins every such family of another model trained on the
+    family (:attr:`RunGroup.is_baseline`) joins every such family of another model trained on the
     same data (differing from it only in ``model_keys`` too), so each figure of a network shows
     the baseline beside it. Without ``model_keys``, or without a matching network, a baseline's
     family stands alone."""

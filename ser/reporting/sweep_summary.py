@@ -18,6 +18,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import yaml
 
+from ser.config_upgrade import is_baseline_config
 from ser.errors import SerError
 from ser.reporting.tables import METRICS, NOISY_MEAN
 from ser.run_layout import CONFIG_FILE, LAST_CHECKPOINT, METRICS_FILE, RUN_FILE, run_dir_of
@@ -52,8 +53,11 @@ class RunGroup:
 
     @property
     def is_baseline(self) -> bool:
-        """A conventional baseline's runs (``model.kind: sklearn``), not a network's."""
-        return self.settings.get("model.kind") == '"sklearn"'
+        """A conventional baseline's runs (an SVM's ``model._target_``, or ``model.kind: sklearn``
+        in configs saved before the targets), not a network's."""
+        model = {key: json.loads(self.settings[f"model.{key}"]) for key in ("kind", "_target_")
+                 if f"model.{key}" in self.settings}
+        return is_baseline_config(model)
 
     @property
     def dataset(self) -> str:

@@ -1,4 +1,4 @@
-"""The run's two checkpoint callbacks: the best by validation, and last.ckpt.
+"""The run's two checkpoint callbacks (conf/callbacks/): the best by validation, and last.ckpt.
 
 :class:`LastCheckpoint` also saves when training ends, so every run that took a step leaves a
 ``last.ckpt`` (a run that ends before its first validation too) that resume and
@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
 
-from ser.run_layout import BEST_GLOB
+from ser.run_layout import BEST_GLOB, LAST_NAME, best_checkpoint_filename
 
 
 def stored_score(path: Path) -> float | None:
@@ -86,3 +86,26 @@ class LastCheckpoint(ModelCheckpoint):
         super().on_train_end(trainer, pl_module)
         if trainer.global_step > 0 and not self._should_skip_saving_checkpoint(trainer):
             self._save_none_monitor_checkpoint(trainer, self._monitor_candidates(trainer))
+
+
+def best_checkpoint(dirpath: str, monitor: str = "val/ua", mode: str = "max") -> BestCheckpoint:
+    """``callbacks.best_checkpoint``: the checkpoint the test sets score, by ``monitor``
+    (``select.monitor``; the paper's experiments keep val/weighted_f1), in the run's
+    ``dirpath``; its file name carries the step and the score (``best-step120-ua0.8125``)."""
+    return BestCheckpoint(dirpath=str(dirpath), filename=best_checkpoint_filename(monitor),
+                          monitor=str(monitor), mode=str(mode), auto_insert_metric_name=False)
+
+
+def last_checkpoint(dirpath: str, validation_steps: int | None = None,
+                    every_n_steps: int | None = None) -> LastCheckpoint:
+    """``callbacks.last_checkpoint``: last.ckpt in the run's ``dirpath``, what resume starts from.
+
+    Lightning's ``save_last`` only refreshes last.ckpt when the best one improves; resuming needs
+    the latest state, so last.ckpt is its own callback: every ``every_n_steps`` optimiser steps
+    when given, else at each validation of a step budget (``validation_steps``, from the
+    trainer), else every epoch; and when training ends."""
+    every = int(every_n_steps or validation_steps or 0)
+    return LastCheckpoint(dirpath=str(dirpath), filename=LAST_NAME, monitor=None, save_top_k=1,
+                          enable_version_counter=False,
+                          **({"every_n_train_steps": every} if every
+                             else {"every_n_epochs": 1, "save_on_train_epoch_end": True}))

@@ -2,7 +2,7 @@
 
 conf/logger/<name>.yaml names its tracker by ``_target_``: a function called with the run's
 ``run_dir``, ``run_name``, ``group`` (the sweep, or None), ``tags`` and resolved ``config``, plus
-the file's own keys but ``kind`` and ``log_images``; it returns a Lightning logger, or False for
+the file's own keys but ``log_images``; it returns a Lightning logger, or False for
 none. A new tracker is such a function and a YAML file.
 """
 
@@ -17,6 +17,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from ser.atomic import write_text_atomic
+from ser.config_upgrade import legacy_label, with_target
 from ser.configs import call_target
 from ser.errors import SerError
 
@@ -53,19 +54,15 @@ def wandb_run_id(run_dir: Path) -> str:
     return run_id
 
 
-NOT_TRACKER_KEYS = ("kind", "log_images")
-LEGACY_TARGETS = {"none": "ser.training.loggers.no_logger", "csv": "ser.training.loggers.csv_logger",
-                  "wandb": "ser.training.loggers.wandb_logger"}
+NOT_TRACKER_KEYS = ("log_images",)
 
 
 def build_logger(cfg: DictConfig, run_dir: Path, group: str | None):
     """The tracker ``cfg.logger._target_`` names, for this run (False: none)."""
-    settings = {k: v for k, v in OmegaConf.to_container(cfg.logger, resolve=True).items()
+    settings = {k: v for k, v in with_target("logger", OmegaConf.to_container(cfg.logger, resolve=True)).items()
                 if k not in NOT_TRACKER_KEYS}
-    kind = cfg.logger.get("kind")
-    settings.setdefault("_target_", LEGACY_TARGETS.get(kind))
     if settings["_target_"] is None:
-        raise SerError(f"logger={kind} names no `_target_`; use logger=wandb, logger=csv or "
+        raise SerError(f"logger={legacy_label(cfg.logger)} names no `_target_`; use logger=wandb, logger=csv or "
                        "logger=none, or give your file in conf/logger/ a `_target_`.")
     return call_target(settings, run_dir=Path(run_dir), run_name=str(cfg.run_name), group=group,
                  tags=list(cfg.get("tags") or []), config=OmegaConf.to_container(cfg, resolve=True))

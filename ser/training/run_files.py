@@ -52,6 +52,18 @@ def data_fingerprint(table, blocks) -> dict:
             "skipped_files": len(blocks.skipped)}
 
 
+def group_choices() -> dict[str, str]:
+    """The file chosen for each config group (``{"model": "alexnet", "noise": "demo", ...}``),
+    from Hydra's runtime choices; empty outside a Hydra app. This is what records which noise
+    or tracker a run used, where configs once carried a ``kind`` key for it."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return {}
+    return {group: str(choice) for group, choice in HydraConfig.get().runtime.choices.items()
+            if not group.startswith("hydra") and choice is not None}
+
+
 def run_record(cfg, datamodule, wall_time_s: float) -> dict:
     return {
         "dataset": cfg.dataset.name,
@@ -65,6 +77,7 @@ def run_record(cfg, datamodule, wall_time_s: float) -> dict:
         "seed": int(cfg.seed),
         "model": cfg.model.name,
         "pretrained": str(cfg.model.get("pretrained", False)),  # a baseline has no weights to start from
+        "choices": group_choices(),
         "test_sets": datamodule.test_set_names,
         "version": ser.__version__,
         "git_commit": git_commit(),

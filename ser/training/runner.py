@@ -10,7 +10,6 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
-from pytorch_lightning.callbacks import EarlyStopping, LearningRateMonitor
 from pytorch_lightning.utilities import rank_zero_only
 
 from ser.errors import SerError
@@ -18,13 +17,11 @@ from ser.models.checkpoints import check_classes, read_checkpoint
 from ser.models.module import EmotionClassifier
 from ser.reporting.predictions import run_predictions
 from ser.reporting.tables import markdown_table
-from ser.run_layout import (LAST_CHECKPOINT, LAST_NAME, best_checkpoint_filename, checkpoint_dir,
-                            last_checkpoint, remove_temporaries)
-from ser.training.checkpoint_callbacks import BestCheckpoint, LastCheckpoint
+from ser.run_layout import LAST_CHECKPOINT, checkpoint_dir, last_checkpoint, remove_temporaries
+from ser.training.callbacks import build_callbacks
 from ser.training.checkpoint_io import AtomicCheckpointIO
 from ser.training.loggers import build_logger, finish_wandb
 from ser.training.precision import trainer_precision
-from ser.training.resources import MemoryMonitor
 from ser.training.run_files import finished_metrics, run_record, write_run_files
 
 
@@ -97,38 +94,6 @@ def step_budget(trainer: DictConfig) -> DictConfig:
     return trainer
 
 
-def selection_callbacks(select: DictConfig | None, ckpt_dir: Path, trainer: DictConfig,
-                        every_n_steps: int | None = None
-                        ) -> tuple[BestCheckpoint, LastCheckpoint, list[EarlyStopping]]:
-    """The best checkpoint by ``select.monitor``, last.ckpt, and early stopping with patience.
-
-    last.ckpt is written at every validation of a step budget (or every epoch), every
-    ``every_n_steps`` optimiser steps when given (``checkpoint.every_n_steps``), and when
-    training ends.
-
-    The best checkpoint is what the test sets score (``select.monitor``, val/ua by default;
-    the paper's experiments keep val/weighted_f1). ``select.patience`` counts validation checks
-    without improvement; ``trainer.min_steps`` holds the stop back on small corpora.
-    """
-    monitor = str((select or {}).get("monitor", "val/weighted_f1"))
-    mode = str((select or {}).get("mode", "max"))
-    best = BestCheckpoint(dirpath=str(ckpt_dir), filename=best_checkpoint_filename(monitor),
-                          monitor=monitor, mode=mode, auto_insert_metric_name=False)
-    # Lightning's save_last only refreshes last.ckpt when the best one improves; resuming needs
-    # the latest state, so last.ckpt has its own callback: every epoch when validation runs per
-    # epoch, at each validation when the budget is in steps (epochs of tiny corpora are seconds).
-    by_steps = trainer.get("check_val_every_n_epoch") is None and isinstance(trainer.get("val_check_interval"), int)
-    every = int(every_n_steps or (trainer.val_check_interval if by_steps else 0))
-    last = LastCheckpoint(dirpath=str(ckpt_dir), filename=LAST_NAME, monitor=None, save_top_k=1,
-                          enable_version_counter=False,
-                          **({"every_n_train_steps": every} if every
-                             else {"every_n_epochs": 1, "save_on_train_epoch_end": True}))
-    patience = (select or {}).get("patience")
-    stop = [EarlyStopping(monitor=monitor, mode=mode, patience=int(patience), check_on_train_epoch_end=False)
-            ] if patience is not None else []
-    return best, last, stop
-
-
 def train(cfg: DictConfig) -> dict:
     """Fit on the configured fold, test the best checkpoint on every test set, save the results."""
     started = time.time()
@@ -156,14 +121,11 @@ def train(cfg: DictConfig) -> dict:
                               trunk_cache=cfg.get("trunk_cache"),
                               run_config=OmegaConf.to_container(cfg, resolve=True))
     trainer_cfg = step_budget(cfg.trainer)
-    best, last, stop = selection_callbacks(cfg.get("select"), ckpt_dir, trainer_cfg,
-                                           (cfg.get("checkpoint") or {}).get("every_n_steps"))
     logger = build_logger(cfg, run_dir, group)
-    memory = MemoryMonitor()
-    interval = "step" if str(cfg.optim.get("interval", "epoch")) == "step" else "epoch"
-    callbacks = [best, last, memory, *stop] + ([LearningRateMonitor(logging_interval=interval)] if logger else [])
+    callbacks = build_callbacks(cfg.get("callbacks"), ckpt_dir, trainer_cfg, has_tracker=bool(logger))
+    best, stop = callbacks.best, callbacks.stop
     trainer: pl.Trainer = instantiate(trainer_cfg, precision=trainer_precision(cfg.trainer),
-                                      callbacks=callbacks, logger=logger,
+                                      callbacks=callbacks.all, logger=logger,
                                       default_root_dir=str(run_dir), plugins=[AtomicCheckpointIO()])
     try:
         if logger:
@@ -179,10 +141,10 @@ def train(cfg: DictConfig) -> dict:
         if not trainer.is_global_zero:  # under DDP every process has the metrics; one writes them
             return metrics
         record = run_record(cfg, datamodule, time.time() - started)
-        record["memory_per_epoch"] = memory.epochs
+        record["memory_per_epoch"] = callbacks.memory.epochs if callbacks.memory else []
         # what the run trained for and which state was tested: equal-step comparisons check these
         record["training"] = {"steps": int(trainer.global_step), "epochs": int(trainer.current_epoch),
-                              "stopped_early": bool(stop and stop[0].stopped_epoch > 0),
+                              "stopped_early": bool(stop and stop.stopped_epoch > 0),
                               "selected": {"monitor": best.monitor,
                                            "score": None if best.best_model_score is None
                                            else float(best.best_model_score),

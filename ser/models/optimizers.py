@@ -5,7 +5,9 @@ file, so a new optimiser is a new file, not an edit of the LightningModule. This
 decides the parameter groups: the fine-tuned stages at ``optim.lr`` (each stage scaled by
 ``optim.layer_decay`` per stage below the top when that is set), the new head's weight and bias
 at their own rates (the paper's Table 4), and no weight decay for normalisation layers and
-biases when ``optim.decay_norm_and_bias=false``.
+biases when ``optim.decay_norm_and_bias=false``. It sits with the models because the groups
+follow a network's parts (frozen trunk, fine-tuned stages, head), and the LightningModule
+answers ``configure_optimizers`` from it.
 """
 
 from __future__ import annotations

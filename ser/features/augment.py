@@ -4,7 +4,8 @@ Each is a switch in ``conf/augment/``, all off in the paper's experiments (``aug
 They act on training batches only, inside the LightningModule, after (masks, mixup) or before
 (gain) the front-end, so they apply to any front-end and never reach validation or test sets.
 Randomness comes from torch's global generator, seeded by ``seed``: the same seed gives the
-same masks on a CPU.
+same masks on a CPU. They sit with the front-ends they act around; the LightningModule
+applies them to training batches.
 """
 
 from __future__ import annotations

@@ -1,0 +1,23 @@
+"""``ser-evaluate`` / ``python evaluate.py ckpt=PATH | sweep=DIR | ckpt=PATH audio=FILE|DIR``:
+evaluate a checkpoint, summarise a sweep, or classify recordings (conf/evaluate.yaml)."""
+
+from __future__ import annotations
+
+from omegaconf import DictConfig
+
+from ser.cli import prepare_process, report_errors
+from ser.commands import hydra_command
+
+PATH_KEYS = ("ckpt", "sweep", "audio", "out_dir")
+
+
+@report_errors
+def evaluate(cfg: DictConfig) -> None:
+    """Run the mode ``cfg`` asks for (see conf/evaluate.yaml)."""
+    prepare_process()
+    from ser.evaluation.evaluate_command import evaluate as run
+
+    run(cfg)
+
+
+main = hydra_command(evaluate, "evaluate", PATH_KEYS)

@@ -1,0 +1,29 @@
+"""``ser-train`` / ``python train.py [overrides]``: train one model per configuration
+(``-m`` for sweeps). A ``model`` whose class is a baseline (``model=mfcc_svm``,
+``model=opensmile_svm``) is fitted without a network on the same data."""
+
+from __future__ import annotations
+
+from omegaconf import DictConfig
+
+from ser.cli import prepare_process, report_errors
+from ser.commands import hydra_command
+from ser.config_upgrade import is_baseline_config
+
+PATH_KEYS = ("hydra.run.dir", "ckpt_path")
+
+
+@report_errors
+def train(cfg: DictConfig) -> float:
+    """Train (or fit the baseline) on ``cfg``; the clean test set's weighted F1, for sweepers."""
+    prepare_process()
+    if is_baseline_config(cfg.model):
+        from ser.baseline.run import train_baseline as run
+    else:
+        from ser.training.runner import train as run
+
+    metrics = run(cfg)
+    return float(metrics.get("clean", {}).get("weighted_f1", float("nan")))
+
+
+main = hydra_command(train, "train", PATH_KEYS)

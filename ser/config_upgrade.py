@@ -1,0 +1,66 @@
+"""Configs saved before every group named its builder by ``_target_``, upgraded in one place.
+
+A checkpoint carries the resolved config it was trained with, and a run folder its
+config.yaml; both must keep loading after the files in conf/ change. Older configs named the
+builder of a group indirectly: ``noise``, ``logger`` (and ``model`` for the baselines) by a
+``kind:`` key, ``split`` and the image ``model`` by ``name:`` through a registry, ``features``
+not at all (the paper's spectrogram image was the only front-end). :func:`with_target` turns
+such a node into the current form, ``_target_`` plus the builder's own keys, so every builder
+reads one shape of config.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+# The builder each old label named, per group (the labels are the conf/<group>/<file>.yaml names).
+LEGACY_TARGETS: dict[str, dict[str, str]] = {
+    "noise": {"demo": "ser.audio.noise_sources.synthetic_room",
+              "dir": "ser.audio.noise_sources.folder"},
+    "split": {name: f"ser.data.splits.{name}_split" for name in ("paper", "utterance", "loso")},
+    "logger": {"none": "ser.training.loggers.no_logger", "csv": "ser.training.loggers.csv_logger",
+               "wandb": "ser.training.loggers.wandb_logger"},
+    "model": {"alexnet": "ser.models.backbones.alexnet",
+              "efficientnet_lite0": "ser.models.efficientnet.efficientnet_lite0"},
+}
+# A group whose old configs had one builder and no label: the paper's spectrogram image.
+LEGACY_DEFAULT_TARGETS = {"features": "ser.features.spectrogram.SpectrogramImage"}
+# Keys that only labelled the file a node came from; never passed to a builder.
+RETIRED_KEYS = ("kind",)
+
+
+def legacy_label(node: Mapping[str, Any]) -> str | None:
+    """The file name an old node was labelled with (``kind``, else ``name``), or None."""
+    label = node.get("kind", node.get("name"))
+    return None if label is None else str(label)
+
+
+def with_target(group: str, node: Mapping[str, Any]) -> dict[str, Any]:
+    """``node`` (plain) as a builder reads it: ``_target_`` set (from the old label where the
+    node has none) and the retired label keys dropped. ``_target_`` stays None where nothing
+    names a builder; the caller says which file in conf/ to follow."""
+    settings = {k: v for k, v in dict(node).items() if k not in RETIRED_KEYS}
+    if not settings.get("_target_"):
+        label = legacy_label(node)
+        settings["_target_"] = LEGACY_TARGETS.get(group, {}).get(label) or LEGACY_DEFAULT_TARGETS.get(group)
+    return settings
+
+
+def is_baseline_config(model: Mapping[str, Any]) -> bool:
+    """Whether a ``model`` node builds a conventional baseline (an SVM on block features) rather
+    than a network: the class its ``_target_`` names says so (``is_baseline``, see
+    :class:`ser.baseline.estimator.SvmBaseline`), or an old config says ``kind: sklearn``.
+    train.py hands such configs to :func:`ser.baseline.run.train_baseline`; the sweep reports
+    rank and label their runs apart from the networks'."""
+    if model.get("kind") == "sklearn":
+        return True
+    target = model.get("_target_")
+    if not target:
+        return False
+    from hydra.utils import get_object
+
+    try:
+        built = get_object(str(target))
+    except Exception:  # a target that moved or never existed builds no baseline we know of
+        return False
+    return bool(getattr(built, "is_baseline", False))

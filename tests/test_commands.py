@@ -1,0 +1,59 @@
+"""One command style: every command installed as a console script, the small tools reading
+``key=value`` (older ``--flag`` forms too), and importing ``ser`` changing nothing global."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from hydra.utils import get_object
+
+from ser.cli import key_values
+from tests.conftest import REPO
+
+tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+
+
+def test_every_console_script_names_a_command():
+    scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
+    assert set(scripts) == {"ser-train", "ser-evaluate", "ser-listen", "ser-export", "ser-bench", "ser-figure2"}
+    for target in scripts.values():
+        module, _, function = target.partition(":")
+        assert callable(get_object(f"{module}.{function}")), target
+
+
+def test_key_values_read_as_flags_and_positionals():
+    from ser.bench import _parser as bench_parser
+    from ser.figure2 import _parser as figure_parser
+
+    bench = bench_parser()
+    args = bench.parse_args(key_values(["quick=true", "trunk_chunk=0", "--parts", "de", "encoder-batch=4"], bench))
+    assert args.quick and args.trunk_chunk == 0 and args.parts == "de" and args.encoder_batch == 4
+    assert not bench.parse_args(key_values(["quick=false"], bench)).quick
+    figure = figure_parser()
+    args = figure.parse_args(key_values(["output=b.png", "input=a.wav", "snr=10"], figure))
+    assert (args.input, args.output, args.snr) == ("a.wav", "b.png", 10.0)
+    # a positional path that holds "=" stays a path
+    assert figure.parse_args(key_values(["fold=1/a.wav", "b.png"], figure)).input == "fold=1/a.wav"
+    with pytest.raises(SystemExit):
+        figure.parse_args(key_values(["a.wav", "b.png", "colour=red"], figure))
+
+
+def test_importing_ser_changes_nothing_global():
+    code = ("import warnings; before = list(warnings.filters); import ser, ser.models.module, ser.allocator; "
+            "import ser.training.runner; "
+            "mine = [f for f in warnings.filters if f not in before and 'eval mode' in str(f[1])]; "
+            "print(ser.allocator._applied, len(mine))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
+                         check=True).stdout.split()
+    assert out == ["None", "0"]
+
+
+def test_the_entry_points_set_up_the_process():
+    code = ("import warnings; from ser.cli import prepare_process; prepare_process(); import ser.allocator; "
+            "print(bool(ser.allocator._applied is not None), "
+            "any('eval mode' in str(f[1]) for f in warnings.filters))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
+                         check=True).stdout.split()
+    assert out == ["True", "True"]

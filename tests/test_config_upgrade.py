@@ -1,0 +1,53 @@
+"""Every config group is built from its ``_target_``; configs saved before that (a checkpoint's,
+a run folder's config.yaml) still build, through the one upgrade in ser/config_upgrade.py."""
+
+from __future__ import annotations
+
+import pytest
+
+from ser.config_upgrade import is_baseline_config, with_target
+from tests.conftest import REPO, compose
+
+
+def test_no_config_file_carries_a_kind_key():
+    offenders = [str(p.relative_to(REPO)) for p in (REPO / "conf").rglob("*.yaml")
+                 if any(line.startswith("kind:") for line in p.read_text().splitlines())]
+    assert offenders == []
+
+
+@pytest.mark.parametrize("model", sorted(p.stem for p in (REPO / "conf" / "model").glob("*.yaml")))
+def test_every_model_option_names_its_builder(model):
+    cfg = compose([f"model={model}"])
+    assert cfg.model._target_ and cfg.model.name == model
+    assert is_baseline_config(cfg.model) == model.endswith("_svm")
+
+
+def test_old_labels_are_upgraded_to_targets():
+    assert with_target("noise", {"kind": "demo", "seconds": 5}) == {
+        "_target_": "ser.audio.noise_sources.synthetic_room", "seconds": 5}
+    assert with_target("logger", {"kind": "csv"}) == {"_target_": "ser.training.loggers.csv_logger"}
+    assert with_target("split", {"name": "loso"})["_target_"] == "ser.data.splits.loso_split"
+    assert with_target("model", {"name": "alexnet"})["_target_"] == "ser.models.backbones.alexnet"
+    assert with_target("features", {"sample_rate": 16000})["_target_"].endswith("SpectrogramImage")
+    kept = {"_target_": "tests.somewhere.noise", "kind": "white"}
+    assert with_target("noise", kept) == {"_target_": "tests.somewhere.noise"}
+    assert with_target("noise", {"kind": "unknown"})["_target_"] is None
+
+
+def test_an_old_checkpoints_model_and_features_still_build():
+    from ser.features.spectrogram import SpectrogramImage
+    from ser.models.backbones import TransferNet
+    from ser.models.builders import build_frontend, build_network
+
+    old_model = {"name": "alexnet", "pretrained": False, "trainable_from": "features.10",
+                 "channels_last": False, "compile": False}
+    assert isinstance(build_network(old_model, 4), TransferNet)
+    assert isinstance(build_frontend({"sample_rate": 16000}), SpectrogramImage)
+
+
+def test_baselines_are_told_by_their_class_or_an_old_kind():
+    assert is_baseline_config({"_target_": "ser.baseline.svm.MfccSvm"})
+    assert is_baseline_config({"name": "mfcc_svm", "kind": "sklearn"})
+    assert not is_baseline_config({"_target_": "ser.models.backbones.alexnet"})
+    assert not is_baseline_config({"_target_": "ser.nowhere.Thing"})
+    assert not is_baseline_config({"name": "efficientnet_lite0"})
