@@ -266,3 +266,19 @@ def test_c_patience_stops_the_search_along_c_after_validation_ua_stops_rising():
     assert stopped["chosen"]["C"] == grid["C"][int(np.argmax(uas[:first_miss + 1]))]
     with pytest.raises(SerError, match="c_patience"):
         SvmBaseline(grid=grid, c_patience=0)
+
+
+def test_clean_and_augmented_runs_are_paired_only_within_one_model():
+    from ser.reporting.pooled import headline_pairs
+    from ser.reporting.sweep_summary import FinishedRun, RunGroup
+
+    def group(feature_set: str, regime: str) -> RunGroup:
+        settings = {"model.name": '"opensmile_svm"', "model._target_":
+                    '"ser.baseline.opensmile_svm.OpenSmileSvm"',
+                    "model.feature_set": f'"{feature_set}"', "snr": f'"{regime}"'}
+        record = {"regime": "clean" if regime == "clean" else "augmented"}
+        return RunGroup(settings, [FinishedRun(Path("."), {}, record, settings)],
+                        label=f"{feature_set}-{regime}")
+
+    groups = [group("compare", "clean"), group("compare", "all"), group("egemaps", "all")]
+    assert headline_pairs(groups) == [("compare-all", "compare-clean")]

@@ -104,11 +104,13 @@ def compare_groups(a: RunGroup, pa: Predictions, b: RunGroup, pb: Predictions, n
 
 def headline_pairs(groups: Sequence[RunGroup]) -> list[tuple[str, str]]:
     """The comparisons the figure draws: each network against each baseline trained the same
-    way (same regime), and augmented against clean-trained for the same model."""
+    way (same regime), and augmented against clean-trained for the same model: every
+    ``model.*`` setting equal (eGeMAPS and ComParE are two models of one ``model.name``)."""
     pairs = []
     for a, b in combinations(groups, 2):
         a, b = _order(a, b)
-        same_model = a.settings.get("model.name") == b.settings.get("model.name")
+        keys = {k for k in (*a.settings, *b.settings) if k.startswith("model.")}
+        same_model = all(a.settings.get(k) == b.settings.get(k) for k in keys)
         if (not a.is_baseline and b.is_baseline and a.regime == b.regime) or \
                 (same_model and {a.regime, b.regime} == {"augmented", "clean"}):
             pairs.append((a.label, b.label))
