@@ -117,8 +117,9 @@ def test_the_page_shows_the_leading_emotions_ser_listen_gives(server, tmp_path):
         while page.execute_script("return window.serHops.length") < SECONDS * 4 - 4:
             assert time.time() < deadline, page.find_element("id", "status").text
             time.sleep(0.25)
-        hops = page.execute_script("return window.serHops")
-        shown = page.find_element("id", "leading").get_attribute("data-label")
+        # one script reads both: a hop arriving between two reads would make them disagree
+        hops, shown = page.execute_script(
+            "return [window.serHops, document.getElementById('leading').dataset.label]")
         page.save_screenshot(str(tmp_path / "page.png"))
     finally:
         page.quit()
@@ -139,9 +140,11 @@ def test_the_page_shows_the_leading_emotions_ser_listen_gives(server, tmp_path):
         # a different label only where ser.listen's own top two are within the resampling error
         assert hop["label"] == best["label"] or top2[1] - top2[0] < 0.02, (hop, best)
         agree += hop["label"] == best["label"]
-        assert -60 < hop["level_db"] < 0  # the recording, not silence
+        assert hop["level_db"] < 0
     # the tiny test model's classes are close to a tie, so a label may differ where ser.listen's
     # own top two are within the resampling error; the probabilities must agree everywhere
+    # the recording, not silence (a pause in the speech may make a single window quiet)
+    assert np.median([hop["level_db"] for hop in hops]) > -60
     assert worst < 0.05, (worst, agree, len(hops))
     print(f"browser: {len(hops)} hops, leading emotions {sorted({h['label'] for h in hops})}, "
           f"{agree}/{len(hops)} as ser.listen, largest probability difference {worst:.4f}")
