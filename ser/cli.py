@@ -10,7 +10,7 @@ import sys
 import textwrap
 from typing import Callable, TypeVar
 
-from ser.errors import ser_error_in
+from ser.errors import SerError, ser_error_in
 
 T = TypeVar("T")
 EXIT_USER_ERROR = 2
@@ -96,3 +96,19 @@ def key_values(argv: list[str], parser: argparse.ArgumentParser) -> list[str]:
             out += [flags[dest].option_strings[-1], value]
     # named positionals go first, in the parser's order, before any given without a name
     return [named[d] for d in positional if d in named] + out
+
+
+def key_value_words(argv: list[str], defaults: dict, command: str, hint: str,
+                    nulls: tuple[str, ...] = ("", "null", "none")) -> dict:
+    """``key=value`` words of the light commands (ser.predict, ser.listen, ser.serve) ->
+    ``defaults`` updated; a value in ``nulls`` (case-insensitive) is None. A word that is not
+    ``key=value`` with a known key is one SerError naming the keys, then ``hint``."""
+    args = dict(defaults)
+    for word in argv:
+        key, sep, value = word.partition("=")
+        if not sep or key not in defaults:
+            raise SerError(f"Unknown argument {word!r}: {command} takes key=value words among "
+                           f"{', '.join(defaults)}{hint}")
+        args[key] = None if value.lower() in nulls else value
+    return args
+

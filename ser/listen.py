@@ -23,7 +23,7 @@ from typing import IO, Callable, Iterable, Iterator
 
 import numpy as np
 
-from ser.cli import report_errors
+from ser.cli import key_value_words, report_errors
 from ser.errors import SerError
 from ser.inference.ring import Ring
 from ser.inference.windows import window_samples
@@ -35,13 +35,8 @@ PIP_HINT = "pip install 'ser[listen]' (or pip install sounddevice)"
 
 def parse_args(argv: list[str]) -> dict:
     """``key=value`` words -> settings (hop/window in s, realtime bool, rate in Hz)."""
-    args = dict(DEFAULTS)
-    for word in argv:
-        key, sep, value = word.partition("=")
-        if not sep or key not in DEFAULTS:
-            raise SerError(f"Unknown argument {word!r}: ser.listen takes key=value words among "
-                           f"{', '.join(DEFAULTS)}, e.g. python -m ser.listen ckpt=RUN source=talk.wav.")
-        args[key] = None if value.lower() in ("", "null", "none") else value
+    args = key_value_words(argv, DEFAULTS, "ser.listen",
+                           ", e.g. python -m ser.listen ckpt=RUN source=talk.wav.")
     if not args["ckpt"]:
         raise SerError("ser.listen needs the model: ckpt=RUN (a run directory written by train.py, "
                        "a .ckpt file or an exported .onnx file).")

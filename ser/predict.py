@@ -20,7 +20,7 @@ import json
 import sys
 from pathlib import Path
 
-from ser.cli import report_errors
+from ser.cli import key_value_words, report_errors
 from ser.errors import SerError
 
 DEFAULTS = {"ckpt": None, "audio": None, "output": "table", "hop": "0.25", "window": None,
@@ -30,13 +30,7 @@ USAGE = "python -m ser.predict ckpt=model.onnx|RUN audio=FILE|FOLDER [output=tab
 
 def parse_args(argv: list[str]) -> dict:
     """``key=value`` words -> settings (hop/window in s, smooth in windows); SerError otherwise."""
-    args = dict(DEFAULTS)
-    for word in argv:
-        key, sep, value = word.partition("=")
-        if not sep or key not in DEFAULTS:
-            raise SerError(f"Unknown argument {word!r}: ser.predict takes key=value words among "
-                           f"{', '.join(DEFAULTS)}. Usage: {USAGE}")
-        args[key] = None if value.lower() in ("", "null", "none") else value
+    args = key_value_words(argv, DEFAULTS, "ser.predict", f". Usage: {USAGE}")
     if not args["ckpt"] or not args["audio"]:
         raise SerError(f"ser.predict needs the model (ckpt= a run directory, a .ckpt or an "
                        f".onnx file) and the recordings (audio= a file or a folder). Usage: {USAGE}")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sys
 
-from ser.cli import report_errors
+from ser.cli import key_value_words, report_errors
 from ser.errors import SerError
 
 DEFAULTS = {"ckpt": None, "host": "127.0.0.1", "port": "8000", "token": None,
@@ -23,13 +23,7 @@ PIP_HINT = "pip install 'ser[serve]' (FastAPI, uvicorn and python-multipart)"
 
 def parse_args(argv: list[str]) -> dict:
     """``key=value`` words -> settings (port int, max_upload_mb MiB, hop s); SerError otherwise."""
-    args = dict(DEFAULTS)
-    for word in argv:
-        key, sep, value = word.partition("=")
-        if not sep or key not in DEFAULTS:
-            raise SerError(f"Unknown argument {word!r}: ser.serve takes key=value words among "
-                           f"{', '.join(DEFAULTS)}. Usage: {USAGE}")
-        args[key] = value or None
+    args = key_value_words(argv, DEFAULTS, "ser.serve", f". Usage: {USAGE}", nulls=("",))
     if not args["ckpt"]:
         raise SerError(f"ser.serve needs the model: ckpt= a run directory, a .ckpt or an .onnx "
                        f"file. Usage: {USAGE}")
