@@ -282,3 +282,52 @@ def test_clean_and_augmented_runs_are_paired_only_within_one_model():
 
     groups = [group("compare", "clean"), group("compare", "all"), group("egemaps", "all")]
     assert headline_pairs(groups) == [("compare-all", "compare-clean")]
+
+
+@pytest.mark.parametrize("n_classes", [2, 4])
+def test_the_gram_solver_is_the_linear_svc_and_pickles_small(n_classes):
+    """solver=libsvm_gram must give SVC(kernel=linear)'s decisions, through one Gram matrix
+    for the whole C grid, and keep only the pairs' weight vectors."""
+    import pickle
+
+    from sklearn.svm import SVC
+
+    from ser.baseline.estimator import SvmBaseline
+    from ser.baseline.gram_svm import GramLinearSVC, gram_matrix
+    from ser.errors import SerError
+
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, n_classes, 300)
+    features = rng.standard_normal((300, 40)) + labels[:, None] * 0.3
+    test = rng.standard_normal((150, 40))
+    for break_ties in (True, False):
+        reference = SVC(kernel="linear", C=0.05, class_weight="balanced",
+                        break_ties=break_ties and n_classes > 2).fit(features, labels)
+        gram = GramLinearSVC(C=0.05, class_weight="balanced", break_ties=break_ties)
+        gram.fit(features, labels)
+        np.testing.assert_allclose(gram.decision_function(test),
+                                   reference.decision_function(test), atol=1e-8)
+        np.testing.assert_array_equal(gram.predict(test), reference.predict(test))
+    assert len(pickle.dumps(gram)) < 8 * 40 * n_classes * n_classes + 4096  # no support vectors
+
+    grid = {"kernel": ["linear"], "solver": ["libsvm_gram"], "C": [1e-3, 1e-2, 1e-1]}
+    val_labels = rng.integers(0, n_classes, 120)
+    val = rng.standard_normal((120, 40)) + val_labels[:, None] * 0.3
+    calls = []
+    import ser.baseline.estimator as estimator
+
+    original = estimator.gram_matrix
+    estimator.gram_matrix = lambda x: calls.append(len(x)) or original(x)
+    try:
+        chosen = SvmBaseline(grid=grid).fit(features, labels, n_classes, val, val_labels)
+    finally:
+        estimator.gram_matrix = original
+    assert calls == [300]  # one Gram matrix served every C
+    svc = SvmBaseline(grid={**grid, "solver": ["libsvm"]}).fit(features, labels, n_classes,
+                                                             val, val_labels)
+    assert chosen.selection["validation_ua"] == pytest.approx(svc.selection["validation_ua"])
+    np.testing.assert_array_equal(chosen.predict_scores(test)[1], svc.predict_scores(test)[1])
+    with pytest.raises(SerError, match="liblinear"):
+        gram_matrix(features, max_items=100)
+    with pytest.raises(SerError, match="model.kernel=linear"):
+        SvmBaseline(kernel="rbf", solver="libsvm_gram").fit(features, labels, n_classes)

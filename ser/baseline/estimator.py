@@ -40,12 +40,13 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC, LinearSVC
 
+from ser.baseline.gram_svm import GramLinearSVC, gram_matrix
 from ser.errors import SerError
 from ser.models.metrics import block_metrics
 
 # The settings a grid may search, and their values when neither the config nor the grid sets them.
 SVM_DEFAULTS: dict[str, Any] = {"C": 1.0, "kernel": "rbf", "gamma": "scale", "solver": "libsvm"}
-SOLVERS = ("libsvm", "liblinear")
+SOLVERS = ("libsvm", "libsvm_gram", "liblinear")
 SELECTION_METRIC = "validation UA (block level, mean recall over the classes validation holds)"
 
 
@@ -66,24 +67,29 @@ def grid_points(grid: Mapping[str, Sequence] | None, name: str = "model.grid") -
     return [dict(zip(keys, combo)) for combo in itertools.product(*(list(grid[k]) for k in keys))]
 
 
-def make_svm(settings: Mapping[str, Any]) -> SVC | LinearSVC:
-    """The classifier of one setting: ``solver=libsvm`` -> :class:`SVC` (any kernel, one-vs-one),
-    ``solver=liblinear`` -> :class:`LinearSVC` (linear kernel only, one-vs-rest, squared hinge
-    loss), whose cost grows about linearly with the training items where SVC's grows with their
-    square: on 4,000 items of 6,373 dimensions one fit took 4-10 s against SVC(kernel=linear)'s
-    50-63 s (on the demo corpus's 1,560 ComParE items SVC was still the faster, 2 s against
-    2-6 s; a real corpus's noisy copies number tens of thousands)."""
+def make_svm(settings: Mapping[str, Any]) -> SVC | LinearSVC | GramLinearSVC:
+    """The classifier of one setting: ``solver=libsvm`` -> :class:`SVC` (any kernel, one-vs-one);
+    ``solver=libsvm_gram`` -> :class:`GramLinearSVC`, the same linear SVC fitted through the
+    precomputed Gram matrix of the training items (one matrix product for the whole grid, then
+    seconds per C; memory N² float64, see :mod:`ser.baseline.gram_svm`); ``solver=liblinear``
+    -> :class:`LinearSVC` (linear kernel only, one-vs-rest, squared hinge loss), memory linear
+    in N but its passes grow steeply with C. docs/speed.md has their fit times on ComParE."""
     solver, kernel = settings["solver"], settings["kernel"]
     if solver not in SOLVERS:
-        raise SerError(f"model.solver={solver!r}: use libsvm (sklearn's SVC, any kernel) or "
-                       "liblinear (LinearSVC, linear kernel only; fast on many features).")
+        raise SerError(f"model.solver={solver!r}: use libsvm (sklearn's SVC, any kernel), "
+                       "libsvm_gram (the linear SVC through a precomputed Gram matrix: many "
+                       "features, up to ~40,000 items) or liblinear (LinearSVC, linear kernel "
+                       "only; memory linear in the items).")
+    if solver in ("liblinear", "libsvm_gram") and kernel != "linear":
+        raise SerError(f"model.solver={solver} fits a linear SVM only, but model.kernel is "
+                       f"{kernel!r}: set model.kernel=linear, or model.solver=libsvm for "
+                       "other kernels.")
     if solver == "liblinear":
-        if kernel != "linear":
-            raise SerError(f"model.solver=liblinear fits a linear SVM only, but model.kernel is "
-                           f"{kernel!r}: set model.kernel=linear, or model.solver=libsvm for "
-                           "other kernels.")
         return LinearSVC(C=float(settings["C"]), class_weight=settings.get("class_weight"),
                          dual="auto", max_iter=int(settings.get("max_iter", 10000)))
+    if solver == "libsvm_gram":
+        return GramLinearSVC(C=float(settings["C"]), class_weight=settings.get("class_weight"),
+                             break_ties=bool(settings.get("break_ties", True)))
     return SVC(C=float(settings["C"]), kernel=str(kernel), gamma=settings["gamma"],
                class_weight=settings.get("class_weight"),
                break_ties=bool(settings.get("break_ties", True)))
@@ -151,13 +157,24 @@ class SvmBaseline:
 
     # -- fitting
     def _fit_one(self, point: Mapping[str, Any], features: np.ndarray,
-                 labels: np.ndarray) -> tuple[Pipeline, bool]:
+                 labels: np.ndarray, gram: dict) -> tuple[Pipeline, bool]:
+        """Fit one grid point. ``gram``: the fit's memo of the standardised features and their
+        Gram matrix, filled by the first ``libsvm_gram`` point and reused by the others."""
         settings = {**self.settings, **point}
         try:
             pipeline = make_pipeline(StandardScaler(), make_svm(settings))
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", ConvergenceWarning)
-                pipeline.fit(features, labels)
+                if settings["solver"] == "libsvm_gram":
+                    if not gram:
+                        scaler = StandardScaler().fit(features)
+                        gram["scaler"] = scaler
+                        gram["x"] = scaler.transform(features)
+                        gram["k"] = gram_matrix(gram["x"])
+                    pipeline = make_pipeline(gram["scaler"], pipeline[-1])
+                    pipeline[-1].fit(gram["x"], labels, gram=gram["k"])
+                else:
+                    pipeline.fit(features, labels)
         except ValueError as exc:  # e.g. an unknown kernel or gamma
             raise SerError(f"The SVM refused its settings {dict(point) or ''}({exc}). Check "
                            "model.kernel (rbf, linear, poly, sigmoid), model.gamma (scale, auto "
@@ -186,7 +203,7 @@ class SvmBaseline:
                            "has no validation blocks to choose them on. Use a split with a "
                            "validation part, or fix the settings (model.grid=null).")
         self.n_classes = int(n_classes)
-        results, best_ua = [], -np.inf
+        results, best_ua, gram = [], -np.inf, {}
         series: dict[tuple, list[float]] = {}  # other settings -> (series best, misses in a row)
         for point in points:
             others = tuple(sorted((k, str(v)) for k, v in point.items() if k != "C"))
@@ -197,7 +214,7 @@ class SvmBaseline:
                     f"it (model.c_patience={self.c_patience})")})
                 continue
             started = time.perf_counter()
-            pipeline, converged = self._fit_one(point, features, labels)
+            pipeline, converged = self._fit_one(point, features, labels, gram)
             seconds = time.perf_counter() - started
             ua = (validation_ua(pipeline, val_features, val_labels, self.n_classes)
                   if val_labels is not None and len(val_labels) else None)
