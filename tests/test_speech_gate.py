@@ -334,3 +334,31 @@ def test_the_bench_part_prints_each_detectors_cost(tmp_path):
     lines = vad_figures(None, None, RATE, 2, blocks, names=("energy",))
     assert lines[1].startswith("(j) energy:") and "ms per 1-s block" in lines[1] and "per 0.25-s hop" in lines[1]
     assert len(lines) == 5 and "padding called speech" in lines[2]
+
+
+def test_timeline_files_and_the_server_show_no_speech(tmp_path):
+    from ser.audio.speech_detectors import energy
+    from ser.inference.speech_gate import NO_SPEECH, SpeechGate
+    from ser.inference.timeline import write_timelines
+
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from ser.serve.app import create_app
+
+    gate = SpeechGate(energy(RATE, 20, -35, 30), 0.5)
+    wav = tmp_path / "talk.wav"
+    sf.write(wav, np.concatenate([np.zeros(2 * RATE, np.float32), tone(2.0)]), RATE)
+    (written,) = write_timelines(FixedPredictor(), [wav], tmp_path / "out", hop_s=0.5, gate=gate)
+    rows = (tmp_path / "out" / "talk.timeline.csv").read_text().splitlines()
+    assert rows[0].endswith(",label,speech") and rows[1].split(",")[-2] == NO_SPEECH
+    assert rows[-1].split(",")[-2] == "sad" and (tmp_path / "out" / "talk.timeline.png").stat().st_size > 0
+    client = TestClient(create_app(FixedPredictor(), gate=gate))
+    assert client.get("/model").json()["speech_gate"] == "vad=energy, min_speech=0.5"
+    quiet = tmp_path / "quiet.wav"
+    sf.write(quiet, np.zeros(2 * RATE, np.float32), RATE)
+    with open(quiet, "rb") as f:
+        body = client.post("/predict", files={"file": ("quiet.wav", f, "audio/wav")}).json()
+    rec = body["recordings"][0]
+    assert rec["recording"]["emotion"] == NO_SPEECH and set(rec["timeline"]["labels"]) == {NO_SPEECH}
+    assert rec["timeline"]["no_speech"] == [{"start_s": 0.0, "end_s": 2.0}]

@@ -6,9 +6,6 @@ Images are not made here: the LightningModule mixes and renders batches on the d
 
 from __future__ import annotations
 
-import math
-from typing import Any
-
 import numpy as np
 import pytorch_lightning as pl
 import torch
@@ -22,6 +19,7 @@ from ser.configs import build, call_target
 from ser.data.block_dataset import CLEAN, BlockNoiseDataset, EpochSampler, balanced_weights
 from ser.data.blocks import BlockTable, build_blocks
 from ser.data.cross_corpus import TestCorpus, load_test_corpora
+from ser.data.snr_levels import parse_snrs, snr_name, snr_range, training_snrs  # noqa: F401
 from ser.data.speech_blocks import BlockGate, BlockSpeech, block_speech
 from ser.data.splits import SPLIT_CAVEAT, check_no_leak
 from ser.data.summary import class_count_table
@@ -31,46 +29,6 @@ from ser.errors import SerError
 # Noise-draw streams, so train, validation and test never share a generator state.
 TRAIN_STREAM, VAL_STREAM, TEST_STREAM, NOISE_SPLIT_STREAM = 1, 2, 3, 4
 CROSS_CORPUS_STREAM = 100  # + the entry's index: each test corpus draws its own test noise
-
-
-def snr_name(snr: float) -> str:
-    """Test-set key as in metrics.json: ``clean`` or ``15dB``."""
-    return "clean" if math.isinf(snr) else f"{snr:g}dB"
-
-
-def parse_snrs(values: Any, key: str) -> list[float]:
-    try:
-        return [float(v) for v in (values or [])]
-    except (TypeError, ValueError):
-        raise SerError(f"`{key}` must be a list of numbers in dB (e.g. [15, 20, 40]); got {values!r}.") from None
-
-
-def snr_range(values: Any) -> tuple[float, float] | None:
-    """``data.train_snr_range`` [low, high] in dB as a tuple, or None (fixed levels)."""
-    if values is None:
-        return None
-    try:
-        low, high = (float(v) for v in values)
-    except (TypeError, ValueError):
-        low, high = math.nan, math.nan
-    if not low <= high:
-        raise SerError(f"data.train_snr_range={values!r}: give [low, high] in dB with low <= high, "
-                       "e.g. [0, 30], or null for the fixed levels of data.all_snrs.")
-    return low, high
-
-
-def training_snrs(snr: Any, all_snrs: list[float]) -> list[float]:
-    """The SNRs of the noisy training copies: ``clean`` none, ``all`` each of ``all_snrs``."""
-    if str(snr).lower() == "clean":
-        return []
-    if str(snr).lower() == "all":
-        return parse_snrs(all_snrs, "data.all_snrs")
-    try:
-        return [float(snr)]
-    except (TypeError, ValueError):
-        raise SerError(f"snr={snr!r} is not a training choice: use snr=clean (clean blocks only), "
-                       "snr=all (clean plus a copy at each of data.all_snrs, 15/20/40 dB) or a "
-                       "number in dB such as snr=15.") from None
 
 
 def build_from(group: str, node: DictConfig, meta_keys: tuple[str, ...], **given):
