@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from ser.errors import SerError
 
 # Groups of the training config evaluate.py lets you swap (conf/evaluate.yaml's defaults list).
-SWAPPABLE_GROUPS = ("dataset", "noise")
+SWAPPABLE_GROUPS = ("dataset", "noise", "vad")
 
 
 def training_overrides(cfg: DictConfig) -> tuple[dict[str, str], dict[str, Any]]:
@@ -34,11 +34,19 @@ def training_overrides(cfg: DictConfig) -> tuple[dict[str, str], dict[str, Any]]
     dotted = {}
     for item in hc.overrides.task:
         key = item.split("=", 1)[0].lstrip("+~")
-        if key == "vad" and cfg.get("vad") not in (None, "auto"):  # test sets with this detector
-            swaps["vad"] = str(cfg.vad)
         if "." in key and key.split(".", 1)[0] in own:
             dotted[key] = OmegaConf.select(cfg, key)
     return swaps, dotted
+
+
+def vad_choice(cfg: DictConfig) -> str:
+    """The detector the command line chose (``vad=silero``: conf/vad/silero.yaml, whose
+    ``_target_`` is ``ser.audio.speech_detectors.silero``), else ``auto``."""
+    node = cfg.get("vad")
+    if node is None or not node.get("_target_"):
+        return "auto"
+    name = str(node["_target_"]).rsplit(".", 1)[-1]
+    return "none" if name == "no_detector" else name
 
 
 def _check_mode(cfg: DictConfig) -> str:
@@ -95,7 +103,7 @@ def evaluate(cfg: DictConfig) -> dict:
             from ser.inference.speech_gate import inference_gate
 
             predictor = load_predictor(cfg.ckpt)  # a run directory, a .ckpt or a .onnx file
-            gate = inference_gate(cfg.get("vad"), cfg.get("min_speech"), predictor.sample_rate)
+            gate = inference_gate(vad_choice(cfg), cfg.get("min_speech"), predictor.sample_rate)
             result = predict_audio(predictor, None, cfg.audio, gate)
             # timelines: under the run's evaluation/ folder unless out_dir= says otherwise, for
             # every decodable file, also one too short for a block (one zero-padded window)

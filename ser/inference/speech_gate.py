@@ -93,10 +93,11 @@ def parse_min_speech(value: Any) -> float:
 
 def inference_gate(vad: str | None, min_speech: Any, sample_rate: int,
                    quiet: bool = False) -> SpeechGate | None:
-    """The gate ``vad=`` asks for, or None. ``auto``/None: :data:`DEFAULT_DETECTOR` when its
-    package is installed, else no gate (with one line on stderr unless ``quiet``). A named
-    detector that cannot load is a SerError naming the extra to install."""
-    choice = str(vad or "auto").lower()
+    """The gate ``vad=`` asks for, or None. ``auto``: :data:`DEFAULT_DETECTOR` when its package
+    is installed, else no gate (with one line on stderr unless ``quiet``); ``none`` or None (the
+    light commands read ``vad=none`` as None): no gate. A named detector that cannot load is a
+    SerError naming the extra to install."""
+    choice = "none" if vad is None else str(vad).lower()
     share = parse_min_speech(min_speech)
     if choice not in CHOICES:
         raise SerError(f"vad={vad}: choose one of {', '.join(CHOICES)} (auto: {DEFAULT_DETECTOR} "
