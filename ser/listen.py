@@ -1,8 +1,12 @@
-"""``python -m ser.listen ckpt=RUN [source=mic|FILE|-] [hop=0.25] [window=] [jsonl=PATH] [realtime=true]``
+"""``python -m ser.listen ckpt=RUN [source=mic|FILE|-] [hop=0.25] [window=] [jsonl=PATH] [realtime=true]
+[vad=auto] [min_speech=0.5]``
 
 Live emotion recognition: every ``hop`` seconds the last ``window`` seconds of audio (the
 model's block length by default) are classified and one line is printed: stream time (s, end
 of the window), leading emotion, every class's probability and the compute latency (ms).
+With a speech gate (``vad=auto``, the default, when ``ser[vad]`` is installed; see
+:mod:`ser.inference.speech_gate`) a window with less than ``min_speech`` speech prints
+``no speech`` and its share of speech instead, and the network does not run for it.
 
 Sources: ``mic`` (default input device, needs ``pip install 'ser[listen]'``), an audio FILE
 played at real time (``realtime=false``: as fast as possible), or ``-``: raw 16-bit
@@ -26,10 +30,11 @@ import numpy as np
 from ser.cli import key_value_words, report_errors
 from ser.errors import SerError
 from ser.inference.ring import Ring
+from ser.inference.speech_gate import NO_SPEECH
 from ser.inference.windows import window_samples
 
 DEFAULTS = {"ckpt": None, "source": "mic", "hop": "0.25", "window": None, "jsonl": None,
-            "realtime": "true", "rate": "16000"}
+            "realtime": "true", "rate": "16000", "vad": "auto", "min_speech": None}
 PIP_HINT = "pip install 'ser[listen]' (or pip install sounddevice)"
 
 
@@ -132,50 +137,71 @@ def rechunk(chunks: Iterable[np.ndarray], hop: int) -> Iterator[np.ndarray]:
 
 
 def stream(predictor, chunks: Iterable[np.ndarray], window: int, hop: int,
-           emit: Callable[[dict], None]) -> dict:
+           emit: Callable[[dict], None], gate=None) -> dict:
     """Classify the last ``window`` samples after every ``hop`` samples; ``emit`` gets a dict per
-    hop (time_s, label, probabilities, latency_ms). Returns a summary with the latencies (ms),
-    the dropped tail (s) and whether a short stream was padded."""
+    hop (time_s, label, probabilities, latency_ms; with a ``gate``, ``speech`` (0-1) and
+    ``vad_ms``, and label ``no speech`` with probabilities None for a window without enough
+    speech). Returns a summary with the latencies (ms), the dropped tail (s) and whether a short
+    stream was padded."""
     rate, classes = int(predictor.sample_rate), list(predictor.classes)
     ring, frame = Ring(window), np.zeros((1, window), np.float32)
+    activity = gate.stream(window) if gate is not None else None
     latencies: list[float] = []
-    summary = {"windows": 0, "dropped_s": 0.0, "padded": False, "latencies_ms": latencies}
+    summary = {"windows": 0, "dropped_s": 0.0, "padded": False, "latencies_ms": latencies,
+               "no_speech": 0}
 
-    def classify(block: np.ndarray, end: int) -> None:
+    def classify(block: np.ndarray, end: int, speech: float | None = None, vad_ms: float = 0.0) -> None:
+        summary["windows"] += 1
+        gated = {} if speech is None else {"speech": round(speech, 3), "vad_ms": round(vad_ms, 3)}
+        if speech is not None and not gate.speaks(speech):
+            summary["no_speech"] += 1
+            emit({"time_s": round(end / rate, 4), "label": NO_SPEECH, "probabilities": None,
+                  "latency_ms": 0.0, **gated})
+            return
         t0 = time.perf_counter()
         p = np.asarray(predictor.predict_blocks(block), dtype=np.float64)[0]
         ms = 1000 * (time.perf_counter() - t0)
         latencies.append(ms)
-        summary["windows"] += 1
         emit({"time_s": round(end / rate, 4), "label": classes[int(p.argmax())],
               "probabilities": {c: round(float(v), 5) for c, v in zip(classes, p)},
-              "latency_ms": round(ms, 2)})
+              "latency_ms": round(ms, 2), **gated})
 
     for chunk in rechunk(chunks, hop):
         if chunk.shape[0] < hop and ring.total >= window:
             summary["dropped_s"] = chunk.shape[0] / rate  # a partial hop: not classified
             break
         ring.push(chunk)
+        speech, vad_ms = None, 0.0
+        if activity is not None:
+            t0 = time.perf_counter()
+            activity.push(chunk)
+            speech = activity.fraction()
+            vad_ms = 1000 * (time.perf_counter() - t0)
         if ring.total >= window and chunk.shape[0] == hop:
             ring.read(out=frame[0])
-            classify(frame, ring.total)
+            classify(frame, ring.total, speech, vad_ms)
     if summary["windows"] == 0 and ring.total:  # shorter than one window: classify it once, padded
         frame[:] = 0
         frame[0, : ring.filled] = ring.latest(ring.filled)
         summary["padded"] = ring.total < window
-        classify(frame, ring.total)
+        speech = None if gate is None else float(gate.fractions(frame[0], np.zeros(1, np.int64), window)[0])
+        classify(frame, ring.total, speech)
     return summary
 
 
 def hop_line(item: dict) -> str:
+    speech = f"  speech {100 * item['speech']:3.0f}%" if "speech" in item else ""
+    if item["probabilities"] is None:
+        return f"{item['time_s']:8.2f} s  {item['label']:<8}{speech}"
     probs = "  ".join(f"{c} {p:.2f}" for c, p in item["probabilities"].items())
-    return f"{item['time_s']:8.2f} s  {item['label']:<8}  {probs}  {item['latency_ms']:6.1f} ms"
+    return f"{item['time_s']:8.2f} s  {item['label']:<8}  {probs}  {item['latency_ms']:6.1f} ms{speech}"
 
 
 def listen(argv: list[str], stdin: IO[bytes] | None = None) -> dict:
     """What ``python -m ser.listen`` does; returns the summary of :func:`stream`."""
     from ser.audio.io import load_audio
     from ser.inference.predictor import load_predictor, warm_up
+    from ser.inference.speech_gate import inference_gate
 
     args = parse_args(argv)
     source = args["source"] or "mic"
@@ -185,6 +211,7 @@ def listen(argv: list[str], stdin: IO[bytes] | None = None) -> dict:
     mic = microphone_library() if source == "mic" else None
     predictor = load_predictor(args["ckpt"])
     rate = int(predictor.sample_rate)
+    gate = inference_gate(args["vad"], args["min_speech"], rate)
     window, hop = window_samples(args["window"] or predictor.block_seconds, args["hop"], rate)
     if source == "mic":
         chunks: Iterable[np.ndarray] = open_microphone(mic, rate, hop)
@@ -198,7 +225,8 @@ def listen(argv: list[str], stdin: IO[bytes] | None = None) -> dict:
         what = f"{source} ({audio.shape[0] / rate:.2f} s{', real time' if args['realtime'] else ''})"
     warm_up(predictor, window)  # first-call costs before the first hop, not on it
     print(f"listening to {what}: {window / rate:g}-s window every {hop / rate:g} s, classes "
-          f"{', '.join(predictor.classes)}; Ctrl-C stops", file=sys.stderr, flush=True)
+          f"{', '.join(predictor.classes)}" + (f"; speech gate {gate.describe()}" if gate else "")
+          + "; Ctrl-C stops", file=sys.stderr, flush=True)
     out = open(args["jsonl"], "w") if args["jsonl"] else None
 
     def emit(item: dict) -> None:
@@ -207,7 +235,7 @@ def listen(argv: list[str], stdin: IO[bytes] | None = None) -> dict:
             out.write(json.dumps(item) + "\n")
             out.flush()
     try:
-        summary = stream(predictor, chunks, window, hop, emit)
+        summary = stream(predictor, chunks, window, hop, emit, gate)
     except KeyboardInterrupt:
         summary = None
     finally:
@@ -218,6 +246,8 @@ def listen(argv: list[str], stdin: IO[bytes] | None = None) -> dict:
         tail = (f"; the last {summary['dropped_s']:.3f} s (less than one hop) was dropped"
                 if summary["dropped_s"] else "")
         pad = "; shorter than one window: classified once, zero-padded" if summary["padded"] else ""
+        if summary["no_speech"]:
+            pad += f"; {summary['no_speech']} without enough speech (no speech)"
         print(f"stream ended: {summary['windows']} window(s), latency median "
               f"{np.median(lat):.1f} ms, p95 {np.percentile(lat, 95):.1f} ms{tail}{pad}",
               file=sys.stderr, flush=True)

@@ -6,7 +6,9 @@ recording: each block's probabilities and the whole recording's emotion; or ``ou
 one JSON document on stdout), plus each recording's timeline: every ``hop`` seconds the last
 ``window`` seconds' probabilities, inline in the JSON and as its clear stretches in the table.
 ``out_dir=`` also writes ``<name>.timeline.csv``/``.png`` and ``predictions.md``/``.json``
-there, as evaluate.py does.
+there, as evaluate.py does. ``vad=auto|silero|webrtc|energy|none`` and ``min_speech=0.5`` set
+the speech gate (:mod:`ser.inference.speech_gate`): blocks and windows with less speech are
+``no speech``, and the whole recording's emotion averages its speech blocks only.
 
 It starts in about a second because it imports neither pytorch_lightning nor Hydra: an ONNX
 model needs onnxruntime only, a checkpoint torch and the network's own modules. Exit status 0;
@@ -24,7 +26,7 @@ from ser.cli import key_value_words, report_errors
 from ser.errors import SerError
 
 DEFAULTS = {"ckpt": None, "audio": None, "output": "table", "hop": "0.25", "window": None,
-            "smooth": "0", "out_dir": None}
+            "smooth": "0", "out_dir": None, "vad": "auto", "min_speech": None}
 USAGE = "python -m ser.predict ckpt=model.onnx|RUN audio=FILE|FOLDER [output=table|json]"
 
 
@@ -62,6 +64,7 @@ def predict(argv: list[str]) -> dict:
     from ser.evaluation.predict_audio import audio_paths, raise_for_errors, write_predictions
     from ser.inference.predictor import load_predictor
     from ser.inference.recordings import predict_recordings
+    from ser.inference.speech_gate import inference_gate
 
     args = parse_args(argv)
     as_json = args["output"] == "json"
@@ -69,15 +72,16 @@ def predict(argv: list[str]) -> dict:
     with quiet:  # JSON mode keeps stdout for the JSON document
         audio_paths(args["audio"])  # a missing file is reported before the model loads
         predictor = load_predictor(args["ckpt"])
+        gate = inference_gate(args["vad"], args["min_speech"], predictor.sample_rate)
         result = predict_recordings(predictor, args["audio"], args["window"], args["hop"],
-                                    args["smooth"])
+                                    args["smooth"], gate)
         text = describe(result)
         if args["out_dir"]:
             from ser.inference.timeline import write_timelines
 
             where = Path(args["out_dir"]).expanduser()
             result["timelines"] = write_timelines(predictor, audio_paths(args["audio"]), where,
-                                                  args["window"], args["hop"], args["smooth"])
+                                                  args["window"], args["hop"], args["smooth"], gate)
             if result["recordings"]:
                 written = write_predictions(result, where)
                 text += f"\n\nWrote {', '.join(p.name for p in written)} and the timelines to {where}"

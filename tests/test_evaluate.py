@@ -224,7 +224,7 @@ def test_job_folders_paste_as_they_are_and_older_sweeps_folders_too(sweep, runs,
     # an older version named the job folders by `key=value,...`: those paths are taken unquoted
     old = tmp_path / "old_sweep" / "fold=0,model.pretrained=False,snr=clean"
     shutil.copytree(named["fold-0", "snr-clean"], old)
-    heard = ok(run_script("evaluate.py", [f"ckpt={old}", f"audio={wav_44k_stereo}"], cwd=tmp_path))
+    heard = ok(run_script("evaluate.py", [f"ckpt={old}", f"audio={wav_44k_stereo}", "vad=none"], cwd=tmp_path))
     assert "**Whole recording**" in heard.stdout and (old / "evaluation").is_dir()
     summed = ok(run_script("evaluate.py", [f"sweep={old}", "paper_reference=false"], cwd=tmp_path))
     assert "1 finished run(s)" in summed.stdout and (old / "summary" / "summary.json").is_file()
@@ -232,7 +232,7 @@ def test_job_folders_paste_as_they_are_and_older_sweeps_folders_too(sweep, runs,
 
 def test_emotions_of_a_44k_stereo_recording_as_table_and_json(runs, wav_44k_stereo, tmp_path):
     ckpt = f"ckpt={runs[0] / 'checkpoints' / 'last.ckpt'}"
-    code, table, err = evaluate_in_process([ckpt, f"audio={wav_44k_stereo}"])
+    code, table, err = evaluate_in_process([ckpt, f"audio={wav_44k_stereo}", "vad=none"])
     assert code == 0, err
     assert "44100 Hz, 2 channels" in table and "2 block(s) of 1 s" in table
     assert "| 1 | 0–1 |" in table and "| 2 | 1–2 |" in table and "**Whole recording**" in table
@@ -243,7 +243,7 @@ def test_emotions_of_a_44k_stereo_recording_as_table_and_json(runs, wav_44k_ster
     shutil.copy(wav_44k_stereo, folder / "a_voice.wav")
     (folder / "b_broken.wav").write_bytes(b"RIFF....WAVEfmt not really audio")
     sf.write(folder / "c_short.wav", np.zeros((20000, 2), np.float32), 44100)
-    code, stdout, err = evaluate_in_process([ckpt, f"audio={folder}", "output=json"])
+    code, stdout, err = evaluate_in_process([ckpt, f"audio={folder}", "output=json", "vad=none"])
     assert code == 2 and "2 of 3 recordings gave no prediction" in err
     data = json.loads(stdout)  # stdout holds the JSON document alone
     [rec] = data["recordings"]

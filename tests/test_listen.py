@@ -94,7 +94,7 @@ def test_pcm_on_stdin_through_the_command(run, tmp_path):
     """2.3 s plus a dangling odd byte: six hops, the 0.05-s tail dropped, exit 0."""
     jsonl = tmp_path / "hops.jsonl"
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    done = subprocess.run([sys.executable, "-m", "ser.listen", f"ckpt={run}", "source=-",
+    done = subprocess.run([sys.executable, "-m", "ser.listen", f"ckpt={run}", "source=-", "vad=none",
                            f"jsonl={jsonl}"], input=pcm(voice(16000, 2.3)) + b"\x01",
                           capture_output=True, env=env, cwd=tmp_path, timeout=300)
     err = done.stderr.decode()
@@ -111,14 +111,14 @@ def test_pcm_on_stdin_through_the_command(run, tmp_path):
 def test_another_input_rate_and_a_file_played_in_real_time(run, tmp_path, capsys):
     from ser.listen import listen
 
-    summary = listen([f"ckpt={run}", "source=-", "rate=8000"], stdin=io.BytesIO(pcm(voice(8000, 2.1))))
+    summary = listen([f"ckpt={run}", "source=-", "rate=8000", "vad=none"], stdin=io.BytesIO(pcm(voice(8000, 2.1))))
     assert summary["windows"] == 5 and summary["dropped_s"] == pytest.approx(0.1, abs=1e-3)
     wav = tmp_path / "voice44k.wav"
     sf.write(wav, voice(44100, 1.5), 44100)
     start = time.perf_counter()
-    summary = listen([f"ckpt={run}", f"source={wav}", "hop=0.5"])
+    summary = listen([f"ckpt={run}", f"source={wav}", "hop=0.5", "vad=none"])
     assert time.perf_counter() - start >= 1.4 and summary["windows"] == 2  # at 1.0 and 1.5 s
-    fast = listen([f"ckpt={run}", f"source={wav}", "realtime=false", "window=0.5"])
+    fast = listen([f"ckpt={run}", f"source={wav}", "realtime=false", "window=0.5", "vad=none"])
     assert fast["windows"] == 5
     assert len(capsys.readouterr().out.splitlines()) == 5 + 2 + 5
 

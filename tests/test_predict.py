@@ -82,7 +82,7 @@ def test_json_matches_evaluate_and_holds_the_timeline(onnx_model, recordings, tm
     from ser.export.onnx_predictor import OnnxPredictor
 
     done = python(["-m", "ser.predict", f"ckpt={onnx_model}", f"audio={recordings}", "output=json",
-                   f"out_dir={tmp_path / 'out'}"], tmp_path)
+                   f"out_dir={tmp_path / 'out'}", "vad=none"], tmp_path)
     got = json.loads(done.stdout)
     # the 0.6-s file gives no block unless the run pads short remainders: then exit 2, as evaluate.py
     assert done.returncode == (2 if got["errors"] else 0), done.stderr[-3000:]
@@ -102,8 +102,8 @@ def test_json_matches_evaluate_and_holds_the_timeline(onnx_model, recordings, tm
 
 
 def test_table_output_and_one_paragraph_errors(onnx_model, recordings, tmp_path):
-    done = python(["-m", "ser.predict", f"ckpt={onnx_model}", f"audio={recordings / 'talk.wav'}"],
-                  tmp_path)
+    done = python(["-m", "ser.predict", f"ckpt={onnx_model}", f"audio={recordings / 'talk.wav'}",
+                   "vad=none"], tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "| **Whole recording** |" in done.stdout and "Timelines:" in done.stdout
     for argv, expected in [([f"ckpt={onnx_model}", f"audio={tmp_path / 'none.wav'}"], "Audio file not found"),

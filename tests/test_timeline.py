@@ -140,7 +140,7 @@ def test_evaluate_writes_a_timeline_per_recording(run, tmp_path):
     sf.write(folder / "b_silence.wav", np.zeros(16000 * 2, np.float32), 16000)
     sf.write(folder / "c_short.wav", voice(16000, 0.5), 16000)
     (folder / "d_broken.wav").write_bytes(b"RIFF....WAVEfmt not really audio")
-    code, out, err = evaluate_in_process([f"ckpt={run}", f"audio={folder}", "smooth=3"])
+    code, out, err = evaluate_in_process([f"ckpt={run}", f"audio={folder}", "smooth=3", "vad=none"])
     assert code == 2 and "2 of 4 recordings gave no prediction" in err  # the short and broken ones
     assert out.count("Resampled 1 recording(s) to the model's 16000 Hz: a_voice44k.wav (44100 Hz)") == 1
     where = default_output_dir(find_checkpoint(run), {})
@@ -163,7 +163,7 @@ def test_evaluate_writes_a_timeline_per_recording(run, tmp_path):
 def test_out_dir_hop_and_json_reach_the_timelines(run, tmp_path):
     wav = tmp_path / "voice.wav"
     sf.write(wav, voice(16000, 2.2), 16000)
-    code, out, err = evaluate_in_process([f"ckpt={run}", f"audio={wav}", "hop=0.5", "window=0.8",
+    code, out, err = evaluate_in_process([f"ckpt={run}", f"audio={wav}", "hop=0.5", "window=0.8", "vad=none",
                                           f"out_dir={tmp_path / 'out'}", "output=json"])
     assert code == 0, err
     data = json.loads(out)
@@ -174,6 +174,6 @@ def test_out_dir_hop_and_json_reach_the_timelines(run, tmp_path):
     assert "timelines" in json.loads((tmp_path / "out" / "predictions.json").read_text())
     short = tmp_path / "short.wav"  # no block for the table, still a one-window timeline
     sf.write(short, voice(16000, 0.6), 16000)
-    code, out, err = evaluate_in_process([f"ckpt={run}", f"audio={short}", f"out_dir={tmp_path / 'o2'}"])
+    code, out, err = evaluate_in_process([f"ckpt={run}", f"audio={short}", f"out_dir={tmp_path / 'o2'}", "vad=none"])
     assert code == 2 and "holds 0.60 s of audio, shorter than one 1-s block" in err
     assert "Wrote 1 timeline(s)" in out and (tmp_path / "o2" / "short.timeline.png").is_file()

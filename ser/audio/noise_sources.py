@@ -3,8 +3,9 @@ disjoint (train, test) :class:`~ser.audio.noise.NoiseBank` pair of one run.
 
 Every source is called with the run's ``sample_rate`` (Hz), ``cache_dir`` (or None) and
 ``run_seed``, plus the keys of its YAML file; a new source is a function like these and a file
-with its ``_target_``. ``fixed`` (whether training noise is drawn once) describes the run, not
-the source, and is not passed.
+with its ``_target_``. ``fixed`` (whether training noise is drawn once) and ``snr_reference``
+(what the SNR is measured against: the whole block or its active speech) describe the run, not
+the source, and are not passed.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from ser.errors import SerError
 
 log = logging.getLogger(__name__)
 Banks = tuple[NoiseBank, NoiseBank]
-NOT_SOURCE_KEYS = ("fixed",)
+NOT_SOURCE_KEYS = ("fixed", "snr_reference")
 
 
 def synthetic_room(sample_rate: int, cache_dir: str | Path | None, run_seed: int,

@@ -21,7 +21,11 @@ synthesiser otherwise):
         checkpoint, median of fresh processes (:mod:`ser.bench.cold_start`; not by default);
 (i)     with ``--ckpt RUN``: ``ser.serve`` under load, streams at real time plus uploads, p50/p95
         latency per hop and per upload, memory and cross-talk checked
-        (:mod:`ser.bench.serve_load`; needs the ``serve`` extra; not by default).
+        (:mod:`ser.bench.serve_load`; needs the ``serve`` extra; not by default);
+(j)     the speech detectors (``vad=silero|webrtc|energy``) on one core: ms per 1-s block and
+        per 0.25-s live hop, and how often each calls real speech padded with silence and with
+        room noise speech (:mod:`ser.bench.vad`; ``noise=DIR``, by default
+        ``../shared/data/noise/ambience`` when there; not by default).
 
 ``quick=true`` shrinks every size so that the whole run takes seconds and prints every figure
 (the tests run it). Arguments are ``key=value`` like every ser command; the older ``--flag``
@@ -43,6 +47,7 @@ from ser.cli import key_values, prepare_process, report_errors
 from ser.errors import SerError
 
 DEFAULT_SPEECH = Path("..") / "shared" / "data" / "urdu"  # from the project folder, installed or not
+DEFAULT_NOISE = Path("..") / "shared" / "data" / "noise" / "ambience"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -80,6 +85,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--load-streams", type=int, default=None, help="WebSocket streams at once in (i) (default 8)")
     p.add_argument("--load-seconds", type=float, default=None, help="seconds each stream runs in (i) (default 60)")
     p.add_argument("--load-uploads", type=int, default=None, help="uploads to /predict in (i) (default 200)")
+    p.add_argument("--noise", type=Path, default=DEFAULT_NOISE if DEFAULT_NOISE.is_dir() else None,
+                   help="room noise recordings for (j) (default: ../shared/data/noise/ambience when present)")
+    p.add_argument("--vad-recordings", type=int, default=None,
+                   help="speech recordings padded in (j) (default 60)")
     return p
 
 
@@ -183,6 +192,12 @@ def run(args: argparse.Namespace) -> None:
             report = serve_load(onnx, blocks_np.reshape(-1), args.sample_rate, streams, seconds,
                                 args.load_uploads or (4 if quick else 200))
         print(report.line(streams, seconds), flush=True)
+    if "j" in args.parts:
+        from ser.bench.vad import vad_figures
+
+        for line in vad_figures(args.speech, args.noise, args.sample_rate,
+                                args.vad_recordings or (4 if quick else 60), blocks_np):
+            print(line, flush=True)
     gpu = (f", GPU max allocated {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB"
            if use_gpu else "")
     print(f"peak memory: RSS {peak_rss_mib():.0f} MiB{gpu}; load average now {os.getloadavg()[0]:.2f}")

@@ -15,6 +15,7 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from ser.audio.noise import NoiseBank
+from ser.audio.speech_activity import active_level_offset_db
 
 CLEAN = math.inf  # SNR of a copy that gets no noise
 
@@ -32,12 +33,18 @@ class BlockNoiseDataset(Dataset):
     not three. With ``random_offset`` a block's window starts at a random point between its own
     start and the next block's of the same utterance (drawn afresh each epoch): a 2-s sentence
     gives every 1-s window of its first 2 s over the epochs instead of the same two.
+    With ``speech`` (a :class:`~ser.data.speech_blocks.BlockSpeech`; ``noise.snr_reference=
+    active``) a noisy item's ``snr`` is the block SNR that puts the noise at the target SNR
+    against the window's active speech: the target minus
+    :func:`~ser.audio.speech_activity.active_level_offset_db` (about 3 dB for a half-silent
+    block), so pauses do not make the noise quieter.
     """
 
     def __init__(self, audio: np.ndarray, labels: np.ndarray, utterance: np.ndarray,
                  blocks: np.ndarray, snrs: Sequence[float], bank: NoiseBank, seed: int,
                  stream: int, fixed: bool, same_noise_across_snrs: bool = False,
-                 snr_range: Sequence[float] | None = None, random_offset: bool = False):
+                 snr_range: Sequence[float] | None = None, random_offset: bool = False,
+                 speech=None):
         self.audio, self.labels, self.utterance = audio, labels, utterance
         self.blocks = np.asarray(blocks, dtype=np.int64)
         self.snrs = [float(s) for s in snrs]
@@ -45,6 +52,7 @@ class BlockNoiseDataset(Dataset):
         self.fixed, self.same_noise = fixed, same_noise_across_snrs
         self.snr_range = None if snr_range is None else (float(snr_range[0]), float(snr_range[1]))
         self.following = following_blocks(utterance) if random_offset else None
+        self.speech = speech
 
     def __len__(self) -> int:
         return len(self.blocks) * len(self.snrs)
@@ -67,8 +75,13 @@ class BlockNoiseDataset(Dataset):
             noise = self.bank.segment(rng, length)
             if self.snr_range is not None:
                 snr = float(rng.uniform(*self.snr_range))
+        shift = self._shift(block, key, copy)
+        clean = self._join(self.audio, block, shift)
+        if self.speech is not None and snr != CLEAN:
+            mask = self._join(self.speech, block, shift)
+            snr = snr - active_level_offset_db(clean.astype(np.float32) / 32768.0, mask)
         return {
-            "clean": torch.from_numpy(self._window(block, key, copy).astype(np.float32) / 32768.0),
+            "clean": torch.from_numpy(clean.astype(np.float32) / 32768.0),
             "noise": torch.from_numpy(np.ascontiguousarray(noise, dtype=np.float32)),
             "snr": snr,
             "label": int(self.labels[block]),
@@ -78,17 +91,22 @@ class BlockNoiseDataset(Dataset):
         }
 
 
-    def _window(self, block: int, key: int, copy: int) -> np.ndarray:
-        """The block's samples, or with ``random_offset`` a window shifted into the next block."""
+    def _shift(self, block: int, key: int, copy: int) -> int:
+        """Samples the window starts after the block's start: 0, or with ``random_offset`` a
+        draw of [0, block length) for the epoch (0 for an utterance's last block)."""
         if self.following is None or self.following[block] < 0:
-            return self.audio[block]
+            return 0
         epoch = 0 if self.fixed else int(key) // len(self)
         rng = np.random.default_rng([self.seed, self.stream, epoch, block, copy, 7])
-        length = self.audio.shape[1]
-        shift = int(rng.integers(0, length))
+        return int(rng.integers(0, self.audio.shape[1]))
+
+    def _join(self, source, block: int, shift: int) -> np.ndarray:
+        """The window of ``block`` shifted by ``shift`` samples into the next block, from the
+        audio (``self.audio``) or the speech marks (a BlockSpeech: one bool per sample)."""
+        take = source.mask if hasattr(source, "mask") else source.__getitem__
         if shift == 0:
-            return self.audio[block]
-        return np.concatenate([self.audio[block, shift:], self.audio[self.following[block], :shift]])
+            return take(block)
+        return np.concatenate([take(block)[shift:], take(int(self.following[block]))[:shift]])
 
 
 def following_blocks(utterance: np.ndarray) -> np.ndarray:

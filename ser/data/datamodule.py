@@ -6,9 +6,6 @@ Images are not made here: the LightningModule mixes and renders batches on the d
 
 from __future__ import annotations
 
-import math
-from typing import Any
-
 import numpy as np
 import pytorch_lightning as pl
 import torch
@@ -22,6 +19,8 @@ from ser.configs import build, call_target
 from ser.data.block_dataset import CLEAN, BlockNoiseDataset, EpochSampler, balanced_weights
 from ser.data.blocks import BlockTable, build_blocks
 from ser.data.cross_corpus import TestCorpus, load_test_corpora
+from ser.data.snr_levels import parse_snrs, snr_name, snr_range, training_snrs  # noqa: F401
+from ser.data.speech_blocks import BlockGate, BlockSpeech, block_speech
 from ser.data.splits import SPLIT_CAVEAT, check_no_leak
 from ser.data.summary import class_count_table
 from ser.errors import SerError
@@ -30,46 +29,6 @@ from ser.errors import SerError
 # Noise-draw streams, so train, validation and test never share a generator state.
 TRAIN_STREAM, VAL_STREAM, TEST_STREAM, NOISE_SPLIT_STREAM = 1, 2, 3, 4
 CROSS_CORPUS_STREAM = 100  # + the entry's index: each test corpus draws its own test noise
-
-
-def snr_name(snr: float) -> str:
-    """Test-set key as in metrics.json: ``clean`` or ``15dB``."""
-    return "clean" if math.isinf(snr) else f"{snr:g}dB"
-
-
-def parse_snrs(values: Any, key: str) -> list[float]:
-    try:
-        return [float(v) for v in (values or [])]
-    except (TypeError, ValueError):
-        raise SerError(f"`{key}` must be a list of numbers in dB (e.g. [15, 20, 40]); got {values!r}.") from None
-
-
-def snr_range(values: Any) -> tuple[float, float] | None:
-    """``data.train_snr_range`` [low, high] in dB as a tuple, or None (fixed levels)."""
-    if values is None:
-        return None
-    try:
-        low, high = (float(v) for v in values)
-    except (TypeError, ValueError):
-        low, high = math.nan, math.nan
-    if not low <= high:
-        raise SerError(f"data.train_snr_range={values!r}: give [low, high] in dB with low <= high, "
-                       "e.g. [0, 30], or null for the fixed levels of data.all_snrs.")
-    return low, high
-
-
-def training_snrs(snr: Any, all_snrs: list[float]) -> list[float]:
-    """The SNRs of the noisy training copies: ``clean`` none, ``all`` each of ``all_snrs``."""
-    if str(snr).lower() == "clean":
-        return []
-    if str(snr).lower() == "all":
-        return parse_snrs(all_snrs, "data.all_snrs")
-    try:
-        return [float(snr)]
-    except (TypeError, ValueError):
-        raise SerError(f"snr={snr!r} is not a training choice: use snr=clean (clean blocks only), "
-                       "snr=all (clean plus a copy at each of data.all_snrs, 15/20/40 dB) or a "
-                       "number in dB such as snr=15.") from None
 
 
 def build_from(group: str, node: DictConfig, meta_keys: tuple[str, ...], **given):
@@ -81,6 +40,16 @@ def build_from(group: str, node: DictConfig, meta_keys: tuple[str, ...], **given
         raise SerError(f"{group}={legacy_label(node)} names no `_target_`: a file in conf/{group}/ says which "
                        "function builds it, e.g. conf/noise/dir.yaml or conf/split/loso.yaml.")
     return call_target(settings, **given)
+
+
+SNR_REFERENCES = ("block", "active")
+
+
+def build_detector(vad: DictConfig | None, sample_rate: int):
+    """The speech-activity detector ``vad._target_`` names (None: ``vad=none`` or no node)."""
+    if vad is None or not vad.get("_target_"):
+        return None
+    return build_from("vad", vad, (), sample_rate=sample_rate)
 
 
 def build_noise_banks(noise: DictConfig, sample_rate: int, seed: int,
@@ -99,7 +68,8 @@ class EmotionDataModule(pl.LightningDataModule):
                  test_snrs: list[float] = (15, 20, 40), test_corpora: list | None = None,
                  train_snr_range: list[float] | None = None, random_offset: bool = False,
                  batch_size: int = 128, num_workers: int | str = "auto",
-                 balanced_sampling: bool = False, cache_dir: str | None = None, verbose: bool = True):
+                 balanced_sampling: bool = False, cache_dir: str | None = None, verbose: bool = True,
+                 vad: DictConfig | None = None, min_speech: float | None = None):
         super().__init__()
         as_cfg = lambda c: c if isinstance(c, DictConfig) else OmegaConf.create(c)  # noqa: E731
         self.dataset_cfg, self.noise_cfg = as_cfg(dataset), as_cfg(noise)
@@ -116,6 +86,13 @@ class EmotionDataModule(pl.LightningDataModule):
         self.batch_size, self.balanced_sampling = int(batch_size), bool(balanced_sampling)
         self.num_workers = num_workers
         self.cache_dir, self.verbose = cache_dir, verbose
+        self.vad_cfg = None if vad is None else as_cfg(vad)
+        self.min_speech = None if min_speech is None else float(min_speech)
+        self.snr_reference = str(self.noise_cfg.get("snr_reference") or "block")
+        self.speech: BlockSpeech | None = None   # per-block speech, when a gate or SNR needs it
+        self.gate: BlockGate | None = None       # the blocks data.min_speech keeps
+        self.corpus_speech: dict[str, BlockSpeech] = {}
+        self.corpus_gates: dict[str, BlockGate] = {}
         self.blocks: BlockTable | None = None
 
     # ----------------------------------------------------------------- setup
@@ -163,13 +140,48 @@ class EmotionDataModule(pl.LightningDataModule):
                                seed=self.seed)
         self.train_idx, self.val_idx = self.plan.fold(self.fold)
         self.test_idx = self.plan.test_for(self.fold)
-        check_no_leak(self.plan.name, self.train_idx, self.val_idx, self.test_idx, b.utterance, speakers)
         self.test_corpora = load_test_corpora(
             self.test_corpora_cfg, b.classes, self.table.name, sample_rate=self.sample_rate,
             block_seconds=self.block_seconds, pad_min_fraction=self.pad_min_fraction,
             cache_dir=self.cache_dir, progress=self.verbose)
+        self._setup_speech()
+        check_no_leak(self.plan.name, self.train_idx, self.val_idx, self.test_idx, b.utterance, speakers)
         if self.verbose:
             print(self.describe(), flush=True)
+
+    def _setup_speech(self) -> None:
+        """Per-block speech when ``data.min_speech`` or ``noise.snr_reference=active`` needs
+        it; the gate removes blocks from the plan's parts (the plan itself is made on all
+        blocks, so gated and ungated runs of a fold test the same utterances)."""
+        if self.snr_reference not in SNR_REFERENCES:
+            raise SerError(f"noise.snr_reference={self.snr_reference}: use block (the SNR of the "
+                           "whole block, silence included, as the paper) or active (against the "
+                           "speech the detector finds, as ITU-T P.56 measures speech level).")
+        if self.min_speech is None and self.snr_reference == "block":
+            return
+        detector = build_detector(self.vad_cfg, self.sample_rate)
+        if detector is None:
+            wants = ("data.min_speech" if self.min_speech is not None else "noise.snr_reference=active")
+            raise SerError(f"{wants} needs a speech-activity detector, and vad=none is chosen: add "
+                           "vad=silero (pip install 'ser[vad]'), vad=webrtc or vad=energy.")
+        settings = OmegaConf.to_container(self.vad_cfg, resolve=True)
+        analyse = lambda blocks: block_speech(blocks, detector, settings, self.cache_dir,  # noqa: E731
+                                              progress=self.verbose)
+        self.speech = analyse(self.blocks)
+        self.corpus_speech = {c.name: analyse(c.blocks) for c in self.test_corpora}
+        if self.min_speech is None:
+            return
+        self.gate = BlockGate(self.blocks, self.speech, self.min_speech, detector.name)
+        self.ungated = {"train": self.train_idx, "validation": self.val_idx, "test": self.test_idx}
+        self.train_idx, self.val_idx, self.test_idx = (self.gate.gated(i) for i in self.ungated.values())
+        self.corpus_gates = {c.name: BlockGate(c.blocks, self.corpus_speech[c.name], self.min_speech,
+                                               detector.name) for c in self.test_corpora}
+
+    def corpus_test_idx(self, corpus: TestCorpus) -> np.ndarray:
+        """The blocks of a test corpus its test sets hold: all, or those the gate keeps."""
+        every = np.arange(len(corpus.blocks))
+        gate = self.corpus_gates.get(corpus.name)
+        return every if gate is None else gate.gated(every)
 
     def _read_corpus(self):
         reader = self.dataset_cfg.get("reader")
@@ -207,7 +219,8 @@ class EmotionDataModule(pl.LightningDataModule):
                  f"{self._snr_words()}"
                  f" (noise {'fixed once' if self.noise_cfg.get('fixed') else 'drawn afresh each epoch'}).",
                  class_count_table(b.classes, utt_per_class, count(slice(None)), parts,
-                                   1 + len(self.train_snrs)),
+                                   1 + len(self.train_snrs),
+                                   left_out=None if self.gate is None else self.gate.dropped_per_class()),
                  f"Test sets: {', '.join(self.test_set_names)} ({len(self.test_idx)} blocks each). "
                  f"Noise: {self.train_bank.describe()} (train) / {self.test_bank.describe()} (test)."]
         missing = getattr(t, "missing", [])
@@ -217,7 +230,13 @@ class EmotionDataModule(pl.LightningDataModule):
         if b.skipped:
             first = "; ".join(f"{p} ({why})" for p, why in b.skipped[:3])
             lines.append(f"Skipped {len(b.skipped)} file(s): {first}{' ...' if len(b.skipped) > 3 else ''}")
+        if self.gate is not None:
+            lines.append(self.gate.describe())
+        if self.snr_reference == "active":
+            lines.append("SNR against active speech (noise.snr_reference=active): each block's speech "
+                         "level is measured over the samples the detector calls speech.")
         lines += [c.describe() for c in self.test_corpora]
+        lines += [f"Test corpus {name}: {g.describe()}" for name, g in self.corpus_gates.items()]
         if self.plan.name == "paper":
             lines.append("Note: " + SPLIT_CAVEAT)
         return "\n".join(lines)
@@ -229,7 +248,8 @@ class EmotionDataModule(pl.LightningDataModule):
                  random_offset: bool = False) -> BlockNoiseDataset:
         b = self.blocks
         return BlockNoiseDataset(b.audio, b.labels, b.utterance, idx, snrs, bank, self.seed,
-                                 stream, fixed, same_noise, snr_range, random_offset)
+                                 stream, fixed, same_noise, snr_range, random_offset,
+                                 speech=self.speech if self.snr_reference == "active" else None)
 
     def train_dataset(self) -> BlockNoiseDataset:
         return self._dataset(self.train_idx, [CLEAN, *self.train_snrs], self.train_bank,
@@ -244,8 +264,10 @@ class EmotionDataModule(pl.LightningDataModule):
         own = [self._dataset(self.test_idx, [s], self.test_bank, TEST_STREAM, fixed=True,
                              same_noise=True) for s in [CLEAN, *self.test_snrs]]
         return own + [BlockNoiseDataset(c.blocks.audio, c.blocks.labels, c.blocks.utterance,
-                                        np.arange(len(c.blocks)), [s], self.test_bank, self.seed,
-                                        CROSS_CORPUS_STREAM + k, True, True)
+                                        self.corpus_test_idx(c), [s], self.test_bank, self.seed,
+                                        CROSS_CORPUS_STREAM + k, True, True,
+                                        speech=self.corpus_speech.get(c.name)
+                                        if self.snr_reference == "active" else None)
                       for k, c in enumerate(self.test_corpora) for s in [CLEAN, *self.test_snrs]]
 
     def _loader(self, ds: BlockNoiseDataset, shuffle: bool, balanced: bool = False) -> DataLoader:

@@ -12,20 +12,26 @@ def _fmt(n: int) -> str:
 
 
 def class_count_table(classes: Sequence[str], utterances: np.ndarray, blocks: np.ndarray,
-                      parts: dict[str, np.ndarray], training_copies: int) -> str:
+                      parts: dict[str, np.ndarray], training_copies: int,
+                      left_out: np.ndarray | None = None) -> str:
     """Rows per class: utterances, blocks, blocks per split part and training examples.
 
+    ``left_out`` (per-class counts; a speech gate, ``data.min_speech``) adds a column of the
+    blocks left out for too little speech; the parts then count the blocks kept.
     ``utterances`` and ``blocks`` are per-class counts; ``parts`` maps a part name (train,
     validation, test) to its per-class block counts; ``training_copies`` is 1 + the number of
     noisy copies of each training block (the paper's "overall generated spectrograms").
     """
-    header = ["Emotion", "Utterances", "Blocks", *parts, "Training examples"]
+    gate = {} if left_out is None else {"No speech": np.asarray(left_out)}
+    header = ["Emotion", "Utterances", "Blocks", *gate, *parts, "Training examples"]
     rows = []
     for c, name in enumerate(classes):
         rows.append([name, _fmt(int(utterances[c])), _fmt(int(blocks[c])),
+                     *(_fmt(int(v[c])) for v in gate.values()),
                      *(_fmt(int(v[c])) for v in parts.values()),
                      _fmt(int(parts["train"][c]) * training_copies if "train" in parts else 0)])
     total = ["Total", _fmt(int(utterances.sum())), _fmt(int(blocks.sum())),
+             *(_fmt(int(v.sum())) for v in gate.values()),
              *(_fmt(int(v.sum())) for v in parts.values()),
              _fmt(int(parts["train"].sum()) * training_copies if "train" in parts else 0)]
     rows.append(total)

@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from ser.errors import SerError
 
 # Groups of the training config evaluate.py lets you swap (conf/evaluate.yaml's defaults list).
-SWAPPABLE_GROUPS = ("dataset", "noise")
+SWAPPABLE_GROUPS = ("dataset", "noise", "vad")
 
 
 def training_overrides(cfg: DictConfig) -> tuple[dict[str, str], dict[str, Any]]:
@@ -37,6 +37,16 @@ def training_overrides(cfg: DictConfig) -> tuple[dict[str, str], dict[str, Any]]
         if "." in key and key.split(".", 1)[0] in own:
             dotted[key] = OmegaConf.select(cfg, key)
     return swaps, dotted
+
+
+def vad_choice(cfg: DictConfig) -> str:
+    """The detector the command line chose (``vad=silero``: conf/vad/silero.yaml, whose
+    ``_target_`` is ``ser.audio.speech_detectors.silero``), else ``auto``."""
+    node = cfg.get("vad")
+    if node is None or not node.get("_target_"):
+        return "auto"
+    name = str(node["_target_"]).rsplit(".", 1)[-1]
+    return "none" if name == "no_detector" else name
 
 
 def _check_mode(cfg: DictConfig) -> str:
@@ -90,15 +100,18 @@ def evaluate(cfg: DictConfig) -> dict:
             from ser.evaluation.predict_audio import (audio_paths, predict_audio, predictions_markdown,
                                                      raise_for_errors, write_predictions)
 
+            from ser.inference.speech_gate import inference_gate
+
             predictor = load_predictor(cfg.ckpt)  # a run directory, a .ckpt or a .onnx file
-            result = predict_audio(predictor, None, cfg.audio)
+            gate = inference_gate(vad_choice(cfg), cfg.get("min_speech"), predictor.sample_rate)
+            result = predict_audio(predictor, None, cfg.audio, gate)
             # timelines: under the run's evaluation/ folder unless out_dir= says otherwise, for
             # every decodable file, also one too short for a block (one zero-padded window)
             where = Path(cfg.out_dir) if cfg.out_dir else default_output_dir(
                 model_file(predictor) or Path(cfg.ckpt), {})
             hop = 0.25 if cfg.get("hop") is None else float(cfg.hop)
             timelines = write_timelines(predictor, audio_paths(cfg.audio), where, cfg.get("window"),
-                                        hop, int(cfg.get("smooth") or 0))
+                                        hop, int(cfg.get("smooth") or 0), gate)
             result["timelines"] = timelines
             wrote = (f"Wrote {len(timelines)} timeline(s) (<name>.timeline.csv, <name>.timeline.png) "
                      f"to {where}" + "".join(f"\n- {Path(t['path']).name}: {t['note']}"

@@ -3,7 +3,9 @@
 A recording (any rate, any channel count) is decoded to mono at the checkpoint's sample rate,
 cut into the checkpoint's blocks (1 s by default, trailing remainder dropped or padded as in
 training) and each block classified clean, as the test sets' clean blocks are. The recording's
-probabilities are the mean of its blocks' probabilities.
+probabilities are the mean of its blocks' probabilities. With a speech gate
+(:mod:`ser.inference.speech_gate`) a block with too little speech is ``no speech`` and the mean
+is over the speech blocks only; a recording with none says ``no speech`` instead of an emotion.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from ser.audio.io import AUDIO_SUFFIXES, list_audio_files, load_audio
 from ser.data.blocks import cut_blocks
 from ser.atomic import write_json_atomic, write_text_atomic
 from ser.errors import SerError
+from ser.inference.speech_gate import NO_SPEECH
 from ser.models.checkpoints import block_settings  # noqa: F401  (evaluate.py and export use it from here)
 
 
@@ -31,8 +34,9 @@ def _source(path: Path) -> str:
 
 
 def predict_recording(model, path: Path, sample_rate: int, block_seconds: float,
-                      pad_min_fraction: float | None) -> dict:
-    """Probabilities per block and for the whole recording; SerError when it gives no block."""
+                      pad_min_fraction: float | None, gate=None) -> dict:
+    """Probabilities per block and for the whole recording; SerError when it gives no block.
+    With a ``gate``, each block's ``speech`` share and the gate's verdict (see module doc)."""
     audio = load_audio(path, sample_rate)
     block_samples = int(round(block_seconds * sample_rate))
     blocks = cut_blocks(audio, block_samples, pad_min_fraction)
@@ -46,15 +50,27 @@ def predict_recording(model, path: Path, sample_rate: int, block_seconds: float,
     probs = np.asarray(model.predict_blocks(blocks), dtype=np.float64)  # torch or numpy
     classes = list(model.classes)
     as_dict = lambda p: {c: float(v) for c, v in zip(classes, p)}  # noqa: E731
-    mean = probs.mean(axis=0)
-    return {
-        "path": str(path), "source": _source(path), "duration_s": round(seconds, 3),
-        "block_seconds": block_seconds,
-        "blocks": [{"start_s": round(i * block_seconds, 3), "end_s": round((i + 1) * block_seconds, 3),
-                    "probabilities": as_dict(p), "emotion": classes[int(p.argmax())]}
-                   for i, p in enumerate(probs)],
-        "recording": {"probabilities": as_dict(mean), "emotion": classes[int(mean.argmax())]},
-    }
+    speech = speaks = None
+    if gate is not None:
+        starts = np.arange(len(blocks)) * block_samples
+        speech = gate.fractions(audio, starts, block_samples)  # a padded tail counts as silence
+        speaks = gate.speaks(speech)
+    emotion = lambda i, p: (classes[int(p.argmax())] if speaks is None or speaks[i]  # noqa: E731
+                            else NO_SPEECH)
+    rows = [{"start_s": round(i * block_seconds, 3), "end_s": round((i + 1) * block_seconds, 3),
+             "probabilities": as_dict(p), "emotion": emotion(i, p),
+             **({} if speech is None else {"speech": round(float(speech[i]), 4)})}
+            for i, p in enumerate(probs)]
+    spoken = probs if speaks is None else probs[speaks]
+    if len(spoken):
+        mean = spoken.mean(axis=0)
+        whole = {"probabilities": as_dict(mean), "emotion": classes[int(mean.argmax())]}
+    else:  # no block with enough speech: no emotion to give
+        whole = {"probabilities": None, "emotion": NO_SPEECH}
+    if gate is not None:
+        whole.update(speech_blocks=int(speaks.sum()), gate=gate.describe())
+    return {"path": str(path), "source": _source(path), "duration_s": round(seconds, 3),
+            "block_seconds": block_seconds, "blocks": rows, "recording": whole}
 
 
 def audio_paths(target: str | Path) -> list[Path]:
@@ -70,17 +86,18 @@ def audio_paths(target: str | Path) -> list[Path]:
     return [target]
 
 
-def predict_audio(model, hp: Mapping | None, target: str | Path) -> dict:
+def predict_audio(model, hp: Mapping | None, target: str | Path, gate=None) -> dict:
     """Predictions for every recording at ``target``; ``errors`` lists files that gave none.
 
     ``model`` is an EmotionClassifier with its checkpoint's ``hp``, or any
-    :class:`ser.inference.Predictor` (``hp=None``: its own block settings are used)."""
+    :class:`ser.inference.Predictor` (``hp=None``: its own block settings are used); ``gate``
+    a :class:`~ser.inference.speech_gate.SpeechGate` or None."""
     sample_rate, block_seconds, pad = (block_settings(hp) if hp is not None else
                                        (model.sample_rate, model.block_seconds, model.pad_min_fraction))
     results, errors = [], []
     for path in audio_paths(target):
         try:
-            results.append(predict_recording(model, path, sample_rate, block_seconds, pad))
+            results.append(predict_recording(model, path, sample_rate, block_seconds, pad, gate))
         except SerError as exc:  # undecodable, empty or too short: report, go on with the rest
             errors.append({"path": str(path), "error": str(exc)})
     return {"classes": list(model.classes), "sample_rate": sample_rate, "block_seconds": block_seconds,
@@ -101,7 +118,8 @@ def predictions_markdown(prediction: Mapping[str, Any]) -> str:
         lines = [f"**{rec['path']}**: {rec['duration_s']:.2f} s ({rec['source']}), {n} block(s) of "
                  f"{rec['block_seconds']:g} s{note}", "", header, rule]
         row = lambda name, span, p, emotion: (  # noqa: E731
-            f"| {name} | {span} | " + " | ".join(f"{100 * p[c]:.1f}" for c in classes) + f" | {emotion} |")
+            f"| {name} | {span} | " + " | ".join("–" if p is None else f"{100 * p[c]:.1f}" for c in classes)
+            + f" | {emotion} |")
         for i, b in enumerate(rec["blocks"], 1):
             lines.append(row(str(i), f"{b['start_s']:g}–{b['end_s']:g}", b["probabilities"], b["emotion"]))
         whole = rec["recording"]

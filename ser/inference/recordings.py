@@ -18,13 +18,15 @@ from ser.inference.windows import DEFAULT_HOP_S
 
 
 def predict_recordings(predictor, target: str | Path, window_s: float | None = None,
-                       hop_s: float = DEFAULT_HOP_S, smooth: int = 0) -> dict:
+                       hop_s: float = DEFAULT_HOP_S, smooth: int = 0, gate=None) -> dict:
     """``predict_audio`` of a file or folder with ``timeline`` added to every recording.
 
     ``window_s`` (s, None: the model's block length), ``hop_s`` (s) and ``smooth`` (windows)
-    set the timeline as in ``evaluate.py``. Undecodable files are in ``errors``, as there.
+    set the timeline as in ``evaluate.py``; ``gate`` (a
+    :class:`~ser.inference.speech_gate.SpeechGate` or None) marks blocks and windows with too
+    little speech ``no speech``. Undecodable files are in ``errors``, as there.
     """
-    result = predict_audio(predictor, None, target)
+    result = predict_audio(predictor, None, target, gate)
     rate = int(predictor.sample_rate)
     by_path = {rec["path"]: rec for rec in result["recordings"]}
     for path in audio_paths(target):
@@ -35,5 +37,5 @@ def predict_recordings(predictor, target: str | Path, window_s: float | None = N
             audio = load_audio(path, rate)
         except SerError:
             continue
-        rec["timeline"] = timeline_summary(timeline(predictor, audio, window_s, hop_s, smooth))
+        rec["timeline"] = timeline_summary(timeline(predictor, audio, window_s, hop_s, smooth, gate))
     return result

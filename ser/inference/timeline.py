@@ -14,6 +14,7 @@ from typing import Sequence
 import numpy as np
 
 from ser.audio.io import load_audio
+from ser.inference.speech_gate import NO_SPEECH
 from ser.inference.windows import (DEFAULT_HOP_S, predict_windows, rms_db, sliding_windows,
                                    smooth_probabilities)
 
@@ -21,55 +22,90 @@ CLEAR_THRESHOLD = 0.5  # a stretch is marked when its leading class averages at 
 
 
 def timeline(predictor, audio: np.ndarray, window_s: float | None = None,
-             hop_s: float = DEFAULT_HOP_S, smooth: int = 0) -> dict:
+             hop_s: float = DEFAULT_HOP_S, smooth: int = 0, gate=None) -> dict:
     """Probabilities of every window of a (T,) waveform at the predictor's rate.
 
     Returns ``time_s`` (n,) window centres in s, ``probs`` (n, C) after smoothing, ``labels``,
-    ``level_time_s``/``level_db`` (RMS dBFS per hop), ``note`` and the settings used.
+    ``level_time_s``/``level_db`` (RMS dBFS per hop), ``note`` and the settings used. With a
+    ``gate`` (:class:`~ser.inference.speech_gate.SpeechGate`), ``speech`` (n,) is each window's
+    share of speech and windows below ``gate.min_speech`` are labelled ``no speech``.
     """
     rate = int(predictor.sample_rate)
     window_s = float(window_s or predictor.block_seconds)
     windows = sliding_windows(audio, rate, window_s, hop_s)
     probs = smooth_probabilities(predict_windows(predictor, windows), smooth)
     classes = list(predictor.classes)
+    labels = [classes[i] for i in probs.argmax(axis=1)]
+    speech = None
+    if gate is not None:
+        starts = np.round(windows.starts_s * rate).astype(np.int64)
+        speech = gate.fractions(np.asarray(audio, np.float32).reshape(-1), starts,
+                                windows.frames.shape[1])
+        labels = [label if ok else NO_SPEECH for label, ok in zip(labels, gate.speaks(speech))]
     level_t, level = rms_db(audio, rate, hop_s)
     return {"classes": classes, "time_s": windows.centres_s, "starts_s": windows.starts_s,
-            "probs": probs, "labels": [classes[i] for i in probs.argmax(axis=1)],
+            "probs": probs, "labels": labels, "speech": speech,
+            "min_speech": None if gate is None else gate.min_speech,
             "level_time_s": level_t, "level_db": level, "duration_s": audio.shape[0] / rate,
             "window_s": window_s, "hop_s": hop_s, "smooth": int(smooth or 0), "note": windows.note}
 
 
-def clear_stretches(probs: np.ndarray, starts_s: np.ndarray, window_s: float, hop_s: float,
-                    threshold: float = CLEAR_THRESHOLD) -> list[tuple[float, float, int, float]]:
-    """Contiguous runs of one leading class whose mean probability is >= ``threshold``.
+def speaking(result: dict) -> np.ndarray:
+    """(n,) bool: the windows of a :func:`timeline` given an emotion (all without a gate)."""
+    return np.array([label != NO_SPEECH for label in result["labels"]], bool)
 
-    Returns ``(start s, end s, class index, mean probability)``; a run of windows i..j spans
-    the hops those windows' centres cover, so neighbouring stretches meet without overlapping;
-    the first and last runs reach the first window's start and the last one's end, as the plot.
+
+def _runs(keys: np.ndarray, starts_s: np.ndarray, window_s: float, hop_s: float):
+    """(start s, end s, key, window indices) of each run of equal ``keys``: a run of windows
+    i..j spans the hops those windows' centres cover, so neighbouring runs meet without
+    overlapping; the first and last runs reach the first window's start and the last one's end."""
+    centre = starts_s + window_s / 2
+    for run in np.split(np.arange(len(keys)), np.flatnonzero(np.diff(keys)) + 1):
+        lo = starts_s[0] if run[0] == 0 else centre[run[0]] - hop_s / 2
+        hi = starts_s[-1] + window_s if run[-1] == len(keys) - 1 else centre[run[-1]] + hop_s / 2
+        yield float(lo), float(hi), int(keys[run[0]]), run
+
+
+def clear_stretches(probs: np.ndarray, starts_s: np.ndarray, window_s: float, hop_s: float,
+                    threshold: float = CLEAR_THRESHOLD, speaks: np.ndarray | None = None
+                    ) -> list[tuple[float, float, int, float]]:
+    """Contiguous runs of one leading class whose mean probability is >= ``threshold``, among
+    the windows that ``speaks`` (all if None; see :func:`_runs` for the spans).
+
+    Returns ``(start s, end s, class index, mean probability)``.
     """
     if len(probs) == 0:
         return []
     top = probs.argmax(axis=1)
-    edges = np.flatnonzero(np.diff(top)) + 1
+    if speaks is not None:
+        top = np.where(speaks, top, -1)
     out = []
-    for run in np.split(np.arange(len(top)), edges):
-        c = int(top[run[0]])
-        mean = float(probs[run, c].mean())
-        if mean >= threshold:
-            centre = starts_s + window_s / 2
-            lo = starts_s[0] if run[0] == 0 else centre[run[0]] - hop_s / 2
-            hi = starts_s[-1] + window_s if run[-1] == len(top) - 1 else centre[run[-1]] + hop_s / 2
-            out.append((float(lo), float(hi), c, mean))
+    for lo, hi, c, run in _runs(top, starts_s, window_s, hop_s):
+        mean = float(probs[run, c].mean()) if c >= 0 else 0.0
+        if c >= 0 and mean >= threshold:
+            out.append((lo, hi, c, mean))
     return out
 
 
+def no_speech_stretches(speaks: np.ndarray, starts_s: np.ndarray, window_s: float,
+                        hop_s: float) -> list[tuple[float, float]]:
+    """(start s, end s) of each run of windows without enough speech."""
+    if len(speaks) == 0:
+        return []
+    return [(lo, hi) for lo, hi, key, _ in _runs(np.asarray(speaks, np.int64), starts_s, window_s, hop_s)
+            if key == 0]
+
+
 def write_timeline_csv(path: Path, result: dict) -> Path:
-    """Columns ``time_s``, one probability per class (0-1), ``label`` (the leading class)."""
+    """Columns ``time_s``, one probability per class (0-1), ``label`` (the leading class, or
+    ``no speech``) and, with a speech gate, ``speech`` (the window's share of speech, 0-1)."""
+    speech = result.get("speech")
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["time_s", *result["classes"], "label"])
-        for t, p, label in zip(result["time_s"], result["probs"], result["labels"]):
-            writer.writerow([f"{t:.3f}", *(f"{v:.5f}" for v in p), label])
+        writer.writerow(["time_s", *result["classes"], "label", *(["speech"] if speech is not None else [])])
+        for i, (t, p, label) in enumerate(zip(result["time_s"], result["probs"], result["labels"])):
+            writer.writerow([f"{t:.3f}", *(f"{v:.5f}" for v in p), label,
+                             *([f"{speech[i]:.3f}"] if speech is not None else [])])
     return path
 
 
@@ -88,8 +124,14 @@ def timeline_figure(path: Path, result: dict, title: str) -> Path:
     end = max(float(x[-1]), result["duration_s"])
     fig, (strip, ax, lev) = plt.subplots(3, 1, figsize=(11, 5.5), sharex=True,
                                          gridspec_kw={"height_ratios": [0.45, 3, 1.2]})
-    stretches = clear_stretches(probs, starts, result["window_s"], result["hop_s"])
-    if not stretches:
+    speaks = speaking(result)
+    stretches = clear_stretches(probs, starts, result["window_s"], result["hop_s"], speaks=speaks)
+    for lo, hi in no_speech_stretches(speaks, starts, result["window_s"], result["hop_s"]):
+        strip.axvspan(lo, hi, color="0.8", lw=0)
+        ax.axvspan(lo, hi, color="white", alpha=0.6, lw=0, zorder=3)
+        if hi - lo >= 0.04 * end:
+            strip.text((lo + hi) / 2, 0.5, NO_SPEECH, ha="center", va="center", fontsize=8, color="0.3")
+    if not stretches and speaks.any():
         strip.text(end / 2, 0.5, f"no stretch where one emotion averages {100 * CLEAR_THRESHOLD:.0f}%",
                    ha="center", va="center", fontsize=8, color="0.4")
     for lo, hi, c, mean in stretches:
@@ -127,7 +169,7 @@ def _unique_names(paths: Sequence[Path]) -> list[str]:
 
 
 def write_timelines(predictor, paths: Sequence[Path], out_dir: Path, window_s: float | None = None,
-                    hop_s: float = DEFAULT_HOP_S, smooth: int = 0) -> list[dict]:
+                    hop_s: float = DEFAULT_HOP_S, smooth: int = 0, gate=None) -> list[dict]:
     """A CSV and a PNG per readable recording in ``out_dir``; files that fail to decode are
     skipped here (``predict_audio`` already reports them). Prints once if any was resampled."""
     from ser.errors import SerError
@@ -144,7 +186,7 @@ def write_timelines(predictor, paths: Sequence[Path], out_dir: Path, window_s: f
         source = _source(path)
         if source.split(" ", 1)[0].isdigit() and int(source.split(" ", 1)[0]) != rate:
             resampled.append(f"{path.name} ({source.split(',')[0]})")
-        result = timeline(predictor, audio, window_s, hop_s, smooth)
+        result = timeline(predictor, audio, window_s, hop_s, smooth, gate)
         csv_path = write_timeline_csv(out_dir / f"{name}.timeline.csv", result)
         png_path = timeline_figure(out_dir / f"{name}.timeline.png", result, path.name)
         written.append({"path": str(path), "csv": str(csv_path), "png": str(png_path),
@@ -158,11 +200,18 @@ def write_timelines(predictor, paths: Sequence[Path], out_dir: Path, window_s: f
 def timeline_summary(result: dict, digits: int = 4) -> dict:
     """A :func:`timeline` as plain JSON: lists instead of arrays, probabilities per class, and
     the clear stretches, so a client (``ser.predict output=json``, the server, the page) can draw
-    it without the CSV or PNG."""
+    it without the CSV or PNG. With a speech gate: ``speech`` (share per window),
+    ``min_speech`` and ``no_speech`` (the stretches labelled ``no speech``)."""
     probs, classes = np.asarray(result["probs"]), result["classes"]
     r = lambda values: [round(float(v), digits) for v in values]  # noqa: E731
-    stretches = clear_stretches(probs, result["starts_s"], result["window_s"], result["hop_s"])
-    return {"window_s": result["window_s"], "hop_s": result["hop_s"], "smooth": result["smooth"],
+    speaks = speaking(result)
+    stretches = clear_stretches(probs, result["starts_s"], result["window_s"], result["hop_s"],
+                                speaks=speaks)
+    gated = {} if result.get("speech") is None else {
+        "speech": r(result["speech"]), "min_speech": result["min_speech"],
+        "no_speech": [{"start_s": round(lo, 3), "end_s": round(hi, 3)} for lo, hi in
+                      no_speech_stretches(speaks, result["starts_s"], result["window_s"], result["hop_s"])]}
+    return {**gated, "window_s": result["window_s"], "hop_s": result["hop_s"], "smooth": result["smooth"],
             "note": result["note"], "time_s": r(result["time_s"]), "labels": list(result["labels"]),
             "probabilities": {c: r(probs[:, i]) for i, c in enumerate(classes)},
             "level_time_s": r(result["level_time_s"]), "level_db": r(result["level_db"]),
@@ -171,8 +220,12 @@ def timeline_summary(result: dict, digits: int = 4) -> dict:
 
 
 def stretches_line(summary: dict) -> str:
-    """The clear stretches of a :func:`timeline_summary` in one line, for terminals."""
-    parts = [f"{s['start_s']:.2f}–{s['end_s']:.2f} s {s['emotion']} {100 * s['mean']:.0f}%"
+    """The clear stretches (and those without speech) of a :func:`timeline_summary` in one
+    line, for terminals."""
+    found = [(s["start_s"], f"{s['start_s']:.2f}–{s['end_s']:.2f} s {s['emotion']} {100 * s['mean']:.0f}%")
              for s in summary["stretches"]]
+    found += [(s["start_s"], f"{s['start_s']:.2f}–{s['end_s']:.2f} s {NO_SPEECH}")
+              for s in summary.get("no_speech", [])]
+    parts = [text for _, text in sorted(found)]
     return ("clear stretches: " + ", ".join(parts)) if parts else (
         f"no stretch where one emotion averages {100 * CLEAR_THRESHOLD:.0f}%")

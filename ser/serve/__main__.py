@@ -1,11 +1,13 @@
 """``python -m ser.serve ckpt=RUN|model.onnx [host=127.0.0.1] [port=8000] [token=] [max_upload_mb=20]
-[hop=0.25]``
+[hop=0.25] [vad=auto] [min_speech=0.5]``
 
 Loads the model once and serves it with uvicorn: ``POST /predict``, ``WS /stream``,
 ``GET /health``, ``GET /model``, the live page at ``/`` and the OpenAPI page at ``/docs``
 (:mod:`ser.serve.app`). It listens on 127.0.0.1 (this machine only) unless ``host=`` says
 otherwise, and warns when that is every interface; ``token=`` makes every API request need
-``Authorization: Bearer <token>``. Bad arguments give a one-paragraph error and exit 2.
+``Authorization: Bearer <token>``. ``vad=``/``min_speech=`` set the speech gate
+(:mod:`ser.inference.speech_gate`): windows without enough speech are ``no speech``. Bad
+arguments give a one-paragraph error and exit 2.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from ser.cli import key_value_words, report_errors
 from ser.errors import SerError
 
 DEFAULTS = {"ckpt": None, "host": "127.0.0.1", "port": "8000", "token": None,
-            "max_upload_mb": "20", "hop": "0.25"}
+            "max_upload_mb": "20", "hop": "0.25", "vad": "auto", "min_speech": None}
 USAGE = "python -m ser.serve ckpt=RUN|model.onnx [host=127.0.0.1] [port=8000] [token=SECRET]"
 PIP_HINT = "pip install 'ser[serve]' (FastAPI, uvicorn and python-multipart)"
 
@@ -59,11 +61,13 @@ def serve(argv: list[str]) -> None:
         raise SerError(f"ser.serve needs {exc.name or 'its web packages'}, which is not installed "
                        f"here. Install them with {PIP_HINT}.") from exc
     from ser.inference.predictor import load_predictor, warm_up
+    from ser.inference.speech_gate import inference_gate
 
     predictor = load_predictor(args["ckpt"])
+    gate = inference_gate(args["vad"], args["min_speech"], predictor.sample_rate)
     warm_up(predictor)
     app = create_app(predictor, token=args["token"], max_upload_mb=args["max_upload_mb"],
-                     hop_s=args["hop"])
+                     hop_s=args["hop"], gate=gate)
     warning = exposure_warning(args["host"], args["token"])
     if warning:
         print(warning, file=sys.stderr, flush=True)

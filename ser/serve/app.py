@@ -45,7 +45,7 @@ def error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message, "status": status}, status_code=status)
 
 
-def model_info(predictor, hop_s: float) -> dict:
+def model_info(predictor, hop_s: float, gate=None) -> dict:
     """What ``GET /model`` says: classes, rates and lengths (Hz, s), and where the model came from
     (file and run folder names only: the server's own paths stay private)."""
     path = getattr(predictor, "path", None)
@@ -58,7 +58,8 @@ def model_info(predictor, hop_s: float) -> dict:
     return {"classes": list(predictor.classes), "sample_rate": int(predictor.sample_rate),
             "window_s": float(predictor.block_seconds), "hop_s": hop_s,
             "block_seconds": float(predictor.block_seconds), "kind": kind,
-            "model_file": Path(path).name if path is not None else None, "run": run}
+            "model_file": Path(path).name if path is not None else None, "run": run,
+            "speech_gate": None if gate is None else gate.describe()}
 
 
 def authorised(headers, query_token: str | None, token: str | None) -> bool:
@@ -78,12 +79,14 @@ def upload_suffix(filename: str | None) -> str:
 
 
 def create_app(predictor, token: str | None = None, max_upload_mb: float = 20.0,
-               hop_s: float = 0.25) -> FastAPI:
-    """The application around one loaded ``predictor`` (see :mod:`ser.inference.predictor`)."""
+               hop_s: float = 0.25, gate=None) -> FastAPI:
+    """The application around one loaded ``predictor`` (see :mod:`ser.inference.predictor`);
+    ``gate`` (a :class:`~ser.inference.speech_gate.SpeechGate` or None) marks windows and
+    blocks without enough speech ``no speech`` in /predict and /stream."""
     app = FastAPI(title="ser: speech emotion recognition",
                   description="Emotions of recordings (POST /predict) and of live audio (WS /stream); "
                               "the live page is at /.", version="0.1.0")
-    info = model_info(predictor, hop_s)
+    info = model_info(predictor, hop_s, gate)
     app.add_middleware(UploadLimit, limit=int(max_upload_mb * 2**20))  # inside the token check
 
     @app.middleware("http")
@@ -130,7 +133,8 @@ def create_app(predictor, token: str | None = None, max_upload_mb: float = 20.0,
             if target.stat().st_size == 0:
                 return error(400, f"The uploaded file {name!r} is empty: send a recording.")
             try:
-                result = await run_in_threadpool(predict_recordings, predictor, target, None, hop_s)
+                result = await run_in_threadpool(predict_recordings, predictor, target, None, hop_s,
+                                                 0, gate)
             except SerError as exc:
                 return error(422, str(exc).replace(str(target), name))
         for rec in result["recordings"]:
@@ -148,7 +152,7 @@ def create_app(predictor, token: str | None = None, max_upload_mb: float = 20.0,
             return
         await ws.accept()
         try:
-            session = StreamSession(predictor, rate, format, None, hop or hop_s)
+            session = StreamSession(predictor, rate, format, None, hop or hop_s, gate)
         except SerError as exc:
             await ws.send_json({"error": str(exc)})
             await ws.close(code=1003)

@@ -16,6 +16,7 @@ import numpy as np
 
 from ser.errors import SerError
 from ser.inference.ring import Ring
+from ser.inference.speech_gate import NO_SPEECH
 from ser.inference.windows import window_samples
 
 FORMATS = {"s16le": ("<i2", 32768.0), "f32le": ("<f4", 1.0)}  # numpy dtype, full scale
@@ -38,11 +39,14 @@ class StreamSession:
     :meth:`feed` takes raw bytes and returns the hops completed by them, each a dict like
     ``ser.listen``'s JSON lines: ``time_s`` (end of the window, stream time), ``label``,
     ``probabilities`` (class -> 0..1), ``latency_ms`` (network only), plus ``level_db`` (RMS
-    dBFS of the hop's samples) for a level meter.
+    dBFS of the hop's samples) for a level meter. With a speech ``gate``
+    (:class:`~ser.inference.speech_gate.SpeechGate`) each result has ``speech`` (the window's
+    share, 0-1), and a window with too little is labelled ``no speech`` with
+    ``probabilities`` None, without running the network.
     """
 
     def __init__(self, predictor, rate: int | None = None, fmt: str = "s16le",
-                 window_s: float | None = None, hop_s: float = 0.25):
+                 window_s: float | None = None, hop_s: float = 0.25, gate=None):
         self.predictor = predictor
         self.model_rate = int(predictor.sample_rate)
         self.rate = int(rate or self.model_rate)
@@ -53,6 +57,8 @@ class StreamSession:
                                                self.model_rate)
         self.classes = list(predictor.classes)
         self.ring = Ring(self.window)
+        self.gate = gate
+        self.activity = gate.stream(self.window) if gate is not None else None
         self.frame = np.zeros((1, self.window), np.float32)
         self._odd = b""                               # bytes of a sample split across frames
         self._pending = np.zeros(0, np.float32)       # model-rate samples short of a hop
@@ -83,19 +89,25 @@ class StreamSession:
         while pending.shape[0] >= self.hop:
             chunk, pending = pending[: self.hop], pending[self.hop:]
             self.ring.push(chunk)
+            if self.activity is not None:
+                self.activity.push(chunk)
             if self.ring.total >= self.window:
                 out.append(self.classify(chunk))
         self._pending = np.array(pending, np.float32)  # a copy: the received frame is not kept
         return out
 
     def classify(self, chunk: np.ndarray) -> dict:
+        rms = float(np.sqrt(np.mean(np.square(chunk, dtype=np.float64)))) if chunk.size else 0.0
+        item = {"time_s": round(self.ring.total / self.model_rate, 4),
+                "level_db": round(20 * float(np.log10(max(rms, 1e-5))), 1)}
+        if self.activity is not None:
+            item["speech"] = round(self.activity.fraction(), 3)
+            if not self.gate.speaks(item["speech"]):
+                return {**item, "label": NO_SPEECH, "probabilities": None, "latency_ms": 0.0}
         self.ring.read(out=self.frame[0])
         t0 = time.perf_counter()
         p = np.asarray(self.predictor.predict_blocks(self.frame), dtype=np.float64)[0]
         ms = 1000 * (time.perf_counter() - t0)
-        rms = float(np.sqrt(np.mean(np.square(chunk, dtype=np.float64)))) if chunk.size else 0.0
-        return {"time_s": round(self.ring.total / self.model_rate, 4),
-                "label": self.classes[int(p.argmax())],
+        return {**item, "label": self.classes[int(p.argmax())],
                 "probabilities": {c: round(float(v), 5) for c, v in zip(self.classes, p)},
-                "latency_ms": round(ms, 2),
-                "level_db": round(20 * float(np.log10(max(rms, 1e-5))), 1)}
+                "latency_ms": round(ms, 2)}

@@ -72,7 +72,8 @@ def run_record(cfg, datamodule, wall_time_s: float) -> dict:
         "regime": "augmented" if datamodule.train_snrs else "clean",
         "noise_fixed": bool(cfg.noise.get("fixed", False)),
         "split": cfg.split.name,
-        "split_plan": plan_digest(datamodule.plan, datamodule.blocks),
+        "split_plan": plan_digest(datamodule.plan, datamodule.blocks,
+                                  getattr(getattr(datamodule, "gate", None), "keep", None)),
         "fold": int(cfg.fold),
         "seed": int(cfg.seed),
         "model": cfg.model.name,
@@ -83,7 +84,23 @@ def run_record(cfg, datamodule, wall_time_s: float) -> dict:
         "git_commit": git_commit(),
         "data_fingerprint": data_fingerprint(datamodule.table, datamodule.blocks),
         "wall_time_s": round(wall_time_s, 2),
+        **speech_record(datamodule),
     }
+
+
+def speech_record(datamodule) -> dict:
+    """run.json's ``speech_gate`` (blocks each class and utterance lost to data.min_speech) and
+    ``snr_reference``, only where a run has them: a run without a gate records what it did before."""
+    out = {}
+    gate = getattr(datamodule, "gate", None)
+    if gate is not None:
+        out["speech_gate"] = gate.record()
+        corpora = getattr(datamodule, "corpus_gates", {})
+        if corpora:
+            out["speech_gate"]["test_corpora"] = {n: g.record() for n, g in corpora.items()}
+    if getattr(datamodule, "snr_reference", "block") != "block":
+        out["snr_reference"] = datamodule.snr_reference
+    return out
 
 
 def finished_metrics(run_dir: Path) -> dict | None:
@@ -101,8 +118,13 @@ def write_run_files(run_dir: Path, datamodule, config_yaml: str, record: dict, m
     atomically."""
     dm = datamodule
     parts = {"train": dm.train_idx, "validation": dm.val_idx, "test": dm.test_idx}
+    corpora = getattr(dm, "test_corpora", [])
+    ungated = None
+    if getattr(dm, "gate", None) is not None:  # the blocks each utterance lost to data.min_speech
+        parts.update({f"test:{c.name}": dm.corpus_test_idx(c) for c in corpora})
+        ungated = {**dm.ungated, **{f"test:{c.name}": np.arange(len(c.blocks)) for c in corpora}}
     write_text_atomic(run_dir / SPLIT_FILE, split_csv(
-        dm.blocks, parts, {c.name: c.blocks for c in getattr(dm, "test_corpora", [])}))
+        dm.blocks, parts, {c.name: c.blocks for c in corpora}, ungated))
     if predictions is not None:
         write_predictions(run_dir / PREDICTIONS_FILE, predictions)
     write_text_atomic(run_dir / CONFIG_FILE, config_yaml)

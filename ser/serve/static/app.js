@@ -20,7 +20,8 @@ function headers() {
   return TOKEN ? { Authorization: `Bearer ${TOKEN}` } : {};
 }
 
-function colour(i) { return COLOURS[i % COLOURS.length]; }
+const NO_SPEECH = "no speech";  // the label of a window the speech gate found no speech in
+function colour(i) { return i < 0 ? "#98a2b3" : COLOURS[i % COLOURS.length]; }
 
 function status(text, isError = false) {
   $("status").textContent = text;
@@ -99,7 +100,9 @@ function onHop(hop) {
   $("leading").textContent = hop.label;
   $("leading").style.color = colour(i);
   $("leading").dataset.label = hop.label;
-  $("confidence").textContent = `${Math.round(100 * hop.probabilities[hop.label])}% · ` +
+  $("confidence").textContent = (hop.probabilities
+    ? `${Math.round(100 * hop.probabilities[hop.label])}% · `
+    : `${Math.round(100 * (hop.speech ?? 0))}% speech · `) +
     `${hop.time_s.toFixed(2)} s into the stream · ${hop.latency_ms.toFixed(0)} ms`;
   const level = hop.level_db ?? -100;
   $("level").style.width = `${Math.max(0, Math.min(100, (level + 60) / 60 * 100))}%`;
@@ -149,7 +152,7 @@ function drawBands() {
   }
   const now = hops[hops.length - 1].time_s, hop = model.hop_s;
   const columns = hops.map((m) => ({ start: m.time_s - hop, end: m.time_s,
-                                     probs: model.classes.map((c) => m.probabilities[c]) }));
+                                     probs: model.classes.map((c) => (m.probabilities ? m.probabilities[c] : 0)) }));
   stackColumns(ctx, columns, 0, w, now - SPAN_S, now, h);
   gridLines(ctx, w, h, now - SPAN_S, now, 10);
 }
@@ -175,21 +178,32 @@ async function sendFile(file) {
 
 function drawRecording(rec) {
   const whole = rec.recording, line = rec.timeline;
-  const pct = Math.round(100 * whole.probabilities[whole.emotion]);
+  const pct = whole.probabilities ? `${Math.round(100 * whole.probabilities[whole.emotion])}%` : "no block with enough speech";
   $("file-summary").innerHTML = "";
   const strong = document.createElement("strong");
   strong.textContent = whole.emotion;
   strong.style.color = colour(model.classes.indexOf(whole.emotion));
   $("file-summary").append(`${rec.path}: ${rec.duration_s.toFixed(2)} s, overall `, strong,
-                           ` (${pct}%), ${line.time_s.length} windows` + (line.note ? ` (${line.note})` : ""));
+                           ` (${pct}), ${line.time_s.length} windows` + (line.note ? ` (${line.note})` : ""));
   const end = Math.max(rec.duration_s, line.time_s.length ? line.time_s[line.time_s.length - 1] + line.window_s / 2 : 0);
   // clear stretches, as the PNG's top strip
   const strip = $("strip");
   strip.innerHTML = "";
   let at = 0;
-  for (const s of line.stretches) {
+  const silent = (line.no_speech || []).map((s) => ({ ...s, emotion: NO_SPEECH, mean: null }));
+  for (const s of [...line.stretches, ...silent].sort((a, b) => a.start_s - b.start_s)) {
     if (s.start_s > at) strip.appendChild(gap((s.start_s - at) / end));
     const div = document.createElement("div");
+    if (s.emotion === NO_SPEECH) {
+      div.style.width = `${(100 * (s.end_s - s.start_s)) / end}%`;
+      div.style.background = "#d0d5dd";
+      div.style.color = "#344054";
+      if ((s.end_s - s.start_s) / end > 0.07) div.textContent = NO_SPEECH;
+      div.title = `${s.start_s}–${s.end_s} s`;
+      strip.appendChild(div);
+      at = s.end_s;
+      continue;
+    }
     div.style.width = `${(100 * (s.end_s - s.start_s)) / end}%`;
     div.style.background = colour(model.classes.indexOf(s.emotion));
     if ((s.end_s - s.start_s) / end > 0.07) div.textContent = `${s.emotion} ${Math.round(100 * s.mean)}%`;
@@ -197,7 +211,7 @@ function drawRecording(rec) {
     strip.appendChild(div);
     at = s.end_s;
   }
-  if (!line.stretches.length) {
+  if (!line.stretches.length && !silent.length) {
     strip.appendChild(Object.assign(gap(1), { textContent: "no stretch where one emotion averages 50%" }));
     strip.lastChild.style.color = "#667085";
   }
@@ -207,7 +221,7 @@ function drawRecording(rec) {
   const columns = line.time_s.map((t, j) => ({
     start: j === 0 ? t - line.window_s / 2 : t - half,
     end: j === line.time_s.length - 1 ? t + line.window_s / 2 : t + half,
-    probs: model.classes.map((c) => line.probabilities[c][j]),
+    probs: model.classes.map((c) => (line.labels[j] === NO_SPEECH ? 0 : line.probabilities[c][j])),
   }));
   stackColumns(ctx, columns, 0, canvas.width, 0, end, canvas.height);
   const step = end > 60 ? 10 : end > 12 ? 2 : end > 4 ? 1 : 0.5;
