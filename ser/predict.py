@@ -47,7 +47,7 @@ def parse_args(argv: list[str]) -> dict:
 
 def describe(result: dict) -> str:
     """The Markdown tables of ``predictions_markdown`` with each recording's clear stretches."""
-    from ser.evaluation.predict_audio import predictions_markdown
+    from ser.inference.recordings import predictions_markdown
     from ser.inference.timeline import stretches_line
 
     text = predictions_markdown(result)
@@ -59,9 +59,9 @@ def describe(result: dict) -> str:
 
 def predict(argv: list[str]) -> dict:
     """What ``python -m ser.predict`` does: print the tables (or JSON); return the result."""
-    from ser.evaluation.predict_audio import audio_paths, raise_for_errors, write_predictions
     from ser.inference.predictor import load_predictor
-    from ser.inference.recordings import predict_recordings
+    from ser.inference.recordings import (audio_paths, predict_recordings, raise_for_errors,
+                                          write_predictions)
 
     args = parse_args(argv)
     as_json = args["output"] == "json"

@@ -230,7 +230,7 @@ def test_fine_tuned_encoder_trains_on_two_ddp_processes_and_exports_to_onnx(tiny
     """Every trained parameter gets a gradient on every process (no LayerDrop, masks only
     where masked_spec_embed trains), and the exported graph gives the checkpoint's predictions."""
     pytest.importorskip("onnxruntime")
-    from ser.export.onnx_predictor import OnnxPredictor
+    from ser.inference.onnx_predictor import OnnxPredictor
     from ser.evaluation.checkpoint_eval import find_checkpoint, load_classifier
     from tests.test_export import export
 

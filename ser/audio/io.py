@@ -83,6 +83,18 @@ def audio_duration(path: str | Path) -> float:
         return float("nan")
 
 
+def describe_source(path: str | Path) -> str:
+    """The file's own rate and channels from its header (``44100 Hz, 2 channels``), or
+    ``compressed audio`` where libsndfile cannot read the header."""
+    try:
+        import soundfile as sf
+
+        info = sf.info(str(path))
+        return f"{info.samplerate} Hz, {info.channels} channel{'s' if info.channels > 1 else ''}"
+    except Exception:
+        return "compressed audio"
+
+
 def list_audio_files(root: str | Path) -> list[Path]:
     """Every audio file under ``root`` (recursively), sorted so runs see the same order."""
     root = Path(root)

@@ -87,11 +87,11 @@ def evaluate(cfg: DictConfig) -> dict:
             from ser.inference.predictor import load_predictor, model_file
             from ser.inference.timeline import write_timelines
             from ser.evaluation.checkpoint_eval import default_output_dir
-            from ser.evaluation.predict_audio import (audio_paths, predict_audio, predictions_markdown,
+            from ser.inference.recordings import (audio_paths, predict_audio, predictions_markdown,
                                                      raise_for_errors, write_predictions)
 
             predictor = load_predictor(cfg.ckpt)  # a run directory, a .ckpt or a .onnx file
-            result = predict_audio(predictor, None, cfg.audio)
+            result = predict_audio(predictor, cfg.audio)
             # timelines: under the run's evaluation/ folder unless out_dir= says otherwise, for
             # every decodable file, also one too short for a block (one zero-padded window)
             where = Path(cfg.out_dir) if cfg.out_dir else default_output_dir(

@@ -26,7 +26,7 @@ from torch import nn
 from ser.features.stft import InfinityNorm
 
 
-def _delta(x: torch.Tensor, width: int = 9) -> torch.Tensor:
+def delta(x: torch.Tensor, width: int = 9) -> torch.Tensor:
     """Regression delta over the last (time) axis, as ``librosa.feature.delta`` (edges repeated).
 
     (B, F, T) -> (B, F, T).
@@ -101,8 +101,8 @@ class LogMel(nn.Module):
             else:
                 base = (db + half) / half                            # [-1, 1]
             if self.deltas:
-                d1 = _delta(db)
-                d2 = _delta(d1)
+                d1 = delta(db)
+                d2 = delta(d1)
                 # deltas of an 80 dB range rarely exceed ±10 dB/frame: scale to about [-1, 1]
                 image = torch.stack([base, d1 / 10.0, d2 / 5.0], dim=1)
             else:
