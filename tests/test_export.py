@@ -144,3 +144,16 @@ def test_missing_onnxruntime_and_unexportable_front_end(monkeypatch):
         require_onnx()
     with pytest.raises(SerError, match="torch.nn.modules.linear.Identity"):
         exportable_frontend(torch.nn.Identity(), 16000)
+
+
+def test_arguments_are_key_value_words_as_in_the_other_light_commands():
+    from ser.errors import SerError
+    from ser.export.__main__ import parse_args
+
+    assert parse_args(["ckpt=run", "opset=17"]) == {"ckpt": "run", "out": "model.onnx", "opset": 17}
+    for argv, expected in [(["ckpt=run", "speed=2"], "Unknown argument 'speed=2': ser.export takes "
+                                                       "key=value words among ckpt, out, opset"),
+                           (["out=x.onnx"], "ser.export needs the model"),
+                           (["ckpt=run", "opset=new"], "opset= takes an integer")]:
+        with pytest.raises(SerError, match=expected):
+            parse_args(argv)
