@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import numpy as np
@@ -18,22 +17,6 @@ from ser.models.builders import build_frontend, build_network
 from ser.models.metrics import block_metrics, score_test_set
 from ser.models.trunk_cache import TrunkCache, trunk_cache_reason
 from ser.models.optimizers import build_optimizer
-
-# Lightning warnings about what this module does on purpose; the commands silence them
-# (:func:`ser.cli.prepare_process`), importing the module does not.
-EXPECTED_WARNINGS = (
-    # images are made in this module's hook on purpose (a checkpoint must render its own inputs)
-    ".*overridden `on_after_batch_transfer` in `LightningModule`.*",
-    # frozen layers are in eval mode on purpose (TransferNet.train, SpeechEncoderNet.train)
-    ".*module\\(s\\) in eval mode at the start of training.*",
-)
-
-
-def ignore_expected_warnings() -> None:
-    """Silence :data:`EXPECTED_WARNINGS` for the rest of the process."""
-    for message in EXPECTED_WARNINGS:
-        warnings.filterwarnings("ignore", message=message)
-
 
 def gather_items(batches: list[tuple[torch.Tensor, ...]], key: tuple[int, ...]) -> list[torch.Tensor]:
     """Per-batch output columns -> whole-set columns; under DDP every process's, each item once.
