@@ -16,7 +16,7 @@ def test_overrides_reach_every_copy_of_a_resolved_training_config(tmp_path, monk
     assert same == trained  # the training machine's cache folder included
     moved = rebuild_training_config(trained, overrides={"dataset.root": "/new/IEMOCAP",
                                                         "data.test_snrs": [0, 15]})
-    assert moved.data.dataset.reader.root == "/new/IEMOCAP" == moved.dataset.reader.root
+    assert moved.data.dataset.root == "/new/IEMOCAP" == moved.dataset.root
     assert list(moved.data.test_snrs) == [0, 15] and moved.data.noise.root == "/old/noise"
     swapped = rebuild_training_config(trained, {"dataset": "manifest"}, {"dataset.manifest": "/x.csv"})
-    assert swapped.data.dataset.reader.csv_path == "/x.csv" and swapped.data.split.name == "paper"
+    assert swapped.data.dataset.manifest == "/x.csv" and swapped.data.split.name == "paper"

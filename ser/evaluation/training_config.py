@@ -1,11 +1,11 @@
 """A checkpoint's training config, rebuilt so that overrides given at evaluation reach every copy.
 
-A checkpoint carries the config it was trained with, *resolved*: ``dataset.reader.root`` holds
-the corpus path as a literal copied from ``dataset.root``, and ``data.dataset`` is a literal
-copy of ``dataset``. Setting ``dataset.root`` on that copy would leave the reader pointing at
+A checkpoint carries the config it was trained with, *resolved*: ``data.dataset`` is a literal
+copy of ``dataset``, the demo corpus's ``dataset.out_dir`` a literal built from the cache folder
+and ``dataset.seed``. Setting ``dataset.root`` on the copy would leave ``data.dataset`` reading
 the old place. So the config is composed again from ``conf/`` with the run's group options
 (interpolations intact), the checkpoint's plain values are laid over it, and overrides are
-applied last: ``dataset.root=...`` then reaches the reader as it does in train.py. Without
+applied last: ``dataset.root=...`` then reaches ``data.dataset`` as it does in train.py. Without
 overrides the result resolves to the checkpoint's config, values read from the environment
 (``${oc.env:...}``, e.g. the cache folder) included.
 """
@@ -17,6 +17,7 @@ from typing import Any, Mapping
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from ser.config_upgrade import upgrade_run_config
 from ser.configs import conf_dir, plain
 
 # Which value of a resolved group node names the file it came from (conf/<group>/<value>.yaml).
@@ -86,7 +87,7 @@ def rebuild_training_config(run_config: Mapping, group_choices: Mapping[str, str
     ``group_choices``: whole groups to swap, e.g. ``{"dataset": "manifest"}`` (test on another
     corpus). ``overrides``: dotted keys to set afterwards, e.g. ``{"dataset.root": "/data/x"}``.
     """
-    run = dict(run_config)
+    run = upgrade_run_config(run_config)
     picked = {g: str(run[g][k]) for g, k in GROUP_NAME_KEYS.items()
               if isinstance(run.get(g), Mapping) and str(run[g].get(k)) in group_options(g)}
     template = compose_config(config_name, [f"{g}={o}" for g, o in picked.items()])
