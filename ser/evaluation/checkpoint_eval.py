@@ -8,6 +8,7 @@ on a CPU the metrics equal the run's own metrics.json.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any, Mapping
@@ -16,7 +17,7 @@ from ser.configs import plain
 from ser.errors import SerError
 from ser.models.checkpoints import (check_classes, find_checkpoint, load_weights, read_checkpoint,
                                     trained_hyper_parameters)
-from ser.run_layout import EVALUATION_DIR, PREDICTIONS_FILE, run_dir_of
+from ser.run_layout import EVALUATION_DIR, PREDICTIONS_FILE, RUN_FILE, run_dir_of
 
 
 def load_classifier(path: str | Path):
@@ -34,6 +35,18 @@ def load_classifier(path: str | Path):
     load_weights(model, ckpt, path)
     model.eval()
     return model, hp
+
+
+def recorded_choices(ckpt: Path, hp: Mapping) -> dict[str, str]:
+    """The file of each config group the run was composed from, as Hydra recorded it: in the
+    checkpoint, else (checkpoints written before they carried it) in the run's run.json."""
+    if hp.get("choices"):
+        return dict(hp["choices"])
+    record = run_dir_of(ckpt) / RUN_FILE
+    try:
+        return dict(json.loads(record.read_text()).get("choices") or {})
+    except (OSError, ValueError, AttributeError):  # no run.json (a run still training, a lone .ckpt)
+        return {}
 
 
 def default_output_dir(ckpt: Path, overrides: Mapping[str, Any]) -> Path:
@@ -73,7 +86,8 @@ def evaluate_checkpoint(path: str | Path, group_choices: Mapping[str, str] | Non
                        "tested on cannot be rebuilt. Retrain with the current train.py, or classify "
                        "recordings with it instead (audio=FILE).")
     changes = {**dict(group_choices or {}), **{k: plain(v) for k, v in (overrides or {}).items()}}
-    cfg = rebuild_training_config(hp["run_config"], group_choices, overrides)
+    cfg = rebuild_training_config(hp["run_config"], group_choices, overrides,
+                                  recorded_choices=recorded_choices(path, hp))
     pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
     datamodule = instantiate(cfg.data, verbose=verbose)
     datamodule.setup("test")

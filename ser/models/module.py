@@ -52,18 +52,20 @@ class EmotionClassifier(pl.LightningModule):
 
     def __init__(self, classes: list[str], model: dict, optim: dict, features: dict,
                  run_config: dict | None = None, augment: dict | None = None,
-                 trunk_cache: dict | None = None):
+                 trunk_cache: dict | None = None, choices: dict | None = None):
         """``run_config`` is the whole resolved training config: it travels in the checkpoint so
         evaluate.py can rebuild the exact data (corpus, split, fold, seed, noise) it was tested on.
         ``features`` builds the front-end (waveform -> network input), ``model`` the backbone and
         head, ``augment`` the training-only augmentation (``conf/augment``; None: none),
-        ``trunk_cache`` whether frozen layers are computed once (:mod:`ser.models.trunk_cache`)."""
+        ``trunk_cache`` whether frozen layers are computed once (:mod:`ser.models.trunk_cache`),
+        ``choices`` the file of each config group Hydra composed the run from (evaluate.py
+        recomposes the config from them)."""
         super().__init__()
         model, optim, features = plain(model), plain(optim), plain(features)
         augment = plain(augment) or {}
         self.save_hyperparameters({"classes": list(classes), "model": model, "optim": optim,
                                    "features": features, "run_config": plain(run_config),
-                                   "augment": augment})
+                                   "augment": augment, "choices": dict(choices or {})})
         self.trunk_cache_cfg = dict(plain(trunk_cache) or {"enabled": False})
         self.caches: dict[str, TrunkCache] = {}
         self.trunk_cache_report: dict[str, dict] = {}
