@@ -8,8 +8,9 @@ one JSON document on stdout), plus each recording's timeline: every ``hop`` seco
 ``out_dir=`` also writes ``<name>.timeline.csv``/``.png`` and ``predictions.md``/``.json``
 there, as evaluate.py does.
 
-It starts in about a second because it imports neither pytorch_lightning nor Hydra: an ONNX
-model needs onnxruntime only, a checkpoint torch and the network's own modules. Exit status 0;
+It starts quickly because it imports neither pytorch_lightning nor Hydra (docs/speed.md has
+the figures): an ONNX model needs onnxruntime only, a checkpoint torch and the network's own
+modules (no timm, torchvision, librosa or scipy). Exit status 0;
 2 with a one-paragraph error for bad arguments, a missing model or undecodable recordings.
 """
 

@@ -61,8 +61,8 @@ def resample(audio: np.ndarray, rate: int, sample_rate: int) -> np.ndarray:
     """(T,) float32 at ``rate`` Hz -> (ceil(T · sample_rate / rate),) at ``sample_rate`` Hz.
 
     soxr's high-quality filter, trimmed or zero-padded to that length: the same samples as
-    ``librosa.resample(res_type="soxr_hq")``, without importing librosa and scipy.signal (a
-    second of start-up for ``ser.predict`` and the server).
+    ``librosa.resample(res_type="soxr_hq")``, without importing librosa and scipy.signal (part of
+    the start-up of ``ser.predict`` and the server; docs/speed.md).
     """
     import soxr
 

@@ -70,9 +70,8 @@ def make_svm(settings: Mapping[str, Any]) -> SVC | LinearSVC:
     """The classifier of one setting: ``solver=libsvm`` -> :class:`SVC` (any kernel, one-vs-one),
     ``solver=liblinear`` -> :class:`LinearSVC` (linear kernel only, one-vs-rest, squared hinge
     loss), whose cost grows about linearly with the training items where SVC's grows with their
-    square: on 4,000 items of 6,373 dimensions one fit took 4-10 s against SVC(kernel=linear)'s
-    50-63 s (on the demo corpus's 1,560 ComParE items SVC was still the faster, 2 s against
-    2-6 s; a real corpus's noisy copies number tens of thousands)."""
+    square, so it is the one for a real corpus's tens of thousands of noisy copies (on a few
+    thousand SVC can still be the faster; docs/speed.md has fits of both)."""
     solver, kernel = settings["solver"], settings["kernel"]
     if solver not in SOLVERS:
         raise SerError(f"model.solver={solver!r}: use libsvm (sklearn's SVC, any kernel) or "
