@@ -119,41 +119,43 @@ def same_conv(channels_in: int, channels_out: int, kernel: int, stride: int = 1,
     return Conv2dSame(channels_in, channels_out, kernel, stride, groups)
 
 
-class DepthwiseSeparable(nn.Module):
-    """Depthwise k×k conv + BN-ReLU6, pointwise conv + BN, a skip where the shape allows."""
+class ConvBlock(nn.Module):
+    """EfficientNet-Lite's blocks: convolutions, each followed by batch norm (with ReLU6 on all
+    but the last), plus a skip when the block keeps the shape. ``layers`` lists (name of the
+    convolution, name of its norm, convolution) in order, with timm's names."""
 
-    def __init__(self, channels_in: int, channels_out: int, kernel: int, stride: int) -> None:
+    def __init__(self, layers: list[tuple[str, str, nn.Conv2d]], skip: bool) -> None:
         super().__init__()
-        self.conv_dw = same_conv(channels_in, channels_in, kernel, stride, groups=channels_in)
-        self.bn1 = BatchNormAct(channels_in)
-        self.conv_pw = same_conv(channels_in, channels_out, 1)
-        self.bn2 = BatchNormAct(channels_out, act=False)
-        self.has_skip = stride == 1 and channels_in == channels_out
+        for i, (conv_name, norm_name, conv) in enumerate(layers):
+            self.add_module(conv_name, conv)
+            self.add_module(norm_name, BatchNormAct(conv.out_channels, act=i < len(layers) - 1))
+        self.order = [(conv_name, norm_name) for conv_name, norm_name, _ in layers]
+        self.has_skip = skip
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.bn2(self.conv_pw(self.bn1(self.conv_dw(x))))
+        y = x
+        for conv_name, norm_name in self.order:
+            y = getattr(self, norm_name)(getattr(self, conv_name)(y))
         return y + x if self.has_skip else y
 
 
-class InvertedResidual(nn.Module):
-    """Pointwise expansion + BN-ReLU6, depthwise k×k + BN-ReLU6, pointwise projection + BN,
-    a skip where the shape allows (MobileNetV2's block, as EfficientNet-Lite uses it)."""
+def depthwise_separable(channels_in: int, channels_out: int, kernel: int, stride: int) -> ConvBlock:
+    """Depthwise k×k conv + BN-ReLU6, pointwise conv + BN (timm's DepthwiseSeparableConv)."""
+    return ConvBlock([("conv_dw", "bn1", same_conv(channels_in, channels_in, kernel, stride,
+                                                   groups=channels_in)),
+                      ("conv_pw", "bn2", same_conv(channels_in, channels_out, 1))],
+                     skip=stride == 1 and channels_in == channels_out)
 
-    def __init__(self, channels_in: int, channels_out: int, kernel: int, stride: int,
-                 expansion: int) -> None:
-        super().__init__()
-        mid = channels_in * expansion
-        self.conv_pw = same_conv(channels_in, mid, 1)
-        self.bn1 = BatchNormAct(mid)
-        self.conv_dw = same_conv(mid, mid, kernel, stride, groups=mid)
-        self.bn2 = BatchNormAct(mid)
-        self.conv_pwl = same_conv(mid, channels_out, 1)
-        self.bn3 = BatchNormAct(channels_out, act=False)
-        self.has_skip = stride == 1 and channels_in == channels_out
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.bn3(self.conv_pwl(self.bn2(self.conv_dw(self.bn1(self.conv_pw(x))))))
-        return y + x if self.has_skip else y
+def inverted_residual(channels_in: int, channels_out: int, kernel: int, stride: int,
+                      expansion: int) -> ConvBlock:
+    """Pointwise expansion + BN-ReLU6, depthwise k×k + BN-ReLU6, pointwise projection + BN
+    (MobileNetV2's block, timm's InvertedResidual)."""
+    mid = channels_in * expansion
+    return ConvBlock([("conv_pw", "bn1", same_conv(channels_in, mid, 1)),
+                      ("conv_dw", "bn2", same_conv(mid, mid, kernel, stride, groups=mid)),
+                      ("conv_pwl", "bn3", same_conv(mid, channels_out, 1))],
+                     skip=stride == 1 and channels_in == channels_out)
 
 
 class EfficientNetLite0(nn.Module):
@@ -170,8 +172,8 @@ class EfficientNetLite0(nn.Module):
             blocks = []
             for i in range(repeats):
                 step = stride if i == 0 else 1
-                blocks.append(InvertedResidual(channels, out, kernel, step, expansion) if inverted
-                              else DepthwiseSeparable(channels, out, kernel, step))
+                blocks.append(inverted_residual(channels, out, kernel, step, expansion) if inverted
+                              else depthwise_separable(channels, out, kernel, step))
                 channels = out
             stages.append(nn.Sequential(*blocks))
         self.blocks = nn.Sequential(*stages)
