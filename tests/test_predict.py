@@ -2,7 +2,8 @@
 
 One tiny trained run (shared with test_timeline.py and test_listen.py) and its ONNX export; the
 light checkpoint loader must give the LightningModule's own probabilities, and a fresh process
-that predicts from either model must never have imported pytorch_lightning or hydra.
+that predicts from either model must never have imported pytorch_lightning or hydra (nor the
+other slow imports of :data:`HEAVY`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,10 @@ import soundfile as sf
 from tests.conftest import REPO
 from tests.test_timeline import run, voice  # noqa: F401  (module fixture: one tiny run)
 
-HEAVY = ("pytorch_lightning", "lightning", "hydra")
+# What a fresh ser.predict must not import: Lightning and Hydra, and what made a checkpoint's
+# cold start slow (timm with torchvision and torch._dynamo, librosa with scipy.signal and numba).
+HEAVY = ("pytorch_lightning", "lightning", "hydra", "timm", "torchvision", "librosa", "scipy.signal",
+         "numba", "onnx")
 
 
 @pytest.fixture(scope="module")
