@@ -8,25 +8,32 @@ import argparse
 import functools
 import sys
 import textwrap
+import warnings
 from typing import Callable, TypeVar
 
 from ser.errors import SerError, ser_error_in
 
 T = TypeVar("T")
 EXIT_USER_ERROR = 2
+# Lightning's warnings about what ser.models.module.EmotionClassifier does on purpose.
+EXPECTED_WARNINGS = (
+    # images are made in its hook on purpose (a checkpoint must render its own inputs)
+    ".*overridden `on_after_batch_transfer` in `LightningModule`.*",
+    # frozen layers are in eval mode on purpose (TransferNet.train, SpeechEncoderNet.train)
+    ".*module\\(s\\) in eval mode at the start of training.*",
+)
 
 
 def prepare_process() -> None:
     """What a command sets for its whole process, first thing, and importing ``ser`` does not:
     the C allocator keeps freed blocks for the next step (:mod:`ser.allocator`, before torch
     allocates) and Lightning's warnings about what the LightningModule does on purpose are
-    silenced (:data:`ser.models.module.EXPECTED_WARNINGS`)."""
+    silenced (:data:`EXPECTED_WARNINGS`)."""
     from ser.allocator import configure_allocator
 
     configure_allocator()
-    from ser.models.module import ignore_expected_warnings
-
-    ignore_expected_warnings()
+    for message in EXPECTED_WARNINGS:
+        warnings.filterwarnings("ignore", message=message)
 
 
 def report_errors(fn: Callable[..., T]) -> Callable[..., T]:

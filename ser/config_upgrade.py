@@ -1,12 +1,13 @@
-"""Configs saved before every group named its builder by ``_target_``, upgraded in one place.
+"""Configs saved before every group named its builder by a top-level ``_target_``, upgraded in one place.
 
 A checkpoint carries the resolved config it was trained with, and a run folder its
 config.yaml; both must keep loading after the files in conf/ change. Older configs named the
 builder of a group indirectly: ``noise``, ``logger`` (and ``model`` for the baselines) by a
 ``kind:`` key, ``split`` and the image ``model`` by ``name:`` through a registry, ``features``
-not at all (the paper's spectrogram image was the only front-end). :func:`with_target` turns
-such a node into the current form, ``_target_`` plus the builder's own keys, so every builder
-reads one shape of config.
+not at all (the paper's spectrogram image was the only front-end), and ``dataset`` one level
+down, in ``dataset.reader``. :func:`with_target` turns such a node into the current form,
+``_target_`` plus the builder's own keys, so every builder reads one shape of config;
+:func:`upgrade_run_config` does it to a whole saved config.
 """
 
 from __future__ import annotations
@@ -27,6 +28,10 @@ LEGACY_TARGETS: dict[str, dict[str, str]] = {
 LEGACY_DEFAULT_TARGETS = {"features": "ser.features.spectrogram.SpectrogramImage"}
 # Keys that only labelled the file a node came from; never passed to a builder.
 RETIRED_KEYS = ("kind",)
+# A dataset node's old ``reader`` sub-node: keys renamed when lifted to the top, and keys of the
+# old node that only fed the reader (the demo corpus's seed, now ``dataset.seed``).
+READER_RENAMED = {"csv_path": "manifest"}
+READER_ONLY_KEYS = ("corpus_seed",)
 
 
 def legacy_label(node: Mapping[str, Any]) -> str | None:
@@ -35,15 +40,40 @@ def legacy_label(node: Mapping[str, Any]) -> str | None:
     return None if label is None else str(label)
 
 
+def lifted_reader(node: Mapping[str, Any]) -> dict[str, Any]:
+    """An old dataset node (``{name, root, reader: {_target_, root, variant}}``) in the current
+    form (``{_target_, name, root, variant}``); any other node as it is."""
+    node = dict(node)
+    reader = node.get("reader")
+    if node.get("_target_") or not isinstance(reader, Mapping):
+        return node
+    lifted = {k: v for k, v in node.items() if k not in ("reader", *READER_ONLY_KEYS)}
+    lifted.update({READER_RENAMED.get(k, k): v for k, v in reader.items()})
+    return lifted
+
+
 def with_target(group: str, node: Mapping[str, Any]) -> dict[str, Any]:
     """``node`` (plain) as a builder reads it: ``_target_`` set (from the old label where the
     node has none) and the retired label keys dropped. ``_target_`` stays None where nothing
     names a builder; the caller says which file in conf/ to follow."""
+    if group == "dataset":
+        node = lifted_reader(node)
     settings = {k: v for k, v in dict(node).items() if k not in RETIRED_KEYS}
     if not settings.get("_target_"):
         label = legacy_label(node)
         settings["_target_"] = LEGACY_TARGETS.get(group, {}).get(label) or LEGACY_DEFAULT_TARGETS.get(group)
     return settings
+
+
+def upgrade_run_config(run: Mapping[str, Any]) -> dict[str, Any]:
+    """A whole saved training config (plain) with its dataset nodes (``dataset`` and its copy
+    ``data.dataset``) in the current form, so it can be laid over today's conf/ files."""
+    run = dict(run)
+    if isinstance(run.get("dataset"), Mapping):
+        run["dataset"] = lifted_reader(run["dataset"])
+    if isinstance(run.get("data"), Mapping) and isinstance(run["data"].get("dataset"), Mapping):
+        run["data"] = {**run["data"], "dataset": lifted_reader(run["data"]["dataset"])}
+    return run
 
 
 def is_baseline_config(model: Mapping[str, Any]) -> bool:

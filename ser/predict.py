@@ -10,8 +10,9 @@ there, as evaluate.py does. ``vad=auto|silero|webrtc|energy|none`` and ``min_spe
 the speech gate (:mod:`ser.inference.speech_gate`): blocks and windows with less speech are
 ``no speech``, and the whole recording's emotion averages its speech blocks only.
 
-It starts in about a second because it imports neither pytorch_lightning nor Hydra: an ONNX
-model needs onnxruntime only, a checkpoint torch and the network's own modules. Exit status 0;
+It starts quickly because it imports neither pytorch_lightning nor Hydra (docs/speed.md has
+the figures): an ONNX model needs onnxruntime only, a checkpoint torch and the network's own
+modules (no timm, torchvision, librosa or scipy). Exit status 0;
 2 with a one-paragraph error for bad arguments, a missing model or undecodable recordings.
 """
 
@@ -49,7 +50,7 @@ def parse_args(argv: list[str]) -> dict:
 
 def describe(result: dict) -> str:
     """The Markdown tables of ``predictions_markdown`` with each recording's clear stretches."""
-    from ser.evaluation.predict_audio import predictions_markdown
+    from ser.inference.recordings import predictions_markdown
     from ser.inference.timeline import stretches_line
 
     text = predictions_markdown(result)
@@ -61,9 +62,9 @@ def describe(result: dict) -> str:
 
 def predict(argv: list[str]) -> dict:
     """What ``python -m ser.predict`` does: print the tables (or JSON); return the result."""
-    from ser.evaluation.predict_audio import audio_paths, raise_for_errors, write_predictions
     from ser.inference.predictor import load_predictor
-    from ser.inference.recordings import predict_recordings
+    from ser.inference.recordings import (audio_paths, predict_recordings, raise_for_errors,
+                                          write_predictions)
     from ser.inference.speech_gate import inference_gate
 
     args = parse_args(argv)

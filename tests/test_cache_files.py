@@ -108,8 +108,8 @@ sys.path.insert(0, {str(REPO)!r})
 from pathlib import Path
 from hydra.utils import instantiate
 from tests.conftest import compose
-cfg = compose(["paths.cache_dir={tmp_path}", "+dataset.reader.n_speakers=2",
-               "+dataset.reader.utterances_per_class=3"])
+cfg = compose(["paths.cache_dir={tmp_path}", "+dataset.n_speakers=2",
+               "+dataset.utterances_per_class=3"])
 instantiate(cfg.data, verbose=False).setup("fit")
 [cache] = Path({str(tmp_path)!r}).glob("blocks-*.npz")
 cache.write_bytes(cache.read_bytes()[:1000])

@@ -17,7 +17,8 @@ tomllib = pytest.importorskip("tomllib")  # Python 3.11+
 
 def test_every_console_script_names_a_command():
     scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
-    assert set(scripts) == {"ser-train", "ser-evaluate", "ser-listen", "ser-export", "ser-bench", "ser-figure2"}
+    assert set(scripts) == {"ser-train", "ser-evaluate", "ser-predict", "ser-listen", "ser-serve",
+                            "ser-export", "ser-bench", "ser-figure2"}
     for target in scripts.values():
         module, _, function = target.partition(":")
         assert callable(get_object(f"{module}.{function}")), target

@@ -34,6 +34,29 @@ def test_old_labels_are_upgraded_to_targets():
     assert with_target("noise", {"kind": "unknown"})["_target_"] is None
 
 
+@pytest.mark.parametrize("group", ["dataset", "noise", "split", "model", "features", "logger"])
+def test_every_option_of_a_built_group_names_its_builder_at_the_top(group):
+    for path in sorted((REPO / "conf" / group).glob("*.yaml")):
+        node = compose([f"{group}={path.stem}"])[group]
+        assert node.get("_target_") and "reader" not in node, path
+
+
+def test_old_dataset_readers_are_lifted_to_the_top():
+    old_iemocap = {"name": "aesn", "root": "/d", "reader": {"_target_": "ser.data.iemocap.read_iemocap",
+                                                            "root": "/d", "variant": "aesn"}}
+    assert with_target("dataset", old_iemocap) == {"_target_": "ser.data.iemocap.read_iemocap",
+                                                   "name": "aesn", "root": "/d", "variant": "aesn"}
+    old_manifest = {"name": "manifest", "manifest": "/m.csv", "classes": None,
+                    "reader": {"_target_": "ser.data.manifest.read_manifest", "csv_path": "/m.csv",
+                               "classes": None}}
+    assert with_target("dataset", old_manifest) == {"_target_": "ser.data.manifest.read_manifest",
+                                                    "name": "manifest", "manifest": "/m.csv", "classes": None}
+    old_demo = {"name": "demo", "corpus_seed": 3, "reader": {"_target_": "ser.data.demo.build_demo_corpus",
+                                                             "out_dir": "/c/seed3", "seed": 3}}
+    assert with_target("dataset", old_demo) == {"_target_": "ser.data.demo.build_demo_corpus",
+                                                "name": "demo", "out_dir": "/c/seed3", "seed": 3}
+
+
 def test_an_old_checkpoints_model_and_features_still_build():
     from ser.features.spectrogram import SpectrogramImage
     from ser.models.backbones import TransferNet

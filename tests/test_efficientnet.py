@@ -171,3 +171,24 @@ def test_missing_weights_are_an_error_that_says_how_to_get_them(monkeypatch):
     monkeypatch.setitem(WEIGHT_SOURCES, "efficientnet_lite0", broken)
     with pytest.raises(SerError, match="not-there.pth.*force-reinstall"):
         build_backbone("efficientnet_lite0", 4, True, trainable_from="blocks.5")
+
+
+def test_the_written_out_architecture_is_timms_tf_efficientnet_lite0():
+    """Same module names, shapes and arithmetic as timm's, in eval and in training mode (batch
+    statistics), at a size whose stride-2 "same" padding is odd and at one where it is even."""
+    from ser.models.efficientnet import EfficientNetLite0
+
+    theirs = timm_lite0()
+    ours = EfficientNetLite0(drop_rate=theirs.drop_rate)
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    ours.load_state_dict(theirs.state_dict(), strict=True)
+    for size in (224, 101):
+        images = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(size))
+        for mode in ("eval", "train"):
+            getattr(ours, mode)(), getattr(theirs, mode)()
+            with torch.no_grad(), torch.random.fork_rng():
+                torch.manual_seed(0)
+                got = ours(images)
+                torch.manual_seed(0)
+                want = theirs(images)
+            torch.testing.assert_close(got, want, atol=1e-6, rtol=0)

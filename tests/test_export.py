@@ -54,7 +54,7 @@ def export(ckpt: Path, out: Path, capsys) -> tuple[int, str]:
 
 
 def check_parity(model, onnx_path: Path, blocks: np.ndarray) -> tuple[float, float]:
-    from ser.export.onnx_predictor import OnnxPredictor
+    from ser.inference.onnx_predictor import OnnxPredictor
 
     ref = model.predict_blocks(blocks).numpy()
     got = OnnxPredictor(onnx_path).predict_blocks(blocks)
@@ -80,7 +80,7 @@ def blocks(tmp_path_factory) -> np.ndarray:
 
 
 def test_logmel_run_exports_with_metadata_and_parity(logmel_run, blocks, tmp_path, capsys):
-    from ser.export.onnx_predictor import OnnxPredictor, onnx_blocks_per_second
+    from ser.inference.onnx_predictor import OnnxPredictor, onnx_blocks_per_second
     from ser.evaluation.checkpoint_eval import find_checkpoint, load_classifier
 
     out = tmp_path / "model.onnx"
@@ -136,7 +136,7 @@ def test_baseline_run_is_refused(tmp_path, capsys):
 
 def test_missing_onnxruntime_and_unexportable_front_end(monkeypatch):
     from ser.errors import SerError
-    from ser.export import require_onnx
+    from ser.inference.onnx_predictor import require_onnx
     from ser.export.onnx_graph import exportable_frontend
 
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
@@ -144,3 +144,16 @@ def test_missing_onnxruntime_and_unexportable_front_end(monkeypatch):
         require_onnx()
     with pytest.raises(SerError, match="torch.nn.modules.linear.Identity"):
         exportable_frontend(torch.nn.Identity(), 16000)
+
+
+def test_arguments_are_key_value_words_as_in_the_other_light_commands():
+    from ser.errors import SerError
+    from ser.export.__main__ import parse_args
+
+    assert parse_args(["ckpt=run", "opset=17"]) == {"ckpt": "run", "out": "model.onnx", "opset": 17}
+    for argv, expected in [(["ckpt=run", "speed=2"], "Unknown argument 'speed=2': ser.export takes "
+                                                       "key=value words among ckpt, out, opset"),
+                           (["out=x.onnx"], "ser.export needs the model"),
+                           (["ckpt=run", "opset=new"], "opset= takes an integer")]:
+        with pytest.raises(SerError, match=expected):
+            parse_args(argv)

@@ -2,7 +2,8 @@
 
 One tiny trained run (shared with test_timeline.py and test_listen.py) and its ONNX export; the
 light checkpoint loader must give the LightningModule's own probabilities, and a fresh process
-that predicts from either model must never have imported pytorch_lightning or hydra.
+that predicts from either model must never have imported pytorch_lightning or hydra (nor the
+other slow imports of :data:`HEAVY`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,10 @@ import soundfile as sf
 from tests.conftest import REPO
 from tests.test_timeline import run, voice  # noqa: F401  (module fixture: one tiny run)
 
-HEAVY = ("pytorch_lightning", "lightning", "hydra")
+# What a fresh ser.predict must not import: Lightning and Hydra, and what made a checkpoint's
+# cold start slow (timm with torchvision and torch._dynamo, librosa with scipy.signal and numba).
+HEAVY = ("pytorch_lightning", "lightning", "hydra", "timm", "torchvision", "librosa", "scipy.signal",
+         "numba", "onnx")
 
 
 @pytest.fixture(scope="module")
@@ -78,15 +82,15 @@ def test_a_fresh_process_imports_neither_lightning_nor_hydra(kind, run, onnx_mod
 
 
 def test_json_matches_evaluate_and_holds_the_timeline(onnx_model, recordings, tmp_path):
-    from ser.evaluation.predict_audio import predict_audio
-    from ser.export.onnx_predictor import OnnxPredictor
+    from ser.inference.recordings import predict_audio
+    from ser.inference.onnx_predictor import OnnxPredictor
 
     done = python(["-m", "ser.predict", f"ckpt={onnx_model}", f"audio={recordings}", "output=json",
                    f"out_dir={tmp_path / 'out'}", "vad=none"], tmp_path)
     got = json.loads(done.stdout)
     # the 0.6-s file gives no block unless the run pads short remainders: then exit 2, as evaluate.py
     assert done.returncode == (2 if got["errors"] else 0), done.stderr[-3000:]
-    want = predict_audio(OnnxPredictor(onnx_model), None, recordings)
+    want = predict_audio(OnnxPredictor(onnx_model), recordings)
     assert [r["path"] for r in got["recordings"]] == [r["path"] for r in want["recordings"]]
     talk = next(r for r in got["recordings"] if r["path"].endswith("talk.wav"))
     ref = next(r for r in want["recordings"] if r["path"].endswith("talk.wav"))

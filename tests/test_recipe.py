@@ -37,6 +37,20 @@ def test_logmel_shape_range_and_gain_invariance():
     assert front.picture(blocks).shape == (3, 64, 101, 3)
 
 
+@pytest.mark.parametrize("rate,n_fft,n_mels,f_min,f_max", [(16000, 512, 128, 50.0, None),
+                                                            (16000, 400, 64, 0.0, 7600.0),
+                                                            (44100, 2048, 40, 20.0, None)])
+def test_mel_filters_are_librosas_without_importing_it(rate, n_fft, n_mels, f_min, f_max):
+    import librosa
+
+    from ser.features.logmel import mel_filterbank
+
+    want = librosa.filters.mel(sr=rate, n_fft=n_fft, n_mels=n_mels, fmin=f_min, fmax=f_max)
+    got = mel_filterbank(rate, n_fft, n_mels, f_min, f_max)
+    assert got.dtype == want.dtype and got.shape == want.shape
+    assert float(abs(got - want).max()) <= 1e-7 * float(abs(want).max())
+
+
 def test_any_front_end_class_is_built_from_its_target():
     from ser.models.builders import build_frontend
 

@@ -19,7 +19,7 @@ pytest.importorskip("multipart")  # python-multipart: FastAPI's form parser
 
 @pytest.fixture(scope="module")
 def predictor(onnx_model):  # noqa: F811
-    from ser.export.onnx_predictor import OnnxPredictor
+    from ser.inference.onnx_predictor import OnnxPredictor
 
     return OnnxPredictor(onnx_model)
 

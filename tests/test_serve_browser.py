@@ -63,7 +63,7 @@ def free_port() -> int:
 def server(onnx_model):  # noqa: F811
     import uvicorn
 
-    from ser.export.onnx_predictor import OnnxPredictor
+    from ser.inference.onnx_predictor import OnnxPredictor
     from ser.serve.app import create_app
 
     predictor = OnnxPredictor(onnx_model)

@@ -22,7 +22,7 @@ from tests.conftest import FAST, REPO
 # Two tiny jobs on a small demo corpus (24 utterances), so that building the caches is a real
 # share of each job and the two builds overlap.
 # Job folders named by the swept key alone: all of these overrides would make a name too long.
-TINY = [*FAST, "logger=none", "+dataset.reader.n_speakers=2", "+dataset.reader.utterances_per_class=3",
+TINY = [*FAST, "logger=none", "+dataset.n_speakers=2", "+dataset.utterances_per_class=3",
         "hydra.sweep.subdir=snr-${snr}"]
 
 

@@ -158,7 +158,7 @@ def train_run(tmp_path, name: str, overrides: list[str]) -> dict:
     from ser.training.runner import train
 
     cfg = compose([*SMALL, *overrides, f"+run_dir={tmp_path / name}",
-                   f"dataset.reader.out_dir={tmp_path / 'corpus'}"])
+                   f"dataset.out_dir={tmp_path / 'corpus'}"])
     return train(cfg)
 
 
@@ -170,7 +170,7 @@ def test_frozen_encoder_trunk_cache_then_evaluate_without_the_pretrained_folder(
     # whole epochs of a tiny corpus, clean training: epochs 2 and 3 come from the cache
     run = ["model=hubert", f"model.pretrained={folder}", "trainer.max_epochs=3",
            "trainer.limit_train_batches=1.0", "trainer.limit_val_batches=1.0", "select.patience=null",
-           "+dataset.reader.n_speakers=4", "+dataset.reader.utterances_per_class=3"]
+           "+dataset.n_speakers=4", "+dataset.utterances_per_class=3"]
     plain = train_run(tmp_path, "plain", [*run, "trunk_cache.enabled=false"])
     metrics = train_run(tmp_path, "run", run)
     record = json.loads((tmp_path / "run" / "run.json").read_text())
@@ -230,7 +230,7 @@ def test_fine_tuned_encoder_trains_on_two_ddp_processes_and_exports_to_onnx(tiny
     """Every trained parameter gets a gradient on every process (no LayerDrop, masks only
     where masked_spec_embed trains), and the exported graph gives the checkpoint's predictions."""
     pytest.importorskip("onnxruntime")
-    from ser.export.onnx_predictor import OnnxPredictor
+    from ser.inference.onnx_predictor import OnnxPredictor
     from ser.evaluation.checkpoint_eval import find_checkpoint, load_classifier
     from tests.test_export import export
 

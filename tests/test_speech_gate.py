@@ -167,13 +167,13 @@ def test_listen_prints_no_speech_for_the_padding_of_pcm_on_stdin(run, tmp_path):
 
 def test_noise_only_gives_no_emotion_and_the_overall_emotion_skips_silence(tmp_path):
     from ser.audio.speech_detectors import energy
-    from ser.evaluation.predict_audio import predict_audio, predictions_markdown
+    from ser.inference.recordings import predict_audio, predictions_markdown
     from ser.inference.speech_gate import NO_SPEECH, SpeechGate
 
     gate = SpeechGate(energy(RATE, 20, -35, 30), 0.5)
     sf.write(tmp_path / "quiet.wav", np.random.default_rng(0).standard_normal(3 * RATE) * 1e-3, RATE)
     sf.write(tmp_path / "talk.wav", np.concatenate([np.zeros(RATE, np.float32), tone(2.0)]), RATE)
-    result = predict_audio(FixedPredictor(), None, tmp_path, gate)
+    result = predict_audio(FixedPredictor(), tmp_path, gate)
     quiet, talk = result["recordings"]
     assert quiet["recording"] == {"probabilities": None, "emotion": NO_SPEECH, "speech_blocks": 0,
                                   "gate": "vad=energy, min_speech=0.5"}
@@ -186,7 +186,7 @@ def test_noise_only_gives_no_emotion_and_the_overall_emotion_skips_silence(tmp_p
 @real_speech
 def test_room_noise_alone_is_no_speech_to_silero():
     from ser.audio.io import load_audio
-    from ser.evaluation.predict_audio import predict_recording
+    from ser.inference.recordings import predict_recording
     from ser.inference.speech_gate import NO_SPEECH, SpeechGate
 
     gate = SpeechGate(silero_or_skip(), 0.5)

@@ -16,7 +16,7 @@ from tests.conftest import compose
 CACHED_RUN = ["model.pretrained=false", "model.trainable_from=blocks.5", "augment=none", "snr=clean",
               "trainer=epochs", "trainer.max_epochs=3", "trainer.limit_test_batches=2",
               "data.batch_size=16", "trainer.enable_progress_bar=false", "logger=none",
-              "+dataset.reader.n_speakers=4", "+dataset.reader.utterances_per_class=3",
+              "+dataset.n_speakers=4", "+dataset.utterances_per_class=3",
               "select.patience=null"]
 
 
@@ -24,7 +24,7 @@ def _train(tmp_path, name, extra):
     from ser.training.runner import train
 
     cfg = compose([*CACHED_RUN, *extra, f"+run_dir={tmp_path / name}",
-                   f"dataset.reader.out_dir={tmp_path / 'corpus'}"])
+                   f"dataset.out_dir={tmp_path / 'corpus'}"])
     metrics = train(cfg)
     record = json.loads((tmp_path / name / "run.json").read_text())
     return metrics, record["training"]["trunk_cache"]

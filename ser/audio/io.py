@@ -61,8 +61,8 @@ def resample(audio: np.ndarray, rate: int, sample_rate: int) -> np.ndarray:
     """(T,) float32 at ``rate`` Hz -> (ceil(T · sample_rate / rate),) at ``sample_rate`` Hz.
 
     soxr's high-quality filter, trimmed or zero-padded to that length: the same samples as
-    ``librosa.resample(res_type="soxr_hq")``, without importing librosa and scipy.signal (a
-    second of start-up for ``ser.predict`` and the server).
+    ``librosa.resample(res_type="soxr_hq")``, without importing librosa and scipy.signal (part of
+    the start-up of ``ser.predict`` and the server; docs/speed.md).
     """
     import soxr
 
@@ -81,6 +81,18 @@ def audio_duration(path: str | Path) -> float:
         return float(sf.info(str(path)).duration)
     except Exception:
         return float("nan")
+
+
+def describe_source(path: str | Path) -> str:
+    """The file's own rate and channels from its header (``44100 Hz, 2 channels``), or
+    ``compressed audio`` where libsndfile cannot read the header."""
+    try:
+        import soundfile as sf
+
+        info = sf.info(str(path))
+        return f"{info.samplerate} Hz, {info.channels} channel{'s' if info.channels > 1 else ''}"
+    except Exception:
+        return "compressed audio"
 
 
 def list_audio_files(root: str | Path) -> list[Path]:

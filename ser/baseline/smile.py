@@ -7,10 +7,9 @@ peak exceeds full scale (speech plus noise at 0 dB easily does) would wrap aroun
 normalisation is also the images' infinity norm and ``mfcc_svm``'s: the recording gain never
 reaches the features, the level contour within a block does.
 
-Cost per 1-s block at 16 kHz on one CPU core (opensmile 2.6.0, measured on the demo corpus):
-about 19 ms for eGeMAPS and 21 ms for ComParE, of which openSMILE's per-signal set-up is 5 and
-13 ms (its component graph is built anew for each signal; the Python API cannot reuse it), so
-one :class:`opensmile.Smile` object is reused but blocks are still processed one by one.
+Much of each block's cost is openSMILE's per-signal set-up (its component graph is built anew
+for each signal; the Python API cannot reuse it; docs/speed.md has the figures), so one
+:class:`opensmile.Smile` object is reused but blocks are still processed one by one.
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ def _blocks_per_second(predict, blocks: np.ndarray, repeats: int) -> float:
 def onnx_figures(ckpt: str | Path, blocks: np.ndarray, repeats: int) -> str:
     """The (f) line for ``blocks`` (n, samples) float32 at the checkpoint's rate."""
     from ser.export import export_onnx
-    from ser.export.onnx_predictor import OnnxPredictor
+    from ser.inference.onnx_predictor import OnnxPredictor
     from ser.inference.predictor import load_predictor
 
     torch_model = load_predictor(ckpt)

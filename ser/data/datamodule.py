@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader
 from ser.audio.noise import NoiseBank
 from ser.audio.noise_sources import NOT_SOURCE_KEYS
 from ser.config_upgrade import legacy_label, with_target
-from ser.configs import build, call_target
+from ser.configs import call_target
 from ser.data.block_dataset import CLEAN, BlockNoiseDataset, EpochSampler, balanced_weights
 from ser.data.blocks import BlockTable, build_blocks
 from ser.data.cross_corpus import TestCorpus, load_test_corpora
@@ -26,6 +26,8 @@ from ser.data.summary import class_count_table
 from ser.errors import SerError
 
 
+# Keys of a dataset node that label it and are not its reader's arguments.
+DATASET_META_KEYS = ("name",)
 # Noise-draw streams, so train, validation and test never share a generator state.
 TRAIN_STREAM, VAL_STREAM, TEST_STREAM, NOISE_SPLIT_STREAM = 1, 2, 3, 4
 CROSS_CORPUS_STREAM = 100  # + the entry's index: each test corpus draws its own test noise
@@ -184,18 +186,17 @@ class EmotionDataModule(pl.LightningDataModule):
         return every if gate is None else gate.gated(every)
 
     def _read_corpus(self):
-        reader = self.dataset_cfg.get("reader")
-        if reader is None:
-            raise SerError(f"dataset={self.dataset_cfg.get('name')} has no `reader` entry; every "
-                           "file in conf/dataset/ names the function that reads its corpus.")
-        if "root" in reader and reader.root in (None, "???"):
-            raise SerError(f"dataset={self.dataset_cfg.name} needs the corpus location: add "
+        """The utterance table from the function ``dataset._target_`` names, called with the
+        dataset's own keys (an old config's ``dataset.reader`` is lifted first)."""
+        node = self.dataset_cfg
+        if "root" in node and (OmegaConf.is_missing(node, "root") or node.root is None):
+            raise SerError(f"dataset={node.name} needs the corpus location: add "
                            "dataset.root=/path/to/IEMOCAP_full_release (the folder that holds "
                            "Session1 ... Session5), or set the IEMOCAP_ROOT environment variable.")
-        if "csv_path" in reader and reader.csv_path in (None, "???"):
+        if "manifest" in node and (OmegaConf.is_missing(node, "manifest") or node.manifest is None):
             raise SerError("dataset=manifest needs a CSV file: add dataset.manifest=FILE.csv with "
                            "columns path,label and optional speaker,session.")
-        return build(reader)
+        return build_from("dataset", node, DATASET_META_KEYS)
 
     def _snr_words(self) -> str:
         if not self.train_snrs:

@@ -52,7 +52,7 @@ def read_iemocap(root: str | Path, variant: str = "ahsn") -> UtteranceTable:
     """
     if variant not in VARIANTS:
         raise SerError(f"Unknown IEMOCAP variant {variant!r}; choose one of {sorted(VARIANTS)} "
-                       "(e.g. dataset.reader.variant=ahsn, or pick dataset=ahsn|aesn|iemocap4).")
+                       "(e.g. dataset.variant=ahsn, or pick dataset=ahsn|aesn|iemocap4).")
     label_map, improvised_only = VARIANTS[variant]
     release = _find_release(Path(root))
     utterances: list[Utterance] = []

@@ -23,17 +23,18 @@ def canonical_label(label: str) -> str:
     return label.strip().lower()
 
 
-def read_manifest(csv_path: str | Path, classes: list[str] | None = None,
+def read_manifest(manifest: str | Path, classes: list[str] | None = None,
                   name: str | None = None) -> UtteranceTable:
-    """Read ``csv_path`` into a table whose class order is ``classes`` (default: sorted labels).
+    """Read the CSV file ``manifest`` into a table whose class order is ``classes`` (default: sorted labels).
 
     When ``classes`` is given, rows with other labels are left out (e.g. RAVDESS's "calm" for a
     four-class run). Rows whose audio file is missing are left out and listed in
     ``table.missing``. A missing speaker column gives speaker "" for every row: block and
     utterance splits work, speaker-independent folds refuse the table with their own message.
-    Durations (seconds) come from the audio headers.
+    Durations (seconds) come from the audio headers. ``conf/dataset/manifest.yaml`` names it
+    (``dataset.manifest``, ``dataset.classes``); ``name`` defaults to the CSV's folder name.
     """
-    csv_path = Path(csv_path)
+    csv_path = Path(manifest)
     if not csv_path.is_file():
         raise SerError(f"Manifest {csv_path} does not exist. Expected a CSV with columns "
                        "path,label (optional speaker,session,split); set dataset.manifest=PATH "

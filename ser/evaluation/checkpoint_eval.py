@@ -8,15 +8,16 @@ on a CPU the metrics equal the run's own metrics.json.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any, Mapping
 
 from ser.configs import plain
 from ser.errors import SerError
-from ser.models.checkpoints import (check_classes, find_checkpoint, read_checkpoint,  # noqa: F401
-                                    refuse_baseline_run)
-from ser.run_layout import EVALUATION_DIR, PREDICTIONS_FILE, run_dir_of
+from ser.models.checkpoints import (check_classes, find_checkpoint, load_weights, read_checkpoint,
+                                    trained_hyper_parameters)
+from ser.run_layout import EVALUATION_DIR, PREDICTIONS_FILE, RUN_FILE, run_dir_of
 
 
 def load_classifier(path: str | Path):
@@ -28,28 +29,24 @@ def load_classifier(path: str | Path):
     from ser.models.module import EmotionClassifier
 
     ckpt = read_checkpoint(path)
-    hp = ckpt["hyper_parameters"]
-    missing = [k for k in ("classes", "model", "optim", "features") if k not in hp]
-    if missing:
-        raise SerError(f"Checkpoint {path} lacks {missing} in its hyper-parameters: it was not "
-                       "written by ser's train.py. Evaluate a checkpoint from a ser run directory.")
+    hp = trained_hyper_parameters(ckpt, path, ("classes", "model", "optim", "features"))
     model = EmotionClassifier(classes=hp["classes"], model={**hp["model"], "pretrained": False},
                               optim=hp["optim"], features=hp["features"], run_config=hp.get("run_config"))
-    try:
-        result = model.load_state_dict(ckpt["state_dict"], strict=False)
-    except RuntimeError as exc:
-        raise SerError(f"The weights in {path} do not fit a {hp['model'].get('name')} network "
-                       f"with {len(hp['classes'])} classes ({str(exc).splitlines()[0]}); the "
-                       "checkpoint is damaged or from an incompatible version of ser.") from exc
-    # Only the network's weights matter: the image pipeline's buffers (window, colour table) are
-    # rebuilt from the checkpoint's feature settings.
-    bad = [k for k in [*result.missing_keys, *result.unexpected_keys] if k.startswith("net.")]
-    if bad:
-        raise SerError(f"The weights in {path} do not match the {hp['model'].get('name')} network "
-                       f"(missing or unexpected: {', '.join(bad[:4])}); the checkpoint is from an "
-                       "incompatible version of ser.")
+    load_weights(model, ckpt, path)
     model.eval()
     return model, hp
+
+
+def recorded_choices(ckpt: Path, hp: Mapping) -> dict[str, str]:
+    """The file of each config group the run was composed from, as Hydra recorded it: in the
+    checkpoint, else (checkpoints written before they carried it) in the run's run.json."""
+    if hp.get("choices"):
+        return dict(hp["choices"])
+    record = run_dir_of(ckpt) / RUN_FILE
+    try:
+        return dict(json.loads(record.read_text()).get("choices") or {})
+    except (OSError, ValueError, AttributeError):  # no run.json (a run still training, a lone .ckpt)
+        return {}
 
 
 def default_output_dir(ckpt: Path, overrides: Mapping[str, Any]) -> Path:
@@ -89,7 +86,8 @@ def evaluate_checkpoint(path: str | Path, group_choices: Mapping[str, str] | Non
                        "tested on cannot be rebuilt. Retrain with the current train.py, or classify "
                        "recordings with it instead (audio=FILE).")
     changes = {**dict(group_choices or {}), **{k: plain(v) for k, v in (overrides or {}).items()}}
-    cfg = rebuild_training_config(hp["run_config"], group_choices, overrides)
+    cfg = rebuild_training_config(hp["run_config"], group_choices, overrides,
+                                  recorded_choices=recorded_choices(path, hp))
     pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
     datamodule = instantiate(cfg.data, verbose=verbose)
     datamodule.setup("test")

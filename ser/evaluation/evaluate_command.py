@@ -67,68 +67,81 @@ def _check_mode(cfg: DictConfig) -> str:
                    "audio=FILE|DIR (emotions of recordings).")
 
 
+def summarise_runs(cfg: DictConfig) -> tuple[dict, str]:
+    """``sweep=DIR``: every finished run below it, mean ± std over folds, the regime figure."""
+    from ser.reporting.sweep_report import describe_summary, summarise_sweep
+
+    paper = OmegaConf.to_container(cfg.paper_figures) if cfg.paper_reference else None
+    model_keys = cfg.figure.get("model_keys")
+    result = summarise_sweep(cfg.sweep, list(cfg.sweep_ignore), cfg.out_dir,
+                             metric=cfg.figure.metric, regime_keys=list(cfg.figure.regime_keys),
+                             paper_figures=paper,
+                             statistics=OmegaConf.to_container(cfg.statistics)
+                             if cfg.get("statistics") else None,
+                             **({} if model_keys is None else {"model_keys": list(model_keys)}))
+    return result, describe_summary(result)
+
+
+def score_checkpoint(cfg: DictConfig) -> tuple[dict, str]:
+    """``ckpt=PATH``: the test sets of the data it was trained on, as the user changed them."""
+    from ser.evaluation.checkpoint_eval import describe_evaluation, evaluate_checkpoint
+
+    swaps, dotted = training_overrides(cfg)
+    result = evaluate_checkpoint(cfg.ckpt, swaps, dotted, cfg.out_dir, verbose=cfg.output != "json")
+    return result, describe_evaluation(result)
+
+
+def classify_recordings(cfg: DictConfig) -> tuple[dict, str]:
+    """``ckpt=PATH audio=FILE|DIR``: each recording's blocks and emotion, and its timeline files.
+
+    A recording that gave no prediction raises its SerError after the others are described
+    (:func:`evaluate` prints the text first); none at all raises at once."""
+    from ser.evaluation.checkpoint_eval import default_output_dir
+    from ser.inference.predictor import load_predictor, model_file
+    from ser.inference.recordings import (audio_paths, predict_audio, predictions_markdown,
+                                          raise_for_errors, write_predictions)
+    from ser.inference.speech_gate import inference_gate
+    from ser.inference.timeline import write_timelines
+
+    predictor = load_predictor(cfg.ckpt)  # a run directory, a .ckpt or a .onnx file
+    gate = inference_gate(vad_choice(cfg), cfg.get("min_speech"), predictor.sample_rate)
+    result = predict_audio(predictor, cfg.audio, gate)
+    # timelines: under the run's evaluation/ folder unless out_dir= says otherwise, for every
+    # decodable file, also one too short for a block (one zero-padded window)
+    where = Path(cfg.out_dir) if cfg.out_dir else default_output_dir(
+        model_file(predictor) or Path(cfg.ckpt), {})
+    hop = 0.25 if cfg.get("hop") is None else float(cfg.hop)
+    timelines = write_timelines(predictor, audio_paths(cfg.audio), where, cfg.get("window"),
+                                hop, int(cfg.get("smooth") or 0), gate)
+    result["timelines"] = timelines
+    wrote = (f"Wrote {len(timelines)} timeline(s) (<name>.timeline.csv, <name>.timeline.png) "
+             f"to {where}" + "".join(f"\n- {Path(t['path']).name}: {t['note']}"
+                                     for t in timelines if t["note"]))
+    if not result["recordings"]:
+        if timelines:
+            print(wrote, flush=True)
+        raise_for_errors(result)
+    text = predictions_markdown(result) + "\n\n" + wrote
+    if cfg.out_dir and result["recordings"]:
+        written = write_predictions(result, Path(cfg.out_dir))
+        text += f"\n\nWrote {', '.join(p.name for p in written)} to {cfg.out_dir}"
+    return result, text
+
+
+MODES = {"sweep": summarise_runs, "checkpoint": score_checkpoint, "audio": classify_recordings}
+
+
 def evaluate(cfg: DictConfig) -> dict:
     """Run the mode the config asks for; print its table (or JSON); return the result."""
     mode = _check_mode(cfg)
     as_json = cfg.output == "json"
     # JSON mode keeps stdout for the JSON document: progress and summaries go to stderr
     quiet = contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext()
-    error: SerError | None = None
     with quiet:
-        if mode == "sweep":
-            from ser.reporting.sweep_report import describe_summary, summarise_sweep
-
-            paper = OmegaConf.to_container(cfg.paper_figures) if cfg.paper_reference else None
-            model_keys = cfg.figure.get("model_keys")
-            result = summarise_sweep(cfg.sweep, list(cfg.sweep_ignore), cfg.out_dir,
-                                     metric=cfg.figure.metric, regime_keys=list(cfg.figure.regime_keys),
-                                     paper_figures=paper,
-                                     statistics=OmegaConf.to_container(cfg.statistics)
-                                     if cfg.get("statistics") else None,
-                                     **({} if model_keys is None else {"model_keys": list(model_keys)}))
-            text = describe_summary(result)
-        elif mode == "checkpoint":
-            from ser.evaluation.checkpoint_eval import describe_evaluation, evaluate_checkpoint
-
-            swaps, dotted = training_overrides(cfg)
-            result = evaluate_checkpoint(cfg.ckpt, swaps, dotted, cfg.out_dir, verbose=not as_json)
-            text = describe_evaluation(result)
-        else:
-            from ser.inference.predictor import load_predictor, model_file
-            from ser.inference.timeline import write_timelines
-            from ser.evaluation.checkpoint_eval import default_output_dir
-            from ser.evaluation.predict_audio import (audio_paths, predict_audio, predictions_markdown,
-                                                     raise_for_errors, write_predictions)
-
-            from ser.inference.speech_gate import inference_gate
-
-            predictor = load_predictor(cfg.ckpt)  # a run directory, a .ckpt or a .onnx file
-            gate = inference_gate(vad_choice(cfg), cfg.get("min_speech"), predictor.sample_rate)
-            result = predict_audio(predictor, None, cfg.audio, gate)
-            # timelines: under the run's evaluation/ folder unless out_dir= says otherwise, for
-            # every decodable file, also one too short for a block (one zero-padded window)
-            where = Path(cfg.out_dir) if cfg.out_dir else default_output_dir(
-                model_file(predictor) or Path(cfg.ckpt), {})
-            hop = 0.25 if cfg.get("hop") is None else float(cfg.hop)
-            timelines = write_timelines(predictor, audio_paths(cfg.audio), where, cfg.get("window"),
-                                        hop, int(cfg.get("smooth") or 0), gate)
-            result["timelines"] = timelines
-            wrote = (f"Wrote {len(timelines)} timeline(s) (<name>.timeline.csv, <name>.timeline.png) "
-                     f"to {where}" + "".join(f"\n- {Path(t['path']).name}: {t['note']}"
-                                             for t in timelines if t["note"]))
-            if not result["recordings"]:
-                if timelines:
-                    print(wrote, flush=True)
-                raise_for_errors(result)
-            text = predictions_markdown(result) + "\n\n" + wrote
-            if cfg.out_dir and result["recordings"]:
-                written = write_predictions(result, Path(cfg.out_dir))
-                text += f"\n\nWrote {', '.join(p.name for p in written)} to {cfg.out_dir}"
-            try:
-                raise_for_errors(result)
-            except SerError as exc:
-                error = exc
+        result, text = MODES[mode](cfg)
     print(json.dumps(result, indent=2) if as_json else text, flush=True)
-    if error is not None:
-        raise error
+    if mode == "audio":
+        from ser.inference.recordings import raise_for_errors
+
+        raise_for_errors(result)  # after the other recordings' predictions were printed
     return result

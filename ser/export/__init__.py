@@ -3,7 +3,7 @@
 The graph takes clean waveform blocks ``blocks`` (N, samples) float32 and returns class
 ``probabilities`` (N, C), the whole front-end inside, so it runs with onnxruntime alone (no
 torch, librosa or numba). Class names and block settings travel in the model's metadata_props;
-:class:`ser.export.onnx_predictor.OnnxPredictor` reads them back.
+:class:`ser.inference.onnx_predictor.OnnxPredictor` reads them back.
 """
 
 from __future__ import annotations
@@ -13,28 +13,9 @@ import warnings
 from pathlib import Path
 
 from ser.errors import SerError
+from ser.inference.onnx_predictor import require_onnx
 
 DEFAULT_OPSET = 18
-
-
-def require_onnx(names: tuple[str, ...] = ("onnx", "onnxruntime")) -> None:
-    """A SerError (one paragraph) when one of ``names`` (onnx, onnxruntime) is not installed."""
-    import importlib.util
-
-    # find_spec, not import: onnx alone takes most of a second to import, and running a model
-    # (OnnxPredictor) never needs it
-    import sys
-
-    def absent(name: str) -> bool:
-        if name in sys.modules:  # imported already, or blocked (None) as Python's -X / tests do
-            return sys.modules[name] is None
-        return importlib.util.find_spec(name) is None
-
-    missing = [name for name in names if absent(name)]
-    if missing:
-        raise SerError(f"Exporting and running ONNX models needs {' and '.join(missing)}, which "
-                       "is not installed here. Install the export extra: pip install -e '.[export]' "
-                       "(or pip install onnx onnxruntime onnxscript).")
 
 
 def export_onnx(ckpt: str | Path, out: str | Path, opset: int = DEFAULT_OPSET) -> dict:
@@ -44,11 +25,11 @@ def export_onnx(ckpt: str | Path, out: str | Path, opset: int = DEFAULT_OPSET) -
     import torch
 
     from ser.export.onnx_graph import build_export_graph, example_blocks
-    from ser.evaluation.checkpoint_eval import find_checkpoint, load_classifier
-    from ser.evaluation.predict_audio import block_settings
+    from ser.inference.checkpoint_predictor import load_block_classifier
+    from ser.models.checkpoints import block_settings, find_checkpoint
 
     path = find_checkpoint(ckpt)
-    model, hp = load_classifier(path)
+    model, hp = load_block_classifier(path)  # front-end + network, as the LightningModule has them
     sample_rate, block_seconds, pad = block_settings(hp)
     samples = int(round(block_seconds * sample_rate))
     graph = build_export_graph(model, samples)

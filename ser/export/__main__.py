@@ -9,36 +9,33 @@ from __future__ import annotations
 
 import sys
 
-from ser.cli import report_errors
+from ser.cli import key_value_words, report_errors
 from ser.errors import SerError
 from ser.export import DEFAULT_OPSET, export_onnx
 
+DEFAULTS = {"ckpt": None, "out": "model.onnx", "opset": str(DEFAULT_OPSET)}
 USAGE = "python -m ser.export ckpt=RUN_DIR_OR_CKPT out=model.onnx [opset=18]"
 
 
-def parse_args(argv: list[str]) -> dict[str, str]:
-    """``key=value`` strings -> dict; unknown keys or a missing ckpt= are a SerError."""
-    args: dict[str, str] = {}
-    for item in argv:
-        key, sep, value = item.partition("=")
-        if not sep or key not in ("ckpt", "out", "opset"):
-            raise SerError(f"Unexpected argument {item!r}. Usage: {USAGE}")
-        args[key] = value
-    if not args.get("ckpt"):
-        raise SerError(f"Name the checkpoint or run directory to export. Usage: {USAGE}")
+def parse_args(argv: list[str]) -> dict:
+    """``key=value`` words -> settings (opset an int); SerError otherwise."""
+    args = key_value_words(argv, DEFAULTS, "ser.export", f". Usage: {USAGE}")
+    if not args["ckpt"]:
+        raise SerError(f"ser.export needs the model: ckpt= a run directory or a .ckpt file. "
+                       f"Usage: {USAGE}")
+    try:
+        args["opset"] = int(args["opset"] or DEFAULT_OPSET)
+    except ValueError:
+        raise SerError(f"opset= takes an integer (17-20), got {args['opset']!r}. Usage: {USAGE}") from None
+    args["out"] = args["out"] or DEFAULTS["out"]
     return args
 
 
 @report_errors
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    try:
-        opset = int(args.get("opset", DEFAULT_OPSET))
-    except ValueError:
-        raise SerError(f"opset must be an integer, got {args['opset']!r}. Usage: {USAGE}") from None
-    out = args.get("out") or "model.onnx"
-    meta = export_onnx(args["ckpt"], out, opset)
-    print(f"wrote {out}: {meta['model']} + {meta['features']}, classes {meta['classes']}, "
+    meta = export_onnx(args["ckpt"], args["out"], args["opset"])
+    print(f"wrote {args['out']}: {meta['model']} + {meta['features']}, classes {meta['classes']}, "
           f"{meta['block_seconds']} s blocks at {meta['sample_rate']} Hz")
 
 

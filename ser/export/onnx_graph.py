@@ -24,7 +24,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ser.errors import SerError
-from ser.features.logmel import LogMel, _delta
+from ser.features.logmel import LogMel, delta
 from ser.features.spectrogram import SpectrogramImage
 from ser.features.stft import periodic_hamming
 from ser.features.waveform import Waveform
@@ -96,8 +96,8 @@ class LogMelGraph(nn.Module):
         half = f.top_db / 2.0
         base = (db - db.mean(dim=-1, keepdim=True)) / half if f.band_norm else (db + half) / half
         if f.deltas:
-            d1 = _delta(db)
-            image = torch.stack([base, d1 / 10.0, _delta(d1) / 5.0], dim=1)
+            d1 = delta(db)
+            image = torch.stack([base, d1 / 10.0, delta(d1) / 5.0], dim=1)
         else:
             image = torch.cat([base.unsqueeze(1)] * 3, dim=1)
         if f.image_size is not None:
@@ -224,7 +224,9 @@ def _fix_adaptive_pools(net: nn.Module, example: torch.Tensor) -> None:
 
 
 def build_export_graph(model: nn.Module, samples: int) -> ExportGraph:
-    """An EmotionClassifier (eval mode) -> :class:`ExportGraph` for ``samples``-long blocks.
+    """A classifier holding ``frontend`` and ``net`` (eval mode; the LightningModule or
+    :class:`ser.inference.checkpoint_predictor.BlockClassifier`) -> :class:`ExportGraph` for
+    ``samples``-long blocks.
 
     The network is a copy (the model itself is left as it was), in contiguous memory order.
     """

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from typing import Sequence
 
-import librosa
 import numpy as np
 import torch
 from torch import nn
@@ -26,7 +25,7 @@ from torch import nn
 from ser.features.stft import InfinityNorm
 
 
-def _delta(x: torch.Tensor, width: int = 9) -> torch.Tensor:
+def delta(x: torch.Tensor, width: int = 9) -> torch.Tensor:
     """Regression delta over the last (time) axis, as ``librosa.feature.delta`` (edges repeated).
 
     (B, F, T) -> (B, F, T).
@@ -36,6 +35,42 @@ def _delta(x: torch.Tensor, width: int = 9) -> torch.Tensor:
     weights = weights / (weights ** 2).sum()
     padded = nn.functional.pad(x.reshape(-1, 1, x.shape[-1]), (half, half), mode="replicate")
     return nn.functional.conv1d(padded, weights.flip(0).view(1, 1, -1)).view_as(x)
+
+
+# Slaney's mel scale (librosa's default, htk=False): linear below 1 kHz, logarithmic above.
+_MEL_HZ, _LOG_HZ, _LOG_STEP = 200.0 / 3, 1000.0, np.log(6.4) / 27.0
+_LOG_MEL = _LOG_HZ / _MEL_HZ
+
+
+def hz_to_mel(hz: np.ndarray) -> np.ndarray:
+    """Frequencies in Hz -> Slaney mels (float64)."""
+    hz = np.asarray(hz, dtype=np.float64)
+    return np.where(hz >= _LOG_HZ, _LOG_MEL + np.log(np.maximum(hz, _LOG_HZ) / _LOG_HZ) / _LOG_STEP,
+                    hz / _MEL_HZ)
+
+
+def mel_to_hz(mel: np.ndarray) -> np.ndarray:
+    """Slaney mels -> Hz (float64), the inverse of :func:`hz_to_mel`."""
+    mel = np.asarray(mel, dtype=np.float64)
+    return np.where(mel >= _LOG_MEL, _LOG_HZ * np.exp(_LOG_STEP * (mel - _LOG_MEL)), _MEL_HZ * mel)
+
+
+def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, f_min: float = 0.0,
+                   f_max: float | None = None) -> np.ndarray:
+    """(n_mels, n_fft // 2 + 1) float32 triangular filters, area-normalised (Slaney): the same
+    numbers as ``librosa.filters.mel`` with its defaults, which the tests check. Computed here
+    so that building the front-end (as ``ser.predict`` does) does not import librosa, and with
+    it scipy.signal and numba."""
+    f_max = float(sample_rate) / 2 if f_max is None else float(f_max)
+    bins = np.fft.rfftfreq(n=int(n_fft), d=1.0 / sample_rate)
+    edges = mel_to_hz(np.linspace(hz_to_mel(f_min), hz_to_mel(f_max), int(n_mels) + 2))
+    widths = np.diff(edges)
+    ramps = np.subtract.outer(edges, bins)
+    weights = np.zeros((int(n_mels), bins.size), dtype=np.float32)
+    for i in range(int(n_mels)):
+        weights[i] = np.maximum(0, np.minimum(-ramps[i] / widths[i], ramps[i + 2] / widths[i + 1]))
+    weights *= (2.0 / (edges[2:int(n_mels) + 2] - edges[:int(n_mels)]))[:, None]
+    return weights
 
 
 class LogMel(nn.Module):
@@ -67,8 +102,7 @@ class LogMel(nn.Module):
         self.channels_last = bool(channels_last)
         self.band_norm = bool(band_norm)
         self.infinity_norm = InfinityNorm()
-        mel = librosa.filters.mel(sr=self.sample_rate, n_fft=self.n_fft, n_mels=int(n_mels),
-                                  fmin=float(f_min), fmax=f_max)
+        mel = mel_filterbank(self.sample_rate, self.n_fft, int(n_mels), float(f_min), f_max)
         # flipped so that row 0 is the highest band: low frequencies at the bottom of the image
         self.register_buffer("mel", torch.from_numpy(np.ascontiguousarray(mel[::-1])).float(),
                              persistent=False)
@@ -101,8 +135,8 @@ class LogMel(nn.Module):
             else:
                 base = (db + half) / half                            # [-1, 1]
             if self.deltas:
-                d1 = _delta(db)
-                d2 = _delta(d1)
+                d1 = delta(db)
+                d2 = delta(d1)
                 # deltas of an 80 dB range rarely exceed ±10 dB/frame: scale to about [-1, 1]
                 image = torch.stack([base, d1 / 10.0, d2 / 5.0], dim=1)
             else:

@@ -205,8 +205,8 @@ class SpectrogramImage(nn.Module):
 
     def _new_cpu_images(self, shape: tuple[int, ...]) -> torch.Tensor:
         # numpy asks Linux for transparent huge pages on large buffers; torch.empty does not,
-        # and first-touch faults on 4 KiB pages of a batch's 100 MB of images cost about a
-        # third of the CPU time of making them.
+        # and first-touch faults on 4 KiB pages of a batch's 100 MB of images are a large share
+        # of the CPU time of making them (docs/speed.md).
         batch, channels, height, width = shape
         if self.channels_last:
             planes = np.empty((batch, height, width, channels), dtype=np.float32)

@@ -1,5 +1,7 @@
-"""Classifying audio as it goes: a predictor behind checkpoints and ONNX files, sliding windows,
-per-recording timelines (``evaluate.py ckpt=RUN audio=...``) and live streams (``ser.listen``)."""
+"""Classifying audio with a trained model: one predictor behind checkpoints (rebuilt without
+Lightning) and ONNX files, recordings cut into blocks and classified (``ser.predict``,
+``evaluate.py ckpt=RUN audio=...``), sliding windows and per-recording timelines, and live
+streams (``ser.listen``, ``ser.serve``). Evaluation and export use it; it uses neither."""
 
 from ser.inference.predictor import Predictor, load_predictor, warm_up
 

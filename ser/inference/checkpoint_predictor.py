@@ -17,8 +17,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ser.errors import SerError
-from ser.models.checkpoints import block_settings, find_checkpoint, read_checkpoint
+from ser.models.checkpoints import (block_settings, find_checkpoint, load_weights, read_checkpoint,
+                                    trained_hyper_parameters)
 
 
 class BlockClassifier(nn.Module):
@@ -49,25 +49,9 @@ def load_block_classifier(path: str | Path) -> tuple[BlockClassifier, dict]:
     """(classifier in eval mode, hyper-parameters) of a ``.ckpt`` written by train.py; SerError
     (one paragraph) for a file that is not one or whose weights do not fit its network."""
     ckpt = read_checkpoint(path)
-    hp = ckpt["hyper_parameters"]
-    missing = [k for k in ("classes", "model", "features") if k not in hp]
-    if missing:
-        raise SerError(f"Checkpoint {path} lacks {missing} in its hyper-parameters: it was not "
-                       "written by ser's train.py. Use a checkpoint from a ser run directory.")
+    hp = trained_hyper_parameters(ckpt, path)
     model = BlockClassifier(hp)
-    state = {k: v for k, v in ckpt["state_dict"].items() if k.startswith(("net.", "frontend."))}
-    try:
-        result = model.load_state_dict(state, strict=False)
-    except RuntimeError as exc:
-        raise SerError(f"The weights in {path} do not fit a {hp['model'].get('name')} network "
-                       f"with {len(hp['classes'])} classes ({str(exc).splitlines()[0]}); the "
-                       "checkpoint is damaged or from an incompatible version of ser.") from exc
-    # as load_classifier: only the network's weights matter, the front-end's buffers are rebuilt
-    bad = [k for k in [*result.missing_keys, *result.unexpected_keys] if k.startswith("net.")]
-    if bad:
-        raise SerError(f"The weights in {path} do not match the {hp['model'].get('name')} network "
-                       f"(missing or unexpected: {', '.join(bad[:4])}); the checkpoint is from an "
-                       "incompatible version of ser.")
+    load_weights(model, ckpt, path)
     model.eval()
     return model, hp
 

@@ -41,7 +41,7 @@ def load_predictor(path: str | Path) -> Predictor:
                        ".onnx file.")
     if path.suffix.lower() == ".onnx":
         try:  # the ONNX runtime is an optional dependency: import it only when asked for
-            from ser.export.onnx_predictor import OnnxPredictor
+            from ser.inference.onnx_predictor import OnnxPredictor
         except ImportError as exc:
             raise SerError(f"{path} is an ONNX model, but ONNX inference is not available here "
                            f"({type(exc).__name__}: {exc}). Install onnxruntime, or pass the run "

@@ -1,20 +1,146 @@
-"""Recordings -> blocks, whole-recording emotion and per-window timeline, as one JSON document.
+"""Recordings -> 1-s blocks -> emotion probabilities, as tables, JSON and timelines.
 
-What ``python -m ser.predict``, ``POST /predict`` of ``ser.serve`` and ``evaluate.py ckpt=
-audio=`` share: ``predict_audio``'s blocks and recording probabilities, plus each recording's
-timeline inline (``timeline``: window centres in s, leading class and probability per class
-every hop, RMS level in dBFS, clear stretches), so no file has to be written to see it.
+A recording (any rate, any channel count) is decoded to mono at the model's sample rate, cut
+into its blocks (1 s by default, a trailing remainder dropped or padded as in training) and
+each block classified clean, as the test sets' clean blocks are; the recording's probabilities
+are the mean of its blocks'. What ``python -m ser.predict``, ``POST /predict`` of ``ser.serve``
+and ``evaluate.py ckpt= audio=`` share: :func:`predict_audio`'s blocks and recording
+probabilities, and with :func:`predict_recordings` each recording's timeline inline
+(``timeline``: window centres in s, leading class and probability per class every hop, RMS
+level in dBFS, clear stretches), so no file has to be written to see it.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Mapping, Sequence
 
-from ser.audio.io import load_audio
+import numpy as np
+
+from ser.atomic import write_json_atomic, write_text_atomic
+from ser.audio.io import AUDIO_SUFFIXES, describe_source, list_audio_files, load_audio
+from ser.data.blocks import cut_blocks
 from ser.errors import SerError
-from ser.evaluation.predict_audio import audio_paths, predict_audio
+from ser.inference.speech_gate import NO_SPEECH
 from ser.inference.timeline import timeline, timeline_summary
 from ser.inference.windows import DEFAULT_HOP_S
+
+
+def predict_recording(predictor, path: Path, sample_rate: int, block_seconds: float,
+                      pad_min_fraction: float | None, gate=None) -> dict:
+    """Probabilities per block and for the whole recording; SerError when it gives no block.
+    With a ``gate``, each block's ``speech`` share and the gate's verdict: a block with too
+    little speech is ``no speech``, the recording's mean is over its speech blocks only, and a
+    recording with none says ``no speech`` instead of an emotion."""
+    audio = load_audio(path, sample_rate)
+    block_samples = int(round(block_seconds * sample_rate))
+    blocks = cut_blocks(audio, block_samples, pad_min_fraction)
+    seconds = audio.shape[0] / sample_rate
+    if len(blocks) == 0:
+        raise SerError(f"{path} holds {seconds:.2f} s of audio, shorter than one {block_seconds:g}-s "
+                       f"block, the unit this model classifies. Use a recording of at least "
+                       f"{block_seconds:g} s" + ("" if pad_min_fraction is not None else
+                                                 " (or a checkpoint trained with data.pad_min_fraction, "
+                                                 "which pads short remainders)") + ".")
+    probs = np.asarray(predictor.predict_blocks(blocks), dtype=np.float64)
+    classes = list(predictor.classes)
+    as_dict = lambda p: {c: float(v) for c, v in zip(classes, p)}  # noqa: E731
+    speech = speaks = None
+    if gate is not None:
+        starts = np.arange(len(blocks)) * block_samples
+        speech = gate.fractions(audio, starts, block_samples)  # a padded tail counts as silence
+        speaks = gate.speaks(speech)
+    emotion = lambda i, p: (classes[int(p.argmax())] if speaks is None or speaks[i]  # noqa: E731
+                            else NO_SPEECH)
+    rows = [{"start_s": round(i * block_seconds, 3), "end_s": round((i + 1) * block_seconds, 3),
+             "probabilities": as_dict(p), "emotion": emotion(i, p),
+             **({} if speech is None else {"speech": round(float(speech[i]), 4)})}
+            for i, p in enumerate(probs)]
+    spoken = probs if speaks is None else probs[speaks]
+    if len(spoken):
+        mean = spoken.mean(axis=0)
+        whole = {"probabilities": as_dict(mean), "emotion": classes[int(mean.argmax())]}
+    else:  # no block with enough speech: no emotion to give
+        whole = {"probabilities": None, "emotion": NO_SPEECH}
+    if gate is not None:
+        whole.update(speech_blocks=int(speaks.sum()), gate=gate.describe())
+    return {"path": str(path), "source": describe_source(path), "duration_s": round(seconds, 3),
+            "block_seconds": block_seconds, "blocks": rows, "recording": whole}
+
+
+def audio_paths(target: str | Path) -> list[Path]:
+    target = Path(target).expanduser()
+    if target.is_dir():
+        files = list_audio_files(target)
+        if not files:
+            raise SerError(f"No audio file in {target}: expected files ending in "
+                           f"{', '.join(AUDIO_SUFFIXES)} (searched recursively).")
+        return files
+    if not target.exists():
+        raise SerError(f"Audio file not found: {target}. Pass audio=FILE.wav or audio=FOLDER.")
+    return [target]
+
+
+def predict_audio(predictor, target: str | Path, gate=None) -> dict:
+    """Predictions for every recording at ``target`` (a file or a folder) by a
+    :class:`ser.inference.predictor.Predictor`, at its own block settings; ``errors`` lists the
+    files that gave none. ``gate``: a :class:`~ser.inference.speech_gate.SpeechGate` or None."""
+    sample_rate, block_seconds, pad = (predictor.sample_rate, predictor.block_seconds,
+                                       predictor.pad_min_fraction)
+    results, errors = [], []
+    for path in audio_paths(target):
+        try:
+            results.append(predict_recording(predictor, path, sample_rate, block_seconds, pad, gate))
+        except SerError as exc:  # undecodable, empty or too short: report, go on with the rest
+            errors.append({"path": str(path), "error": str(exc)})
+    return {"classes": list(predictor.classes), "sample_rate": sample_rate, "block_seconds": block_seconds,
+            "recordings": results, "errors": errors}
+
+
+def predictions_markdown(prediction: Mapping[str, Any]) -> str:
+    """One table per recording: a row per block and a last row for the whole recording (in %)."""
+    classes: Sequence[str] = prediction["classes"]
+    header = "| Block | Time (s) | " + " | ".join(classes) + " | Emotion |"
+    rule = "|---|---|" + "---:|" * len(classes) + "---|"
+    parts = []
+    for rec in prediction["recordings"]:
+        n = len(rec["blocks"])
+        covered = n * rec["block_seconds"]
+        note = (f"; the last {rec['duration_s'] - covered:.2f} s (less than a block) is not classified"
+                if rec["duration_s"] - covered > 1e-3 else "")
+        lines = [f"**{rec['path']}**: {rec['duration_s']:.2f} s ({rec['source']}), {n} block(s) of "
+                 f"{rec['block_seconds']:g} s{note}", "", header, rule]
+        row = lambda name, span, p, emotion: (  # noqa: E731
+            f"| {name} | {span} | " + " | ".join("–" if p is None else f"{100 * p[c]:.1f}" for c in classes)
+            + f" | {emotion} |")
+        for i, b in enumerate(rec["blocks"], 1):
+            lines.append(row(str(i), f"{b['start_s']:g}–{b['end_s']:g}", b["probabilities"], b["emotion"]))
+        whole = rec["recording"]
+        lines.append(row("**Whole recording**", f"0–{covered:g}", whole["probabilities"],
+                         f"**{whole['emotion']}**"))
+        parts.append("\n".join(lines))
+    for err in prediction["errors"]:
+        parts.append(f"**{err['path']}**: no prediction. {err['error']}")
+    return "\n\n".join(parts)
+
+
+def raise_for_errors(prediction: Mapping[str, Any]) -> None:
+    """A non-zero exit when any recording gave no prediction (after the others were printed)."""
+    errors = prediction["errors"]
+    if not errors:
+        return
+    if len(errors) == 1 and not prediction["recordings"]:
+        raise SerError(errors[0]["error"])
+    raise SerError(f"{len(errors)} of {len(errors) + len(prediction['recordings'])} recordings gave no "
+                   f"prediction (the others are above): " + " ".join(e["error"] for e in errors[:3])
+                   + (" ..." if len(errors) > 3 else ""))
+
+
+def write_predictions(prediction: Mapping[str, Any], out_dir: Path) -> list[Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out_dir / "predictions.md", predictions_markdown(prediction) + "\n")
+    write_json_atomic(out_dir / "predictions.json", prediction)
+    return [out_dir / "predictions.md", out_dir / "predictions.json"]
 
 
 def predict_recordings(predictor, target: str | Path, window_s: float | None = None,
@@ -26,7 +152,7 @@ def predict_recordings(predictor, target: str | Path, window_s: float | None = N
     :class:`~ser.inference.speech_gate.SpeechGate` or None) marks blocks and windows with too
     little speech ``no speech``. Undecodable files are in ``errors``, as there.
     """
-    result = predict_audio(predictor, None, target, gate)
+    result = predict_audio(predictor, target, gate)
     rate = int(predictor.sample_rate)
     by_path = {rec["path"]: rec for rec in result["recordings"]}
     for path in audio_paths(target):

@@ -13,7 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ser.audio.io import load_audio
+from ser.audio.io import describe_source, load_audio
 from ser.inference.speech_gate import NO_SPEECH
 from ser.inference.windows import (DEFAULT_HOP_S, predict_windows, rms_db, sliding_windows,
                                    smooth_probabilities)
@@ -173,7 +173,6 @@ def write_timelines(predictor, paths: Sequence[Path], out_dir: Path, window_s: f
     """A CSV and a PNG per readable recording in ``out_dir``; files that fail to decode are
     skipped here (``predict_audio`` already reports them). Prints once if any was resampled."""
     from ser.errors import SerError
-    from ser.evaluation.predict_audio import _source
 
     out_dir.mkdir(parents=True, exist_ok=True)
     rate = int(predictor.sample_rate)
@@ -183,7 +182,7 @@ def write_timelines(predictor, paths: Sequence[Path], out_dir: Path, window_s: f
             audio = load_audio(path, rate)
         except SerError:
             continue
-        source = _source(path)
+        source = describe_source(path)
         if source.split(" ", 1)[0].isdigit() and int(source.split(" ", 1)[0]) != rate:
             resampled.append(f"{path.name} ({source.split(',')[0]})")
         result = timeline(predictor, audio, window_s, hop_s, smooth, gate)

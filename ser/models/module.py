@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import numpy as np
@@ -18,22 +17,6 @@ from ser.models.builders import build_frontend, build_network
 from ser.models.metrics import block_metrics, score_test_set
 from ser.models.trunk_cache import TrunkCache, trunk_cache_reason
 from ser.models.optimizers import build_optimizer
-
-# Lightning warnings about what this module does on purpose; the commands silence them
-# (:func:`ser.cli.prepare_process`), importing the module does not.
-EXPECTED_WARNINGS = (
-    # images are made in this module's hook on purpose (a checkpoint must render its own inputs)
-    ".*overridden `on_after_batch_transfer` in `LightningModule`.*",
-    # frozen layers are in eval mode on purpose (TransferNet.train, SpeechEncoderNet.train)
-    ".*module\\(s\\) in eval mode at the start of training.*",
-)
-
-
-def ignore_expected_warnings() -> None:
-    """Silence :data:`EXPECTED_WARNINGS` for the rest of the process."""
-    for message in EXPECTED_WARNINGS:
-        warnings.filterwarnings("ignore", message=message)
-
 
 def gather_items(batches: list[tuple[torch.Tensor, ...]], key: tuple[int, ...]) -> list[torch.Tensor]:
     """Per-batch output columns -> whole-set columns; under DDP every process's, each item once.
@@ -69,18 +52,20 @@ class EmotionClassifier(pl.LightningModule):
 
     def __init__(self, classes: list[str], model: dict, optim: dict, features: dict,
                  run_config: dict | None = None, augment: dict | None = None,
-                 trunk_cache: dict | None = None):
+                 trunk_cache: dict | None = None, choices: dict | None = None):
         """``run_config`` is the whole resolved training config: it travels in the checkpoint so
         evaluate.py can rebuild the exact data (corpus, split, fold, seed, noise) it was tested on.
         ``features`` builds the front-end (waveform -> network input), ``model`` the backbone and
         head, ``augment`` the training-only augmentation (``conf/augment``; None: none),
-        ``trunk_cache`` whether frozen layers are computed once (:mod:`ser.models.trunk_cache`)."""
+        ``trunk_cache`` whether frozen layers are computed once (:mod:`ser.models.trunk_cache`),
+        ``choices`` the file of each config group Hydra composed the run from (evaluate.py
+        recomposes the config from them)."""
         super().__init__()
         model, optim, features = plain(model), plain(optim), plain(features)
         augment = plain(augment) or {}
         self.save_hyperparameters({"classes": list(classes), "model": model, "optim": optim,
                                    "features": features, "run_config": plain(run_config),
-                                   "augment": augment})
+                                   "augment": augment, "choices": dict(choices or {})})
         self.trunk_cache_cfg = dict(plain(trunk_cache) or {"enabled": False})
         self.caches: dict[str, TrunkCache] = {}
         self.trunk_cache_report: dict[str, dict] = {}

@@ -14,7 +14,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ser.reporting.figures import _pyplot, _save
+from ser.reporting.figures import pyplot, save_figure
 
 Row = tuple[str, Sequence[str], Sequence[float], Sequence[float], Sequence[float]]
 
@@ -23,7 +23,7 @@ def paired_difference_figure(rows: Sequence[Row], path: str | Path, title: str,
                              metric_label: str = "UA", dpi: int = 150) -> Path:
     """Write a PNG of ``rows``: (comparison label, test set labels, differences, lows, highs),
     differences and interval ends in percentage points, test sets in the given order along x."""
-    plt = _pyplot()
+    plt = pyplot()
     rows = list(rows)
     if not rows:
         raise ValueError("no comparisons to draw")
@@ -39,7 +39,7 @@ def paired_difference_figure(rows: Sequence[Row], path: str | Path, title: str,
                                   ("white", "95 % interval includes 0"))]
     fig.legend(handles=handles, loc="outside lower center", ncol=2, fontsize=8, frameon=False)
     fig.suptitle(title, fontsize=11)
-    return _save(fig, path, dpi)
+    return save_figure(fig, path, dpi)
 
 
 def _panel(ax, label: str, test_sets: list[str], diffs: np.ndarray, lows: np.ndarray,

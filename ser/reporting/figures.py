@@ -15,7 +15,8 @@ import numpy as np
 from ser.reporting.tables import test_set_label
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib.pyplot on the file-only Agg backend, imported when a figure is drawn."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only: no display needed, safe on servers and in workers
@@ -27,7 +28,7 @@ def _pyplot():
 def confusion_matrix_figure(matrix: Sequence[Sequence[int]], classes: Sequence[str], title: str,
                             path: str | Path, dpi: int = 150) -> Path:
     """Rows = true class, columns = predicted; cells coloured by % of the true class, with counts."""
-    plt = _pyplot()
+    plt = pyplot()
     counts = np.asarray(matrix, dtype=np.int64)
     totals = counts.sum(axis=1, keepdims=True)
     percent = np.divide(100.0 * counts, totals, out=np.zeros(counts.shape), where=totals > 0)
@@ -44,7 +45,7 @@ def confusion_matrix_figure(matrix: Sequence[Sequence[int]], classes: Sequence[s
     ax.set_ylabel("True emotion")
     ax.set_title(title, fontsize=10)
     fig.colorbar(shown, ax=ax, label="% of the true class's blocks", shrink=0.85)
-    return _save(fig, path, dpi)
+    return save_figure(fig, path, dpi)
 
 
 @dataclass
@@ -62,7 +63,7 @@ class BarSeries:
 def regime_bar_figure(test_sets: Sequence[str], series: Sequence[BarSeries], title: str,
                       ylabel: str, path: str | Path, dpi: int = 150) -> Path:
     """Grouped bars: test sets along x, one bar per series side by side, error bars = std."""
-    plt = _pyplot()
+    plt = pyplot()
     n = len(series)
     width = 0.8 / max(n, 1)
     x = np.arange(len(test_sets))
@@ -91,11 +92,12 @@ def regime_bar_figure(test_sets: Sequence[str], series: Sequence[BarSeries], tit
     ax.set_axisbelow(True)
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=1, frameon=False)
     ax.set_title(title, fontsize=10)
-    return _save(fig, path, dpi)
+    return save_figure(fig, path, dpi)
 
 
-def _save(fig, path: str | Path, dpi: int) -> Path:
-    plt = _pyplot()
+def save_figure(fig, path: str | Path, dpi: int) -> Path:
+    """Write ``fig`` to ``path`` (folders made) and close it; returns the path."""
+    plt = pyplot()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=dpi, bbox_inches="tight")
@@ -108,7 +110,7 @@ def layer_weights_figure(series: Sequence[tuple[str, Sequence[float], Sequence[f
     """A speech encoder head's layer shares: layer index along x (0: the convolutional encoder's
     output), share of the weighted sum along y, one line per (label, means, stds) with a band of
     ± std over folds. Which layers carry emotion, and whether folds agree on it."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7.0, 4.2), constrained_layout=True)
     for label, means, stds in series:
         x = np.arange(len(means))
@@ -126,4 +128,4 @@ def layer_weights_figure(series: Sequence[tuple[str, Sequence[float], Sequence[f
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), frameon=False)
     ax.set_title(title, fontsize=10)
-    return _save(fig, path, dpi)
+    return save_figure(fig, path, dpi)

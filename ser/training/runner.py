@@ -22,7 +22,7 @@ from ser.training.callbacks import build_callbacks
 from ser.training.checkpoint_io import AtomicCheckpointIO
 from ser.training.loggers import build_logger, finish_wandb
 from ser.training.precision import trainer_precision
-from ser.training.run_files import finished_metrics, run_record, write_run_files
+from ser.training.run_files import finished_metrics, group_choices, run_record, write_run_files
 
 
 def run_directory(cfg: DictConfig) -> tuple[Path, str | None]:
@@ -118,7 +118,7 @@ def train(cfg: DictConfig) -> dict:
         print(f"Resuming from {resume_from}", flush=True)
     model = EmotionClassifier(classes=datamodule.classes, model=cfg.model, optim=cfg.optim,
                               features=cfg.features, augment=cfg.get("augment"),
-                              trunk_cache=cfg.get("trunk_cache"),
+                              trunk_cache=cfg.get("trunk_cache"), choices=group_choices(),
                               run_config=OmegaConf.to_container(cfg, resolve=True))
     trainer_cfg = step_budget(cfg.trainer)
     logger = build_logger(cfg, run_dir, group)

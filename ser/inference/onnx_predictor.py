@@ -1,18 +1,38 @@
 """Run an exported classifier with onnxruntime alone: blocks (N, samples) -> (N, C).
 
-What ``evaluate.py audio=`` and ``python -m ser.listen`` use for a ``.onnx`` model: it needs
-neither torch nor the checkpoint, only the graph and the settings in its metadata_props.
+What ``evaluate.py audio=`` and ``python -m ser.listen`` use for a ``.onnx`` model written by
+``python -m ser.export``: it needs neither torch nor the checkpoint, only the graph and the
+settings in its metadata_props.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
 from ser.errors import SerError
+
+
+def require_onnx(names: tuple[str, ...] = ("onnx", "onnxruntime")) -> None:
+    """A SerError (one paragraph) when one of ``names`` (onnx, onnxruntime) is not installed.
+
+    find_spec, not import: onnx alone takes most of a second to import, and running a model
+    (:class:`OnnxPredictor`) never needs it."""
+    def absent(name: str) -> bool:
+        if name in sys.modules:  # imported already, or blocked (None) as Python's -X / tests do
+            return sys.modules[name] is None
+        return importlib.util.find_spec(name) is None
+
+    missing = [name for name in names if absent(name)]
+    if missing:
+        raise SerError(f"Exporting and running ONNX models needs {' and '.join(missing)}, which "
+                       "is not installed here. Install the export extra: pip install -e '.[export]' "
+                       "(or pip install onnx onnxruntime onnxscript).")
 
 
 class OnnxPredictor:
@@ -23,8 +43,6 @@ class OnnxPredictor:
     """
 
     def __init__(self, path: str | Path, threads: int = 2) -> None:
-        from ser.export import require_onnx
-
         require_onnx(("onnxruntime",))
         import onnxruntime as ort
 
