@@ -76,6 +76,31 @@ def upgrade_run_config(run: Mapping[str, Any]) -> dict[str, Any]:
     return run
 
 
+# The groups whose nodes name a builder, where they sit in a saved training config.
+BUILT_NODES = (("noise",), ("logger",), ("split",), ("model",), ("dataset",),
+               ("data", "noise"), ("data", "dataset"))
+
+
+def current_form(run: Mapping[str, Any]) -> dict[str, Any]:
+    """A saved training config (plain) with every group node in today's form: the retired label
+    keys gone and ``_target_`` set from them where the node had none, the dataset's reader lifted.
+    The sweep reports compare runs by their settings, so a run saved before a config change
+    must read like one saved after it (``noise.kind: dir`` is ``noise._target_: ...folder``)."""
+    run = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in run.items()}
+    for path in BUILT_NODES:
+        parent = run
+        for key in path[:-1]:
+            parent = parent.get(key) if isinstance(parent.get(key), dict) else None
+            if parent is None:
+                break
+        node = None if parent is None else parent.get(path[-1])
+        if isinstance(node, Mapping):
+            upgraded = with_target(path[0] if len(path) == 1 else path[-1], node)
+            if upgraded.get("_target_") is not None:  # else nothing named a builder: as it was
+                parent[path[-1]] = upgraded
+    return run
+
+
 def is_baseline_config(model: Mapping[str, Any]) -> bool:
     """Whether a ``model`` node builds a conventional baseline (an SVM on block features) rather
     than a network: the class its ``_target_`` names says so (``is_baseline``, see

@@ -74,3 +74,41 @@ def test_baselines_are_told_by_their_class_or_an_old_kind():
     assert not is_baseline_config({"_target_": "ser.models.backbones.alexnet"})
     assert not is_baseline_config({"_target_": "ser.nowhere.Thing"})
     assert not is_baseline_config({"name": "efficientnet_lite0"})
+
+
+def test_a_run_saved_before_the_config_changes_falls_in_the_same_sweep_group(tmp_path):
+    """An older run's config.yaml (noise and logger labelled by kind, the model by name, the
+    corpus reader one level down, no callbacks node) is compared in today's form, so a sweep
+    resumed across the change reports one group, not two."""
+    import json
+
+    import yaml
+
+    from ser.reporting.sweep_summary import _run_settings, group_runs, FinishedRun
+    from tests.conftest import compose as compose_cfg
+    from omegaconf import OmegaConf
+
+    new = OmegaConf.to_container(compose_cfg(["dataset=manifest", "dataset.manifest=/m.csv",
+                                              "noise=dir", "noise.root=/n"]), resolve=False)
+    old = json.loads(json.dumps(new))
+    old["noise"] = {"kind": "dir", **{k: v for k, v in new["noise"].items() if k != "_target_"}}
+    old["logger"] = {"kind": "csv"}
+    old["model"] = {k: v for k, v in new["model"].items() if k != "_target_"}
+    old.pop("callbacks", None)
+    reader = {"_target_": new["dataset"]["_target_"], "csv_path": "/m.csv"}
+    old["dataset"] = {"reader": reader, **{k: v for k, v in new["dataset"].items()
+                                           if k not in ("_target_", "manifest")}}
+    runs = []
+    for name, config in (("old", old), ("new", new)):
+        run = tmp_path / name
+        run.mkdir()
+        (run / "config.yaml").write_text(yaml.safe_dump(config))
+        runs.append(FinishedRun(run, {}, {}, _run_settings(run, {})))
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        ignore = list(hydra_compose(config_name="evaluate").sweep_ignore)
+    assert len(group_runs(runs, ignore)) == 1
+    changed = dict(runs[1].settings, **{"model.dropout": "0.5"})
+    assert len(group_runs([runs[0], FinishedRun(runs[1].path, {}, {}, changed)], ignore)) == 2

@@ -18,7 +18,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import yaml
 
-from ser.config_upgrade import is_baseline_config
+from ser.config_upgrade import current_form, is_baseline_config
 from ser.errors import SerError
 from ser.reporting.tables import METRICS, NOISY_MEAN
 from ser.run_layout import CONFIG_FILE, LAST_CHECKPOINT, METRICS_FILE, RUN_FILE, run_dir_of
@@ -141,7 +141,7 @@ def _run_settings(run_dir: Path, record: dict) -> dict[str, str]:
     if config.is_file():
         loaded = yaml.safe_load(config.read_text())
         if isinstance(loaded, Mapping):
-            return flatten(loaded)
+            return flatten(current_form(loaded))  # an older run reads like today's
     # no resolved config: the choices run.json records
     return flatten({k: v for k, v in record.items()
                     if k not in ("git_commit", "wall_time_s", "data_fingerprint", "version")})
