@@ -14,7 +14,8 @@ from ser.data.split_file import plan_digest, split_csv
 from ser.data.splits import make_split
 from ser.data.utterances import Utterance, UtteranceTable
 from ser.errors import SerError
-from ser.reporting.sweep_summary import FinishedRun, RunGroup, check_split_plans
+from ser.reporting.split_plans import check_split_plans
+from ser.reporting.sweep_summary import FinishedRun, RunGroup
 
 
 def blocks_of(n_utterances: int = 20, per_utterance: int = 3) -> BlockTable:
@@ -59,3 +60,34 @@ def test_runs_of_one_plan_pass_and_a_different_plan_is_refused():
     with pytest.raises(SerError, match="different split plans") as raised:
         check_split_plans(odd)
     assert "all/f0" in str(raised.value) and "split.csv" in str(raised.value)
+
+
+def test_a_copied_corpus_passes_on_its_split_files_and_a_moved_utterance_does_not(tmp_path):
+    """Digests that differ only by the corpus files' times (a copied corpus) are judged by the
+    runs' split.csv files: the same parts pass; one utterance in another part is refused."""
+    blocks = blocks_of()
+    plan = make_split("loso", blocks.labels, blocks.utterance, [u.speaker for u in blocks.table.utterances],
+                      [u.session for u in blocks.table.utterances], n_folds=4, test_fraction=0.2, seed=0)
+
+    def written(name: str, fold: int, digest: str, move: str | None = None) -> FinishedRun:
+        train, val = plan.fold(fold)
+        text = split_csv(blocks, {"train": train, "validation": val, "test": plan.test_for(fold)})
+        if move:  # one utterance's part changed
+            rows = text.splitlines()
+            at = next(i for i, r in enumerate(rows) if r.startswith(f"{move},"))
+            part = rows[at].split(",")[5]
+            rows[at] = rows[at].replace(f",{part},", ",train," if part != "train" else ",test,")
+            text = "\n".join(rows) + "\n"
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "split.csv").write_text(text)
+        return FinishedRun(tmp_path / name, {}, {"dataset": "toy", "split": "loso", "seed": 0,
+                                                 "fold": fold, "split_plan": digest,
+                                                 "data_fingerprint": {"table_hash": "t"}}, {})
+
+    group = [written("f0", 0, "old"), written("f1", 1, "old"), written("f2", 2, "new")]
+    check_split_plans([RunGroup({}, group, "snr=all")])
+    test_of_fold_0 = next(r.split(",")[0] for r in (tmp_path / "f0" / "split.csv").read_text().splitlines()
+                          if r.split(",")[5:6] == ["test"])
+    odd = group[:2] + [written("f0b", 0, "new", move=test_of_fold_0)]
+    with pytest.raises(SerError, match="different split plans"):
+        check_split_plans([RunGroup({}, odd, "snr=all")])

@@ -19,7 +19,8 @@ from ser.atomic import write_json_atomic, write_text_atomic
 from ser.errors import SerError
 from ser.reporting.figures import BarSeries, layer_weights_figure, regime_bar_figure
 from ser.reporting.pooled import comparisons_markdown, draw_differences, pooled_markdown, pooled_summary
-from ser.reporting.sweep_summary import (RunGroup, check_split_plans, distinguishing_labels, find_runs,
+from ser.reporting.split_plans import check_split_plans
+from ser.reporting.sweep_summary import (RunGroup, distinguishing_labels, find_runs,
                                          group_runs, summary_rows)
 from ser.reporting.tables import METRIC_NAMES, NOISY_MEAN, csv_mean_std_table, markdown_mean_std_table, markdown_overview
 

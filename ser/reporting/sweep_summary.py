@@ -196,40 +196,6 @@ def group_runs(runs: Sequence[FinishedRun], ignore: Sequence[str]) -> list[RunGr
     return ordered
 
 
-def check_split_plans(groups: Sequence[RunGroup]) -> None:
-    """Refuse a summary whose folds are not comparable: the runs of a group (its folds), and runs
-    of one corpus with one split and seed in any group, must share one split plan (``split_plan``
-    in run.json, a digest of every fold's blocks; runs from before it was recorded are not
-    checked). A corpus that changed between runs, or a split rule that changed between versions
-    of ser, would otherwise be averaged as if its folds were the same."""
-    families: dict[tuple, list[FinishedRun]] = {}
-    for group in groups:
-        _same_plan(group.runs, f"group {group.label or group.dataset}")
-        for run in group.runs:
-            r = run.record
-            key = (r.get("dataset"), r.get("split"), r.get("seed"),
-                   (r.get("data_fingerprint") or {}).get("table_hash"))
-            families.setdefault(key, []).append(run)
-    for (dataset, split, seed, _), runs in families.items():
-        _same_plan(runs, f"dataset={dataset} split={split} seed={seed}")
-
-
-def _same_plan(runs: Sequence[FinishedRun], what: str) -> None:
-    plans: dict[str, list[Path]] = {}
-    for run in runs:
-        if run.record.get("split_plan"):
-            plans.setdefault(str(run.record["split_plan"]), []).append(run.path)
-    if len(plans) > 1:
-        shown = "; ".join(f"plan {d}: {', '.join(str(p) for p in paths[:2])}"
-                          + (" ..." if len(paths) > 2 else "") for d, paths in plans.items())
-        raise SerError(f"The runs of {what} used different split plans ({shown}), so their folds "
-                       "are not the same partitions of the same data and cannot be averaged or "
-                       "compared. Compare the runs' split.csv files to see which utterances "
-                       "differ (the corpus changed, or the runs come from different versions of "
-                       "ser); summarise them as separate sweeps (sweep=DIR for each), or retrain "
-                       "the odd ones out.")
-
-
 # Keys a label names first, and how: ``model=mfcc_svm`` tells a baseline's rows from a deep
 # model's before anything else (the name it was chosen by on the command line).
 LEADING_KEYS = {"model.name": "model"}
