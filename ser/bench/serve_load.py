@@ -63,12 +63,15 @@ def _rss_mib(pid: int) -> float:
 
 
 def start_server(model: str | Path, port: int, timeout_s: float = 120) -> subprocess.Popen:
-    """``python -m ser.serve ckpt=model port=port`` in a child process, once /health answers."""
+    """``python -m ser.serve ckpt=model port=port vad=none`` in a child process, once /health
+    answers. Without the speech gate every hop runs the network (the load measured is the
+    model's), and each stream's hops can be checked against ``ser.listen``'s ungated loop."""
     import httpx
 
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).resolve().parents[2]),
                                                        os.environ.get("PYTHONPATH", "")]))
-    proc = subprocess.Popen([sys.executable, "-m", "ser.serve", f"ckpt={model}", f"port={port}"],
+    proc = subprocess.Popen([sys.executable, "-m", "ser.serve", f"ckpt={model}", f"port={port}",
+                             "vad=none"],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.time() + timeout_s
     while time.time() < deadline:
