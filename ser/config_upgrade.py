@@ -7,7 +7,8 @@ builder of a group indirectly: ``noise``, ``logger`` (and ``model`` for the base
 not at all (the paper's spectrogram image was the only front-end), and ``dataset`` one level
 down, in ``dataset.reader``. :func:`with_target` turns such a node into the current form,
 ``_target_`` plus the builder's own keys, so every builder reads one shape of config;
-:func:`upgrade_run_config` does it to a whole saved config.
+:func:`current_form` does it to a whole saved config (every built node, the dataset's copy
+``data.dataset`` too), for the sweep reports and for rebuilding a run's data.
 """
 
 from __future__ import annotations
@@ -65,17 +66,6 @@ def with_target(group: str, node: Mapping[str, Any]) -> dict[str, Any]:
     return settings
 
 
-def upgrade_run_config(run: Mapping[str, Any]) -> dict[str, Any]:
-    """A whole saved training config (plain) with its dataset nodes (``dataset`` and its copy
-    ``data.dataset``) in the current form, so it can be laid over today's conf/ files."""
-    run = dict(run)
-    if isinstance(run.get("dataset"), Mapping):
-        run["dataset"] = lifted_reader(run["dataset"])
-    if isinstance(run.get("data"), Mapping) and isinstance(run["data"].get("dataset"), Mapping):
-        run["data"] = {**run["data"], "dataset": lifted_reader(run["data"]["dataset"])}
-    return run
-
-
 # The groups whose nodes name a builder, where they sit in a saved training config.
 BUILT_NODES = (("noise",), ("logger",), ("split",), ("model",), ("dataset",),
                ("data", "noise"), ("data", "dataset"))
@@ -85,7 +75,8 @@ def current_form(run: Mapping[str, Any]) -> dict[str, Any]:
     """A saved training config (plain) with every group node in today's form: the retired label
     keys gone and ``_target_`` set from them where the node had none, the dataset's reader lifted.
     The sweep reports compare runs by their settings, so a run saved before a config change
-    must read like one saved after it (``noise.kind: dir`` is ``noise._target_: ...folder``)."""
+    must read like one saved after it (``noise.kind: dir`` is ``noise._target_: ...folder``);
+    ``evaluate.py ckpt=`` lays it over today's conf/ files to rebuild the run's data."""
     run = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in run.items()}
     for path in BUILT_NODES:
         parent = run

@@ -115,3 +115,51 @@ def test_folds_that_test_the_same_blocks_are_not_pooled_and_say_why(tmp_path):
     (why,) = summary["pooled"]["not_pooled"].values()
     assert "more than once" in why
     assert "No pooled figures for" in (Path(summary["out_dir"]) / "summary.md").read_text()
+
+
+def write_retest(run: Path, name: str, changes: dict, keep: np.ndarray) -> None:
+    """``evaluate.py ckpt=RUN <changes>`` as it leaves a re-test: evaluation/<name>/ with
+    evaluation.json and predictions.csv, here on the run's own blocks where ``keep`` is true
+    (as data.min_speech keeps a subset)."""
+    from ser.reporting.predictions import read_predictions
+
+    pred = read_predictions(run / "predictions.csv")
+    rows = np.concatenate([np.nonzero(pred.test_set == t)[0][keep] for t in np.unique(pred.test_set)])
+    part = pred.select(np.isin(np.arange(len(pred)), rows))
+    folder = run / "evaluation" / name
+    folder.mkdir(parents=True)
+    write_predictions(folder / "predictions.csv", part)
+    metrics = {t: _metrics(part.label[part.test_set == t], part.predicted[part.test_set == t])
+               for t in np.unique(part.test_set)}
+    (folder / "evaluation.json").write_text(json.dumps({"metrics": metrics, "changes": changes}))
+
+
+def test_retests_group_pool_and_pair_like_runs_when_asked(tmp_path):
+    """`evaluate.py sweep=DIR retests=true`: each fold's re-test on a subset of its blocks forms
+    one group (labelled by its changes) whose pooled UA is that of the kept blocks, paired with
+    another group re-tested on the same blocks; without retests=true nothing changes."""
+    truth = toy_sweep(tmp_path / "sweep", np.random.default_rng(1))
+    keep = np.arange(120) % 3 != 0  # the same blocks of both models' folds
+    changes = {"vad": "silero", "data.min_speech": 0.5}
+    for model in ("net", "svm"):
+        for fold in (0, 1):
+            write_retest(tmp_path / "sweep" / model / f"fold-{fold}", f"best_{model}{fold}", changes, keep)
+    plain = summarise_sweep(tmp_path / "sweep", IGNORE, out_dir=tmp_path / "plain",
+                            statistics={"n_boot": 50, "n_perm": 50})
+    assert len(plain["groups"]) == 2
+    summary = summarise_sweep(tmp_path / "sweep", IGNORE, statistics={"n_boot": 50, "n_perm": 50},
+                              retests=True)
+    labels = [g["label"] for g in summary["groups"]]
+    assert len(labels) == 4, labels
+    gated = [label for label in labels if "retest.vad=silero" in label and "net" in label]
+    assert len(gated) == 1
+    y, p = truth["net"]
+    kept = np.concatenate([keep, keep])
+    expected = np.mean([np.mean(p[kept][y[kept] == c] == c) for c in range(4)])
+    got = summary["pooled"]["groups"][gated[0]]["block"]["clean"]["ua"]["value"]
+    assert got == pytest.approx(expected)
+    pairs = {(c["a"], c["b"]) for c in summary["pooled"]["comparisons"]}
+    svm_gated = next(label for label in labels if "retest.vad=silero" in label and "svm" in label)
+    assert (gated[0], svm_gated) in pairs
+    # the re-test and the run's own tests hold different blocks: not paired, and said why
+    assert any(gated[0] in (n["a"], n["b"]) for n in summary["pooled"]["not_compared"])

@@ -162,19 +162,18 @@ class SvmBaseline:
         Gram matrix, filled by the first ``libsvm_gram`` point and reused by the others."""
         settings = {**self.settings, **point}
         try:
-            pipeline = make_pipeline(StandardScaler(), make_svm(settings))
+            svm = make_svm(settings)
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", ConvergenceWarning)
                 if settings["solver"] == "libsvm_gram":
-                    if not gram:
-                        scaler = StandardScaler().fit(features)
-                        gram["scaler"] = scaler
-                        gram["x"] = scaler.transform(features)
+                    if not gram:  # one standardisation and one Gram matrix for the whole grid
+                        gram["scaler"] = StandardScaler().fit(features)
+                        gram["x"] = gram["scaler"].transform(features)
                         gram["k"] = gram_matrix(gram["x"])
-                    pipeline = make_pipeline(gram["scaler"], pipeline[-1])
-                    pipeline[-1].fit(gram["x"], labels, gram=gram["k"])
+                    pipeline = make_pipeline(gram["scaler"], svm)
+                    svm.fit(gram["x"], labels, gram=gram["k"])
                 else:
-                    pipeline.fit(features, labels)
+                    pipeline = make_pipeline(StandardScaler(), svm).fit(features, labels)
         except ValueError as exc:  # e.g. an unknown kernel or gamma
             raise SerError(f"The SVM refused its settings {dict(point) or ''}({exc}). Check "
                            "model.kernel (rbf, linear, poly, sigmoid), model.gamma (scale, auto "

@@ -66,11 +66,9 @@ class GramLinearSVC(ClassifierMixin, BaseEstimator):
         positive means the pair's first class."""
         return np.asarray(x, dtype=np.float64) @ self.coef_.T + self.intercept_
 
-    def decision_function(self, x: np.ndarray) -> np.ndarray:
-        dec = self._pair_decisions(x)
+    def _votes(self, dec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(N, P) pair decisions -> (N, K) one-vs-one votes and summed confidences (libsvm's)."""
         k = len(self.classes_)
-        if k == 2:
-            return -dec[:, 0]  # SVC's binary convention: positive means classes_[1]
         votes, confidence = np.zeros((len(dec), k)), np.zeros((len(dec), k))
         for p, (i, j) in enumerate((i, j) for i in range(k) for j in range(i + 1, k)):
             first = dec[:, p] > 0
@@ -78,16 +76,23 @@ class GramLinearSVC(ClassifierMixin, BaseEstimator):
             votes[~first, j] += 1
             confidence[:, i] += dec[:, p]
             confidence[:, j] -= dec[:, p]
+        return votes, confidence
+
+    def decision_function(self, x: np.ndarray) -> np.ndarray:
+        dec = self._pair_decisions(x)
+        if len(self.classes_) == 2:
+            return -dec[:, 0]  # SVC's binary convention: positive means classes_[1]
+        votes, confidence = self._votes(dec)
         # as SVC's ovr shape: confidences squashed into (-1/3, 1/3) so they only break vote ties
         return votes + confidence / (3 * (np.abs(confidence) + 1))
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        dec = self.decision_function(x)
-        if dec.ndim == 1:
-            return self.classes_[(dec > 0).astype(int)]
+        if len(self.classes_) == 2:
+            return self.classes_[(self.decision_function(x) > 0).astype(int)]
         if self.break_ties:
-            return self.classes_[dec.argmax(axis=1)]
-        return self.classes_[np.floor(dec + 0.5).argmax(axis=1)]  # the votes alone
+            return self.classes_[self.decision_function(x).argmax(axis=1)]
+        votes, _ = self._votes(self._pair_decisions(x))
+        return self.classes_[votes.argmax(axis=1)]  # libsvm's vote, ties to the first class
 
 
 def _pair_weights(svc: SVC, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -78,6 +78,7 @@ def summarise_runs(cfg: DictConfig) -> tuple[dict, str]:
                              paper_figures=paper,
                              statistics=OmegaConf.to_container(cfg.statistics)
                              if cfg.get("statistics") else None,
+                             retests=bool(cfg.get("retests")),
                              **({} if model_keys is None else {"model_keys": list(model_keys)}))
     return result, describe_summary(result)
 

@@ -21,7 +21,7 @@ from typing import Any, Mapping
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from ser.config_upgrade import upgrade_run_config, with_target
+from ser.config_upgrade import current_form, with_target
 from ser.configs import conf_dir, plain
 
 # Groups whose node is taken from the file the run chose (the others from train.yaml's default,
@@ -127,7 +127,7 @@ def rebuild_training_config(run_config: Mapping, group_choices: Mapping[str, str
     corpus). ``overrides``: dotted keys to set afterwards, e.g. ``{"dataset.root": "/data/x"}``.
     ``recorded_choices``: the files the run chose (Hydra's runtime choices, as it recorded them).
     """
-    run = upgrade_run_config(run_config)
+    run = current_form(run_config)
     picked = chosen_files(run, recorded_choices)
     template = compose_config(config_name, [f"{g}={o}" for g, o in picked.items()])
     with open_dict(template):

@@ -182,17 +182,18 @@ def summarise_sweep(sweep_dir: str | Path, ignore: Sequence[str], out_dir: str |
                     metric: str = "weighted_f1", regime_keys: Sequence[str] = ("snr", "data.snr"),
                     paper_figures: Mapping | None = None,
                     model_keys: Sequence[str] = MODEL_KEYS,
-                    statistics: Mapping | None = None) -> dict:
+                    statistics: Mapping | None = None, retests: bool = False) -> dict:
     """Gather, group and aggregate a sweep; write summary.md/.csv/.json, the regime figures and
     the pooled statistics with their figure of paired differences.
 
     ``model_keys``: settings of the classifier; a baseline's groups that differ from a
     network's only in them and in the regime are drawn in the network's figure.
-    ``statistics``: ``n_boot``, ``n_perm`` and ``seed`` of the speaker resampling."""
+    ``statistics``: ``n_boot``, ``n_perm`` and ``seed`` of the speaker resampling.
+    ``retests``: each run's ``evaluate.py ckpt=RUN ...`` re-tests join as groups of their own."""
     if metric not in METRIC_NAMES:
         raise SerError(f"figure.metric={metric!r} is not a reported metric; use one of "
                        f"{', '.join(METRIC_NAMES)}.")
-    runs, skipped = find_runs(sweep_dir)
+    runs, skipped = find_runs(sweep_dir, retests=retests)
     if not runs:
         left = "; ".join(f"{p} ({why})" for p, why in skipped[:3]) or "no run folders at all"
         raise SerError(f"No finished run in {sweep_dir}: a finished run folder holds metrics.json "

@@ -21,8 +21,13 @@ import yaml
 from ser.config_upgrade import current_form, is_baseline_config
 from ser.errors import SerError
 from ser.reporting.tables import METRICS, NOISY_MEAN
-from ser.run_layout import CONFIG_FILE, LAST_CHECKPOINT, METRICS_FILE, RUN_FILE, run_dir_of
+from ser.run_layout import (CONFIG_FILE, EVALUATION_DIR, LAST_CHECKPOINT, METRICS_FILE,
+                            PREDICTIONS_FILE, RUN_FILE, run_dir_of)
 
+# The settings prefix of a re-test's changes (``evaluate.py ckpt=RUN vad=silero
+# data.min_speech=0.5`` -> ``retest.vad``, ``retest.data.min_speech``): a re-tested group is told
+# apart from the run's own tests by them.
+RETEST_PREFIX = "retest."
 
 
 @dataclass
@@ -147,8 +152,14 @@ def _run_settings(run_dir: Path, record: dict) -> dict[str, str]:
                     if k not in ("git_commit", "wall_time_s", "data_fingerprint", "version")})
 
 
-def find_runs(sweep_dir: str | Path) -> tuple[list[FinishedRun], list[tuple[Path, str]]]:
-    """Finished runs under ``sweep_dir``, and ``(folder, why)`` for run folders left out."""
+def find_runs(sweep_dir: str | Path, retests: bool = False
+              ) -> tuple[list[FinishedRun], list[tuple[Path, str]]]:
+    """Finished runs under ``sweep_dir``, and ``(folder, why)`` for run folders left out.
+
+    ``retests``: each run's re-tests (``<run>/evaluation/*/``, written by ``evaluate.py
+    ckpt=RUN <changes>`` with ``evaluation.json`` and ``predictions.csv``) count as runs too, with
+    the changes as ``retest.*`` settings, so re-tests of every fold group and pool like runs: the
+    same checkpoints on other blocks (``data.min_speech``), SNRs or corpora."""
     root = Path(sweep_dir).expanduser()
     if not root.is_dir():
         raise SerError(f"Sweep folder not found: {root}. Pass the hydra.sweep.dir of a "
@@ -170,12 +181,44 @@ def find_runs(sweep_dir: str | Path) -> tuple[list[FinishedRun], list[tuple[Path
             skipped.append((run_dir, f"{METRICS_FILE} lacks the metrics {METRICS}"))
             continue
         runs.append(FinishedRun(run_dir, metrics, record, _run_settings(run_dir, record)))
+        if retests:
+            found, left_out = find_retests(runs[-1])
+            runs += found
+            skipped += left_out
     finished = {r.path for r in runs} | {p for p, _ in skipped}
     for marker in sorted(root.rglob(LAST_CHECKPOINT)):  # started but never tested
         run_dir = run_dir_of(marker)
         if run_dir not in finished:
             skipped.append((run_dir, f"unfinished (no {METRICS_FILE} yet)"))
     return runs, skipped
+
+
+def find_retests(run: FinishedRun) -> tuple[list[FinishedRun], list[tuple[Path, str]]]:
+    """``run``'s re-tests as runs of their own (metrics from ``evaluation.json``, predictions
+    beside it), and ``(folder, why)`` for evaluation folders that are not one (recordings'
+    timelines, a re-test written before it kept its predictions)."""
+    found, skipped = [], []
+    for result in sorted((run.path / EVALUATION_DIR).glob("*/evaluation.json")):
+        folder = result.parent
+        try:
+            evaluation = json.loads(result.read_text())
+            metrics, changes = evaluation["metrics"], evaluation.get("changes") or {}
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            skipped.append((folder, f"unreadable re-test ({exc})"))
+            continue
+        if not (folder / PREDICTIONS_FILE).is_file():
+            skipped.append((folder, f"re-test without {PREDICTIONS_FILE}"))
+            continue
+        if not isinstance(metrics, dict) or not all(isinstance(m, dict) and set(METRICS) <= set(m)
+                                                    for m in metrics.values()):
+            skipped.append((folder, f"evaluation.json lacks the metrics {METRICS}"))
+            continue
+        settings = {**run.settings, **{f"{RETEST_PREFIX}{k}": json.dumps(v, sort_keys=True, default=str)
+                                       for k, v in changes.items()}}
+        if not changes:  # the same test sets again: still apart from the run's own tests
+            settings[f"{RETEST_PREFIX}changes"] = json.dumps("none")
+        found.append(FinishedRun(folder, metrics, run.record, settings))
+    return found, skipped
 
 
 def _ignored(key: str, ignore: Sequence[str]) -> bool:
