@@ -152,6 +152,12 @@ def _run_settings(run_dir: Path, record: dict) -> dict[str, str]:
                     if k not in ("git_commit", "wall_time_s", "data_fingerprint", "version")})
 
 
+def has_metrics(metrics: Any) -> bool:
+    """Whether ``metrics`` is ``{test_set: {metric: value}}`` with every reported metric."""
+    return isinstance(metrics, dict) and all(isinstance(m, dict) and set(METRICS) <= set(m)
+                                             for m in metrics.values())
+
+
 def find_runs(sweep_dir: str | Path, retests: bool = False
               ) -> tuple[list[FinishedRun], list[tuple[Path, str]]]:
     """Finished runs under ``sweep_dir``, and ``(folder, why)`` for run folders left out.
@@ -176,8 +182,7 @@ def find_runs(sweep_dir: str | Path, retests: bool = False
         except (json.JSONDecodeError, OSError) as exc:
             skipped.append((run_dir, f"unreadable results ({exc})"))
             continue
-        if not isinstance(metrics, dict) or not all(isinstance(m, dict) and set(METRICS) <= set(m)
-                                                    for m in metrics.values()):
+        if not has_metrics(metrics):
             skipped.append((run_dir, f"{METRICS_FILE} lacks the metrics {METRICS}"))
             continue
         runs.append(FinishedRun(run_dir, metrics, record, _run_settings(run_dir, record)))
@@ -209,8 +214,7 @@ def find_retests(run: FinishedRun) -> tuple[list[FinishedRun], list[tuple[Path, 
         if not (folder / PREDICTIONS_FILE).is_file():
             skipped.append((folder, f"re-test without {PREDICTIONS_FILE}"))
             continue
-        if not isinstance(metrics, dict) or not all(isinstance(m, dict) and set(METRICS) <= set(m)
-                                                    for m in metrics.values()):
+        if not has_metrics(metrics):
             skipped.append((folder, f"evaluation.json lacks the metrics {METRICS}"))
             continue
         settings = {**run.settings, **{f"{RETEST_PREFIX}{k}": json.dumps(v, sort_keys=True, default=str)
