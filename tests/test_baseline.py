@@ -268,6 +268,36 @@ def test_c_patience_stops_the_search_along_c_after_validation_ua_stops_rising():
         SvmBaseline(grid=grid, c_patience=0)
 
 
+def test_a_list_of_sub_grids_gives_each_kernel_its_own_c_range():
+    """model.grids.egemaps as a list: RBF's C range and linear's are searched in turn, each
+    point recorded in run.json's selection; a malformed sub-grid is one clear error."""
+    from omegaconf import OmegaConf
+
+    from ser.baseline.estimator import SvmBaseline, grid_points
+    from ser.errors import SerError
+
+    grid = OmegaConf.create([{"kernel": ["rbf"], "C": [1.0, 10.0, 100.0]},
+                             {"kernel": ["linear"], "C": [0.01, 0.1]}])
+    assert grid_points(grid) == [{"kernel": "rbf", "C": 1.0}, {"kernel": "rbf", "C": 10.0},
+                                 {"kernel": "rbf", "C": 100.0}, {"kernel": "linear", "C": 0.01},
+                                 {"kernel": "linear", "C": 0.1}]
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, 3, 300)
+    features = rng.standard_normal((300, 8)) + labels[:, None]
+    val_labels = rng.integers(0, 3, 90)
+    val_features = rng.standard_normal((90, 8)) + val_labels[:, None]
+    svm = SvmBaseline(grid=grid).fit(features, labels, 3, val_features, val_labels)
+    tried = [(r["kernel"], r["C"]) for r in svm.selection["results"]]
+    assert tried == [("rbf", 1.0), ("rbf", 10.0), ("rbf", 100.0), ("linear", 0.01), ("linear", 0.1)]
+    best = max(svm.selection["results"], key=lambda r: r["validation_ua"])
+    assert svm.selection["validation_ua"] == best["validation_ua"]
+    with pytest.raises(SerError, match="fixed but"):
+        SvmBaseline(grid=grid, C=1.0)
+    for bad in ([{"kernel": ["rbf"]}, "C"], [{"C": []}], [{"degree": [2]}]):
+        with pytest.raises(SerError, match="model.grid"):
+            SvmBaseline(grid=bad)
+
+
 def test_clean_and_augmented_runs_are_paired_only_within_one_model():
     from ser.reporting.pooled import headline_pairs
     from ser.reporting.sweep_summary import FinishedRun, RunGroup

@@ -50,21 +50,42 @@ SOLVERS = ("libsvm", "libsvm_gram", "liblinear")
 SELECTION_METRIC = "validation UA (block level, mean recall over the classes validation holds)"
 
 
-def grid_points(grid: Mapping[str, Sequence] | None, name: str = "model.grid") -> list[dict[str, Any]]:
-    """Every combination of a grid's candidates, the last key varying fastest: ``{"kernel":
-    [rbf, linear], "C": [1, 10]}`` -> rbf/1, rbf/10, linear/1, linear/10. ``None`` or ``{}``:
-    one empty point (the fixed settings). ``name``: the config key, for messages."""
+Grid = Mapping[str, Sequence] | Sequence[Mapping[str, Sequence]]
+
+
+def sub_grids(grid: Grid | None, name: str = "model.grid") -> list[dict[str, list]]:
+    """A grid as a list of sub-grids (plain dicts of lists): a mapping is one, a list of mappings
+    is searched one after the other (as scikit-learn's ``param_grid`` list), so that each kernel
+    gets its own C range. ``None`` or empty: no sub-grid."""
     if not grid:
+        return []
+    parts = [grid] if isinstance(grid, Mapping) else list(grid)
+    if not all(isinstance(part, Mapping) and part for part in parts):
+        raise SerError(f"{name}={grid!r}: give a mapping of settings to candidate lists, e.g. "
+                       f"{name}.C=[0.1,1,10], or a list of such mappings searched one after the "
+                       "other (e.g. one per kernel).")
+    out = []
+    for part in parts:
+        for key, values in part.items():
+            if key not in SVM_DEFAULTS or isinstance(values, (str, bytes)) \
+                    or not isinstance(values, Sequence) or not values:
+                raise SerError(f"{name}.{key}={values!r}: a grid maps one of "
+                               f"{', '.join(SVM_DEFAULTS)} to a non-empty list of candidates, e.g. "
+                               f"{name}.C=[0.1,1,10] (or {name}=null to fit the fixed settings).")
+        out.append({str(k): list(v) for k, v in part.items()})
+    return out
+
+
+def grid_points(grid: Grid | None, name: str = "model.grid") -> list[dict[str, Any]]:
+    """Every combination of a grid's candidates, the last key varying fastest: ``{"kernel":
+    [rbf, linear], "C": [1, 10]}`` -> rbf/1, rbf/10, linear/1, linear/10; a list of sub-grids
+    gives each one's points in turn. ``None`` or ``{}``: one empty point (the fixed settings).
+    ``name``: the config key, for messages."""
+    parts = sub_grids(grid, name)
+    if not parts:
         return [{}]
-    keys = list(grid)
-    for key in keys:
-        unknown = key not in SVM_DEFAULTS
-        values = grid[key]
-        if unknown or isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or not values:
-            raise SerError(f"{name}.{key}={values!r}: a grid maps one of "
-                           f"{', '.join(SVM_DEFAULTS)} to a non-empty list of candidates, e.g. "
-                           f"{name}.C=[0.1,1,10] (or {name}=null to fit the fixed settings).")
-    return [dict(zip(keys, combo)) for combo in itertools.product(*(list(grid[k]) for k in keys))]
+    return [dict(zip(part, combo)) for part in parts
+            for combo in itertools.product(*part.values())]
 
 
 def make_svm(settings: Mapping[str, Any]) -> SVC | LinearSVC | GramLinearSVC:
@@ -129,13 +150,14 @@ class SvmBaseline:
             raise SerError(f"model.class_weight={settings['class_weight']!r}: use balanced "
                            "(weights inversely proportional to the training class counts) or "
                            "null (every block weighs the same).")
-        self.grid = {k: list(v) for k, v in grid.items()} if grid else None
-        grid_points(self.grid, grid_name)  # checks its form now, not after the features are extracted
-        both = sorted(k for k in (self.grid or {}) if settings.get(k) is not None)
+        parts = sub_grids(grid, grid_name)  # checks its form now, not after the features are extracted
+        self.grid = (parts[0] if len(parts) == 1 else parts) or None
+        searched = {k: v for part in parts for k, v in part.items()}
+        both = sorted(k for k in searched if settings.get(k) is not None)
         if both:
             key = both[0]
             raise SerError(f"model.{key}={settings[key]!r} is fixed but {grid_name} also searches "
-                           f"{key} ({self.grid[key]}): give one of the two (drop model.{key}, "
+                           f"{key} ({searched[key]}): give one of the two (drop model.{key}, "
                            f"set {grid_name}.{key}=[{settings[key]}], or {grid_name}=null to fix "
                            "every setting).")
         self.settings = {k: (SVM_DEFAULTS[k] if settings.get(k) is None and k in SVM_DEFAULTS
@@ -252,7 +274,8 @@ class SvmBaseline:
         """The SVM settings in use: the chosen ones once fitted, else the fixed ones and the grid."""
         if self.chosen:
             return repr(self.chosen)
-        fixed = {k: v for k, v in self.settings.items() if k not in (self.grid or {})}
+        searched = {k for part in sub_grids(self.grid) for k in part}
+        fixed = {k: v for k, v in self.settings.items() if k not in searched}
         return repr({**fixed, **({"grid": self.grid} if self.grid else {})})
 
 

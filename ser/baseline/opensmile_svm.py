@@ -15,11 +15,11 @@ from __future__ import annotations
 
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
-from typing import Mapping, Sequence
+from typing import Mapping
 
 import numpy as np
 
-from ser.baseline.estimator import SvmBaseline
+from ser.baseline.estimator import Grid, SvmBaseline
 from ser.baseline.smile import (FEATURE_SETS, FEATURE_VERSION, INT16_PEAK, extract_in_worker,
                                 load_opensmile, make_smile, smile_functionals)
 from ser.errors import SerError
@@ -42,7 +42,7 @@ class OpenSmileSvm(SvmBaseline):
     """
 
     def __init__(self, sample_rate: int = 16000, feature_set: str = "egemaps",
-                 grids: Mapping[str, Mapping[str, Sequence]] | None = None,
+                 grids: Mapping[str, Grid] | None = None,
                  C: float | None = None, kernel: str | None = None,
                  gamma: str | float | None = None, solver: str | None = None,
                  class_weight: str | None = "balanced", break_ties: bool = True,

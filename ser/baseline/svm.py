@@ -6,12 +6,10 @@ Fitting, the choice of settings on validation (``grid``) and the per-block proba
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
-
 import librosa
 import numpy as np
 
-from ser.baseline.estimator import SvmBaseline, agree_with
+from ser.baseline.estimator import Grid, SvmBaseline, agree_with, sub_grids
 from ser.baseline.features import block_features, feature_names
 
 __all__ = ["MfccSvm", "agree_with"]
@@ -35,11 +33,11 @@ class MfccSvm(SvmBaseline):
                  hop_length: int = 160, n_mels: int = 40, prosody: bool = False,
                  C: float | None = None, kernel: str | None = None, gamma: str | float | None = None,
                  class_weight: str | None = "balanced", break_ties: bool = True,
-                 solver: str | None = None, grid: Mapping[str, Sequence] | None = None):
+                 solver: str | None = None, grid: Grid | None = None):
         self.sample_rate, self.n_mfcc = int(sample_rate), int(n_mfcc)
         self.n_fft, self.hop_length, self.n_mels = int(n_fft), int(hop_length), int(n_mels)
         self.prosody = bool(prosody)
-        if C is None and not (grid and "C" in grid):
+        if C is None and not any("C" in part for part in sub_grids(grid)):
             C = 3.0  # chosen on URDU's validation folds (docs/results.md)
         super().__init__(grid, C=C, kernel=kernel, gamma=gamma, solver=solver,
                          class_weight=class_weight, break_ties=bool(break_ties))
