@@ -139,6 +139,17 @@ def test_retests_group_pool_and_pair_like_runs_when_asked(tmp_path):
     one group (labelled by its changes) whose pooled UA is that of the kept blocks, paired with
     another group re-tested on the same blocks; without retests=true nothing changes."""
     truth = toy_sweep(tmp_path / "sweep", np.random.default_rng(1))
+    # fold 1 from a copied corpus: another plan digest, the same partitions (split.csv), which
+    # a re-test is judged by through its run's folder
+    ids = {fold: [f"u{fold}-{i}" for i in range(120)] for fold in (0, 1)}
+    for model in ("net", "svm"):
+        for fold in (0, 1):
+            run = tmp_path / "sweep" / model / f"fold-{fold}"
+            rows = ["id,label,blocks,part"] + [f"{u},x,1,{'test' if f == fold else 'train'}"
+                                               for f in (0, 1) for u in ids[f]]
+            (run / "split.csv").write_text("\n".join(rows) + "\n")
+            record = json.loads((run / "run.json").read_text())
+            (run / "run.json").write_text(json.dumps({**record, "split_plan": f"p{fold}"}))
     keep = np.arange(120) % 3 != 0  # the same blocks of both models' folds
     changes = {"vad": "silero", "data.min_speech": 0.5}
     for model in ("net", "svm"):
@@ -151,7 +162,7 @@ def test_retests_group_pool_and_pair_like_runs_when_asked(tmp_path):
                               retests=True)
     labels = [g["label"] for g in summary["groups"]]
     assert len(labels) == 4, labels
-    gated = [label for label in labels if "retest.vad=silero" in label and "net" in label]
+    gated = [label for label in labels if "retest.data.min_speech=0.5" in label and "net" in label]
     assert len(gated) == 1
     y, p = truth["net"]
     kept = np.concatenate([keep, keep])
@@ -159,7 +170,7 @@ def test_retests_group_pool_and_pair_like_runs_when_asked(tmp_path):
     got = summary["pooled"]["groups"][gated[0]]["block"]["clean"]["ua"]["value"]
     assert got == pytest.approx(expected)
     pairs = {(c["a"], c["b"]) for c in summary["pooled"]["comparisons"]}
-    svm_gated = next(label for label in labels if "retest.vad=silero" in label and "svm" in label)
+    svm_gated = next(label for label in labels if "retest.data.min_speech=0.5" in label and "svm" in label)
     assert (gated[0], svm_gated) in pairs
     # the re-test and the run's own tests hold different blocks: not paired, and said why
     assert any(gated[0] in (n["a"], n["b"]) for n in summary["pooled"]["not_compared"])

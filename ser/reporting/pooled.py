@@ -83,23 +83,32 @@ def comparable(a: RunGroup, b: RunGroup) -> bool:
 
 
 def compare_groups(a: RunGroup, pa: Predictions, b: RunGroup, pb: Predictions, n_boot: int,
-                   n_perm: int, seed: int) -> list[dict]:
-    """Paired UA differences of ``a`` minus ``b`` per shared test set and level."""
+                   n_perm: int, seed: int) -> tuple[list[dict], list[dict]]:
+    """Paired UA differences of ``a`` minus ``b`` per shared test set and level, and
+    ``{"a", "b", "level", "why"}`` for each level whose items do not pair. Groups tested on
+    different blocks of the same utterances (a re-test on the blocks ``data.min_speech`` keeps)
+    still pair by utterance: each utterance's decision from its own blocks."""
     if pa.classes != pb.classes:
-        return []
-    rows = []
+        return [], [{"a": a.label, "b": b.label, "level": "all", "why": "different classes"}]
+    rows, failed = [], {}
     shared = [t for t in dict.fromkeys(pa.test_set.tolist()) if t in set(pb.test_set.tolist())]
     for test_set in shared:
         la, lb = _levels(pa, test_set), _levels(pb, test_set)
         for level in LEVELS:
-            ia, ib = align(la[level], lb[level])
+            if level in failed:
+                continue
+            try:
+                ia, ib = align(la[level], lb[level])
+            except SerError as exc:  # e.g. another seed's folds: not the same test items
+                failed[level] = str(exc)
+                continue
             x, y = la[level], lb[level]
             result = paired_comparison(x.label[ia], x.predicted[ia], y.predicted[ib], x.speaker[ia],
                                        len(pa.classes), metric="ua", n_boot=n_boot, n_perm=n_perm,
                                        seed=seed)
             rows.append({"a": a.label, "b": b.label, "test_set": str(test_set), "level": level,
                          "metric": "ua", **result})
-    return rows
+    return rows, [{"a": a.label, "b": b.label, "level": level, "why": why} for level, why in failed.items()]
 
 
 def headline_pairs(groups: Sequence[RunGroup]) -> list[tuple[str, str]]:
@@ -130,10 +139,9 @@ def pooled_summary(groups: Sequence[RunGroup], n_boot: int = 1000, n_perm: int =
     for a, b in combinations([g for g in groups if preds[g.label] is not None], 2):
         if comparable(a, b):
             a, b = _order(a, b)
-            try:
-                comparisons += compare_groups(a, preds[a.label], b, preds[b.label], n_boot, n_perm, seed)
-            except SerError as exc:  # e.g. another seed's folds: not the same test items
-                not_compared.append({"a": a.label, "b": b.label, "why": str(exc)})
+            rows, failures = compare_groups(a, preds[a.label], b, preds[b.label], n_boot, n_perm, seed)
+            comparisons += rows
+            not_compared += failures
     return {"groups": pooled, "comparisons": comparisons, "not_compared": not_compared,
             "headline_pairs": [p for p in headline_pairs(groups)
                                if p[0] in pooled and p[1] in pooled and comparable(by_label[p[0]], by_label[p[1]])],

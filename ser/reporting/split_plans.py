@@ -63,7 +63,7 @@ def same_partitions(runs: Sequence[FinishedRun]) -> bool:
     tested by two folds. A run without split.csv cannot be shown to agree."""
     corpus, folds, tested = None, {}, {}
     for run in runs:
-        path = run.path / SPLIT_FILE
+        path = run.folder / SPLIT_FILE
         if not path.is_file():
             return False
         with path.open(newline="") as f:

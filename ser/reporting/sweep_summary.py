@@ -32,12 +32,19 @@ RETEST_PREFIX = "retest."
 
 @dataclass
 class FinishedRun:
-    """One run directory: its test metrics, run record and flattened resolved config."""
+    """One run directory: its test metrics, run record and flattened resolved config. A re-test
+    (``path``: ``<run>/evaluation/<name>``) names the run it re-tested in ``run_folder``."""
 
     path: Path
     metrics: dict
     record: dict
     settings: dict  # "a.b.c" -> JSON text of the value
+    run_folder: Path | None = None
+
+    @property
+    def folder(self) -> Path:
+        """The run's own folder (config.yaml, run.json, split.csv), a re-test's too."""
+        return Path(self.run_folder or self.path)
 
 
 @dataclass
@@ -221,7 +228,7 @@ def find_retests(run: FinishedRun) -> tuple[list[FinishedRun], list[tuple[Path, 
                                        for k, v in changes.items()}}
         if not changes:  # the same test sets again: still apart from the run's own tests
             settings[f"{RETEST_PREFIX}changes"] = json.dumps("none")
-        found.append(FinishedRun(folder, metrics, run.record, settings))
+        found.append(FinishedRun(folder, metrics, run.record, settings, run_folder=run.path))
     return found, skipped
 
 
@@ -247,8 +254,9 @@ def group_runs(runs: Sequence[FinishedRun], ignore: Sequence[str]) -> list[RunGr
 # model's before anything else (the name it was chosen by on the command line).
 LEADING_KEYS = {"model.name": "model"}
 # Keys tried right after them: what a reader compares by (a baseline's feature set before its
-# SVM settings, which may differ between the same groups).
-PREFERRED_KEYS = ("model.feature_set",)
+# SVM settings, which may differ between the same groups; the speech gate's threshold, in
+# training and in a re-test, before the detector's settings).
+PREFERRED_KEYS = ("model.feature_set", "data.min_speech", f"{RETEST_PREFIX}data.min_speech")
 
 
 def distinguishing_labels(settings: Sequence[Mapping[str, str]]) -> list[str]:
