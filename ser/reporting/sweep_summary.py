@@ -262,15 +262,17 @@ PREFERRED_KEYS = ("model.feature_set", "data.min_speech", f"{RETEST_PREFIX}data.
 def distinguishing_labels(settings: Sequence[Mapping[str, str]]) -> list[str]:
     """``key=value, ...`` of the keys whose values differ between the settings (one label each).
 
-    Keys are taken in order (``model.name`` first, as ``model=``, then ``model.feature_set``,
-    then the shortest paths) and
+    Keys are taken in order (``model.name`` first, as ``model=``, then :data:`PREFERRED_KEYS` in
+    their order, then the shortest paths) and
     a key is shown only if it tells apart settings that the keys shown so far do not: ``data.snr``
     adds nothing to ``snr``, nor a network's ``optim.lr`` to ``model=`` (a baseline has none),
     but two ``opensmile_svm`` groups are told apart by ``model.feature_set``.
     A key a setting lacks is named (``key=unset``) only where nothing else tells it apart.
     """
     keys = sorted({k for s in settings for k in s},
-                  key=lambda k: (k not in LEADING_KEYS, k not in PREFERRED_KEYS, k.count("."), len(k), k))
+                  key=lambda k: (k not in LEADING_KEYS,
+                                 PREFERRED_KEYS.index(k) if k in PREFERRED_KEYS else len(PREFERRED_KEYS),
+                                 k.count("."), len(k), k))
     columns: dict[str, tuple] = {}
     joint: list[tuple] = [() for _ in settings]  # each setting's values of the keys shown so far
     for key in keys:
