@@ -153,6 +153,7 @@ class SvmBaseline:
         parts = sub_grids(grid, grid_name)  # checks its form now, not after the features are extracted
         self.grid = (parts[0] if len(parts) == 1 else parts) or None
         searched = {k: v for part in parts for k, v in part.items()}
+        self.searched_keys = frozenset(searched)  # the settings the grid chooses, not the config
         both = sorted(k for k in searched if settings.get(k) is not None)
         if both:
             key = both[0]
@@ -274,8 +275,7 @@ class SvmBaseline:
         """The SVM settings in use: the chosen ones once fitted, else the fixed ones and the grid."""
         if self.chosen:
             return repr(self.chosen)
-        searched = {k for part in sub_grids(self.grid) for k in part}
-        fixed = {k: v for k, v in self.settings.items() if k not in searched}
+        fixed = {k: v for k, v in self.settings.items() if k not in self.searched_keys}
         return repr({**fixed, **({"grid": self.grid} if self.grid else {})})
 
 

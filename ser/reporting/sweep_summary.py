@@ -224,8 +224,7 @@ def find_retests(run: FinishedRun) -> tuple[list[FinishedRun], list[tuple[Path, 
         if not has_metrics(metrics):
             skipped.append((folder, f"evaluation.json lacks the metrics {METRICS}"))
             continue
-        settings = {**run.settings, **{f"{RETEST_PREFIX}{k}": json.dumps(v, sort_keys=True, default=str)
-                                       for k, v in changes.items()}}
+        settings = {**run.settings, **flatten({f"{RETEST_PREFIX}{k}": v for k, v in changes.items()})}
         if not changes:  # the same test sets again: still apart from the run's own tests
             settings[f"{RETEST_PREFIX}changes"] = json.dumps("none")
         found.append(FinishedRun(folder, metrics, run.record, settings, run_folder=run.path))
