@@ -32,7 +32,7 @@ from ser.errors import SerError
 
 FEATURE_CHUNK = 256               # mixed blocks per extraction call and cache file (16 MB of audio at 16 kHz)
 FEATURES_DIR = "baseline-features"
-ITEM_COLUMNS = ("label", "utterance", "block", "snr")
+ITEM_COLUMNS = ("label", "utterance", "block", "offset", "snr")
 
 
 class FeatureCache:
@@ -100,7 +100,7 @@ def mixed_features(model, batches: Iterable[dict], cache: FeatureCache | None = 
     order before extraction, so neither the cost nor the cache files depend on
     ``data.batch_size`` (features are per block: chunking never changes them). Returns
     ``features`` (N, D) float64 and the items' ``label``, ``utterance``, ``block`` (global
-    block index) and ``snr`` (N,) columns, in the loader's order. ``where`` names the part for
+    block index), ``offset`` (samples a window starts after its block) and ``snr`` (N,) columns, in the loader's order. ``where`` names the part for
     error messages ("the training part of fold 0").
     """
     cache = cache or FeatureCache(None, "", "")
@@ -127,8 +127,9 @@ def mixed_features(model, batches: Iterable[dict], cache: FeatureCache | None = 
         pending.append(mixed.numpy())
         if sum(len(p) for p in pending) >= chunk:
             extract(final=False)
-        for key in ITEM_COLUMNS:
-            columns[key].append(torch.as_tensor(batch[key]).numpy())
+        for key in ITEM_COLUMNS:  # offset: 0 for items of a dataset without windows
+            value = batch[key] if key in batch else torch.zeros_like(torch.as_tensor(batch["block"]))
+            columns[key].append(torch.as_tensor(value).numpy())
     extract(final=True)
     if not columns["features"]:
         raise SerError(f"The data loader of {where} yielded no blocks: the corpus or the fold is "

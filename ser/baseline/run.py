@@ -99,9 +99,10 @@ def score_test_sets(model: SvmBaseline, datamodule, cache, fold: str
         test = mixed_features(model, loader, cache, where=f"test set {name} of {fold}")
         probs, _ = model.predict_scores(test["features"])
         metrics[name] = score_test_set(torch.from_numpy(probs), torch.from_numpy(test["label"]),
-                                       torch.from_numpy(test["utterance"]))
+                                       torch.from_numpy(test["utterance"]),
+                                       torch.from_numpy(test["offset"]))
         parts.append(test_set_predictions(datamodule, name, probs, test["utterance"],
-                                          test["block"], test["label"]))
+                                          test["block"], test["label"], offset=test["offset"]))
     return metrics, Predictions.concat(parts)
 
 

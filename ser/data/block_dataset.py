@@ -16,12 +16,13 @@ from torch.utils.data import Dataset, Sampler
 
 from ser.audio.noise import NoiseBank
 from ser.audio.speech_activity import active_level_offset_db
+from ser.errors import SerError
 
 CLEAN = math.inf  # SNR of a copy that gets no noise
 
 
 class BlockNoiseDataset(Dataset):
-    """Item ``epoch * len(self) + i`` -> dict(clean (T,), noise (T,), snr, label, utterance, block, item=i).
+    """Item ``epoch * len(self) + i`` -> dict(clean (T,), noise (T,), snr, label, utterance, block, offset, item=i).
 
     Item ``i`` is block ``blocks[i % n]`` at SNR ``snrs[i // n]``: the clean set and each noisy
     copy in turn. The epoch travels inside the index (see :class:`EpochSampler`) so persistent
@@ -38,44 +39,59 @@ class BlockNoiseDataset(Dataset):
     against the window's active speech: the target minus
     :func:`~ser.audio.speech_activity.active_level_offset_db` (about 3 dB for a half-silent
     block), so pauses do not make the noise quieter.
+
+    With ``window_hop`` (a fraction of a block, e.g. 0.5; test sets) the set also holds windows
+    that start every ``window_hop`` of a block between two consecutive blocks of an utterance
+    (both in ``blocks``), after all grid blocks: an utterance of n blocks then gives
+    n + (n - 1)(1/hop - 1) views for its vote, while the grid items, their noise and their order
+    stay exactly those of the set without windows. An item's ``offset`` is the samples its
+    window starts after its block's start (0 for a grid block).
     """
 
     def __init__(self, audio: np.ndarray, labels: np.ndarray, utterance: np.ndarray,
                  blocks: np.ndarray, snrs: Sequence[float], bank: NoiseBank, seed: int,
                  stream: int, fixed: bool, same_noise_across_snrs: bool = False,
                  snr_range: Sequence[float] | None = None, random_offset: bool = False,
-                 speech=None):
+                 speech=None, window_hop: float | None = None):
         self.audio, self.labels, self.utterance = audio, labels, utterance
         self.blocks = np.asarray(blocks, dtype=np.int64)
         self.snrs = [float(s) for s in snrs]
         self.bank, self.seed, self.stream = bank, seed, stream
         self.fixed, self.same_noise = fixed, same_noise_across_snrs
         self.snr_range = None if snr_range is None else (float(snr_range[0]), float(snr_range[1]))
-        self.following = following_blocks(utterance) if random_offset else None
+        self.random_offset = bool(random_offset)
+        self.following = following_blocks(utterance) if random_offset or window_hop else None
         self.speech = speech
+        # the items of one copy: (block, samples its window starts after the block's start)
+        self.units, self.shifts = self.blocks, np.zeros(len(self.blocks), dtype=np.int64)
+        if window_hop:
+            units, shifts = window_units(self.blocks, self.following, audio.shape[1], window_hop)
+            self.units = np.concatenate([self.blocks, units])
+            self.shifts = np.concatenate([self.shifts, shifts])
 
     def __len__(self) -> int:
-        return len(self.blocks) * len(self.snrs)
+        return len(self.units) * len(self.snrs)
 
     @property
     def item_labels(self) -> np.ndarray:
-        return np.tile(self.labels[self.blocks], len(self.snrs))
+        return np.tile(self.labels[self.units], len(self.snrs))
 
     def __getitem__(self, key: int) -> dict[str, torch.Tensor | float | int]:
         epoch, i = divmod(int(key), len(self))
-        copy, j = divmod(i, len(self.blocks))
-        block = int(self.blocks[j])
+        copy, j = divmod(i, len(self.units))
+        block, window = int(self.units[j]), int(self.shifts[j])
         snr = self.snrs[copy]
         length = self.audio.shape[1]
         if snr == CLEAN:
             noise = np.zeros(length, dtype=np.float32)
         else:
+            # a grid block's draw is keyed as it always was; a window's adds its offset
             rng = np.random.default_rng([self.seed, self.stream, 0 if self.fixed else epoch, block,
-                                         0 if self.same_noise else copy])
+                                         0 if self.same_noise else copy, *([window] if window else [])])
             noise = self.bank.segment(rng, length)
             if self.snr_range is not None:
                 snr = float(rng.uniform(*self.snr_range))
-        shift = self._shift(block, key, copy)
+        shift = window or self._shift(block, key, copy)
         clean = self._join(self.audio, block, shift)
         if self.speech is not None and snr != CLEAN:
             mask = self._join(self.speech, block, shift)
@@ -87,6 +103,7 @@ class BlockNoiseDataset(Dataset):
             "label": int(self.labels[block]),
             "utterance": int(self.utterance[block]),
             "block": block,
+            "offset": shift,
             "item": i,  # the item within an epoch: what a trunk cache is keyed by
         }
 
@@ -94,7 +111,7 @@ class BlockNoiseDataset(Dataset):
     def _shift(self, block: int, key: int, copy: int) -> int:
         """Samples the window starts after the block's start: 0, or with ``random_offset`` a
         draw of [0, block length) for the epoch (0 for an utterance's last block)."""
-        if self.following is None or self.following[block] < 0:
+        if not self.random_offset or self.following[block] < 0:
             return 0
         epoch = 0 if self.fixed else int(key) // len(self)
         rng = np.random.default_rng([self.seed, self.stream, epoch, block, copy, 7])
@@ -117,6 +134,24 @@ def following_blocks(utterance: np.ndarray) -> np.ndarray:
     nxt[-1:] = -1
     same = np.append(utterance[1:] == utterance[:-1], False)
     return np.where(same, nxt, -1)
+
+
+def window_units(blocks: np.ndarray, following: np.ndarray, block_samples: int,
+                 hop: float) -> tuple[np.ndarray, np.ndarray]:
+    """The overlapping windows between consecutive blocks of ``blocks``: (block, shift) pairs
+    (two (W,) int64 arrays), each window starting ``shift`` samples into ``block`` and running
+    into the block that follows it, at shifts ``hop``, ``2 hop`` ... (< 1) of a block, for each
+    block whose follower is in ``blocks`` too. ``hop`` must lie in (0, 1)."""
+    if not 0.0 < float(hop) < 1.0:
+        raise SerError(f"data.test_hop={hop}: give the step between test windows as a fraction of "
+                       "a block between 0 and 1 (e.g. 0.5 adds a window halfway between each two "
+                       "consecutive blocks of an utterance), or null for the blocks alone.")
+    step = int(round(float(hop) * block_samples))
+    offsets = np.arange(step, block_samples, step, dtype=np.int64) if step > 0 else np.empty(0, np.int64)
+    held = np.zeros(len(following), dtype=bool)
+    held[blocks] = True
+    starts = np.asarray([b for b in blocks if following[b] >= 0 and held[following[b]]], dtype=np.int64)
+    return np.repeat(starts, len(offsets)), np.tile(offsets, len(starts))
 
 
 class EpochSampler(Sampler[int]):

@@ -71,7 +71,8 @@ class EmotionDataModule(pl.LightningDataModule):
                  train_snr_range: list[float] | None = None, random_offset: bool = False,
                  batch_size: int = 128, num_workers: int | str = "auto",
                  balanced_sampling: bool = False, cache_dir: str | None = None, verbose: bool = True,
-                 vad: DictConfig | None = None, min_speech: float | None = None):
+                 vad: DictConfig | None = None, min_speech: float | None = None,
+                 test_hop: float | None = None):
         super().__init__()
         as_cfg = lambda c: c if isinstance(c, DictConfig) else OmegaConf.create(c)  # noqa: E731
         self.dataset_cfg, self.noise_cfg = as_cfg(dataset), as_cfg(noise)
@@ -90,6 +91,9 @@ class EmotionDataModule(pl.LightningDataModule):
         self.cache_dir, self.verbose = cache_dir, verbose
         self.vad_cfg = None if vad is None else as_cfg(vad)
         self.min_speech = None if min_speech is None else float(min_speech)
+        # test sets also hold windows every test_hop of a block between consecutive blocks:
+        # more views for each utterance's vote (block metrics keep to the grid blocks)
+        self.test_hop = None if test_hop is None else float(test_hop)
         self.snr_reference = str(self.noise_cfg.get("snr_reference") or "block")
         self.speech: BlockSpeech | None = None   # per-block speech, when a gate or SNR needs it
         self.gate: BlockGate | None = None       # the blocks data.min_speech keeps
@@ -206,6 +210,14 @@ class EmotionDataModule(pl.LightningDataModule):
             return f"clean + {len(self.train_snrs)} noisy copies, each at an SNR drawn from {low:g}-{high:g} dB"
         return ", ".join(f"{s:g} dB" for s in self.train_snrs)
 
+    def _window_words(self) -> str:
+        if not self.test_hop:
+            return ""
+        n = len(self._dataset(self.test_idx, [CLEAN], self.test_bank, TEST_STREAM, True,
+                              window_hop=self.test_hop)) - len(self.test_idx)
+        return (f", + {n} windows every {self.test_hop:g} block between them for the utterance "
+                "votes")
+
     def describe(self) -> str:
         b, t = self.blocks, self.table
         n = len(b.classes)
@@ -222,7 +234,8 @@ class EmotionDataModule(pl.LightningDataModule):
                  class_count_table(b.classes, utt_per_class, count(slice(None)), parts,
                                    1 + len(self.train_snrs),
                                    left_out=None if self.gate is None else self.gate.dropped_per_class()),
-                 f"Test sets: {', '.join(self.test_set_names)} ({len(self.test_idx)} blocks each). "
+                 f"Test sets: {', '.join(self.test_set_names)} ({len(self.test_idx)} blocks each"
+                 f"{self._window_words()}). "
                  f"Noise: {self.train_bank.describe()} (train) / {self.test_bank.describe()} (test)."]
         missing = getattr(t, "missing", [])
         if missing:
@@ -246,11 +259,12 @@ class EmotionDataModule(pl.LightningDataModule):
     def _dataset(self, idx: np.ndarray, snrs: list[float], bank: NoiseBank, stream: int,
                  fixed: bool, same_noise: bool = False,
                  snr_range: tuple[float, float] | None = None,
-                 random_offset: bool = False) -> BlockNoiseDataset:
+                 random_offset: bool = False, window_hop: float | None = None) -> BlockNoiseDataset:
         b = self.blocks
         return BlockNoiseDataset(b.audio, b.labels, b.utterance, idx, snrs, bank, self.seed,
                                  stream, fixed, same_noise, snr_range, random_offset,
-                                 speech=self.speech if self.snr_reference == "active" else None)
+                                 speech=self.speech if self.snr_reference == "active" else None,
+                                 window_hop=window_hop)
 
     def train_dataset(self) -> BlockNoiseDataset:
         return self._dataset(self.train_idx, [CLEAN, *self.train_snrs], self.train_bank,
@@ -263,12 +277,13 @@ class EmotionDataModule(pl.LightningDataModule):
 
     def test_datasets(self) -> list[BlockNoiseDataset]:
         own = [self._dataset(self.test_idx, [s], self.test_bank, TEST_STREAM, fixed=True,
-                             same_noise=True) for s in [CLEAN, *self.test_snrs]]
+                             same_noise=True, window_hop=self.test_hop) for s in [CLEAN, *self.test_snrs]]
         return own + [BlockNoiseDataset(c.blocks.audio, c.blocks.labels, c.blocks.utterance,
                                         self.corpus_test_idx(c), [s], self.test_bank, self.seed,
                                         CROSS_CORPUS_STREAM + k, True, True,
                                         speech=self.corpus_speech.get(c.name)
-                                        if self.snr_reference == "active" else None)
+                                        if self.snr_reference == "active" else None,
+                                        window_hop=self.test_hop)
                       for k, c in enumerate(self.test_corpora) for s in [CLEAN, *self.test_snrs]]
 
     def _loader(self, ds: BlockNoiseDataset, shuffle: bool, balanced: bool = False) -> DataLoader:

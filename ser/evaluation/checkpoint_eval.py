@@ -72,13 +72,13 @@ def evaluate_checkpoint(path: str | Path, group_choices: Mapping[str, str] | Non
     import pytorch_lightning as pl
     from hydra.utils import instantiate
 
-    from ser.reporting.figures import confusion_matrix_figure
-    from ser.reporting.predictions import run_predictions, write_predictions
-    from ser.reporting.tables import csv_table, markdown_table, test_set_label
-    from ser.atomic import write_json_atomic, write_text_atomic
+    from ser.baseline.retest import baseline_estimator_file, retest_baseline
+    from ser.reporting.predictions import run_predictions
     from ser.evaluation.training_config import rebuild_training_config
     from ser.training.precision import trainer_precision
 
+    if baseline_estimator_file(Path(path)) is not None:
+        return retest_baseline(Path(path), group_choices, overrides, out_dir, verbose)
     path = find_checkpoint(path)
     model, hp = load_classifier(path)
     if not hp.get("run_config"):
@@ -98,26 +98,37 @@ def evaluate_checkpoint(path: str | Path, group_choices: Mapping[str, str] | Non
                           enable_progress_bar=bool(cfg.trainer.enable_progress_bar) and verbose,
                           default_root_dir=str(out_dir))
     trainer.test(model, datamodule=datamodule, verbose=False)
-    metrics = model.test_results
+    predictions = run_predictions(datamodule, model.test_items)
+    return write_evaluation(out_dir, path, cfg.run_name, hp["classes"], changes, model.test_results,
+                            predictions)
 
-    title = f"{cfg.run_name}: {path.name}"
+
+def write_evaluation(out_dir: Path, checkpoint: Path, run_name: str, classes: list[str],
+                     changes: Mapping[str, Any], metrics: dict, predictions) -> dict:
+    """table.md/.csv, predictions.csv, one confusion-matrix PNG per test set and
+    evaluation.json (written last: it marks a finished re-test) in ``out_dir``, for a network's
+    checkpoint and a baseline's estimator alike. Returns evaluation.json's content + ``files``."""
+    from ser.atomic import write_json_atomic, write_text_atomic
+    from ser.reporting.figures import confusion_matrix_figure
+    from ser.reporting.predictions import write_predictions
+    from ser.reporting.tables import csv_table, markdown_table, test_set_label
+
+    title = f"{run_name}: {checkpoint.name}"
     if changes:
         title += f" ({', '.join(f'{k}={v}' for k, v in changes.items())})"
     out_dir.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out_dir / "table.md", markdown_table(metrics, title=title) + "\n")
     write_text_atomic(out_dir / "table.csv", csv_table(metrics))
     files = [out_dir / "table.md", out_dir / "table.csv"]
-    predictions = run_predictions(datamodule, model.test_items)
     if predictions is not None:
         files.append(write_predictions(out_dir / PREDICTIONS_FILE, predictions))
     for name, m in metrics.items():
         files.append(confusion_matrix_figure(
-            m["confusion_matrix"], hp["classes"], path=out_dir / f"confusion_{name}.png",
-            title=f"{cfg.run_name}, test set {test_set_label(name)}: accuracy {100 * m['accuracy']:.1f}%, "
+            m["confusion_matrix"], classes, path=out_dir / f"confusion_{name}.png",
+            title=f"{run_name}, test set {test_set_label(name)}: accuracy {100 * m['accuracy']:.1f}%, "
                   f"{m['n_blocks']} blocks"))
-    result = {"checkpoint": str(path), "title": title, "classes": list(hp["classes"]),
-              "changes": changes,
-              "metrics": metrics, "out_dir": str(out_dir)}
+    result = {"checkpoint": str(checkpoint), "title": title, "classes": list(classes),
+              "changes": dict(changes), "metrics": metrics, "out_dir": str(out_dir)}
     write_json_atomic(out_dir / "evaluation.json", result)
     result["files"] = [str(f) for f in [*files, out_dir / "evaluation.json"]]
     return result

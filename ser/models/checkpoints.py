@@ -75,9 +75,9 @@ def refuse_baseline_run(path: Path) -> None:
             (path / CHECKPOINT_DIR / BASELINE_FILE).is_file() or (path / BASELINE_FILE).is_file())):
         raise SerError(f"{path} is a baseline run (model=mfcc_svm): baseline runs have no network "
                        f"checkpoint; their metrics are in {run_dir / METRICS_FILE}, and "
-                       "`evaluate.py sweep=DIR` reports them beside the deep runs. To test the "
-                       "baseline on other data or noise, train it again with those settings "
-                       "(it fits in seconds).")
+                       "`evaluate.py sweep=DIR` reports them beside the deep runs. To re-test "
+                       "the baseline on other data or noise, give its run folder as it is: "
+                       "`evaluate.py ckpt=RUN noise=...` refits nothing.")
 
 
 def find_checkpoint(path: str | Path) -> Path:

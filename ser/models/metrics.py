@@ -54,10 +54,20 @@ def utterance_votes(probs: torch.Tensor, target: torch.Tensor,
     return score.argmax(1), true
 
 
-def score_test_set(probs: torch.Tensor, target: torch.Tensor, utterance: torch.Tensor) -> dict:
-    """Every reported metric of one test set from per-block class probabilities."""
+def score_test_set(probs: torch.Tensor, target: torch.Tensor, utterance: torch.Tensor,
+                   offset: torch.Tensor | None = None) -> dict:
+    """Every reported metric of one test set from per-item class probabilities (N, C).
+
+    ``offset`` (N,), samples each item's window starts after its block's start
+    (``data.test_hop``): block metrics are of the grid blocks (offset 0) alone, so they do not
+    change with the windows; utterance votes count every item."""
     num_classes = probs.shape[1]
-    result = block_metrics(probs.argmax(1), target, num_classes)
+    grid = None if offset is None else torch.as_tensor(offset) == 0
+    if grid is None or bool(grid.all()):
+        result = block_metrics(probs.argmax(1), target, num_classes)
+    else:
+        result = block_metrics(probs[grid].argmax(1), target[grid], num_classes)
+        result["n_windows"] = int((~grid).sum())
     utt_pred, utt_true = utterance_votes(probs, target, utterance)
     result["utterance_accuracy"] = float((utt_pred == utt_true).double().mean())
     result["n_utterances"] = int(utt_true.numel())

@@ -96,8 +96,8 @@ class EmotionClassifier(pl.LightningModule):
         self._outputs: dict[int, list[tuple[torch.Tensor, ...]]] = {}
         self.test_set_names: list[str] = []
         self.test_results: dict[str, dict] = {}
-        # per test set: (probs (N, C), labels, utterance indices, block indices), numpy, for
-        # predictions.csv
+        # per test set: (probs (N, C), labels, utterance indices, block indices, window offsets
+        # in samples), numpy, for predictions.csv
         self.test_items: dict[str, tuple[np.ndarray, ...]] = {}
 
     # ------------------------------------------------------------- images
@@ -250,17 +250,19 @@ class EmotionClassifier(pl.LightningModule):
     # --------------------------------------------------------------- test
     def test_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> None:
         probs = torch.softmax(self(batch["image"]).float(), dim=1)
+        offset = batch.get("offset", torch.zeros_like(batch["block"]))
         self._outputs.setdefault(dataloader_idx, []).append(
-            (probs.cpu(), batch["label"].cpu(), batch["utterance"].cpu(), batch["block"].cpu()))
+            (probs.cpu(), batch["label"].cpu(), batch["utterance"].cpu(), batch["block"].cpu(),
+             torch.as_tensor(offset).cpu()))
 
     def on_test_epoch_end(self) -> None:
         self.test_results, self.test_items = {}, {}
         for idx in sorted(self._outputs):
-            # a test set holds each block once, at its one SNR
-            probs, target, utt, block = gather_items(self._outputs[idx], key=(3,))
+            # a test set holds each block (and window: block + offset) once, at its one SNR
+            probs, target, utt, block, offset = gather_items(self._outputs[idx], key=(3, 4))
             name = self.test_set_names[idx] if idx < len(self.test_set_names) else f"test{idx}"
-            self.test_results[name] = score_test_set(probs, target, utt)
-            self.test_items[name] = tuple(t.numpy() for t in (probs, target, utt, block))
+            self.test_results[name] = score_test_set(probs, target, utt, offset)
+            self.test_items[name] = tuple(t.numpy() for t in (probs, target, utt, block, offset))
         self._outputs.clear()
         flat = {f"test/{name}/{k}": v for name, m in self.test_results.items()
                 for k, v in m.items() if isinstance(v, float)}

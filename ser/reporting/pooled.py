@@ -40,7 +40,7 @@ def group_predictions(group: RunGroup) -> tuple[Predictions | None, str]:
     pred = Predictions.concat([read_predictions(Path(r.path) / PREDICTIONS_FILE) for r in group.runs])
     for test_set in np.unique(pred.test_set):
         items = pred.test_set == test_set
-        keys = list(zip(pred.utterance[items], pred.block[items]))
+        keys = list(zip(pred.utterance[items], pred.block[items], pred.offset[items]))
         if len(set(keys)) != len(keys):
             return None, (f"its folds test some blocks of {test_set} more than once, so their "
                           "predictions do not pool into one test of the corpus (split=loso tests "
@@ -50,7 +50,7 @@ def group_predictions(group: RunGroup) -> tuple[Predictions | None, str]:
 
 def _levels(pred: Predictions, test_set: str) -> dict[str, Predictions]:
     part = pred.select(pred.test_set == test_set)
-    return {"block": part, "utterance": utterance_level(part)}
+    return {"block": part.grid(), "utterance": utterance_level(part)}
 
 
 def pooled_group(pred: Predictions, n_boot: int, seed: int) -> dict[str, dict]:

@@ -181,7 +181,7 @@ def align(a: Predictions, b: Predictions) -> tuple[np.ndarray, np.ndarray]:
     """Index arrays (N,) with a[ia] and b[ib] the same (test_set, utterance, block) items, in
     a's order; a clear :class:`SerError` if the two hold different items (or an item twice)."""
     keys = [np.concatenate([np.asarray(getattr(a, k)).astype(str), np.asarray(getattr(b, k)).astype(str)])
-            for k in ("test_set", "utterance", "block")]
+            for k in ("test_set", "utterance", "block", "offset")]
     _, group = _first_order_groups(*keys)
     code_a, code_b = group[:len(a)], group[len(a):]
     for name, code in (("first", code_a), ("second", code_b)):
