@@ -118,8 +118,28 @@ def test_same_seed_gives_the_same_metrics_and_resume_skips_a_finished_run(sweep,
     assert (tmp_path / "again" / "run.json").stat().st_mtime_ns == before
 
 
-def test_evaluating_a_baseline_run_as_a_checkpoint_is_refused_politely(sweep):
-    code, _, err = evaluate_in_process([f"ckpt='{sweep / 'model=mfcc_svm,snr=clean'}'"])
+def test_a_baseline_run_is_re_tested_without_refitting_windows_included(sweep, tmp_path):
+    from ser.reporting.predictions import read_predictions
+
+    run = sweep / "model=mfcc_svm,snr=clean"
+    fitted = (run / "checkpoints" / "baseline.pkl").stat().st_mtime_ns
+    code, _, err = evaluate_in_process([f"ckpt='{run}'", f"out_dir={tmp_path / 'same'}"])
+    assert code == 0, err
+    same = read(tmp_path / "same", "evaluation.json")["metrics"]
+    assert same == read(run, "metrics.json")  # the fold's test sets, rebuilt exactly
+    ok(run_script("evaluate.py", [f"ckpt={run}", "data.test_hop=0.5", f"out_dir={tmp_path / 'hop'}"],
+                  cwd=tmp_path))
+    hop = read(tmp_path / "hop", "evaluation.json")
+    assert hop["changes"] == {"data.test_hop": 0.5}
+    for test_set, m in hop["metrics"].items():  # block metrics keep to the grid blocks
+        assert m["confusion_matrix"] == same[test_set]["confusion_matrix"]
+        assert m["n_windows"] > 0
+    pred = read_predictions(tmp_path / "hop" / "predictions.csv")
+    assert set(pred.offset.tolist()) == {0.0, 0.5}
+    grid = read_predictions(run / "predictions.csv")
+    assert np.allclose(pred.grid().probs, grid.probs, atol=1e-6)
+    assert (run / "checkpoints" / "baseline.pkl").stat().st_mtime_ns == fitted
+    code, _, err = evaluate_in_process([f"ckpt='{run}'", f"audio='{run / 'run.json'}'"])
     assert code == 2 and "Traceback" not in err
     assert "baseline runs have no network checkpoint; their metrics are in" in err
 

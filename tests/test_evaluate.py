@@ -291,3 +291,19 @@ def test_recordings_that_give_no_block_and_sweeps_without_runs_are_refused(runs,
     assert code == 2 and "No finished run" in err and "unfinished" in err and "resume=true" in err
     code, _, err = evaluate_in_process([])
     assert code == 2 and "Nothing to evaluate" in err
+
+
+def test_a_network_re_tested_with_windows_keeps_its_block_metrics(runs, tmp_path):
+    args = ["trainer.limit_test_batches=1.0", "data.test_snrs=[10]"]
+    ok(run_script("evaluate.py", [f"ckpt={runs[0]}", *args, f"out_dir={tmp_path / 'grid'}"], cwd=tmp_path))
+    ok(run_script("evaluate.py", [f"ckpt={runs[0]}", *args, "data.test_hop=0.5",
+                                  f"out_dir={tmp_path / 'hop'}"], cwd=tmp_path))
+    grid = json.loads((tmp_path / "grid" / "evaluation.json").read_text())["metrics"]
+    hop = json.loads((tmp_path / "hop" / "evaluation.json").read_text())["metrics"]
+    assert list(hop) == ["clean", "10dB"]
+    for test_set, m in hop.items():
+        assert m["confusion_matrix"] == grid[test_set]["confusion_matrix"]
+        assert m["n_windows"] > 0 and m["n_utterances"] == grid[test_set]["n_utterances"]
+    pred = read_predictions(tmp_path / "hop" / "predictions.csv")
+    assert np.allclose(pred.grid().probs, read_predictions(tmp_path / "grid" / "predictions.csv").probs,
+                       atol=1e-5)

@@ -60,11 +60,12 @@ class BlockNoiseDataset(Dataset):
         self.fixed, self.same_noise = fixed, same_noise_across_snrs
         self.snr_range = None if snr_range is None else (float(snr_range[0]), float(snr_range[1]))
         self.random_offset = bool(random_offset)
-        self.following = following_blocks(utterance) if random_offset or window_hop else None
+        self.following = (following_blocks(utterance) if random_offset or window_hop is not None
+                          else None)
         self.speech = speech
         # the items of one copy: (block, samples its window starts after the block's start)
         self.units, self.shifts = self.blocks, np.zeros(len(self.blocks), dtype=np.int64)
-        if window_hop:
+        if window_hop is not None:
             units, shifts = window_units(self.blocks, self.following, audio.shape[1], window_hop)
             self.units = np.concatenate([self.blocks, units])
             self.shifts = np.concatenate([self.shifts, shifts])

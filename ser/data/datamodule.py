@@ -211,7 +211,7 @@ class EmotionDataModule(pl.LightningDataModule):
         return ", ".join(f"{s:g} dB" for s in self.train_snrs)
 
     def _window_words(self) -> str:
-        if not self.test_hop:
+        if self.test_hop is None:
             return ""
         n = len(self._dataset(self.test_idx, [CLEAN], self.test_bank, TEST_STREAM, True,
                               window_hop=self.test_hop)) - len(self.test_idx)
