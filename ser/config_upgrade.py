@@ -73,7 +73,8 @@ BUILT_NODES = (("noise",), ("logger",), ("split",), ("model",), ("dataset",),
 
 def current_form(run: Mapping[str, Any]) -> dict[str, Any]:
     """A saved training config (plain) with every group node in today's form: the retired label
-    keys gone and ``_target_`` set from them where the node had none, the dataset's reader lifted.
+    keys gone and ``_target_`` set from them where the node had none, the dataset's reader lifted,
+    and keys added since then set to what the run did (``data.test_hop: null``).
     The sweep reports compare runs by their settings, so a run saved before a config change
     must read like one saved after it (``noise.kind: dir`` is ``noise._target_: ...folder``);
     ``evaluate.py ckpt=`` lays it over today's conf/ files to rebuild the run's data."""
@@ -89,6 +90,10 @@ def current_form(run: Mapping[str, Any]) -> dict[str, Any]:
             upgraded = with_target(path[0] if len(path) == 1 else path[-1], node)
             if upgraded.get("_target_") is not None:  # else nothing named a builder: as it was
                 parent[path[-1]] = upgraded
+    data = run.get("data")
+    if isinstance(data, dict) and "block_seconds" in data and "test_hop" not in data:
+        # runs from before data.test_hop voted with their blocks alone: re-tested, they still do
+        run["data"] = {**data, "test_hop": None}
     return run
 
 

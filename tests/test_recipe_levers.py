@@ -94,3 +94,26 @@ def test_random_offset_windows_slide_into_the_next_block_of_the_same_utterance()
     same = BlockNoiseDataset(audio, np.zeros(6, dtype=np.int64), utterance, np.arange(6), [math.inf],
                              bank, seed=0, stream=1, fixed=False)
     assert (same[0]["clean"].numpy() * 32768).round()[0] == 0  # off: the grid
+
+
+def test_a_moving_average_of_the_weights_is_what_the_run_and_a_re_test_score(tmp_path):
+    from ser.reporting.predictions import read_predictions
+    from ser.training.callbacks import weight_ema
+    from tests.conftest import FAST, run_script
+    from tests.test_evaluate import ok
+
+    run = tmp_path / "ema"
+    fast = [o for o in FAST if not o.startswith(("trainer.max_epochs", "trainer.limit_train"))]
+    ok(run_script("train.py", [*fast, "trainer.max_epochs=2", "trainer.limit_train_batches=3",
+                               "logger=none", "optim.ema_decay=0.5", f"hydra.run.dir={run}"], cwd=tmp_path))
+    [best] = (run / "checkpoints").glob("best-*.ckpt")
+    ckpt = torch.load(best, map_location="cpu", weights_only=False)
+    average, trained = ckpt["state_dict"], ckpt["current_model_state"]
+    assert max(float((average[k].float() - trained[k].float()).abs().max())
+               for k in average if average[k].is_floating_point()) > 1e-4
+    ok(run_script("evaluate.py", [f"ckpt={run}", f"out_dir={tmp_path / 'eval'}"], cwd=tmp_path))
+    own, again = read_predictions(run / "predictions.csv"), read_predictions(tmp_path / "eval" / "predictions.csv")
+    assert np.allclose(own.probs, again.probs, atol=1e-5)  # the run tested the average, as evaluate.py does
+    assert weight_ema(None) is None
+    with pytest.raises(SerError, match="optim.ema_decay"):
+        weight_ema(1.5)

@@ -72,7 +72,7 @@ def evaluate_checkpoint(path: str | Path, group_choices: Mapping[str, str] | Non
     import pytorch_lightning as pl
     from hydra.utils import instantiate
 
-    from ser.baseline.retest import baseline_estimator_file, retest_baseline
+    from ser.evaluation.baseline_retest import baseline_estimator_file, retest_baseline
     from ser.reporting.predictions import run_predictions
     from ser.evaluation.training_config import rebuild_training_config
     from ser.training.precision import trainer_precision

@@ -67,7 +67,7 @@ def score_test_set(probs: torch.Tensor, target: torch.Tensor, utterance: torch.T
         result = block_metrics(probs.argmax(1), target, num_classes)
     else:
         result = block_metrics(probs[grid].argmax(1), target[grid], num_classes)
-        result["n_windows"] = int((~grid).sum())
+    result["n_windows"] = 0 if grid is None else int((~grid).sum())
     utt_pred, utt_true = utterance_votes(probs, target, utterance)
     result["utterance_accuracy"] = float((utt_pred == utt_true).double().mean())
     result["n_utterances"] = int(utt_true.numel())
