@@ -69,3 +69,20 @@ def test_a_run_tests_another_corpus_at_every_test_snr(tmp_path):
     got = json.loads((out / "evaluation.json").read_text())["metrics"]
     assert got["other/0dB"]["confusion_matrix"] == metrics["other/0dB"]["confusion_matrix"]
     assert "| other/0 dB |" in evaluated.stdout
+
+
+def test_a_sweep_job_testing_another_corpus_gets_a_flat_folder_name():
+    """Job folders are named by their overrides; a test corpus's manifest path would nest the
+    folder in its slashes (``.../+data.test_corpora-[{name:urdu,manifest:/data/...``)."""
+    import yaml
+    from hydra._internal.config_loader_impl import get_overrides_dirname
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from tests.conftest import REPO
+
+    naming = yaml.safe_load((REPO / "conf" / "hydra" / "default.yaml").read_text())["job"]["config"]["override_dirname"]
+    overrides = OverridesParser.create().parse_overrides(
+        ["fold=1", "snr=all", "dataset.manifest=/data/ased/manifest.csv",
+         "+data.test_corpora=[{name: urdu, manifest: /data/urdu/manifest.csv, label_map: {angry: anger}}]"])
+    name = get_overrides_dirname(overrides, naming["exclude_keys"], naming["item_sep"], naming["kv_sep"])
+    assert name == "fold-1_snr-all"
