@@ -174,3 +174,39 @@ def test_retests_group_pool_and_pair_like_runs_when_asked(tmp_path):
     assert (gated[0], svm_gated) in pairs
     # the re-test and the run's own tests hold different blocks: not paired, and said why
     assert any(gated[0] in (n["a"], n["b"]) for n in summary["pooled"]["not_compared"])
+
+
+def test_another_corpus_tested_by_every_fold_pools_beside_the_own_folds(tmp_path):
+    """``data.test_corpora``: every fold tests the whole other corpus, so its utterances repeat
+    over the folds; the own corpus still pools, and the other corpus pools each fold's test of
+    it (its UA is that of all folds' predictions together, its speakers resampled)."""
+    rng = np.random.default_rng(2)
+    other = [f"o{k}" for k in range(5) for _ in range(6)]
+    other_labels = rng.integers(0, 4, len(other))
+    right, wrong = [], []
+    for fold in (0, 1):
+        speakers = [f"s{fold}{k}" for k in range(5) for _ in range(6)]
+        labels = rng.integers(0, 4, len(speakers))
+        folder = tmp_path / "sweep" / f"fold-{fold}"
+        write_run(folder, "net", fold, speakers, labels, labels)
+        predicted = np.where(rng.random(len(other)) < 0.6, other_labels, (other_labels + 1) % 4)
+        right.append(other_labels)
+        wrong.append(predicted)
+        probs = np.full((len(other), 4), 0.1 / 3)
+        probs[np.arange(len(other)), predicted] = 0.9
+        theirs = Predictions(CLASSES, np.full(len(other), "other/clean", dtype=object), np.full(len(other), fold),
+                             np.array([f"x{i}" for i in range(len(other))], dtype=object),
+                             np.zeros(len(other), dtype=np.int64), np.array(other, dtype=object),
+                             other_labels, probs)
+        from ser.reporting.predictions import read_predictions
+        own = read_predictions(folder / "predictions.csv")
+        write_predictions(folder / "predictions.csv", Predictions.concat([own, theirs]))
+    summary = summarise_sweep(tmp_path / "sweep", IGNORE, statistics={"n_boot": 50, "n_perm": 50})
+    assert not summary["pooled"]["not_pooled"]
+    (group,) = summary["pooled"]["groups"].values()
+    assert group["block"]["clean"]["ua"]["value"] == pytest.approx(1.0)
+    y, p = np.concatenate(right), np.concatenate(wrong)
+    expected = np.mean([np.mean(p[y == c] == c) for c in range(4)])
+    assert group["block"]["other/clean"]["ua"]["value"] == pytest.approx(expected, abs=1e-9)
+    assert group["block"]["other/clean"]["n_items"] == 2 * len(other)
+    assert group["block"]["other/clean"]["n_speakers"] == 5

@@ -32,7 +32,12 @@ POOLED_METRICS = ("ua", "accuracy", "weighted_f1")
 def group_predictions(group: RunGroup) -> tuple[Predictions | None, str]:
     """All runs' test predictions of ``group`` as one table, or (None, why not): a run without
     predictions.csv (written before it existed: evaluate.py ckpt=RUN writes one), or folds that
-    test the same blocks (split=paper and split=utterance keep one test set for every fold)."""
+    test the same blocks (split=paper and split=utterance keep one test set for every fold).
+
+    Another corpus's test sets (``urdu/clean``: ``data.test_corpora``) are tested whole by every
+    fold's model; pooled, each of its utterances counts once per fold (the folds' models on the
+    same speakers, their mean), so its utterance ids get the fold appended and the intervals
+    resample that corpus's speakers with all their folds' predictions."""
     missing = [r.path for r in group.runs if not (Path(r.path) / PREDICTIONS_FILE).is_file()]
     if missing:
         return None, (f"{len(missing)} run(s) without {PREDICTIONS_FILE} (e.g. {missing[0]}); "
@@ -41,7 +46,9 @@ def group_predictions(group: RunGroup) -> tuple[Predictions | None, str]:
     for test_set in np.unique(pred.test_set):
         items = pred.test_set == test_set
         keys = list(zip(pred.utterance[items], pred.block[items], pred.offset[items]))
-        if len(set(keys)) != len(keys):
+        if len(set(keys)) != len(keys) and "/" in str(test_set) and len(set(zip(keys, pred.fold[items]))) == len(keys):
+            pred.utterance[items] = [f"{u}@fold{f}" for u, f in zip(pred.utterance[items], pred.fold[items])]
+        elif len(set(keys)) != len(keys):
             return None, (f"its folds test some blocks of {test_set} more than once, so their "
                           "predictions do not pool into one test of the corpus (split=loso tests "
                           "each utterance once over its folds)")
