@@ -86,3 +86,15 @@ def test_a_sweep_job_testing_another_corpus_gets_a_flat_folder_name():
          "+data.test_corpora=[{name: urdu, manifest: /data/urdu/manifest.csv, label_map: {angry: anger}}]"])
     name = get_overrides_dirname(overrides, naming["exclude_keys"], naming["item_sep"], naming["kv_sep"])
     assert name == "fold-1_snr-all"
+
+
+def test_another_corpus_test_set_is_named_and_read_back_one_way():
+    from ser.reporting.sweep_summary import is_noisy_test_set
+    from ser.reporting.tables import test_set_label
+    from ser.set_names import corpus_set_name, is_own_set, other_corpus
+
+    name = corpus_set_name("urdu", "0dB")
+    assert (name, other_corpus(name), other_corpus("0dB")) == ("urdu/0dB", "urdu", None)
+    assert [is_own_set(n) for n in ("clean", "15dB", name)] == [True, True, False]
+    assert [is_noisy_test_set(n) for n in ("clean", "15dB", name)] == [False, True, False]
+    assert [test_set_label(n) for n in ("urdu/clean", name, "15dB")] == ["urdu/Clean", "urdu/0 dB", "15 dB"]

@@ -24,6 +24,7 @@ from ser.data.speech_blocks import BlockGate, BlockSpeech, block_speech
 from ser.data.splits import SPLIT_CAVEAT, check_no_leak
 from ser.data.summary import class_count_table
 from ser.errors import SerError
+from ser.set_names import corpus_set_name, other_corpus
 
 
 # Keys of a dataset node that label it and are not its reader's arguments.
@@ -111,12 +112,12 @@ class EmotionDataModule(pl.LightningDataModule):
     def test_set_names(self) -> list[str]:
         """The run's own test sets (clean, 0dB ...), then ``<corpus>/<snr>`` per test corpus."""
         own = [snr_name(s) for s in [CLEAN, *self.test_snrs]]
-        return own + [f"{c.name}/{n}" for c in self.test_corpora for n in own]
+        return own + [corpus_set_name(c.name, n) for c in self.test_corpora for n in own]
 
     def test_blocks(self, test_set: str) -> BlockTable:
         """The blocks a test set's items index (``utterance``, ``block``): the run's corpus, or
         the test corpus its name starts with."""
-        corpus = test_set.split("/", 1)[0] if "/" in test_set else None
+        corpus = other_corpus(test_set)
         return next((c.blocks for c in self.test_corpora if c.name == corpus), self.blocks)
 
     @property

@@ -24,6 +24,7 @@ from ser.reporting.statistics import (align, paired_comparison, robustness, spea
 from ser.reporting.sweep_summary import RunGroup
 from ser.reporting.tables import NOISY_MEAN, test_set_label
 from ser.run_layout import PREDICTIONS_FILE
+from ser.set_names import is_own_set
 
 LEVELS = ("block", "utterance")
 POOLED_METRICS = ("ua", "accuracy", "weighted_f1")
@@ -48,7 +49,7 @@ def group_predictions(group: RunGroup) -> tuple[Predictions | None, str]:
         keys = list(zip(pred.utterance[items], pred.block[items], pred.offset[items]))
         if len(set(keys)) == len(keys):
             continue
-        if "/" in str(test_set) and len(set(zip(keys, pred.fold[items]))) == len(keys):
+        if not is_own_set(test_set) and len(set(zip(keys, pred.fold[items]))) == len(keys):
             pred.utterance[items] = [f"{u}@fold{f}" for u, f in zip(pred.utterance[items], pred.fold[items])]
         else:
             return None, (f"its folds test some blocks of {test_set} more than once, so their "
@@ -74,7 +75,7 @@ def pooled_group(pred: Predictions, n_boot: int, seed: int) -> dict[str, dict]:
             stats.update(n_items=int(len(part)), n_speakers=int(len(np.unique(part.speaker))))
             out[level][str(test_set)] = stats
     for level in LEVELS:
-        ua = {t: s["ua"]["value"] for t, s in out[level].items() if "/" not in t}
+        ua = {t: s["ua"]["value"] for t, s in out[level].items() if is_own_set(t)}
         out[level]["robustness"] = robustness(ua)
     return out
 
@@ -220,7 +221,7 @@ def draw_differences(pooled: dict, out_dir: Path, level: str = "block") -> Path 
     rows = []
     for a, b in pooled["headline_pairs"]:
         found = [c for c in pooled["comparisons"]
-                 if c["a"] == a and c["b"] == b and c["level"] == level and "/" not in c["test_set"]]
+                 if c["a"] == a and c["b"] == b and c["level"] == level and is_own_set(c["test_set"])]
         if found:
             rows.append((f"{a} minus {b}", [test_set_label(c["test_set"]) for c in found],
                          [100 * c["difference"] for c in found], [100 * c["low"] for c in found],

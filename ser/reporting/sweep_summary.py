@@ -20,6 +20,7 @@ from ser.config_upgrade import is_baseline_config
 from ser.reporting.run_discovery import (RETEST_PREFIX, FinishedRun, _run_settings,  # noqa: F401
                                          find_retests, find_runs, flatten, has_metrics)
 from ser.reporting.tables import METRICS, NOISY_MEAN
+from ser.set_names import is_own_set
 
 @dataclass
 class RunGroup:
@@ -108,7 +109,7 @@ def validation_score(record: Mapping[str, Any]) -> float | None:
 def is_noisy_test_set(name: str) -> bool:
     """A noisy test set of the run's own corpus (``0dB`` ...), not ``clean``, not another
     corpus's (``urdu/0dB``) and not the summary row itself."""
-    return name not in ("clean", NOISY_MEAN) and "/" not in name
+    return name not in ("clean", NOISY_MEAN) and is_own_set(name)
 
 
 def _ignored(key: str, ignore: Sequence[str]) -> bool:

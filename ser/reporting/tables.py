@@ -6,6 +6,8 @@ import csv
 import io
 import math
 
+from ser.set_names import other_corpus
+
 # The one list of a test set's summary metrics, in table order: (key in metrics.json, the paper's
 # column header, the name in titles and figure axes).
 METRIC_TABLE = [("accuracy", "Acc (UAcc)", "Accuracy"), ("weighted_precision", "WavgPr", "Weighted precision"),
@@ -27,7 +29,8 @@ def test_set_label(name: str) -> str:
     ``noisy_mean`` -> ``Noisy mean``."""
     if name == NOISY_MEAN:
         return "Noisy mean"
-    corpus, _, own = name.rpartition("/")
+    corpus = other_corpus(name)
+    own = name[len(corpus) + 1:] if corpus else name
     label = "Clean" if own == "clean" else own.replace("dB", " dB", 1)
     return f"{corpus}/{label}" if corpus else label
 
