@@ -117,3 +117,35 @@ def test_a_moving_average_of_the_weights_is_what_the_run_and_a_re_test_score(tmp
     assert weight_ema(None) is None
     with pytest.raises(SerError, match="optim.ema_decay"):
         weight_ema(1.5)
+
+
+def test_pcen_is_librosas_from_the_block_mean_and_pulls_down_a_steady_band():
+    import librosa
+    import scipy.signal
+
+    from ser.features.pcen import SCALE, TIME_CONSTANT_S, pcen, smoother, smoothing_coefficient
+
+    rng = np.random.default_rng(0)
+    energy = rng.gamma(0.5, 1.0, size=(2, 8, 101)) * 1e-3
+    b = smoothing_coefficient(TIME_CONSTANT_S, 100.0)
+    ours = pcen(torch.from_numpy(energy * SCALE).float(), *smoother(101, b)).numpy()
+    for i in range(2):
+        zi = scipy.signal.lfilter_zi([b], [1, b - 1])[None, :] * (energy[i] * SCALE).mean(-1, keepdims=True)
+        ref = librosa.pcen(energy[i] * SCALE, sr=16000, hop_length=160, zi=zi)
+        assert np.allclose(ours[i], ref, rtol=1e-3, atol=1e-4)
+
+    # a steady 440 Hz hum under a burst: the log-mel keeps the hum's band bright all block long,
+    # PCEN pulls it towards its floor while the burst (what changes) stays near the top
+    t = np.arange(16000) / 16000
+    burst = np.where((t > 0.5) & (t < 0.7), rng.normal(0, 1.0, t.size), 0.0)
+    block = torch.from_numpy(np.sin(2 * np.pi * 440 * t) + burst).float()[None]
+    band = int(LogMel(n_mels=64).mel[:, 14].argmax())      # the band holding 440 Hz (bin 14)
+    log_mel, normalised = LogMel(n_mels=64)(block)[0, 0], LogMel(n_mels=64, pcen=True)(block)[0, 0]
+    assert normalised.shape == log_mel.shape and float(normalised.max()) == pytest.approx(1.0)
+    quiet = slice(10, 40)                                  # frames before the burst: hum alone
+    assert float(log_mel[band, quiet].mean()) > 0.8
+    assert float(normalised[band, quiet].mean()) < float(log_mel[band, quiet].mean()) - 0.5
+    assert torch.allclose(LogMelGraph(LogMel(n_mels=64, pcen=True), 16000)(block), LogMel(n_mels=64, pcen=True)(block),
+                          atol=1e-4)
+    with pytest.raises(ValueError, match="choose one"):
+        LogMel(pcen=True, band_norm=True)

@@ -25,6 +25,7 @@ from torch.nn import functional as F
 
 from ser.errors import SerError
 from ser.features.logmel import LogMel, delta
+from ser.features.pcen import TIME_CONSTANT_S, pcen_image, smoother, smoothing_coefficient
 from ser.features.spectrogram import SpectrogramImage
 from ser.features.stft import periodic_hamming
 from ser.features.waveform import Waveform
@@ -82,19 +83,29 @@ class _Power(nn.Module):
 class LogMelGraph(nn.Module):
     """:class:`~ser.features.logmel.LogMel` in exportable ops: (N, T) -> (N, 3, H, W)."""
 
-    def __init__(self, frontend: LogMel) -> None:
+    def __init__(self, frontend: LogMel, samples: int | None = None) -> None:
         super().__init__()
         self.f = frontend
         self.power = _Power(frontend.n_fft, frontend.hop_length, frontend.window, "reflect", False)
         self.register_buffer("mel", frontend.mel.clone())
+        if frontend.pcen:   # the smoother's matrices for the block's frame count, as constants
+            frames = (samples or frontend.sample_rate) // frontend.hop_length + 1
+            b = smoothing_coefficient(TIME_CONSTANT_S, frontend.sample_rate / frontend.hop_length)
+            response_t, carry = smoother(frames, b)
+            self.register_buffer("response_t", response_t)
+            self.register_buffer("carry", carry)
 
     def forward(self, blocks: torch.Tensor) -> torch.Tensor:
         f = self.f
-        mel = torch.matmul(self.mel, self.power(_infinity_norm(blocks)))
+        power = self.power(_infinity_norm(blocks))
+        mel = torch.matmul(self.mel, power)
         db = 10.0 * torch.log10(mel.clamp(min=f.amin))
         db = torch.clamp(db - db.amax(dim=(1, 2), keepdim=True), min=-f.top_db)
         half = f.top_db / 2.0
-        base = (db - db.mean(dim=-1, keepdim=True)) / half if f.band_norm else (db + half) / half
+        if f.pcen:
+            base = pcen_image(torch.matmul(self.mel, power.sqrt()), self.response_t, self.carry)
+        else:
+            base = (db - db.mean(dim=-1, keepdim=True)) / half if f.band_norm else (db + half) / half
         if f.deltas:
             d1 = delta(db)
             image = torch.stack([base, d1 / 10.0, delta(d1) / 5.0], dim=1)
@@ -165,7 +176,7 @@ class ExportGraph(nn.Module):
 def exportable_frontend(frontend: nn.Module, samples: int) -> nn.Module:
     """The export-only equivalent of a training front-end, or a SerError naming the module."""
     if isinstance(frontend, LogMel):
-        return LogMelGraph(frontend)
+        return LogMelGraph(frontend, samples)
     if isinstance(frontend, SpectrogramImage):
         return SpectrogramImageGraph(frontend, samples)
     if isinstance(frontend, Waveform):

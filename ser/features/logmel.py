@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ser.features.pcen import TIME_CONSTANT_S, pcen_image, smoother, smoothing_coefficient
 from ser.features.stft import InfinityNorm
 
 
@@ -85,13 +86,17 @@ class LogMel(nn.Module):
     ``band_norm`` subtracts each band's mean over the block's frames (in dB) before scaling:
     a fixed spectral tilt (a microphone, a room, a voice's timbre) is removed and what changes
     over time, the prosody and articulation, is kept; the image is then (dB - band mean) / 40.
+    ``pcen`` replaces the log-mel by per-channel energy normalisation of the mel magnitudes
+    (:mod:`ser.features.pcen`: each band divided by its own running level, root-compressed),
+    scaled to [-1, 1] by the block's maximum; deltas, if asked for, stay those of the log-mel.
     """
 
     def __init__(self, sample_rate: int = 16000, n_fft: int = 512, win_length: int = 400,
                  hop_length: int = 160, n_mels: int = 128, f_min: float = 50.0,
                  f_max: float | None = None, top_db: float = 80.0, amin: float = 1e-10,
                  deltas: bool = False, image_size: Sequence[int] | None = None,
-                 channels_last: bool = False, band_norm: bool = False) -> None:
+                 channels_last: bool = False, band_norm: bool = False,
+                 pcen: bool = False) -> None:
         super().__init__()
         if win_length > n_fft:
             raise ValueError(f"features.win_length={win_length} exceeds features.n_fft={n_fft}")
@@ -101,6 +106,10 @@ class LogMel(nn.Module):
         self.image_size = None if image_size is None else (int(image_size[0]), int(image_size[1]))
         self.channels_last = bool(channels_last)
         self.band_norm = bool(band_norm)
+        self.pcen = bool(pcen)
+        if self.pcen and self.band_norm:
+            raise ValueError("features.pcen and features.band_norm are two normalisations of the same "
+                             "image: choose one")
         self.infinity_norm = InfinityNorm()
         mel = mel_filterbank(self.sample_rate, self.n_fft, int(n_mels), float(f_min), f_max)
         # flipped so that row 0 is the highest band: low frequencies at the bottom of the image
@@ -113,12 +122,23 @@ class LogMel(nn.Module):
     def n_mels(self) -> int:
         return int(self.mel.shape[0])
 
-    def log_mel(self, blocks: torch.Tensor) -> torch.Tensor:
-        """(B, T) -> (B, n_mels, frames) dB relative to each block's maximum, in [-top_db, 0]."""
+    def power(self, blocks: torch.Tensor) -> torch.Tensor:
+        """(B, T) -> |STFT|² (B, n_fft/2+1, frames) of the peak-normalised blocks."""
         x = self.infinity_norm(blocks.float())
         spec = torch.stft(x, self.n_fft, self.hop_length, self.win_length, self.window,
                           center=True, pad_mode="reflect", return_complex=True)
-        power = spec.real.square() + spec.imag.square()            # (B, n_fft/2+1, frames)
+        return spec.real.square() + spec.imag.square()
+
+    def pcen_image(self, power: torch.Tensor) -> torch.Tensor:
+        """|STFT|² (B, F, frames) -> PCEN of the mel magnitudes in [-1, 1] (B, n_mels, frames)."""
+        b = smoothing_coefficient(TIME_CONSTANT_S, self.sample_rate / self.hop_length)
+        response_t, carry = smoother(power.shape[-1], b)
+        magnitudes = torch.matmul(self.mel, power.sqrt())
+        return pcen_image(magnitudes, response_t.to(power.device), carry.to(power.device))
+
+    def log_mel(self, blocks: torch.Tensor, power: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, T) -> (B, n_mels, frames) dB relative to each block's maximum, in [-top_db, 0]."""
+        power = self.power(blocks) if power is None else power
         mel = torch.matmul(self.mel, power)                          # (B, n_mels, frames)
         db = 10.0 * torch.log10(mel.clamp(min=self.amin))
         peak = db.amax(dim=(1, 2), keepdim=True)
@@ -129,8 +149,11 @@ class LogMel(nn.Module):
             raise ValueError(f"expected blocks of shape (B, T), got {tuple(blocks.shape)}")
         with torch.no_grad(), torch.autocast(device_type=blocks.device.type, enabled=False):
             half = self.top_db / 2.0
-            db = self.log_mel(blocks.detach())
-            if self.band_norm:
+            power = self.power(blocks.detach())
+            db = self.log_mel(blocks, power)
+            if self.pcen:
+                base = self.pcen_image(power)                        # [-1, 1]
+            elif self.band_norm:
                 base = (db - db.mean(dim=-1, keepdim=True)) / half   # about [-1, 1]
             else:
                 base = (db + half) / half                            # [-1, 1]
