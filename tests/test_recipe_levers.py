@@ -141,7 +141,7 @@ def test_pcen_is_librosas_from_the_block_mean_and_pulls_down_a_steady_band():
     block = torch.from_numpy(np.sin(2 * np.pi * 440 * t) + burst).float()[None]
     band = int(LogMel(n_mels=64).mel[:, 14].argmax())      # the band holding 440 Hz (bin 14)
     log_mel, normalised = LogMel(n_mels=64)(block)[0, 0], LogMel(n_mels=64, pcen=True)(block)[0, 0]
-    assert normalised.shape == log_mel.shape and float(normalised.max()) == pytest.approx(1.0)
+    assert normalised.shape == log_mel.shape and float(normalised.min()) >= -1 and float(normalised.max()) <= 1
     quiet = slice(10, 40)                                  # frames before the burst: hum alone
     assert float(log_mel[band, quiet].mean()) > 0.8
     assert float(normalised[band, quiet].mean()) < float(log_mel[band, quiet].mean()) - 0.5

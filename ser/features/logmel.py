@@ -88,7 +88,7 @@ class LogMel(nn.Module):
     over time, the prosody and articulation, is kept; the image is then (dB - band mean) / 40.
     ``pcen`` replaces the log-mel by per-channel energy normalisation of the mel magnitudes
     (:mod:`ser.features.pcen`: each band divided by its own running level, root-compressed),
-    scaled to [-1, 1] by the block's maximum; deltas, if asked for, stay those of the log-mel.
+    on a fixed scale in [-1, 1]; deltas, if asked for, stay those of the log-mel.
     """
 
     def __init__(self, sample_rate: int = 16000, n_fft: int = 512, win_length: int = 400,

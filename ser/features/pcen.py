@@ -25,6 +25,9 @@ import torch
 # librosa's defaults; energies are magnitudes of a peak-normalised block scaled to int32's range
 # (librosa's documented convention for float audio), where eps = 1e-6 is a negligible floor
 GAIN, BIAS, POWER, TIME_CONSTANT_S, EPS, SCALE = 0.98, 2.0, 0.5, 0.4, 1e-6, 2.0 ** 31
+# PCEN of speech with these constants: median about 0.2, 99th percentile about 2 (1-s blocks of
+# read speech); the image maps [0, CEILING] onto [-1, 1] and clips the rare peaks above
+CEILING = 2.0
 
 
 def smoothing_coefficient(time_constant_s: float, frame_rate_hz: float) -> float:
@@ -58,7 +61,9 @@ def pcen(energy: torch.Tensor, response_t: torch.Tensor, carry: torch.Tensor, ga
 
 
 def pcen_image(magnitudes: torch.Tensor, response_t: torch.Tensor, carry: torch.Tensor) -> torch.Tensor:
-    """(B, bands, frames) mel magnitudes of peak-normalised blocks -> PCEN scaled to [-1, 1]
-    by each block's maximum (the image scale EfficientNet's weights expect)."""
+    """(B, bands, frames) mel magnitudes of peak-normalised blocks -> PCEN on a fixed scale,
+    [0, CEILING] -> [-1, 1] (the image scale EfficientNet's weights expect). A fixed scale, not
+    each block's maximum: PCEN is already normalised, and one onset would otherwise dim the
+    whole block."""
     out = pcen(magnitudes * SCALE, response_t, carry)
-    return 2.0 * out / out.amax(dim=(1, 2), keepdim=True).clamp_min(1e-12) - 1.0
+    return out.clamp(max=CEILING) * (2.0 / CEILING) - 1.0
