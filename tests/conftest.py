@@ -16,6 +16,11 @@ os.environ.setdefault("SER_CACHE", str(Path(os.environ.get("PYTEST_SER_CACHE", "
 os.environ["WANDB_MODE"] = "offline"
 os.environ["WANDB_SILENT"] = "true"
 os.environ.setdefault("MPLBACKEND", "Agg")
+# Under pytest-xdist (`-n 2`) each worker and the commands it starts use one thread: two
+# workers on two cores, each with as many threads as cores, would wait on each other's threads.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    for _threads in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(_threads, "1")
 
 # The test session is a command like train.py: the same allocator settings and warning filters.
 from ser.cli import prepare_process  # noqa: E402
