@@ -210,3 +210,26 @@ def test_another_corpus_tested_by_every_fold_pools_beside_the_own_folds(tmp_path
     assert group["block"]["other/clean"]["ua"]["value"] == pytest.approx(expected, abs=1e-9)
     assert group["block"]["other/clean"]["n_items"] == 2 * len(other)
     assert group["block"]["other/clean"]["n_speakers"] == 5
+
+
+def test_a_group_screened_on_fewer_folds_pairs_on_the_folds_it_shares(tmp_path):
+    rng = np.random.default_rng(2)
+    truth = toy_sweep(tmp_path / "sweep", rng)
+    # a lever run on fold 0 only, right 70 % of the time: compared with the net on fold 0's speakers
+    speakers = [f"s0{k}" for k in range(10) for _ in range(12)]
+    labels = truth["net"][0][:len(speakers)]
+    lever = np.where(rng.random(len(labels)) < 0.7, labels, (labels + 1) % 4)
+    write_run(tmp_path / "sweep" / "lever" / "fold-0", "lever", 0, speakers, labels, lever)
+    summary = summarise_sweep(tmp_path / "sweep", IGNORE, statistics={"n_boot": 200, "n_perm": 200})
+    rows = [c for c in summary["pooled"]["comparisons"] if c["test_set"] == "clean" and c["level"] == "block"]
+    net_svm = [c for c in rows if "lever" not in c["a"] + c["b"]]
+    with_lever = [c for c in rows if "lever" in c["a"] + c["b"]]
+    assert len(net_svm) == 1 and "folds" not in net_svm[0]        # both groups ran folds 0 and 1
+    assert len(with_lever) == 2 and all(c["folds"] == [0] for c in with_lever)
+    net_vs_lever = next(c for c in with_lever if "net" in c["a"] + c["b"])
+    assert net_vs_lever["n_speakers"] == 10                       # fold 0's speakers only
+    y, p = labels, truth["net"][1][:len(speakers)]
+    ua = lambda pred: np.mean([np.mean(pred[y == c] == c) for c in range(4)])  # noqa: E731
+    sign = 1 if "net" in net_vs_lever["a"] else -1
+    assert net_vs_lever["difference"] == pytest.approx(sign * (ua(p) - ua(lever)), abs=1e-9)
+    assert "(folds 0 only)" in (Path(summary["out_dir"]) / "summary.md").read_text()

@@ -88,8 +88,18 @@ def _order(a: RunGroup, b: RunGroup) -> tuple[RunGroup, RunGroup]:
 
 
 def comparable(a: RunGroup, b: RunGroup) -> bool:
-    """Two groups of one corpus, tested on the same folds."""
-    return a.dataset == b.dataset and a.folds == b.folds
+    """Two groups of one corpus with at least one fold in common (compared on those folds)."""
+    return a.dataset == b.dataset and bool(shared_folds(a, b))
+
+
+def shared_folds(a: RunGroup, b: RunGroup) -> list[int]:
+    """The folds both groups ran: a lever screened on folds 0-2 pairs with a five-fold group on
+    those three folds' speakers."""
+    return sorted(set(a.folds) & set(b.folds))
+
+
+def _on_folds(pred: Predictions, folds: list[int]) -> Predictions:
+    return pred.select(np.isin(pred.fold, folds))
 
 
 def compare_groups(a: RunGroup, pa: Predictions, b: RunGroup, pb: Predictions, n_boot: int,
@@ -149,7 +159,12 @@ def pooled_summary(groups: Sequence[RunGroup], n_boot: int = 1000, n_perm: int =
     for a, b in combinations([g for g in groups if preds[g.label] is not None], 2):
         if comparable(a, b):
             a, b = _order(a, b)
-            rows, failures = compare_groups(a, preds[a.label], b, preds[b.label], n_boot, n_perm, seed)
+            folds = shared_folds(a, b)
+            rows, failures = compare_groups(a, _on_folds(preds[a.label], folds), b,
+                                            _on_folds(preds[b.label], folds), n_boot, n_perm, seed)
+            if folds != a.folds or folds != b.folds:   # said in the table: not every fold's speakers
+                for row in rows:
+                    row["folds"] = folds
             comparisons += rows
             not_compared += failures
     return {"groups": pooled, "comparisons": comparisons, "not_compared": not_compared,
@@ -197,6 +212,7 @@ def comparisons_markdown(pooled: dict, level: str = "block") -> str:
     test_sets = list(dict.fromkeys(c["test_set"] for c in rows))
     pairs = list(dict.fromkeys((c["a"], c["b"]) for c in rows))
     cells = {(c["a"], c["b"], c["test_set"]): c for c in rows}
+    on_folds = {(c["a"], c["b"]): c["folds"] for c in rows if c.get("folds")}
     lines = [f"**Paired differences of pooled UA ({level} level, percentage points, first minus "
              f"second: difference [95 % interval from {pooled['n_boot']} speaker resamples] p from "
              f"{pooled['n_perm']} speaker-wise swaps)**", "",
@@ -208,7 +224,8 @@ def comparisons_markdown(pooled: dict, level: str = "block") -> str:
             c = cells.get((a, b, t))
             shown.append("" if c is None else f"{100 * c['difference']:+.1f} [{100 * c['low']:+.1f}, "
                          f"{100 * c['high']:+.1f}] p={c['p_value']:.3f}")
-        lines.append(f"| {a} | {b} | " + " | ".join(shown) + " |")
+        where = f" (folds {', '.join(map(str, on_folds[a, b]))} only)" if (a, b) in on_folds else ""
+        lines.append(f"| {a} | {b}{where} | " + " | ".join(shown) + " |")
     return "\n".join(lines)
 
 
@@ -223,7 +240,8 @@ def draw_differences(pooled: dict, out_dir: Path, level: str = "block") -> Path 
         found = [c for c in pooled["comparisons"]
                  if c["a"] == a and c["b"] == b and c["level"] == level and is_own_set(c["test_set"])]
         if found:
-            rows.append((f"{a} minus {b}", [test_set_label(c["test_set"]) for c in found],
+            where = f" (folds {', '.join(map(str, found[0]['folds']))} only)" if found[0].get("folds") else ""
+            rows.append((f"{a} minus {b}{where}", [test_set_label(c["test_set"]) for c in found],
                          [100 * c["difference"] for c in found], [100 * c["low"] for c in found],
                          [100 * c["high"] for c in found]))
     if not rows:
