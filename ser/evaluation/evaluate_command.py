@@ -55,6 +55,11 @@ def _check_mode(cfg: DictConfig) -> str:
     if cfg.sweep and (cfg.ckpt or cfg.audio):
         raise SerError("Give either sweep=DIR (summarise a sweep) or ckpt=PATH (evaluate a "
                        "checkpoint, with audio=FILE|DIR to classify recordings), not both.")
+    if cfg.get("ensemble"):
+        if cfg.sweep or cfg.ckpt or cfg.audio:
+            raise SerError("ensemble=[DIR, DIR, ...] writes an ensemble's runs on its own: give it "
+                           "with out_dir=DIR and without sweep=, ckpt= or audio=.")
+        return "ensemble"
     if cfg.sweep:
         return "sweep"
     if cfg.audio and not cfg.ckpt:
@@ -129,7 +134,19 @@ def classify_recordings(cfg: DictConfig) -> tuple[dict, str]:
     return result, text
 
 
-MODES = {"sweep": summarise_runs, "checkpoint": score_checkpoint, "audio": classify_recordings}
+def build_ensemble(cfg: DictConfig) -> tuple[dict, str]:
+    """``ensemble=[DIR, DIR] out_dir=DIR``: the members' test probabilities averaged per fold,
+    written as runs (ser/evaluation/ensemble.py)."""
+    from ser.evaluation.ensemble import describe_ensemble, write_ensemble
+
+    members = cfg.ensemble
+    members = [members] if isinstance(members, str) else list(members)
+    result = write_ensemble(members, cfg.out_dir)
+    return result, describe_ensemble(result)
+
+
+MODES = {"sweep": summarise_runs, "checkpoint": score_checkpoint, "audio": classify_recordings,
+         "ensemble": build_ensemble}
 
 
 def evaluate(cfg: DictConfig) -> dict:
