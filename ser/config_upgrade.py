@@ -90,11 +90,22 @@ def current_form(run: Mapping[str, Any]) -> dict[str, Any]:
             upgraded = with_target(path[0] if len(path) == 1 else path[-1], node)
             if upgraded.get("_target_") is not None:  # else nothing named a builder: as it was
                 parent[path[-1]] = upgraded
-    data = run.get("data")
-    if isinstance(data, dict) and "block_seconds" in data and "test_hop" not in data:
-        # runs from before data.test_hop voted with their blocks alone: re-tested, they still do
-        run["data"] = {**data, "test_hop": None}
+    for group, marker, key, then in ADDED_KEYS:
+        node = run.get(group)
+        if isinstance(node, dict) and marker(node) and key not in node:
+            run[group] = {**node, key: then}
     return run
+
+
+# Keys added to a group since runs were first saved: (group, which nodes have it, key, what a run
+# saved before it did). Runs from before data.test_hop voted with their blocks alone (re-tested,
+# they still do); a log-mel saved before features.pcen was a log-mel; an optimiser before
+# optim.ema_decay kept no average. Filled in, an old run's settings compare with a new run's.
+ADDED_KEYS = (
+    ("data", lambda node: "block_seconds" in node, "test_hop", None),
+    ("features", lambda node: str(node.get("_target_", "")).endswith("logmel.LogMel"), "pcen", False),
+    ("optim", lambda node: "lr" in node, "ema_decay", None),
+)
 
 
 def is_baseline_config(model: Mapping[str, Any]) -> bool:
