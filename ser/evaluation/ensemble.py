@@ -23,9 +23,7 @@ from ser.errors import SerError
 from ser.reporting.predictions import Predictions, read_predictions, write_predictions
 from ser.reporting.run_discovery import FinishedRun, find_runs
 from ser.reporting.statistics import align
-from ser.run_layout import PREDICTIONS_FILE
-
-SPLIT_FILE = "split.csv"
+from ser.run_layout import CONFIG_FILE, METRICS_FILE, PREDICTIONS_FILE, RUN_FILE, SPLIT_FILE
 
 
 def member_runs(member: Path) -> dict[int, FinishedRun]:
@@ -55,7 +53,7 @@ def average(parts: Sequence[Predictions]) -> Predictions:
     shared = set.intersection(*(set(p.test_set.tolist()) for p in parts))
     if not shared:
         raise SerError("The ensemble members share no test set: " + "; ".join(
-            sorted(set(p.test_set.tolist())).__repr__() for p in parts) + ".")
+            ", ".join(sorted(set(p.test_set.tolist()))) for p in parts) + ".")
     parts = [p.select(np.isin(p.test_set, sorted(shared))) for p in parts]
     first = parts[0]
     total = first.probs.astype(np.float64).copy()
@@ -88,7 +86,7 @@ def test_set_metrics(pred: Predictions) -> dict[str, dict]:
 def _config(runs: Sequence[FinishedRun], members: list[str]) -> dict[str, Any]:
     """The first member's config, named for the ensemble: ``model.name`` joins the members'
     models and ``ensemble.members`` their folders, which tell its group apart in the reports."""
-    first = runs[0].folder / "config.yaml"
+    first = runs[0].folder / CONFIG_FILE
     config = dict((yaml.safe_load(first.read_text()) if first.is_file() else None) or {})
     model = dict(config.get("model") or {})
     model["name"] = " + ".join(str(r.record.get("model", "?")) for r in runs)
@@ -124,14 +122,14 @@ def write_ensemble(members: Sequence[str | Path], out_dir: str | Path | None) ->
         write_predictions(folder / PREDICTIONS_FILE, pred)
         if (runs[0].folder / SPLIT_FILE).is_file():
             shutil.copyfile(runs[0].folder / SPLIT_FILE, folder / SPLIT_FILE)
-        write_text_atomic(folder / "config.yaml", yaml.safe_dump(_config(runs, names), sort_keys=False))
+        write_text_atomic(folder / CONFIG_FILE, yaml.safe_dump(_config(runs, names), sort_keys=False))
         # no "training" record: an ensemble chose no checkpoint and has no validation score
         record = {k: v for k, v in runs[0].record.items() if k != "training"}
         record.update(model=" + ".join(str(r.record.get("model", "?")) for r in runs),
                       ensemble=[str(r.path) for r in runs],
                       wall_time_s=sum(float(r.record.get("wall_time_s") or 0) for r in runs))
-        write_json_atomic(folder / "run.json", record)
-        write_json_atomic(folder / "metrics.json", test_set_metrics(pred))  # last: the run is finished
+        write_json_atomic(folder / RUN_FILE, record)
+        write_json_atomic(folder / METRICS_FILE, test_set_metrics(pred))  # last: the run is finished
         written.append(str(folder))
     return {"out_dir": str(out), "folds": folds, "members": [str(p) for p in paths], "runs": written}
 

@@ -25,7 +25,7 @@ from torch.nn import functional as F
 
 from ser.errors import SerError
 from ser.features.logmel import LogMel, delta
-from ser.features.pcen import TIME_CONSTANT_S, pcen_image, smoother, smoothing_coefficient
+from ser.features.pcen import pcen_image
 from ser.features.spectrogram import SpectrogramImage
 from ser.features.stft import periodic_hamming
 from ser.features.waveform import Waveform
@@ -90,10 +90,9 @@ class LogMelGraph(nn.Module):
         self.register_buffer("mel", frontend.mel.clone())
         if frontend.pcen:   # the smoother's matrices for the block's frame count, as constants
             frames = (samples or frontend.sample_rate) // frontend.hop_length + 1
-            b = smoothing_coefficient(TIME_CONSTANT_S, frontend.sample_rate / frontend.hop_length)
-            response_t, carry = smoother(frames, b)
-            self.register_buffer("response_t", response_t)
-            self.register_buffer("carry", carry)
+            response_t, carry = frontend.pcen_smoother(frames)
+            self.register_buffer("response_t", response_t.clone())
+            self.register_buffer("carry", carry.clone())
 
     def forward(self, blocks: torch.Tensor) -> torch.Tensor:
         f = self.f

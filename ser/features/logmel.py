@@ -129,10 +129,18 @@ class LogMel(nn.Module):
                           center=True, pad_mode="reflect", return_complex=True)
         return spec.real.square() + spec.imag.square()
 
+    def pcen_smoother(self, frames: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """PCEN's smoother matrices for ``frames`` frames at this hop (:func:`smoother`), made
+        once per frame count: every block of a run has the same length."""
+        cache = self.__dict__.setdefault("_pcen_smoothers", {})
+        if frames not in cache:
+            b = smoothing_coefficient(TIME_CONSTANT_S, self.sample_rate / self.hop_length)
+            cache[frames] = smoother(frames, b)
+        return cache[frames]
+
     def pcen_image(self, power: torch.Tensor) -> torch.Tensor:
         """|STFT|² (B, F, frames) -> PCEN of the mel magnitudes in [-1, 1] (B, n_mels, frames)."""
-        b = smoothing_coefficient(TIME_CONSTANT_S, self.sample_rate / self.hop_length)
-        response_t, carry = smoother(power.shape[-1], b)
+        response_t, carry = self.pcen_smoother(power.shape[-1])
         magnitudes = torch.matmul(self.mel, power.sqrt())
         return pcen_image(magnitudes, response_t.to(power.device), carry.to(power.device))
 

@@ -102,6 +102,12 @@ def _on_folds(pred: Predictions, folds: list[int]) -> Predictions:
     return pred.select(np.isin(pred.fold, folds))
 
 
+def _folds_note(comparison: dict) -> str:
+    """`` (folds 0, 1 only)`` for a comparison made on the folds two groups share, else ''."""
+    folds = comparison.get("folds")
+    return f" (folds {', '.join(map(str, folds))} only)" if folds else ""
+
+
 def compare_groups(a: RunGroup, pa: Predictions, b: RunGroup, pb: Predictions, n_boot: int,
                    n_perm: int, seed: int) -> tuple[list[dict], list[dict]]:
     """Paired UA differences of ``a`` minus ``b`` per shared test set and level, and
@@ -212,7 +218,7 @@ def comparisons_markdown(pooled: dict, level: str = "block") -> str:
     test_sets = list(dict.fromkeys(c["test_set"] for c in rows))
     pairs = list(dict.fromkeys((c["a"], c["b"]) for c in rows))
     cells = {(c["a"], c["b"], c["test_set"]): c for c in rows}
-    on_folds = {(c["a"], c["b"]): c["folds"] for c in rows if c.get("folds")}
+    notes = {(c["a"], c["b"]): _folds_note(c) for c in rows}
     lines = [f"**Paired differences of pooled UA ({level} level, percentage points, first minus "
              f"second: difference [95 % interval from {pooled['n_boot']} speaker resamples] p from "
              f"{pooled['n_perm']} speaker-wise swaps)**", "",
@@ -224,8 +230,7 @@ def comparisons_markdown(pooled: dict, level: str = "block") -> str:
             c = cells.get((a, b, t))
             shown.append("" if c is None else f"{100 * c['difference']:+.1f} [{100 * c['low']:+.1f}, "
                          f"{100 * c['high']:+.1f}] p={c['p_value']:.3f}")
-        where = f" (folds {', '.join(map(str, on_folds[a, b]))} only)" if (a, b) in on_folds else ""
-        lines.append(f"| {a} | {b}{where} | " + " | ".join(shown) + " |")
+        lines.append(f"| {a} | {b}{notes[a, b]} | " + " | ".join(shown) + " |")
     return "\n".join(lines)
 
 
@@ -240,8 +245,7 @@ def draw_differences(pooled: dict, out_dir: Path, level: str = "block") -> Path 
         found = [c for c in pooled["comparisons"]
                  if c["a"] == a and c["b"] == b and c["level"] == level and is_own_set(c["test_set"])]
         if found:
-            where = f" (folds {', '.join(map(str, found[0]['folds']))} only)" if found[0].get("folds") else ""
-            rows.append((f"{a} minus {b}{where}", [test_set_label(c["test_set"]) for c in found],
+            rows.append((f"{a} minus {b}{_folds_note(found[0])}", [test_set_label(c["test_set"]) for c in found],
                          [100 * c["difference"] for c in found], [100 * c["low"] for c in found],
                          [100 * c["high"] for c in found]))
     if not rows:
