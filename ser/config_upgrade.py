@@ -90,21 +90,37 @@ def current_form(run: Mapping[str, Any]) -> dict[str, Any]:
             upgraded = with_target(path[0] if len(path) == 1 else path[-1], node)
             if upgraded.get("_target_") is not None:  # else nothing named a builder: as it was
                 parent[path[-1]] = upgraded
-    for group, marker, key, then in ADDED_KEYS:
-        node = run.get(group)
-        if isinstance(node, dict) and marker(node) and key not in node:
-            run[group] = {**node, key: then}
+    for path, marker, key, then in ADDED_KEYS:
+        *above, name = (path,) if isinstance(path, str) else path
+        parent = run
+        for step in above:  # a nested copy (data.split) is copied before it is changed
+            child = parent.get(step)
+            if not isinstance(child, Mapping):
+                parent = None
+                break
+            parent[step] = parent = dict(child)
+        node = None if parent is None else parent.get(name)
+        if isinstance(node, Mapping) and marker(node) and key not in node:
+            parent[name] = {**node, key: then}
     return run
 
 
 # Keys added to a group since runs were first saved: (group, which nodes have it, key, what a run
 # saved before it did). Runs from before data.test_hop voted with their blocks alone (re-tested,
 # they still do); a log-mel saved before features.pcen was a log-mel; an optimiser before
-# optim.ema_decay kept no average. Filled in, an old run's settings compare with a new run's.
+# optim.ema_decay kept no average; one before augment.vtlp did not warp; a loso split before split.validation validated on the training
+# speakers' utterances. Filled in, an old run's settings compare with a new run's. A group is a
+# top-level key or a path to a nested copy.
+_is_loso = lambda node: (str(node.get("_target_", "")).endswith("loso_split")  # noqa: E731
+                         or node.get("name") == "loso")
 ADDED_KEYS = (
+    ("split", _is_loso, "validation", "utterances"),
+    (("data", "split"), _is_loso, "validation", "utterances"),
     ("data", lambda node: "block_seconds" in node, "test_hop", None),
     ("features", lambda node: str(node.get("_target_", "")).endswith("logmel.LogMel"), "pcen", False),
     ("optim", lambda node: "lr" in node, "ema_decay", None),
+    ("optim", lambda node: "lr" in node, "speaker_adversary", None),
+    ("augment", lambda node: "specaugment" in node, "vtlp", None),
 )
 
 

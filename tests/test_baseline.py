@@ -259,9 +259,31 @@ def test_the_sweep_summary_shows_each_groups_validation_ua_per_fold():
     assert network.validation_ua()["mean"] == pytest.approx(0.75)
     assert untracked.validation_ua() is None  # a loss is not a UA
     table = validation_markdown(json.loads(json.dumps(summary_rows([network, svm, untracked]))))
-    assert "| network | 75.0 ± 7.1 | 70.0 | 80.0 |" in table
-    assert "| svm | 60.0 | – | 60.0 |" in table
+    assert "| network | – | 75.0 ± 7.1 | 70.0 | 80.0 | – | – |" in table
+    assert "| svm | – | 60.0 | – | 60.0 | – | – |" in table
     assert "monitors the loss" not in table
+
+
+def test_the_sweep_summary_gives_the_gap_between_validation_and_clean_test_ua():
+    from ser.reporting.generalisation import gap_words, validation_gap
+    from ser.reporting.sweep_report import validation_markdown
+    from ser.reporting.sweep_summary import FinishedRun, RunGroup, summary_rows
+    from ser.reporting.tables import METRICS
+
+    def run(fold: int, val: float, test: float) -> FinishedRun:
+        metrics = {"clean": {key: test for key in METRICS}}
+        return FinishedRun(Path("."), metrics, {"fold": fold, "validation": {"ua": val}},
+                           {"split.validation": '"speakers"'})
+
+    group = RunGroup({}, [run(0, 0.80, 0.70), run(1, 0.76, 0.74)], label="held-out voices")
+    row = group.validation_ua()
+    assert row["gap"] == pytest.approx(0.06) and row["test_ua"] == pytest.approx(0.72)
+    table = validation_markdown(json.loads(json.dumps(summary_rows([group]))))
+    assert "| held-out voices | speakers | 78.0 ± 2.8 | 80.0 | 76.0 | 72.0 | +6.0 |" in table
+    gap = validation_gap(0.8, {"clean": {"ua": 0.7}}, "utterances")
+    assert gap["gap"] == pytest.approx(0.1)
+    assert "utterances of the training speakers" in gap_words(gap) and "+10.0 points" in gap_words(gap)
+    assert validation_gap(None, {"clean": {"ua": 0.7}}) is None and validation_gap(0.8, {}) is None
 
 
 def test_c_patience_stops_the_search_along_c_after_validation_ua_stops_rising():

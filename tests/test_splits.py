@@ -118,3 +118,59 @@ def test_loso_deals_single_emotion_speakers_so_every_fold_tests_several_classes(
         classes = set(utt_label[plan.test_for(k)].tolist())
         assert len(classes) == 4, (k, classes)  # a blind deal of speakers often misses classes
         check_no_leak("loso", *plan.fold(k), plan.test_for(k), utterance, speakers)
+
+
+def _speakers_of(idx, utterance, speakers):
+    return {speakers[u] for u in set(utterance[idx].tolist())}
+
+
+def test_loso_validates_on_speakers_held_out_from_training_and_test():
+    labels, utterance, _, _ = toy_corpus(n_utt=400)
+    speakers = [f"spk{i % 40}" for i in range(400)]
+    plan = make_split("loso", labels, utterance, speakers, [""] * 400)
+    assert plan.validation == "speakers"
+    for k in range(5):
+        train, val = plan.fold(k)
+        test = plan.test_for(k)
+        check_no_leak("loso", train, val, test, utterance, speakers, plan.validation)
+        tr, va, te = (_speakers_of(i, utterance, speakers) for i in (train, val, test))
+        assert not tr & va and not va & te and not tr & te
+        assert 4 <= len(va) <= 10  # about a fifth of the 32 training-side speakers
+        assert set(labels[val].tolist()) == {0, 1, 2, 3}  # the deal balances classes
+
+
+def test_loso_utterance_validation_is_the_old_speaker_dependent_form_with_the_same_tests():
+    labels, utterance, speakers, sessions = toy_corpus()
+    new = make_split("loso", labels, utterance, speakers, sessions)
+    old = make_split("loso", labels, utterance, speakers, sessions, validation="utterances")
+    for k in range(5):
+        assert np.array_equal(new.test_for(k), old.test_for(k))
+        train, val = old.fold(k)
+        assert _speakers_of(val, utterance, speakers) <= _speakers_of(train, utterance, speakers)
+    with pytest.raises(SerError, match="both the train and the validation set"):
+        check_no_leak("loso", *old.fold(0), old.test_for(0), utterance, speakers, "speakers")
+
+
+def test_loso_validation_errors_are_clear():
+    labels, utterance, speakers, sessions = toy_corpus()
+    with pytest.raises(SerError, match="split.validation=voices"):
+        make_split("loso", labels, utterance, speakers, sessions, validation="voices")
+    one_per_group = [f"s{i % 5}" for i in range(120)]  # 5 speakers: 4 on the training side
+    plan = make_split("loso", labels, utterance, one_per_group, [""] * 120)
+    assert all(len(_speakers_of(plan.fold(k)[1], utterance, one_per_group)) == 1 for k in range(5))
+    two = [f"s{i % 2}" for i in range(120)]  # 2 folds of 1 speaker: one speaker left to train on
+    with pytest.raises(SerError, match="split.validation=utterances"):
+        make_split("loso", labels, utterance, two, [""] * 120, n_folds=2)
+
+
+def test_a_saved_loso_config_from_before_split_validation_reads_as_what_it_did():
+    from ser.config_upgrade import current_form
+
+    old = {"split": {"name": "loso", "_target_": "ser.data.splits.loso_split", "n_folds": 5},
+           "data": {"block_seconds": 1.0, "split": {"name": "loso", "n_folds": 5}}}
+    upgraded = current_form(old)
+    assert upgraded["split"]["validation"] == "utterances"
+    assert upgraded["data"]["split"]["validation"] == "utterances"
+    assert "validation" not in old["data"]["split"]  # the caller's dict is left as it was
+    paper = current_form({"split": {"name": "paper", "_target_": "ser.data.splits.paper_split"}})
+    assert "validation" not in paper["split"]

@@ -152,7 +152,8 @@ class EmotionDataModule(pl.LightningDataModule):
             block_seconds=self.block_seconds, pad_min_fraction=self.pad_min_fraction,
             cache_dir=self.cache_dir, progress=self.verbose)
         self._setup_speech()
-        check_no_leak(self.plan.name, self.train_idx, self.val_idx, self.test_idx, b.utterance, speakers)
+        check_no_leak(self.plan.name, self.train_idx, self.val_idx, self.test_idx, b.utterance, speakers,
+                      getattr(self.plan, "validation", "utterances"))
         if self.verbose:
             print(self.describe(), flush=True)
 
@@ -219,6 +220,18 @@ class EmotionDataModule(pl.LightningDataModule):
         return (f", + {n} windows every {self.test_hop:g} block between them for the utterance "
                 "votes")
 
+    def _validation_words(self) -> str:
+        """Whose voices validate: the score that picks the checkpoint and every setting."""
+        speakers = [u.speaker for u in self.table.utterances]
+        who = lambda idx: {speakers[u] for u in set(self.blocks.utterance[idx].tolist())}  # noqa: E731
+        val, train = who(self.val_idx), who(self.train_idx)
+        if getattr(self.plan, "validation", "utterances") == "speakers":
+            return (f"Validation: {len(val)} speakers held out from training and test "
+                    f"({len(train)} train): scores on unseen voices, as the test does.")
+        return (f"Validation: utterances of the training speakers ({len(val & train)} of {len(val)} "
+                "validation speakers also train): it measures known voices, and scores higher than "
+                "a test on new speakers.")
+
     def describe(self) -> str:
         b, t = self.blocks, self.table
         n = len(b.classes)
@@ -235,6 +248,7 @@ class EmotionDataModule(pl.LightningDataModule):
                  class_count_table(b.classes, utt_per_class, count(slice(None)), parts,
                                    1 + len(self.train_snrs),
                                    left_out=None if self.gate is None else self.gate.dropped_per_class()),
+                 self._validation_words(),
                  f"Test sets: {', '.join(self.test_set_names)} ({len(self.test_idx)} blocks each"
                  f"{self._window_words()}). "
                  f"Noise: {self.train_bank.describe()} (train) / {self.test_bank.describe()} (test)."]

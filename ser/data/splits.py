@@ -29,6 +29,9 @@ class SplitPlan:
     name: str
     folds: list[tuple[np.ndarray, np.ndarray]]
     tests: list[np.ndarray]
+    # what the validation part holds: "utterances" of the training speakers (paper, utterance,
+    # loso's old form) or whole "speakers" held out from training (loso's default)
+    validation: str = "utterances"
 
     def test_for(self, k: int) -> np.ndarray:
         self.fold(k)
@@ -76,15 +79,42 @@ def _utterance_labels(block_labels: np.ndarray, block_utt: np.ndarray, n_utt: in
     return labels
 
 
+def _deal(unit_key: np.ndarray, n_units: int, utt_labels: np.ndarray, utt_blocks: np.ndarray,
+          n_groups: int, rng: np.random.Generator) -> np.ndarray:
+    """Group number of each unit (speaker or session), dealt greedily, largest first, to the group
+    whose class counts it brings closest to an even share.
+
+    In corpora where each speaker voices only some emotions (URDU, many in-the-wild sets), a blind
+    deal leaves groups that lack whole classes. ``unit_key`` is each utterance's unit number; only
+    the utterances with a label (>= 0) count.
+    """
+    n_classes = int(utt_labels.max()) + 1
+    counts = np.zeros((n_units, n_classes))
+    present = utt_labels >= 0
+    np.add.at(counts, (unit_key[present], utt_labels[present]), utt_blocks[present])
+    target = counts.sum(0) / n_groups
+    # largest first; a seeded shuffle breaks ties so the seed still varies the deal
+    order = sorted(rng.permutation(n_units), key=lambda k: -counts[k].sum())
+    groups = np.zeros((n_groups, n_classes))
+    group_of = np.empty(n_units, dtype=np.int64)
+    for rank, k in enumerate(order):
+        if rank < n_groups:  # every group gets at least one unit
+            g = rank
+        else:
+            gain = ((groups + counts[k] - target) ** 2).sum(1) - ((groups - target) ** 2).sum(1)
+            g = int(np.argmin(gain))
+        group_of[k] = g
+        groups[g] += counts[k]
+    return group_of
+
+
 def _group_units(sessions: list[str], speakers: list[str], utt_labels: np.ndarray,
                  utt_blocks: np.ndarray, n_folds: int,
                  rng: np.random.Generator) -> tuple[np.ndarray, str]:
     """Fold number of every utterance for ``loso``: by session when the corpus has them.
 
     With exactly ``n_folds`` sessions (IEMOCAP) each session is a fold. Otherwise sessions or
-    speakers are dealt greedily, largest first, to the fold whose class counts they bring
-    closest to an even share: in corpora where each speaker voices only some emotions (URDU,
-    many in-the-wild sets), a blind deal leaves folds whose test set lacks whole classes.
+    speakers are dealt by :func:`_deal` so that every fold's test set holds every class it can.
     """
     keys, kind = (sessions, "session") if any(sessions) else (speakers, "speaker")
     unique = sorted(set(keys))
@@ -96,24 +126,35 @@ def _group_units(sessions: list[str], speakers: list[str], utt_labels: np.ndarra
     utt_key = np.array([key_index[k] for k in keys], dtype=np.int64)
     if len(unique) == n_folds:
         return utt_key, kind
-    n_classes = int(utt_labels.max()) + 1
-    counts = np.zeros((len(unique), n_classes))
-    present = utt_labels >= 0
-    np.add.at(counts, (utt_key[present], utt_labels[present]), utt_blocks[present])
-    target = counts.sum(0) / n_folds
-    # largest first; a seeded shuffle breaks ties so the seed still varies the deal
-    order = sorted(rng.permutation(len(unique)), key=lambda k: -counts[k].sum())
-    folds = np.zeros((n_folds, n_classes))
-    fold_of = np.empty(len(unique), dtype=np.int64)
-    for rank, k in enumerate(order):
-        if rank < n_folds:  # every fold gets at least one group
-            g = rank
-        else:
-            gain = ((folds + counts[k] - target) ** 2).sum(1) - ((folds - target) ** 2).sum(1)
-            g = int(np.argmin(gain))
-        fold_of[k] = g
-        folds[g] += counts[k]
-    return fold_of[utt_key], kind
+    return _deal(utt_key, len(unique), utt_labels, utt_blocks, n_folds, rng)[utt_key], kind
+
+
+def _speaker_holdout(units: np.ndarray, speakers: list[str], utt_labels: np.ndarray,
+                     utt_blocks: np.ndarray, fraction: float,
+                     rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(rest, held_out) utterances where ``held_out`` is a class-balanced group of whole speakers,
+    about ``fraction`` of the speakers of ``units``.
+
+    The speakers are dealt into ``round(1 / fraction)`` class-balanced groups (:func:`_deal`) and
+    one group, drawn by the seed, is held out: a validation part of voices the model never
+    trained on, so that it scores what a test on new speakers scores.
+    """
+    unit_speakers = sorted({speakers[u] for u in units})
+    if len(unit_speakers) < 2:
+        raise SerError(f"split.validation=speakers holds out whole speakers of the training side, but "
+                       f"it has {len(unit_speakers)} speaker ({', '.join(unit_speakers)}). Use a corpus "
+                       "with more speakers, or split.validation=utterances (validation on utterances "
+                       "of the training speakers: it measures how well the model knows their voices).")
+    n_groups = int(min(len(unit_speakers), max(2, round(1.0 / fraction))))
+    index = {s: i for i, s in enumerate(unit_speakers)}
+    key = np.full(len(speakers), -1, dtype=np.int64)
+    key[units] = [index[speakers[u]] for u in units]
+    labels = np.full(len(speakers), -1, dtype=np.int64)
+    labels[units] = utt_labels[units]
+    group_of = _deal(np.maximum(key, 0), len(unit_speakers), labels, utt_blocks, n_groups, rng)
+    held_group = int(rng.integers(n_groups))
+    held = units[group_of[key[units]] == held_group]
+    return np.setdiff1d(units, held), np.sort(held)
 
 
 # A split is a function (labels, utterance, speakers, sessions, n_folds, test_fraction, seed)
@@ -147,11 +188,24 @@ def utterance_split(labels: np.ndarray, utterance: np.ndarray, speakers: list[st
     return SplitPlan("utterance", folds, [_expand(test_u, utterance)] * n_folds)
 
 
+VALIDATIONS = ("speakers", "utterances")
+
+
 def loso_split(labels: np.ndarray, utterance: np.ndarray, speakers: list[str], sessions: list[str],
-               n_folds: int = 5, test_fraction: float = 0.2, seed: int = 0) -> SplitPlan:
-    """Fold k tests on session (or speaker group) k and validates on a stratified
-    ``1/n_folds`` of the other groups' utterances (speaker-dependent validation only steers
-    checkpoint choice); ``test_fraction`` is unused."""
+               n_folds: int = 5, test_fraction: float = 0.2, seed: int = 0,
+               validation: str = "speakers") -> SplitPlan:
+    """Fold k tests on session (or speaker group) k; ``test_fraction`` is unused.
+
+    ``validation="speakers"`` (the default) validates on a class-balanced group of about
+    ``1/n_folds`` of the *other* speakers, held out from training too, so the score that picks
+    the checkpoint, early stopping and every setting is a score on unseen voices, as the test
+    is. ``"utterances"`` validates on a stratified ``1/n_folds`` of the training speakers'
+    utterances: it measures how well a model knows voices it trained on (and, in scripted
+    corpora, their sentences), and rewards learning them.
+    """
+    if validation not in VALIDATIONS:
+        raise SerError(f"split.validation={validation}: use speakers (validate on speakers held out "
+                       "from training and test) or utterances (on the training speakers' utterances).")
     rng = _rng(seed)
     n_utt = len(speakers)
     utt_labels = _utterance_labels(labels, utterance, n_utt)
@@ -162,10 +216,14 @@ def loso_split(labels: np.ndarray, utterance: np.ndarray, speakers: list[str], s
     for k in range(n_folds):
         test_u = present[group[present] == k]
         others = present[group[present] != k]
-        train_u, val_u = _stratified_holdout(others, utt_labels[others], 1.0 / n_folds, rng)
+        if validation == "speakers":
+            train_u, val_u = _speaker_holdout(others, speakers, utt_labels, utt_blocks,
+                                              1.0 / n_folds, rng)
+        else:
+            train_u, val_u = _stratified_holdout(others, utt_labels[others], 1.0 / n_folds, rng)
         folds.append((_expand(train_u, utterance), _expand(val_u, utterance)))
         tests.append(_expand(test_u, utterance))
-    return SplitPlan("loso", folds, tests)
+    return SplitPlan("loso", folds, tests, validation)
 
 
 SPLIT_FUNCTIONS = {"paper": paper_split, "utterance": utterance_split, "loso": loso_split}
@@ -173,16 +231,20 @@ SPLIT_FUNCTIONS = {"paper": paper_split, "utterance": utterance_split, "loso": l
 
 def make_split(name: str, labels: np.ndarray, utterance: np.ndarray, speakers: list[str],
                sessions: list[str], n_folds: int = 5, test_fraction: float = 0.2,
-               seed: int = 0) -> SplitPlan:
-    """The built-in split ``name`` (the config's ``_target_`` names one directly)."""
+               seed: int = 0, **options) -> SplitPlan:
+    """The built-in split ``name`` (the config's ``_target_`` names one directly); ``options``
+    are the split's own keys (``validation=`` for ``loso``)."""
     if name not in SPLIT_FUNCTIONS:
         raise SerError(f"Unknown split `split={name}`; choose one of {', '.join(SPLITS)}.")
-    return SPLIT_FUNCTIONS[name](labels, utterance, speakers, sessions, n_folds, test_fraction, seed)
+    return SPLIT_FUNCTIONS[name](labels, utterance, speakers, sessions, n_folds, test_fraction, seed,
+                                 **options)
 
 
 def check_no_leak(name: str, train: np.ndarray, val: np.ndarray, test: np.ndarray,
-                  utterance: np.ndarray, speaker_of_utt: list[str]) -> None:
-    """Fail loudly when the protocol's unit sits on both sides: block, utterance or speaker."""
+                  utterance: np.ndarray, speaker_of_utt: list[str],
+                  validation: str = "utterances") -> None:
+    """Fail loudly when the protocol's unit sits on both sides: block, utterance or speaker
+    (under ``loso`` with ``validation="speakers"`` no speaker is in two of the three parts)."""
     sides = {"train": train, "validation": val, "test": test}
     for a, b in (("train", "test"), ("validation", "test"), ("train", "validation")):
         shared = np.intersect1d(sides[a], sides[b])
@@ -199,10 +261,13 @@ def check_no_leak(name: str, train: np.ndarray, val: np.ndarray, test: np.ndarra
                                f"{side} and the test set under split={name} (first: utterance "
                                f"#{min(shared_u)}), which that protocol forbids.")
     if name == "loso":
-        test_spk = {speaker_of_utt[u] for u in set(utterance[test].tolist())}
-        train_spk = {speaker_of_utt[u] for u in set(utterance[train].tolist())}
-        shared_s = sorted(test_spk & train_spk)
-        if shared_s:
-            raise SerError(f"Split leak: speaker(s) {', '.join(shared_s[:5])} appear in both the train "
-                           "and the test set under split=loso, which must be speaker independent. "
-                           "Check that the corpus gives each speaker one session/speaker id.")
+        spk = {side: {speaker_of_utt[u] for u in set(utterance[idx].tolist())} for side, idx in sides.items()}
+        pairs = [("train", "test"), ("validation", "test")]
+        if validation == "speakers":
+            pairs.append(("train", "validation"))
+        for a, b in pairs:
+            shared_s = sorted(spk[a] & spk[b])
+            if shared_s:
+                raise SerError(f"Split leak: speaker(s) {', '.join(shared_s[:5])} appear in both the {a} "
+                               f"and the {b} set under split=loso, which must keep them apart. Check "
+                               "that the corpus gives each speaker one session/speaker id.")

@@ -12,11 +12,12 @@ from torch import nn
 from ser.audio.mixing import mix_at_snr
 from ser.configs import plain
 from ser.errors import SerError
-from ser.features.augment import build_specaugment, mixup, random_gain
+from ser.features.augment import build_specaugment, build_vocal_tract_warp, mixup, random_gain
 from ser.models.builders import build_frontend, build_network
 from ser.models.metrics import block_metrics, score_test_set
 from ser.models.trunk_cache import TrunkCache, trunk_cache_reason
 from ser.models.optimizers import build_optimizer
+from ser.models.speaker_adversary import SpeakerAdversary, embedding_dim, speaker_index
 
 def gather_items(batches: list[tuple[torch.Tensor, ...]], key: tuple[int, ...]) -> list[torch.Tensor]:
     """Per-batch output columns -> whole-set columns; under DDP every process's, each item once.
@@ -83,7 +84,27 @@ class EmotionClassifier(pl.LightningModule):
                            f"the front-end {type(self.frontend).__name__} gives the network "
                            "waveforms (features=waveform). Use augment=none; a speech encoder "
                            "masks its own frames while fine-tuning (model.mask_time_prob).")
+        # augment.vtlp: vocal-tract length (and speed) perturbation of the training images
+        self.vtlp = build_vocal_tract_warp(augment.get("vtlp"))
+        if self.vtlp is not None and not getattr(self.frontend, "image", True):
+            raise SerError("augment.vtlp warps the frequency axis of spectrogram images, but the "
+                           f"front-end {type(self.frontend).__name__} gives the network waveforms "
+                           "(features=waveform). Set augment.vtlp=null.")
         self.mixup_alpha = float(augment.get("mixup_alpha") or 0.0)
+        # optim.speaker_adversary: a speaker head behind a gradient reversal (training only); its
+        # size is the fold's training speakers, known at setup and kept in the hyperparameters so
+        # a checkpoint rebuilds it
+        self.adversary_cfg = dict(optim.get("speaker_adversary") or {})
+        self.speaker_adversary: SpeakerAdversary | None = None
+        self._run_steps = 1
+        self.register_buffer("speaker_of_utt", torch.empty(0, dtype=torch.long), persistent=False)
+        if self.adversary_cfg:
+            if self.mixup_alpha > 0:
+                raise SerError("optim.speaker_adversary and augment.mixup_alpha > 0 cannot be combined: "
+                               "a mixed image has two speakers. Switch one of them off.")
+            dim = embedding_dim(self.net)
+            if self.adversary_cfg.get("n_speakers"):
+                self.speaker_adversary = self._make_adversary(dim, int(self.adversary_cfg["n_speakers"]))
         # optim.label_smoothing: the share of each target spread over the other classes
         self.label_smoothing = float(optim.get("label_smoothing") or 0.0)
         self.gain_db = float(augment.get("gain_db") or 0.0)
@@ -110,6 +131,10 @@ class EmotionClassifier(pl.LightningModule):
                 return batch  # no image needed: the frozen layers' output is kept
             clean = random_gain(batch["clean"], self.gain_db) if training else batch["clean"]
             batch["image"] = self.render(clean, batch["noise"], batch["snr"])
+            if training and self.vtlp is not None:
+                batch["image"] = self.vtlp(batch["image"])
+                if self.channels_last:
+                    batch["image"] = batch["image"].contiguous(memory_format=torch.channels_last)
             if training and self.specaugment is not None:
                 batch["image"] = self.specaugment(batch["image"])
         return batch
@@ -154,7 +179,8 @@ class EmotionClassifier(pl.LightningModule):
         if str(cfg.get("enabled", False)).lower() in ("false", "0", "none", "off") or dm is None \
                 or not hasattr(dm, "train_dataset"):
             return
-        augments = self.gain_db > 0 or self.specaugment is not None or self.mixup_alpha > 0
+        augments = (self.gain_db > 0 or self.specaugment is not None or self.mixup_alpha > 0
+                    or self.vtlp is not None)
         repeats = not dm.train_snrs or bool(dm.noise_cfg.get("fixed", False))
         sizes = dict(max_ram_gb=float(cfg.get("max_ram_gb", 4.0)),
                      max_disk_gb=float(cfg.get("max_disk_gb", 0.0)), spill_dir=cfg.get("spill_dir"))
@@ -189,6 +215,27 @@ class EmotionClassifier(pl.LightningModule):
             self.test_set_names = list(dm.test_set_names)
         if stage == "fit":
             self._setup_trunk_caches(dm)
+            if self.adversary_cfg and dm is not None:
+                self._setup_speakers(dm)
+
+    def _make_adversary(self, dim: int, n_speakers: int) -> SpeakerAdversary:
+        keys = ("weight", "hidden", "dropout")
+        return SpeakerAdversary(dim, n_speakers, **{k: self.adversary_cfg[k] for k in keys
+                                                    if self.adversary_cfg.get(k) is not None})
+
+    def _setup_speakers(self, dm: Any) -> None:
+        """Each utterance's training-speaker number, and the speaker head sized to them."""
+        speakers = [u.speaker for u in dm.table.utterances]
+        train_utts = set(dm.blocks.utterance[dm.train_idx].tolist())
+        index, names = speaker_index(speakers, train_utts)
+        self.speaker_of_utt = index.to(self.device)
+        if self.speaker_adversary is None:
+            self.speaker_adversary = self._make_adversary(embedding_dim(self.net), len(names)).to(self.device)
+            self.hparams["optim"]["speaker_adversary"] = {**self.adversary_cfg, "n_speakers": len(names)}
+        elif self.speaker_adversary.classify[-1].out_features != len(names):
+            raise SerError(f"The checkpoint's speaker head names {self.speaker_adversary.classify[-1].out_features} "
+                           f"training speakers, but this fold trains on {len(names)}: resume a run "
+                           "with the data it was trained on.")
 
     def on_fit_end(self) -> None:
         # what the caches did, for run.json: batches served from the cache and computed
@@ -213,6 +260,8 @@ class EmotionClassifier(pl.LightningModule):
             images, labels, partners, lam = mixup(batch["image"], labels, self.mixup_alpha)
             logits = self(images)
             loss = lam * self.loss(logits, labels) + (1 - lam) * self.loss(logits, partners)
+        elif self.speaker_adversary is not None:
+            logits, loss = self._adversarial_step(batch)
         else:
             logits = self._batch_logits(batch)
             loss = self.loss(logits, labels)
@@ -220,6 +269,24 @@ class EmotionClassifier(pl.LightningModule):
         self.log_dict({"train/loss": loss, "train/accuracy": acc}, prog_bar=True,
                       batch_size=len(batch["label"]))
         return loss
+
+    def _adversarial_step(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        """(emotion logits, loss): the emotion loss plus the speaker head's cross-entropy on the
+        same embedding, whose gradient reaches the network reversed (ser.models.speaker_adversary)."""
+        if "trunk" in batch:
+            features = batch["trunk"]
+        else:
+            features = self.net.trunk(batch["image"])
+            cache = self._stage_cache()
+            if cache is not None and "item" in batch:
+                cache.store(batch["item"], features)
+        embedding = self.net.finetune(features)
+        logits = self.net.head(embedding)
+        speakers = self.speaker_of_utt[batch["utterance"].to(self.speaker_of_utt.device)]
+        speaker_logits = self.speaker_adversary(embedding, self.global_step / self._run_steps)
+        speaker_loss = nn.functional.cross_entropy(speaker_logits, speakers, ignore_index=-1)
+        self.log("train/speaker_loss", speaker_loss, batch_size=len(speakers))
+        return logits, self.loss(logits, batch["label"]) + speaker_loss
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         logits = self._batch_logits(batch)
@@ -275,7 +342,12 @@ class EmotionClassifier(pl.LightningModule):
         :func:`ser.models.optimizers.parameter_groups`; step schedules learn the run's length
         from the trainer's step budget."""
         total = int(self.trainer.estimated_stepping_batches) if self._trainer is not None else 1
-        return build_optimizer(self.net, self.hparams.optim, total)
+        self._run_steps = max(total, 1)  # the speaker adversary's ramp runs over the whole run
+        extra = []
+        if self.speaker_adversary is not None:  # the speaker head learns at the emotion head's rate
+            extra.append({"params": list(self.speaker_adversary.parameters()),
+                          "lr": float(self.hparams.optim["head_weight_lr"]), "name": "speaker_head"})
+        return build_optimizer(self.net, self.hparams.optim, total, extra_groups=extra)
 
     # ---------------------------------------------------------- inference
     @torch.no_grad()

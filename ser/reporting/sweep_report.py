@@ -253,21 +253,28 @@ def summary_markdown(summary: Mapping[str, Any]) -> str:
 
 def validation_markdown(groups: Sequence[Mapping[str, Any]]) -> str:
     """Each group's validation UA per fold and its mean: the figure to choose settings by (the
-    test sets are for reporting the chosen ones). Empty when no group recorded one."""
+    test sets are for reporting the chosen ones), beside the mean clean test UA of the same runs
+    and the gap between the two (a validation part that predicts the test has a gap near 0).
+    Empty when no group recorded one."""
     rows = [(g["label"], g.get("validation_ua")) for g in groups]
     rows = [(label, v) for label, v in rows if v]
     if not rows:
         return ""
     folds = sorted({int(f) for _, v in rows for f in v["per_fold"]})
-    head = ["Group", "Mean ± std", *[f"Fold {f}" for f in folds]]
+    head = ["Group", "Validates on", "Mean ± std", *[f"Fold {f}" for f in folds], "Clean test",
+            "Validation − test"]
     lines = ["**Validation UA (%, each fold's validation part: the score to choose settings by; "
-             "mean ± std over folds)**", "", "| " + " | ".join(head) + " |",
-             "|---|" + "---:|" * (len(head) - 1)]
+             "mean ± std over folds), beside the same runs' mean clean test UA and the gap "
+             "(points; validation on held-out speakers should predict the test)**", "",
+             "| " + " | ".join(head) + " |", "|---|---|" + "---:|" * (len(head) - 2)]
     for label, v in rows:
         per_fold = {int(f): u for f, u in v["per_fold"].items()}
         spread = f" ± {100 * v['std']:.1f}" if v.get("std") is not None else ""
-        cells = [f"{100 * v['mean']:.1f}{spread}",
-                 *[f"{100 * per_fold[f]:.1f}" if f in per_fold else "–" for f in folds]]
+        test, gap = v.get("test_ua"), v.get("gap")
+        cells = [v.get("validation") or "–", f"{100 * v['mean']:.1f}{spread}",
+                 *[f"{100 * per_fold[f]:.1f}" if f in per_fold else "–" for f in folds],
+                 "–" if test is None else f"{100 * test:.1f}",
+                 "–" if gap is None else f"{100 * gap:+.1f}"]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -19,6 +19,7 @@ import numpy as np
 from ser.config_upgrade import is_baseline_config
 from ser.reporting.run_discovery import (RETEST_PREFIX, FinishedRun, _run_settings,  # noqa: F401
                                          find_retests, find_runs, flatten, has_metrics)
+from ser.reporting.generalisation import validation_gap
 from ser.reporting.tables import METRICS, NOISY_MEAN
 from ser.set_names import is_own_set
 
@@ -62,16 +63,25 @@ class RunGroup:
         return names
 
     def validation_ua(self) -> dict[str, Any] | None:
-        """The score settings are chosen on, per fold: ``{"mean", "std", "n", "per_fold"}``
-        (UA as fractions; per_fold maps fold -> UA), or None when no run recorded one."""
+        """The score settings are chosen on, per fold: ``{"mean", "std", "n", "per_fold",
+        "test_ua", "gap", "validation"}`` (UA as fractions; per_fold maps fold -> UA; test_ua and
+        gap are the means over the folds with a clean test set of its clean test UA and of
+        validation minus that; validation says whose voices validated), or None when no run
+        recorded one."""
         scores = {int(r.record.get("fold", -1)): validation_score(r.record) for r in self.runs}
         scores = {f: v for f, v in sorted(scores.items()) if v is not None}
         if not scores:
             return None
         values = np.array(list(scores.values()), dtype=np.float64)
+        gaps = [validation_gap(validation_score(r.record), r.metrics) for r in self.runs]
+        gaps = [g for g in gaps if g is not None]
+        kinds = sorted({json.loads(r.settings.get("split.validation", "null")) or "" for r in self.runs} - {""})
         return {"mean": float(values.mean()),
                 "std": float(values.std(ddof=1)) if len(values) > 1 else None,
-                "n": int(len(values)), "per_fold": scores}
+                "n": int(len(values)), "per_fold": scores,
+                "test_ua": float(np.mean([g["test_ua"] for g in gaps])) if gaps else None,
+                "gap": float(np.mean([g["gap"] for g in gaps])) if gaps else None,
+                "validation": "/".join(kinds) or None}
 
     def stats(self) -> dict[str, dict[str, dict[str, Any]]]:
         """``[test_set][metric] = {"mean", "std", "n"}`` over the runs that have that test set."""
