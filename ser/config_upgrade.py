@@ -108,7 +108,8 @@ def current_form(run: Mapping[str, Any]) -> dict[str, Any]:
 # Keys added to a group since runs were first saved: (group, which nodes have it, key, what a run
 # saved before it did). Runs from before data.test_hop voted with their blocks alone (re-tested,
 # they still do); a log-mel saved before features.pcen was a log-mel; an optimiser before
-# optim.ema_decay kept no average; one before augment.vtlp did not warp; a loso split before split.validation validated on the training
+# optim.ema_decay kept no average; one before augment.vtlp did not warp, a baseline
+# before model.speaker_norm did not normalise per speaker; a loso split before split.validation validated on the training
 # speakers' utterances. Filled in, an old run's settings compare with a new run's. A group is a
 # top-level key or a path to a nested copy.
 _is_loso = lambda node: (str(node.get("_target_", "")).endswith("loso_split")  # noqa: E731
@@ -121,6 +122,7 @@ ADDED_KEYS = (
     ("optim", lambda node: "lr" in node, "ema_decay", None),
     ("optim", lambda node: "lr" in node, "speaker_adversary", None),
     ("augment", lambda node: "specaugment" in node, "vtlp", None),
+    ("model", lambda node: str(node.get("_target_", "")).startswith("ser.baseline."), "speaker_norm", False),
 )
 
 

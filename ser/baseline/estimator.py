@@ -24,6 +24,18 @@ SVM's one-vs-rest decision values (no Platt scaling: it would cost a 5-fold inte
 argmax can disagree with the SVM's prediction), adjusted where needed so that their argmax is
 always the SVM's own prediction (:func:`agree_with`): the block metrics score what the SVM
 predicts, and the probabilities only break ties between an utterance's block votes.
+
+**Per-speaker standardisation** (``speaker_norm``, off by default). Much of what separates
+block features is who speaks, not how: pitch level, vocal-tract length, microphone. The field
+commonly z-scores every feature with the mean and standard deviation of each speaker's own blocks
+before the classifier (:func:`speaker_standardise`), so that what is left is each block's
+departure from its speaker's habit. Statistics come from the blocks of the same speaker in the
+same part: training speakers from their training blocks, validation speakers from their
+validation blocks, and each test speaker from that speaker's own blocks of the one test set
+being scored (the 0 dB set's blocks for the 0 dB set). That uses the test speaker's unlabelled
+test audio at test time (transductive), as the field does; labels are never used. The global
+standardisation and the SVM then follow as without it. The caller (:mod:`ser.baseline.run`)
+knows the speakers and calls :meth:`SvmBaseline.normalise`; the fitted SVM itself is unchanged.
 """
 
 from __future__ import annotations
@@ -48,6 +60,11 @@ from ser.models.metrics import block_metrics
 SVM_DEFAULTS: dict[str, Any] = {"C": 1.0, "kernel": "rbf", "gamma": "scale", "solver": "libsvm"}
 SOLVERS = ("libsvm", "libsvm_gram", "liblinear")
 SELECTION_METRIC = "validation UA (block level, mean recall over the classes validation holds)"
+# A feature whose standard deviation within one speaker is under this (relative to its mean's
+# size, at least 1) is only centred there: one block, or a value the speaker never changes.
+SPEAKER_STD_FLOOR = 1e-8
+SPEAKER_NORM_ON = ("speaker",)          # model.speaker_norm's string values that switch it on
+SPEAKER_NORM_OFF = ("none", "off", "false")
 
 
 Grid = Mapping[str, Sequence] | Sequence[Mapping[str, Sequence]]
@@ -125,6 +142,73 @@ def validation_ua(pipeline: Pipeline, features: np.ndarray, labels: np.ndarray,
                                n_classes)["ua"])
 
 
+def speaker_norm_setting(value: Any) -> bool:
+    """``model.speaker_norm`` as a bool: ``false``/``null``/``none`` -> False (the global
+    scaler only); ``true``/``speaker`` -> True (per-speaker standardisation first)."""
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    word = str(value).strip().lower()
+    if word in SPEAKER_NORM_ON or word == "true":
+        return True
+    if word in SPEAKER_NORM_OFF:
+        return False
+    raise SerError(f"model.speaker_norm={value!r}: use false (one standardisation over the "
+                   "training blocks, as before) or true / speaker (each feature z-scored with "
+                   "the mean and std of its speaker's own blocks in the same part or test set "
+                   "first; at test time that uses the test speaker's unlabelled test blocks).")
+
+
+def unknown_speakers(speakers: np.ndarray) -> np.ndarray:
+    """(N,) bool: items whose speaker is not known (None or an empty name, as a manifest
+    without a speaker column gives)."""
+    return np.array([s is None or not str(s).strip() for s in speakers], dtype=bool)
+
+
+def _standardise_rows(x: np.ndarray, rows: np.ndarray, basis: np.ndarray,
+                      floor: float) -> np.ndarray:
+    """x[rows] (R, D) z-scored with the mean and std (ddof 0) of x[basis]; a feature whose std
+    is under ``floor`` times max(1, |mean|) is only centred, so one block gives zeros."""
+    sample = x[basis]
+    mean, std = sample.mean(axis=0), sample.std(axis=0)
+    std = np.where(std < floor * np.maximum(1.0, np.abs(mean)), 1.0, std)
+    return (x[rows] - mean) / std
+
+
+def speaker_standardise(features: np.ndarray, speakers: np.ndarray,
+                        fit: np.ndarray | None = None,
+                        floor: float = SPEAKER_STD_FLOOR) -> np.ndarray:
+    """(N, D) ``features``, each row z-scored with its speaker's mean and std per feature.
+
+    ``speakers`` (N,): each row's speaker (any hashable; None or "" means unknown). The
+    statistics of a speaker come from that speaker's rows where ``fit`` (N,) bool is true
+    (None: all rows; a speaker with no such row uses all its rows): a test set's extra
+    overlapping windows can then follow its grid blocks' statistics without changing them.
+    Rows of unknown speakers are standardised with the whole set's statistics instead. A
+    feature (nearly) constant within a speaker is only centred (see :data:`SPEAKER_STD_FLOOR`),
+    so a speaker with a single block gets zeros, never NaN or inf. Returns a new (N, D)
+    float64 array; rows keep their order.
+    """
+    x = np.asarray(features, dtype=np.float64)
+    if x.ndim != 2 or len(speakers) != len(x):
+        raise SerError(f"Per-speaker standardisation needs (N, D) features and N speakers; got "
+                       f"features of shape {x.shape} and {len(speakers)} speakers.")
+    fit = np.ones(len(x), dtype=bool) if fit is None else np.asarray(fit, dtype=bool)
+    out = np.empty_like(x)
+    unknown = unknown_speakers(speakers)
+    if unknown.any():
+        everyone = np.ones(len(x), dtype=bool)
+        out[unknown] = _standardise_rows(x, unknown, fit if fit.any() else everyone, floor)
+    known = np.flatnonzero(~unknown)
+    if len(known):
+        names = np.array([str(s) for s in np.asarray(speakers, dtype=object)[known]], dtype=object)
+        _, group = np.unique(names, return_inverse=True)
+        for g in range(int(group.max()) + 1):
+            rows = known[group == g]
+            basis = rows[fit[rows]]
+            out[rows] = _standardise_rows(x, rows, basis if len(basis) else rows, floor)
+    return out
+
+
 class SvmBaseline:
     """Standardise (N, D) block features, then an SVM chosen on validation from ``grid``.
 
@@ -135,12 +219,17 @@ class SvmBaseline:
     may be fixed or searched, not both. ``grid_name``: the grid's config key, for messages.
     ``is_baseline`` marks the class a ``model`` config's ``_target_`` names as a baseline, so
     train.py fits it here instead of training a network (no ``kind`` key to keep in step).
+    ``speaker_norm`` (see :func:`speaker_norm_setting`): standardise each speaker's features
+    first (:meth:`normalise`, applied by the caller, who knows the speakers).
     """
 
     is_baseline = True
+    speaker_norm = False  # the class default: estimators pickled before the setting existed
 
     def __init__(self, grid: Mapping[str, Sequence] | None = None, grid_name: str = "model.grid",
-                 c_patience: int | None = None, **settings: Any):
+                 c_patience: int | None = None, speaker_norm: bool | str | None = False,
+                 **settings: Any):
+        self.speaker_norm = speaker_norm_setting(speaker_norm)
         if c_patience is not None and (isinstance(c_patience, bool) or int(c_patience) < 1):
             raise SerError(f"model.c_patience={c_patience!r}: give a whole number of at least 1 "
                            "(how many successive C values without a better validation UA end "
@@ -177,6 +266,21 @@ class SvmBaseline:
         """(B, T) float waveforms -> (B, D) float64 features: each subclass's own extractor
         (MfccSvm, OpenSmileSvm); the base class has none."""
         raise NotImplementedError(f"{type(self).__name__} defines no features()")
+
+    # -- per-speaker standardisation
+    def normalise(self, features: np.ndarray, speakers: np.ndarray,
+                  fit: np.ndarray | None = None) -> np.ndarray:
+        """(N, D) features as the scaler and SVM see them: ``features`` themselves (the same
+        array) when ``speaker_norm`` is off, else :func:`speaker_standardise` of them by the
+        items' ``speakers`` (N,), with statistics from the rows where ``fit`` (N,) is true."""
+        if not self.speaker_norm:
+            return features
+        return speaker_standardise(features, speakers, fit)
+
+    def norm_repr(self) -> str:
+        """``, speaker_norm=True`` for the estimator's repr when it is on; else nothing, so a
+        run without it records the same ``estimator`` as before the setting existed."""
+        return ", speaker_norm=True" if self.speaker_norm else ""
 
     # -- fitting
     def _fit_one(self, point: Mapping[str, Any], features: np.ndarray,

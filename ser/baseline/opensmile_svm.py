@@ -36,7 +36,9 @@ class OpenSmileSvm(SvmBaseline):
     made and recorded). C, kernel, gamma, solver, class_weight, break_ties, max_iter: fixed SVM
     settings (``solver=liblinear`` is LinearSVC, for ComParE's many dimensions). c_patience:
     successive C values without a better validation UA that end the search along C (None:
-    the whole grid; see :mod:`ser.baseline.estimator`). workers:
+    the whole grid; see :mod:`ser.baseline.estimator`). speaker_norm: z-score each speaker's
+    functionals with that speaker's own blocks first (true/``speaker``; test speakers by their
+    unlabelled test blocks, see :mod:`ser.baseline.estimator`). workers:
     processes extracting features in parallel (1: in this process). ``sample_rate`` (Hz) is
     the rate the blocks were decoded at: train.py passes the data module's.
     """
@@ -46,14 +48,15 @@ class OpenSmileSvm(SvmBaseline):
                  C: float | None = None, kernel: str | None = None,
                  gamma: str | float | None = None, solver: str | None = None,
                  class_weight: str | None = "balanced", break_ties: bool = True,
-                 max_iter: int = 10000, workers: int = 1, c_patience: int | None = None):
+                 max_iter: int = 10000, workers: int = 1, c_patience: int | None = None,
+                 speaker_norm: bool | str | None = False):
         if feature_set not in FEATURE_SETS:
             raise SerError(f"model.feature_set={feature_set!r}: use egemaps (eGeMAPS v02, 88 "
                            "functionals) or compare (ComParE 2016, 6,373 functionals).")
         self.sample_rate, self.feature_set = int(sample_rate), str(feature_set)
         self.workers = max(1, int(workers))
         super().__init__((grids or {}).get(feature_set), f"model.grids.{feature_set}",
-                         c_patience=c_patience, C=C,
+                         c_patience=c_patience, speaker_norm=speaker_norm, C=C,
                          kernel=kernel, gamma=gamma, solver=solver, class_weight=class_weight,
                          break_ties=bool(break_ties), max_iter=int(max_iter))
         self.n_features = FEATURE_SETS[feature_set][1]
@@ -105,5 +108,6 @@ class OpenSmileSvm(SvmBaseline):
         return {**self.__dict__, "_smile": None, "_pool": None}
 
     def __repr__(self) -> str:
-        return f"OpenSmileSvm(feature_set={self.feature_set}, {self.svm_repr()})"
+        return (f"OpenSmileSvm(feature_set={self.feature_set}, {self.svm_repr()}"
+                f"{self.norm_repr()})")
 

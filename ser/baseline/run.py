@@ -9,6 +9,14 @@ The SVM's settings are chosen on the fold's validation part (:mod:`ser.baseline.
 never on the test sets; the choice and every candidate's validation UA go to run.json's
 ``selection``. Like a network run, a baseline run writes predictions.csv (every test block's
 class probabilities per test set).
+
+With ``model.speaker_norm`` the features are standardised per speaker before the SVM
+(:func:`speaker_features`): training speakers by their training blocks, validation speakers by
+their validation blocks (each SNR copy by its own statistics), and each test set's speakers by their own unlabelled blocks of that
+test set (transductive). A block's speaker is its utterance's, in the table the block's set
+indexes: the run's corpus for training, validation and the own test sets, the other corpus for
+``<corpus>/...`` sets (:meth:`EmotionDataModule.test_blocks`). :func:`score_test_sets` does it,
+so re-tests of a saved estimator (``evaluate.py ckpt=``) normalise exactly as the run did.
 """
 
 from __future__ import annotations
@@ -18,17 +26,19 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytorch_lightning as pl
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from ser.atomic import write_atomic
-from ser.baseline.estimator import SvmBaseline
+from ser.baseline.estimator import SvmBaseline, unknown_speakers
 from ser.config_upgrade import with_target
 from ser.baseline.extraction import FEATURE_CHUNK, feature_cache, mixed_features
 from ser.errors import SerError
 from ser.models.metrics import block_metrics, score_test_set
+from ser.reporting.generalisation import gap_words, validation_gap
 from ser.reporting.predictions import Predictions, test_set_predictions
 from ser.reporting.tables import markdown_table
 from ser.training.loggers import build_logger, finish_wandb
@@ -89,20 +99,71 @@ def _log(cfg: DictConfig, run_dir: Path, group: str | None, validation: dict, me
     logger.finalize("success")
 
 
-def score_test_sets(model: SvmBaseline, datamodule, cache, fold: str
-                    ) -> tuple[dict[str, dict], Predictions]:
+def item_speakers(blocks, utterance: np.ndarray) -> np.ndarray:
+    """(N,) object array: the speaker of each item, from its utterance index (N,) into
+    ``blocks.table.utterances`` (a :class:`~ser.data.blocks.BlockTable`); "" where unknown."""
+    utterances = blocks.table.utterances
+    return np.array([str(utterances[int(u)].speaker or "") for u in utterance], dtype=object)
+
+
+def speaker_features(model: SvmBaseline, part: dict[str, np.ndarray], blocks, where: str,
+                     unknown: list[str], grid_only: bool = False) -> np.ndarray:
+    """(N, D) features of one part (as :func:`mixed_features` returns it) as the SVM sees
+    them: unchanged without ``model.speaker_norm``; else standardised per speaker and SNR copy
+    over this part's own items (:meth:`SvmBaseline.normalise`): a training speaker's clean
+    blocks and each of its noisy copies by their own statistics, as each test set (one SNR) is. ``blocks``: the table the part's
+    ``utterance`` column indexes. ``grid_only``: statistics from the grid blocks alone
+    (``offset`` 0), so a test set's extra windows (``data.test_hop``) leave its blocks' scores
+    as they were. Items of unknown speakers are standardised over the whole part; ``where`` is
+    added to ``unknown`` then, for one line on stdout."""
+    if not model.speaker_norm:
+        return part["features"]
+    speakers = item_speakers(blocks, part["utterance"])
+    missing = int(unknown_speakers(speakers).sum())
+    if "snr" in part:  # one recording condition at a time, as each test set is one
+        condition = np.array([f"@{float(v):g}" for v in part["snr"]], dtype=object)
+        known = ~unknown_speakers(speakers)
+        speakers = np.where(known, speakers + condition, speakers)
+    if missing:
+        unknown.append(f"{where} ({missing} of {len(speakers)} items)")
+    fit = np.asarray(part["offset"]) == 0 if grid_only else None
+    return model.normalise(part["features"], speakers, fit)
+
+
+def say_unknown_speakers(unknown: list[str]) -> None:
+    """One line on stdout naming the parts whose items had no speaker (see :func:`speaker_features`)."""
+    if unknown:
+        print("Speaker normalisation (model.speaker_norm): no speaker is known for some items of "
+              f"{'; '.join(unknown)}; those items were standardised over their whole set instead.",
+              flush=True)
+
+
+def score_test_sets(model: SvmBaseline, datamodule, cache, fold: str,
+                    unknown: list[str] | None = None) -> tuple[dict[str, dict], Predictions]:
     """Each test set's metrics (metrics.json) and all test blocks' probabilities
-    (predictions.csv: one row per test block and test set, in the loaders' order)."""
+    (predictions.csv: one row per test block and test set, in the loaders' order).
+
+    With ``model.speaker_norm`` each test set's features are standardised per speaker over
+    that set's own blocks, the speakers read from the table the set indexes (another corpus's
+    for ``<corpus>/...`` sets). Sets with items of unknown speakers are added to ``unknown``;
+    without a list, they are said on stdout here."""
     metrics: dict[str, dict] = {}
     parts = []
+    missing: list[str] = [] if unknown is None else unknown
     for name, loader in zip(datamodule.test_set_names, datamodule.test_dataloader()):
         test = mixed_features(model, loader, cache, where=f"test set {name} of {fold}")
-        probs, _ = model.predict_scores(test["features"])
+        blocks = (datamodule.test_blocks(name) if hasattr(datamodule, "test_blocks")
+                  else datamodule.blocks)
+        features = speaker_features(model, test, blocks, f"test set {name}", missing,
+                                    grid_only=True)
+        probs, _ = model.predict_scores(features)
         metrics[name] = score_test_set(torch.from_numpy(probs), torch.from_numpy(test["label"]),
                                        torch.from_numpy(test["utterance"]),
                                        torch.from_numpy(test["offset"]))
         parts.append(test_set_predictions(datamodule, name, probs, test["utterance"],
                                           test["block"], test["label"], offset=test["offset"]))
+    if unknown is None:
+        say_unknown_speakers(missing)
     return metrics, Predictions.concat(parts)
 
 
@@ -134,13 +195,19 @@ def train_baseline(cfg: DictConfig) -> dict:
         val = mixed_features(model, datamodule.val_dataloader(), cache,
                              where=f"the validation part of {fold}")
         extracted = time.time()
+        unknown: list[str] = []  # parts with items of unknown speakers (model.speaker_norm)
+        train["features"] = speaker_features(model, train, datamodule.blocks,
+                                             "the training part", unknown)
+        val["features"] = speaker_features(model, val, datamodule.blocks,
+                                           "the validation part", unknown)
         model.fit(train["features"], train["label"], len(classes), val["features"], val["label"])
         fitted = time.time()
         _, val_preds = model.predict_scores(val["features"])
         val_all = block_metrics(torch.from_numpy(val_preds), torch.from_numpy(val["label"]),
                                 len(classes))
         validation = {k: val_all[k] for k in ("weighted_f1", "ua", "accuracy")}
-        metrics, predictions = score_test_sets(model, datamodule, cache, fold)
+        metrics, predictions = score_test_sets(model, datamodule, cache, fold, unknown)
+        say_unknown_speakers(unknown)
     finally:
         if hasattr(model, "close"):  # worker processes of a parallel extractor
             model.close()
@@ -151,9 +218,12 @@ def train_baseline(cfg: DictConfig) -> dict:
     record.update({"validation": validation, "n_train_items": int(len(train["label"])),
                    "n_features": int(train["features"].shape[1]), "estimator": repr(model),
                    "selection": model.selection, "feature_cache": cache.summary(),
+                   "speaker_norm": bool(model.speaker_norm),
                    "data_seconds": round(data_ready - started, 2),
                    "feature_seconds": round(extracted - data_ready, 2),
-                   "fit_seconds": round(fitted - extracted, 2)})
+                   "fit_seconds": round(fitted - extracted, 2),
+                   "generalisation": validation_gap(validation["ua"], metrics,
+                                                    getattr(datamodule.plan, "validation", None))})
     write_run_files(run_dir, datamodule, OmegaConf.to_yaml(OmegaConf.create(baseline_config(cfg))),
                     record, metrics, predictions=predictions)
     try:
@@ -161,8 +231,12 @@ def train_baseline(cfg: DictConfig) -> dict:
     finally:
         finish_wandb()
     print(f"Chosen on validation UA: {model.svm_repr()}", flush=True)
+    if model.speaker_norm:
+        print("Features standardised per speaker first (model.speaker_norm): each test speaker by "
+              "its own unlabelled blocks of each test set (transductive).", flush=True)
     print(f"Validation (block level): weighted F1 {100 * validation['weighted_f1']:.2f}, "
           f"UA {100 * validation['ua']:.2f}, accuracy {100 * validation['accuracy']:.2f}", flush=True)
     print(markdown_table(metrics, title=f"{cfg.run_name} ({cfg.model.name}): test sets ({run_dir})"),
           flush=True)
+    print(gap_words(record["generalisation"]), flush=True)
     return metrics

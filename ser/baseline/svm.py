@@ -25,22 +25,25 @@ class MfccSvm(SvmBaseline):
     weights classes inversely to their training counts; ``break_ties`` resolves tied
     one-vs-one votes by the decision values instead of by class order); C defaults to 3 when
     neither it nor ``grid`` sets it. grid: candidates chosen on the fold's validation part,
-    e.g. ``{"C": [1, 3, 10]}`` (see :mod:`ser.baseline.estimator`). ``sample_rate`` (Hz) is the
-    rate the blocks were decoded at: train.py passes the data module's.
+    e.g. ``{"C": [1, 3, 10]}`` (see :mod:`ser.baseline.estimator`). speaker_norm: z-score each
+    speaker's features with that speaker's own blocks first (true/``speaker``; test speakers by
+    their unlabelled test blocks, see :mod:`ser.baseline.estimator`). ``sample_rate`` (Hz) is
+    the rate the blocks were decoded at: train.py passes the data module's.
     """
 
     def __init__(self, sample_rate: int = 16000, n_mfcc: int = 20, n_fft: int = 512,
                  hop_length: int = 160, n_mels: int = 40, prosody: bool = False,
                  C: float | None = None, kernel: str | None = None, gamma: str | float | None = None,
                  class_weight: str | None = "balanced", break_ties: bool = True,
-                 solver: str | None = None, grid: Grid | None = None):
+                 solver: str | None = None, grid: Grid | None = None,
+                 speaker_norm: bool | str | None = False):
         self.sample_rate, self.n_mfcc = int(sample_rate), int(n_mfcc)
         self.n_fft, self.hop_length, self.n_mels = int(n_fft), int(hop_length), int(n_mels)
         self.prosody = bool(prosody)
         if C is None and not any("C" in part for part in sub_grids(grid)):
             C = 3.0  # chosen on URDU's validation folds (docs/results.md)
-        super().__init__(grid, C=C, kernel=kernel, gamma=gamma, solver=solver,
-                         class_weight=class_weight, break_ties=bool(break_ties))
+        super().__init__(grid, speaker_norm=speaker_norm, C=C, kernel=kernel, gamma=gamma,
+                         solver=solver, class_weight=class_weight, break_ties=bool(break_ties))
 
     @property
     def feature_names(self) -> list[str]:
@@ -65,4 +68,5 @@ class MfccSvm(SvmBaseline):
 
     def __repr__(self) -> str:
         return (f"MfccSvm(n_mfcc={self.n_mfcc}, prosody={self.prosody}, n_fft={self.n_fft}, "
-                f"hop_length={self.hop_length}, n_mels={self.n_mels}, {self.svm_repr()})")
+                f"hop_length={self.hop_length}, n_mels={self.n_mels}, {self.svm_repr()}"
+                f"{self.norm_repr()})")

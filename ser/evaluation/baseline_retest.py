@@ -6,6 +6,9 @@ SNRs, the speech gate's blocks, overlapping windows for the utterance votes (``d
 without refitting. The same data module rebuilds the fold's test sets, features come from the
 same disk cache (a re-test adds only the items the original tests did not hold), and the files
 written are a network re-test's, so ``evaluate.py sweep=DIR retests=true`` pools both alike.
+An estimator fitted with ``model.speaker_norm`` standardises each rebuilt test set per speaker
+over that set's own blocks, as its run did (:func:`ser.baseline.run.score_test_sets`); one
+pickled before the setting existed has it off.
 """
 
 from __future__ import annotations
