@@ -109,7 +109,8 @@ def current_form(run: Mapping[str, Any]) -> dict[str, Any]:
 # saved before it did). Runs from before data.test_hop voted with their blocks alone (re-tested,
 # they still do); a log-mel saved before features.pcen was a log-mel; an optimiser before
 # optim.ema_decay kept no average; one before augment.vtlp did not warp, a baseline
-# before model.speaker_norm did not normalise per speaker; a loso split before split.validation validated on the training
+# before model.speaker_norm did not normalise per speaker; data before data.speaker_norm normalised no
+# group; a loso split before split.validation validated on the training
 # speakers' utterances. Filled in, an old run's settings compare with a new run's. A group is a
 # top-level key or a path to a nested copy.
 _is_loso = lambda node: (str(node.get("_target_", "")).endswith("loso_split")  # noqa: E731
@@ -118,6 +119,7 @@ ADDED_KEYS = (
     ("split", _is_loso, "validation", "utterances"),
     (("data", "split"), _is_loso, "validation", "utterances"),
     ("data", lambda node: "block_seconds" in node, "test_hop", None),
+    ("data", lambda node: "block_seconds" in node, "speaker_norm", None),
     ("features", lambda node: str(node.get("_target_", "")).endswith("logmel.LogMel"), "pcen", False),
     ("optim", lambda node: "lr" in node, "ema_decay", None),
     ("optim", lambda node: "lr" in node, "speaker_adversary", None),

@@ -22,6 +22,7 @@ from ser.data.cross_corpus import TestCorpus, load_test_corpora
 from ser.data.snr_levels import parse_snrs, snr_name, snr_range, training_snrs  # noqa: F401
 from ser.data.speech_blocks import BlockGate, BlockSpeech, block_speech
 from ser.data.splits import SPLIT_CAVEAT, check_no_leak
+from ser.features.group_norm import grouping_setting
 from ser.data.summary import class_count_table
 from ser.errors import SerError
 from ser.set_names import corpus_set_name, other_corpus
@@ -73,7 +74,7 @@ class EmotionDataModule(pl.LightningDataModule):
                  batch_size: int = 128, num_workers: int | str = "auto",
                  balanced_sampling: bool = False, cache_dir: str | None = None, verbose: bool = True,
                  vad: DictConfig | None = None, min_speech: float | None = None,
-                 test_hop: float | None = None):
+                 test_hop: float | None = None, speaker_norm: str | None = None):
         super().__init__()
         as_cfg = lambda c: c if isinstance(c, DictConfig) else OmegaConf.create(c)  # noqa: E731
         self.dataset_cfg, self.noise_cfg = as_cfg(dataset), as_cfg(noise)
@@ -95,6 +96,9 @@ class EmotionDataModule(pl.LightningDataModule):
         # test sets also hold windows every test_hop of a block between consecutive blocks:
         # more views for each utterance's vote (block metrics keep to the grid blocks)
         self.test_hop = None if test_hop is None else float(test_hop)
+        # the network's images normalised per speaker or recording: the LightningModule does it,
+        # from the run config; checked here so a typo fails before any data is read
+        self.speaker_norm = grouping_setting(speaker_norm)
         self.snr_reference = str(self.noise_cfg.get("snr_reference") or "block")
         self.speech: BlockSpeech | None = None   # per-block speech, when a gate or SNR needs it
         self.gate: BlockGate | None = None       # the blocks data.min_speech keeps
@@ -221,7 +225,15 @@ class EmotionDataModule(pl.LightningDataModule):
                 "votes")
 
     def _validation_words(self) -> str:
-        """Whose voices validate: the score that picks the checkpoint and every setting."""
+        """Whose voices validate: the score that picks the checkpoint and every setting; and
+        how images are normalised (data.speaker_norm)."""
+        norm = {"speaker": " Images normalised by each speaker's band statistics per part and SNR "
+                           "copy (test speakers: from their own unlabelled test blocks).",
+                "utterance": " Images normalised by each recording's own band statistics per SNR "
+                             "copy."}.get(self.speaker_norm or "", "")
+        return self._whose_validation() + norm
+
+    def _whose_validation(self) -> str:
         speakers = [u.speaker for u in self.table.utterances]
         who = lambda idx: {speakers[u] for u in set(self.blocks.utterance[idx].tolist())}  # noqa: E731
         val, train = who(self.val_idx), who(self.train_idx)

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ser.errors import SerError
 from ser.models.checkpoints import (block_settings, find_checkpoint, load_weights, read_checkpoint,
                                     trained_hyper_parameters)
 
@@ -50,6 +51,13 @@ def load_block_classifier(path: str | Path) -> tuple[BlockClassifier, dict]:
     (one paragraph) for a file that is not one or whose weights do not fit its network."""
     ckpt = read_checkpoint(path)
     hp = trained_hyper_parameters(ckpt, path)
+    grouping = ((hp.get("run_config") or {}).get("data") or {}).get("speaker_norm")
+    if grouping not in (None, False, "null", "none"):
+        raise SerError(f"{path} was trained with data.speaker_norm={grouping}: its network expects "
+                       "images normalised by a speaker's (or a whole recording's) band statistics, "
+                       "which single-block inference (ser-predict, ser-listen, ser-serve, ser-export) "
+                       "does not compute. Test it with `evaluate.py ckpt=`, which takes the "
+                       "statistics from the rebuilt test sets, or train without data.speaker_norm.")
     model = BlockClassifier(hp)
     load_weights(model, ckpt, path)
     model.eval()

@@ -12,6 +12,7 @@ from torch import nn
 from ser.audio.mixing import mix_at_snr
 from ser.configs import plain
 from ser.errors import SerError
+from ser.features.group_norm import GroupNorm, GroupStatistics, group_keys, grouping_setting
 from ser.features.augment import build_specaugment, build_vocal_tract_warp, mixup, random_gain
 from ser.models.builders import build_frontend, build_network
 from ser.models.metrics import block_metrics, score_test_set
@@ -112,6 +113,11 @@ class EmotionClassifier(pl.LightningModule):
             # Weights in the images' memory order: gradients then come out in the order of
             # the weights (DDP's gradient buckets require it) and convolutions skip conversions.
             self.net = self.net.to(memory_format=torch.channels_last)
+        # data.speaker_norm: the images normalised by each speaker's (or recording's) band
+        # statistics, taken per part at the start of fitting and testing (ser/features/group_norm.py)
+        self.grouping = grouping_setting(((plain(run_config) or {}).get("data") or {}).get("speaker_norm"))
+        self.group_norms: dict[str, GroupNorm] = {}
+        self._speakers_of: dict[str, list[str]] = {}
         self.compile_net = bool(model.get("compile", False))
         self.register_buffer("class_weights", torch.ones(len(self.classes)), persistent=False)
         self._outputs: dict[int, list[tuple[torch.Tensor, ...]]] = {}
@@ -131,6 +137,8 @@ class EmotionClassifier(pl.LightningModule):
                 return batch  # no image needed: the frozen layers' output is kept
             clean = random_gain(batch["clean"], self.gain_db) if training else batch["clean"]
             batch["image"] = self.render(clean, batch["noise"], batch["snr"])
+            if self.grouping is not None:
+                batch["image"] = self._group_normalise(batch, dataloader_idx)
             if training and self.vtlp is not None:
                 batch["image"] = self.vtlp(batch["image"])
                 if self.channels_last:
@@ -150,6 +158,64 @@ class EmotionClassifier(pl.LightningModule):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self._network()(images)
+
+    # ---------------------------------------------------- group statistics
+    def _part_name(self, dataloader_idx: int) -> str | None:
+        if self._trainer is None:
+            return None
+        if self.trainer.training:
+            return "train"
+        if self.trainer.validating or self.trainer.sanity_checking:
+            return "val"
+        if self.trainer.testing:
+            return f"test/{dataloader_idx}"
+        return None
+
+    def _group_normalise(self, batch: dict, dataloader_idx: int) -> torch.Tensor:
+        part = self._part_name(dataloader_idx)
+        norm = self.group_norms.get(part or "")
+        if norm is None:
+            raise SerError(f"data.speaker_norm={self.grouping}: no group statistics for the "
+                           f"{part or 'current'} items; they are taken when fitting and testing "
+                           "through train.py or evaluate.py, not for single recordings.")
+        speakers = self._speakers_of.get(part, [])
+        keys = group_keys(self.grouping, batch["utterance"].tolist(), batch["snr"].tolist(), speakers)
+        return norm(batch["image"], keys)
+
+    @torch.no_grad()
+    def _collect_group_norm(self, loader, speakers: list[str]) -> GroupNorm:
+        """One pass over ``loader``'s items (one epoch's noise draws): each group's band
+        statistics of the rendered images."""
+        stats = GroupStatistics()
+        for batch in loader:
+            clean = batch["clean"].to(self.device)
+            images = self.render(clean, batch["noise"].to(self.device), batch["snr"].to(self.device))
+            stats.add(images, group_keys(self.grouping, batch["utterance"].tolist(),
+                                         batch["snr"].tolist(), speakers))
+        return stats.finish()
+
+    def on_fit_start(self) -> None:
+        dm = getattr(self.trainer, "datamodule", None)
+        if self.grouping is None or dm is None:
+            return
+        speakers = [u.speaker for u in dm.table.utterances]
+        self._speakers_of = {"train": speakers, "val": speakers}
+        train = self._collect_group_norm(dm.train_dataloader(), speakers)
+        self.group_norms = {"train": train,
+                            "val": self._collect_group_norm(dm.val_dataloader(), speakers).with_reference(train)}
+        self._train_reference = train
+
+    def on_test_start(self) -> None:
+        dm = getattr(self.trainer, "datamodule", None)
+        if self.grouping is None or dm is None:
+            return
+        reference = getattr(self, "_train_reference", None)
+        if reference is None:  # a re-test: the training part's reference, taken afresh
+            reference = self._collect_group_norm(dm.train_dataloader(), [u.speaker for u in dm.table.utterances])
+        for idx, (name, loader) in enumerate(zip(dm.test_set_names, dm.test_dataloader())):
+            speakers = [u.speaker for u in dm.test_blocks(name).table.utterances]
+            self._speakers_of[f"test/{idx}"] = speakers
+            self.group_norms[f"test/{idx}"] = self._collect_group_norm(loader, speakers).with_reference(reference)
 
     def _stage_cache(self) -> TrunkCache | None:
         if self._trainer is None:
