@@ -265,7 +265,7 @@ def test_the_sweep_summary_shows_each_groups_validation_ua_per_fold():
 
 
 def test_the_sweep_summary_gives_the_gap_between_validation_and_clean_test_ua():
-    from ser.reporting.generalisation import gap_words, validation_gap
+    from ser.reporting.generalisation import gap_words, matching_test_sets, validation_gap
     from ser.reporting.sweep_report import validation_markdown
     from ser.reporting.sweep_summary import FinishedRun, RunGroup, summary_rows
     from ser.reporting.tables import METRICS
@@ -283,6 +283,12 @@ def test_the_sweep_summary_gives_the_gap_between_validation_and_clean_test_ua():
     gap = validation_gap(0.8, {"clean": {"ua": 0.7}}, "utterances")
     assert gap["gap"] == pytest.approx(0.1)
     assert "utterances of the training speakers" in gap_words(gap) and "+10.0 points" in gap_words(gap)
+    # validation holds clean + 15/20/40 dB copies under snr=all: compared with those test sets
+    sets = matching_test_sets("all", [15, 20, 40])
+    assert sets == ["clean", "15dB", "20dB", "40dB"] and matching_test_sets("clean") == ["clean"]
+    noisy = validation_gap(0.7, {"clean": {"ua": 0.8}, "15dB": {"ua": 0.6}, "0dB": {"ua": 0.1}},
+                           test_sets=sets)
+    assert noisy["test_ua"] == pytest.approx(0.7) and noisy["test_sets"] == ["clean", "15dB"]
     assert validation_gap(None, {"clean": {"ua": 0.7}}) is None and validation_gap(0.8, {}) is None
 
 

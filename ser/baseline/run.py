@@ -38,7 +38,7 @@ from ser.config_upgrade import with_target
 from ser.baseline.extraction import FEATURE_CHUNK, feature_cache, mixed_features
 from ser.errors import SerError
 from ser.models.metrics import block_metrics, score_test_set
-from ser.reporting.generalisation import gap_words, validation_gap
+from ser.reporting.generalisation import gap_words, matching_test_sets, validation_gap
 from ser.reporting.predictions import Predictions, test_set_predictions
 from ser.reporting.tables import markdown_table
 from ser.training.loggers import build_logger, finish_wandb
@@ -222,8 +222,9 @@ def train_baseline(cfg: DictConfig) -> dict:
                    "data_seconds": round(data_ready - started, 2),
                    "feature_seconds": round(extracted - data_ready, 2),
                    "fit_seconds": round(fitted - extracted, 2),
-                   "generalisation": validation_gap(validation["ua"], metrics,
-                                                    getattr(datamodule.plan, "validation", None))})
+                   "generalisation": validation_gap(
+                       validation["ua"], metrics, getattr(datamodule.plan, "validation", None),
+                       matching_test_sets(cfg.snr, cfg.data.get("all_snrs", (15, 20, 40))))})
     write_run_files(run_dir, datamodule, OmegaConf.to_yaml(OmegaConf.create(baseline_config(cfg))),
                     record, metrics, predictions=predictions)
     try:

@@ -253,19 +253,20 @@ def summary_markdown(summary: Mapping[str, Any]) -> str:
 
 def validation_markdown(groups: Sequence[Mapping[str, Any]]) -> str:
     """Each group's validation UA per fold and its mean: the figure to choose settings by (the
-    test sets are for reporting the chosen ones), beside the mean clean test UA of the same runs
-    and the gap between the two (a validation part that predicts the test has a gap near 0).
+    test sets are for reporting the chosen ones), beside the same runs' test UA in the validation
+    part's conditions and the gap between the two (a validation part that predicts the test has a gap near 0).
     Empty when no group recorded one."""
     rows = [(g["label"], g.get("validation_ua")) for g in groups]
     rows = [(label, v) for label, v in rows if v]
     if not rows:
         return ""
     folds = sorted({int(f) for _, v in rows for f in v["per_fold"]})
-    head = ["Group", "Validates on", "Mean ± std", *[f"Fold {f}" for f in folds], "Clean test",
+    head = ["Group", "Validates on", "Mean ± std", *[f"Fold {f}" for f in folds], "Test, same conditions",
             "Validation − test"]
     lines = ["**Validation UA (%, each fold's validation part: the score to choose settings by; "
-             "mean ± std over folds), beside the same runs' mean clean test UA and the gap "
-             "(points; validation on held-out speakers should predict the test)**", "",
+             "mean ± std over folds), beside the same runs' test UA in the validation part's "
+             "conditions (clean and the training SNRs, mean over folds) and the gap (points; "
+             "validation on held-out speakers should predict the test)**", "",
              "| " + " | ".join(head) + " |", "|---|---|" + "---:|" * (len(head) - 2)]
     for label, v in rows:
         per_fold = {int(f): u for f, u in v["per_fold"].items()}

@@ -19,7 +19,7 @@ import numpy as np
 from ser.config_upgrade import is_baseline_config
 from ser.reporting.run_discovery import (RETEST_PREFIX, FinishedRun, _run_settings,  # noqa: F401
                                          find_retests, find_runs, flatten, has_metrics)
-from ser.reporting.generalisation import validation_gap
+from ser.reporting.generalisation import matching_test_sets, validation_gap
 from ser.reporting.tables import METRICS, NOISY_MEAN
 from ser.set_names import is_own_set
 
@@ -65,15 +65,18 @@ class RunGroup:
     def validation_ua(self) -> dict[str, Any] | None:
         """The score settings are chosen on, per fold: ``{"mean", "std", "n", "per_fold",
         "test_ua", "gap", "validation"}`` (UA as fractions; per_fold maps fold -> UA; test_ua and
-        gap are the means over the folds with a clean test set of its clean test UA and of
-        validation minus that; validation says whose voices validated), or None when no run
+        gap are the means over the folds of the test UA in the validation part's conditions (clean
+        and the training SNRs) and of validation minus that; validation says whose voices validated), or None when no run
         recorded one."""
         scores = {int(r.record.get("fold", -1)): validation_score(r.record) for r in self.runs}
         scores = {f: v for f, v in sorted(scores.items()) if v is not None}
         if not scores:
             return None
         values = np.array(list(scores.values()), dtype=np.float64)
-        gaps = [validation_gap(validation_score(r.record), r.metrics) for r in self.runs]
+        gaps = [validation_gap(validation_score(r.record), r.metrics,
+                               test_sets=matching_test_sets(_setting(r, "snr", "clean"),
+                                                            _setting(r, "data.all_snrs", [15, 20, 40])))
+                for r in self.runs]
         gaps = [g for g in gaps if g is not None]
         kinds = sorted({json.loads(r.settings.get("split.validation", "null")) or "" for r in self.runs} - {""})
         return {"mean": float(values.mean()),
@@ -103,6 +106,12 @@ class RunGroup:
                 std = float(values.std(ddof=1)) if len(values) > 1 else float("nan")
                 out[NOISY_MEAN][key] = {"mean": float(values.mean()), "std": std, "n": int(len(values))}
         return out
+
+
+def _setting(run: FinishedRun, key: str, default: Any) -> Any:
+    """One of a run's settings (its flattened config), as the value it was."""
+    text = run.settings.get(key)
+    return default if text is None else json.loads(text)
 
 
 def validation_score(record: Mapping[str, Any]) -> float | None:

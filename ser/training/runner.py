@@ -15,7 +15,7 @@ from pytorch_lightning.utilities import rank_zero_only
 from ser.errors import SerError
 from ser.models.checkpoints import check_classes, read_checkpoint
 from ser.models.module import EmotionClassifier
-from ser.reporting.generalisation import gap_words, validation_gap
+from ser.reporting.generalisation import gap_words, matching_test_sets, validation_gap
 from ser.reporting.predictions import run_predictions
 from ser.reporting.tables import markdown_table
 from ser.run_layout import LAST_CHECKPOINT, checkpoint_dir, last_checkpoint, remove_temporaries
@@ -152,8 +152,9 @@ def train(cfg: DictConfig) -> dict:
                                            "checkpoint": Path(best.best_model_path).name or None},
                               "tested": tested,
                               "trunk_cache": model.trunk_cache_report}
-        record["generalisation"] = validation_gap(record["training"]["selected"]["score"], metrics,
-                                                  getattr(datamodule.plan, "validation", None))
+        record["generalisation"] = validation_gap(
+            record["training"]["selected"]["score"], metrics, getattr(datamodule.plan, "validation", None),
+            matching_test_sets(cfg.snr, cfg.data.get("all_snrs", (15, 20, 40))))
         if shares := model.layer_shares():  # speech encoders: each layer's share in the head's sum
             record["training"]["layer_weights"] = shares
         write_run_files(run_dir, datamodule, OmegaConf.to_yaml(cfg, resolve=True), record, metrics,
