@@ -409,3 +409,17 @@ def test_the_gram_solver_is_the_linear_svc_and_pickles_small(n_classes):
         gram_matrix(features, max_items=100)
     with pytest.raises(SerError, match="model.kernel=linear"):
         SvmBaseline(kernel="rbf", solver="libsvm_gram").fit(features, labels, n_classes)
+
+
+def test_a_lever_set_to_a_mapping_is_named_in_its_groups_label():
+    from ser.reporting.sweep_summary import distinguishing_labels
+
+    recipe = {"model.name": '"efficientnet_lite0"', "augment.vtlp": "null", "optim.speaker_adversary": "null"}
+    warped = {"model.name": '"efficientnet_lite0"', "augment.vtlp.max_warp": "0.1",
+              "optim.speaker_adversary": "null"}
+    adversary = {"model.name": '"efficientnet_lite0"', "augment.vtlp": "null",
+                 "optim.speaker_adversary.weight": "0.1"}
+    assert distinguishing_labels([recipe, warped, adversary]) == [
+        "augment.vtlp=null, optim.speaker_adversary=null",
+        'augment.vtlp={"max_warp": 0.1}, optim.speaker_adversary=null',
+        'augment.vtlp=null, optim.speaker_adversary={"weight": 0.1}']

@@ -176,7 +176,7 @@ def distinguishing_labels(settings: Sequence[Mapping[str, str]]) -> list[str]:
     columns: dict[str, tuple] = {}
     joint: list[tuple] = [() for _ in settings]  # each setting's values of the keys shown so far
     for key in keys:
-        column = tuple(s.get(key) for s in settings)
+        column = tuple(s.get(key, _nested(s, key)) for s in settings)
         refined = [(*j, v) for j, v in zip(joint, column)]
         if len(set(refined)) > len(set(joint)):
             columns[key] = column
@@ -188,6 +188,16 @@ def distinguishing_labels(settings: Sequence[Mapping[str, str]]) -> list[str]:
     short = [", ".join(f"{LEADING_KEYS.get(k, k)}={_shown(col[i])}" for k, col in columns.items()
                        if col[i] is not None) for i in range(len(settings))]
     return [s if s and short.count(s) == 1 else f for s, f in zip(short, full)]
+
+
+def _nested(setting: Mapping[str, str], key: str) -> str | None:
+    """The JSON text of the sub-keys a setting has under ``key`` (a lever set to a mapping,
+    ``augment.vtlp={max_warp: 0.1}``, flattens to ``augment.vtlp.max_warp``), so that a group
+    that set it reads ``augment.vtlp={"max_warp": 0.1}`` beside the groups where it is null;
+    None where it has none."""
+    head = key + "."
+    sub = {k[len(head):]: json.loads(v) for k, v in setting.items() if k.startswith(head)}
+    return json.dumps(sub, sort_keys=True) if sub else None
 
 
 def _shown(value: str | None) -> str:
