@@ -108,11 +108,11 @@ def current_form(run: Mapping[str, Any]) -> dict[str, Any]:
 # Keys added to a group since runs were first saved: (group, which nodes have it, key, what a run
 # saved before it did). Runs from before data.test_hop voted with their blocks alone (re-tested,
 # they still do); a log-mel saved before features.pcen was a log-mel; an optimiser before
-# optim.ema_decay kept no average; one before augment.vtlp did not warp, a baseline
-# before model.speaker_norm did not normalise per speaker; data before data.speaker_norm normalised no
-# group; a loso split before split.validation validated on the training
-# speakers' utterances. Filled in, an old run's settings compare with a new run's. A group is a
-# top-level key or a path to a nested copy.
+# optim.ema_decay kept no average, nor one before optim.speaker_adversary had a speaker head;
+# augment before augment.vtlp did not warp; data before data.speaker_norm normalised no group; a
+# baseline before model.speaker_norm did not standardise per speaker; a loso split before
+# split.validation validated on the training speakers' utterances. Filled in, an old run's
+# settings compare with a new run's. A group is a top-level key or a path to a nested copy.
 _is_loso = lambda node: (str(node.get("_target_", "")).endswith("loso_split")  # noqa: E731
                          or node.get("name") == "loso")
 ADDED_KEYS = (

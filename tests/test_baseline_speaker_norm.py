@@ -88,20 +88,16 @@ def test_speaker_norm_removes_a_speaker_offset_for_new_speakers():
 
 def test_each_test_set_takes_its_speakers_from_the_table_it_indexes(monkeypatch, capsys):
     """An own test set's utterance indices are the run's corpus's, an ``urdu/...`` set's are
-    the other corpus's (``datamodule.test_blocks``); unknown speakers are said once."""
+    the other corpus's (``datamodule.utterance_speakers``); unknown speakers are said once."""
     from types import SimpleNamespace
 
     import ser.baseline.run as run
     from ser.baseline.estimator import SvmBaseline
 
-    def blocks(speakers: list[str]) -> SimpleNamespace:
-        utterances = [SimpleNamespace(speaker=s) for s in speakers]
-        return SimpleNamespace(table=SimpleNamespace(utterances=utterances))
-
-    own, other = blocks(["a", "b"]), blocks(["x", ""])
-    datamodule = SimpleNamespace(test_set_names=["clean", "urdu/clean"], blocks=own,
-                                 test_dataloader=lambda: [None, None],
-                                 test_blocks=lambda name: other if name.startswith("urdu/") else own)
+    own, other = ["a", "b"], ["x", ""]
+    datamodule = SimpleNamespace(
+        test_set_names=["clean", "urdu/clean"], test_dataloader=lambda: [None, None],
+        utterance_speakers=lambda name=None: (other if name and name.startswith("urdu/") else own))
     rng = np.random.default_rng(0)
     part = {"features": rng.standard_normal((4, 3)), "label": np.array([0, 1, 0, 1]),
             "utterance": np.array([0, 0, 1, 1]), "block": np.arange(4), "offset": np.zeros(4)}

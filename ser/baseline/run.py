@@ -12,10 +12,10 @@ class probabilities per test set).
 
 With ``model.speaker_norm`` the features are standardised per speaker before the SVM
 (:func:`speaker_features`): training speakers by their training blocks, validation speakers by
-their validation blocks (each SNR copy by its own statistics), and each test set's speakers by their own unlabelled blocks of that
-test set (transductive). A block's speaker is its utterance's, in the table the block's set
+their validation blocks (each SNR copy by its own statistics), and each test set's speakers by
+their own unlabelled blocks of that test set (transductive). A block's speaker is its utterance's, in the table the block's set
 indexes: the run's corpus for training, validation and the own test sets, the other corpus for
-``<corpus>/...`` sets (:meth:`EmotionDataModule.test_blocks`). :func:`score_test_sets` does it,
+``<corpus>/...`` sets (:meth:`EmotionDataModule.utterance_speakers`). :func:`score_test_sets` does it,
 so re-tests of a saved estimator (``evaluate.py ckpt=``) normalise exactly as the run did.
 """
 
@@ -99,35 +99,35 @@ def _log(cfg: DictConfig, run_dir: Path, group: str | None, validation: dict, me
     logger.finalize("success")
 
 
-def item_speakers(blocks, utterance: np.ndarray) -> np.ndarray:
+def item_speakers(speakers: list[str], utterance: np.ndarray) -> np.ndarray:
     """(N,) object array: the speaker of each item, from its utterance index (N,) into
-    ``blocks.table.utterances`` (a :class:`~ser.data.blocks.BlockTable`); "" where unknown."""
-    utterances = blocks.table.utterances
-    return np.array([str(utterances[int(u)].speaker or "") for u in utterance], dtype=object)
+    ``speakers`` (each utterance's, :meth:`EmotionDataModule.utterance_speakers`); "" where
+    unknown."""
+    return np.array([str(speakers[int(u)] or "") for u in utterance], dtype=object)
 
 
-def speaker_features(model: SvmBaseline, part: dict[str, np.ndarray], blocks, where: str,
+def speaker_features(model: SvmBaseline, part: dict[str, np.ndarray], speakers: list[str], where: str,
                      unknown: list[str], grid_only: bool = False) -> np.ndarray:
     """(N, D) features of one part (as :func:`mixed_features` returns it) as the SVM sees
     them: unchanged without ``model.speaker_norm``; else standardised per speaker and SNR copy
     over this part's own items (:meth:`SvmBaseline.normalise`): a training speaker's clean
-    blocks and each of its noisy copies by their own statistics, as each test set (one SNR) is. ``blocks``: the table the part's
-    ``utterance`` column indexes. ``grid_only``: statistics from the grid blocks alone
+    blocks and each of its noisy copies by their own statistics, as each test set (one SNR) is.
+    ``speakers``: each utterance's speaker, of the table the part's ``utterance`` column indexes. ``grid_only``: statistics from the grid blocks alone
     (``offset`` 0), so a test set's extra windows (``data.test_hop``) leave its blocks' scores
     as they were. Items of unknown speakers are standardised over the whole part; ``where`` is
     added to ``unknown`` then, for one line on stdout."""
     if not model.speaker_norm:
         return part["features"]
-    speakers = item_speakers(blocks, part["utterance"])
-    missing = int(unknown_speakers(speakers).sum())
+    items = item_speakers(speakers, part["utterance"])
+    unknown_items = unknown_speakers(items)
+    missing = int(unknown_items.sum())
     if "snr" in part:  # one recording condition at a time, as each test set is one
         condition = np.array([f"@{float(v):g}" for v in part["snr"]], dtype=object)
-        known = ~unknown_speakers(speakers)
-        speakers = np.where(known, speakers + condition, speakers)
+        items = np.where(unknown_items, items, items + condition)
     if missing:
-        unknown.append(f"{where} ({missing} of {len(speakers)} items)")
+        unknown.append(f"{where} ({missing} of {len(items)} items)")
     fit = np.asarray(part["offset"]) == 0 if grid_only else None
-    return model.normalise(part["features"], speakers, fit)
+    return model.normalise(part["features"], items, fit)
 
 
 def say_unknown_speakers(unknown: list[str]) -> None:
@@ -152,10 +152,8 @@ def score_test_sets(model: SvmBaseline, datamodule, cache, fold: str,
     missing: list[str] = [] if unknown is None else unknown
     for name, loader in zip(datamodule.test_set_names, datamodule.test_dataloader()):
         test = mixed_features(model, loader, cache, where=f"test set {name} of {fold}")
-        blocks = (datamodule.test_blocks(name) if hasattr(datamodule, "test_blocks")
-                  else datamodule.blocks)
-        features = speaker_features(model, test, blocks, f"test set {name}", missing,
-                                    grid_only=True)
+        features = speaker_features(model, test, datamodule.utterance_speakers(name),
+                                    f"test set {name}", missing, grid_only=True)
         probs, _ = model.predict_scores(features)
         metrics[name] = score_test_set(torch.from_numpy(probs), torch.from_numpy(test["label"]),
                                        torch.from_numpy(test["utterance"]),
@@ -196,10 +194,9 @@ def train_baseline(cfg: DictConfig) -> dict:
                              where=f"the validation part of {fold}")
         extracted = time.time()
         unknown: list[str] = []  # parts with items of unknown speakers (model.speaker_norm)
-        train["features"] = speaker_features(model, train, datamodule.blocks,
-                                             "the training part", unknown)
-        val["features"] = speaker_features(model, val, datamodule.blocks,
-                                           "the validation part", unknown)
+        speakers = datamodule.utterance_speakers()
+        train["features"] = speaker_features(model, train, speakers, "the training part", unknown)
+        val["features"] = speaker_features(model, val, speakers, "the validation part", unknown)
         model.fit(train["features"], train["label"], len(classes), val["features"], val["label"])
         fitted = time.time()
         _, val_preds = model.predict_scores(val["features"])

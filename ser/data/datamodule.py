@@ -118,6 +118,13 @@ class EmotionDataModule(pl.LightningDataModule):
         own = [snr_name(s) for s in [CLEAN, *self.test_snrs]]
         return own + [corpus_set_name(c.name, n) for c in self.test_corpora for n in own]
 
+    def utterance_speakers(self, test_set: str | None = None) -> list[str]:
+        """The speaker of each utterance of the table a part's ``utterance`` column indexes:
+        the run's corpus (training, validation, own test sets; ``test_set`` None), or the other
+        corpus a ``<corpus>/...`` test set comes from."""
+        table = self.table if test_set is None else self.test_blocks(test_set).table
+        return [u.speaker for u in table.utterances]
+
     def test_blocks(self, test_set: str) -> BlockTable:
         """The blocks a test set's items index (``utterance``, ``block``): the run's corpus, or
         the test corpus its name starts with."""
@@ -144,7 +151,7 @@ class EmotionDataModule(pl.LightningDataModule):
         self.train_bank, self.test_bank = build_noise_banks(self.noise_cfg, self.sample_rate,
                                                             self.seed, self.cache_dir)
         b = self.blocks
-        speakers = [u.speaker for u in self.table.utterances]
+        speakers = self.utterance_speakers()
         sessions = [u.session for u in self.table.utterances]
         self.plan = build_from("split", self.split_cfg, ("name",), labels=b.labels,
                                utterance=b.utterance, speakers=speakers, sessions=sessions,
@@ -234,7 +241,7 @@ class EmotionDataModule(pl.LightningDataModule):
         return self._whose_validation() + norm
 
     def _whose_validation(self) -> str:
-        speakers = [u.speaker for u in self.table.utterances]
+        speakers = self.utterance_speakers()
         who = lambda idx: {speakers[u] for u in set(self.blocks.utterance[idx].tolist())}  # noqa: E731
         val, train = who(self.val_idx), who(self.train_idx)
         if getattr(self.plan, "validation", "utterances") == "speakers":

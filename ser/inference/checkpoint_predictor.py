@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from ser.errors import SerError
+from ser.features.group_norm import grouping_setting
 from ser.models.checkpoints import (block_settings, find_checkpoint, load_weights, read_checkpoint,
                                     trained_hyper_parameters)
 
@@ -51,8 +52,8 @@ def load_block_classifier(path: str | Path) -> tuple[BlockClassifier, dict]:
     (one paragraph) for a file that is not one or whose weights do not fit its network."""
     ckpt = read_checkpoint(path)
     hp = trained_hyper_parameters(ckpt, path)
-    grouping = ((hp.get("run_config") or {}).get("data") or {}).get("speaker_norm")
-    if grouping not in (None, False, "null", "none"):
+    grouping = grouping_setting(((hp.get("run_config") or {}).get("data") or {}).get("speaker_norm"))
+    if grouping is not None:
         raise SerError(f"{path} was trained with data.speaker_norm={grouping}: its network expects "
                        "images normalised by a speaker's (or a whole recording's) band statistics, "
                        "which single-block inference (ser-predict, ser-listen, ser-serve, ser-export) "

@@ -178,9 +178,10 @@ class EmotionClassifier(pl.LightningModule):
             raise SerError(f"data.speaker_norm={self.grouping}: no group statistics for the "
                            f"{part or 'current'} items; they are taken when fitting and testing "
                            "through train.py or evaluate.py, not for single recordings.")
-        speakers = self._speakers_of.get(part, [])
-        keys = group_keys(self.grouping, batch["utterance"].tolist(), batch["snr"].tolist(), speakers)
-        return norm(batch["image"], keys)
+        return norm(batch["image"], self._group_keys(batch, self._speakers_of.get(part, [])))
+
+    def _group_keys(self, batch: dict, speakers: list[str]) -> list[tuple]:
+        return group_keys(self.grouping, batch["utterance"].tolist(), batch["snr"].tolist(), speakers)
 
     @torch.no_grad()
     def _collect_group_norm(self, loader, speakers: list[str]) -> GroupNorm:
@@ -190,30 +191,28 @@ class EmotionClassifier(pl.LightningModule):
         for batch in loader:
             clean = batch["clean"].to(self.device)
             images = self.render(clean, batch["noise"].to(self.device), batch["snr"].to(self.device))
-            stats.add(images, group_keys(self.grouping, batch["utterance"].tolist(),
-                                         batch["snr"].tolist(), speakers))
+            stats.add(images, self._group_keys(batch, speakers))
         return stats.finish()
 
     def on_fit_start(self) -> None:
         dm = getattr(self.trainer, "datamodule", None)
         if self.grouping is None or dm is None:
             return
-        speakers = [u.speaker for u in dm.table.utterances]
+        speakers = dm.utterance_speakers()
         self._speakers_of = {"train": speakers, "val": speakers}
         train = self._collect_group_norm(dm.train_dataloader(), speakers)
         self.group_norms = {"train": train,
                             "val": self._collect_group_norm(dm.val_dataloader(), speakers).with_reference(train)}
-        self._train_reference = train
 
     def on_test_start(self) -> None:
         dm = getattr(self.trainer, "datamodule", None)
         if self.grouping is None or dm is None:
             return
-        reference = getattr(self, "_train_reference", None)
+        reference = self.group_norms.get("train")
         if reference is None:  # a re-test: the training part's reference, taken afresh
-            reference = self._collect_group_norm(dm.train_dataloader(), [u.speaker for u in dm.table.utterances])
+            reference = self._collect_group_norm(dm.train_dataloader(), dm.utterance_speakers())
         for idx, (name, loader) in enumerate(zip(dm.test_set_names, dm.test_dataloader())):
-            speakers = [u.speaker for u in dm.test_blocks(name).table.utterances]
+            speakers = dm.utterance_speakers(name)
             self._speakers_of[f"test/{idx}"] = speakers
             self.group_norms[f"test/{idx}"] = self._collect_group_norm(loader, speakers).with_reference(reference)
 
@@ -229,14 +228,21 @@ class EmotionClassifier(pl.LightningModule):
     def _batch_logits(self, batch: dict) -> torch.Tensor:
         """Logits of a training or validation batch, through the trunk cache when it is on:
         kept features go straight to the fine-tuned stages; new ones are computed and kept."""
-        if "trunk" in batch:
-            return self.net.tail(batch["trunk"])
         cache = self._stage_cache()
-        if cache is None or "item" not in batch:
+        if "trunk" not in batch and (cache is None or "item" not in batch):
             return self(batch["image"])
+        return self.net.tail(self._trunk_features(batch))
+
+    def _trunk_features(self, batch: dict) -> torch.Tensor:
+        """The frozen layers' output for a batch: the trunk cache's, or computed (and kept in
+        the stage's cache when it is on)."""
+        if "trunk" in batch:
+            return batch["trunk"]
         features = self.net.trunk(batch["image"])
-        cache.store(batch["item"], features)
-        return self.net.tail(features)
+        cache = self._stage_cache()
+        if cache is not None and "item" in batch:
+            cache.store(batch["item"], features)
+        return features
 
     def _setup_trunk_caches(self, dm: Any) -> None:
         """Training and validation caches for this fit, when ``trunk_cache.enabled`` allows."""
@@ -291,9 +297,8 @@ class EmotionClassifier(pl.LightningModule):
 
     def _setup_speakers(self, dm: Any) -> None:
         """Each utterance's training-speaker number, and the speaker head sized to them."""
-        speakers = [u.speaker for u in dm.table.utterances]
         train_utts = set(dm.blocks.utterance[dm.train_idx].tolist())
-        index, names = speaker_index(speakers, train_utts)
+        index, names = speaker_index(dm.utterance_speakers(), train_utts)
         self.speaker_of_utt = index.to(self.device)
         if self.speaker_adversary is None:
             self.speaker_adversary = self._make_adversary(embedding_dim(self.net), len(names)).to(self.device)
@@ -339,14 +344,7 @@ class EmotionClassifier(pl.LightningModule):
     def _adversarial_step(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
         """(emotion logits, loss): the emotion loss plus the speaker head's cross-entropy on the
         same embedding, whose gradient reaches the network reversed (ser.models.speaker_adversary)."""
-        if "trunk" in batch:
-            features = batch["trunk"]
-        else:
-            features = self.net.trunk(batch["image"])
-            cache = self._stage_cache()
-            if cache is not None and "item" in batch:
-                cache.store(batch["item"], features)
-        embedding = self.net.finetune(features)
+        embedding = self.net.finetune(self._trunk_features(batch))
         logits = self.net.head(embedding)
         speakers = self.speaker_of_utt[batch["utterance"].to(self.speaker_of_utt.device)]
         speaker_logits = self.speaker_adversary(embedding, self.global_step / self._run_steps)

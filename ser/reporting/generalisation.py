@@ -31,14 +31,12 @@ def validation_gap(validation_ua: float | None, metrics: Mapping[str, Mapping[st
     the mean over ``test_sets`` that the run has; gap = validation - test), or None without a
     validation score or any of those test sets. ``validation`` says what the validation part
     held (``speakers`` or ``utterances``)."""
-    scores = [float(metrics[t]["ua"]) for t in test_sets
-              if (metrics.get(t) or {}).get("ua") is not None]
-    if validation_ua is None or not scores:
+    present = [t for t in test_sets if (metrics.get(t) or {}).get("ua") is not None]
+    if validation_ua is None or not present:
         return None
-    test_ua = sum(scores) / len(scores)
-    return {"validation_ua": float(validation_ua),
-            "test_sets": [t for t in test_sets if (metrics.get(t) or {}).get("ua") is not None],
-            "test_ua": test_ua, "gap": float(validation_ua) - test_ua, "validation": validation}
+    test_ua = sum(float(metrics[t]["ua"]) for t in present) / len(present)
+    return {"validation_ua": float(validation_ua), "test_sets": present, "test_ua": test_ua,
+            "gap": float(validation_ua) - test_ua, "validation": validation}
 
 
 def gap_words(gap: Mapping[str, Any] | None) -> str:

@@ -68,15 +68,16 @@ class RunGroup:
         gap are the means over the folds of the test UA in the validation part's conditions (clean
         and the training SNRs) and of validation minus that; validation says whose voices validated), or None when no run
         recorded one."""
-        scores = {int(r.record.get("fold", -1)): validation_score(r.record) for r in self.runs}
+        scored = [(r, validation_score(r.record)) for r in self.runs]
+        scores = {int(r.record.get("fold", -1)): v for r, v in scored}
         scores = {f: v for f, v in sorted(scores.items()) if v is not None}
         if not scores:
             return None
         values = np.array(list(scores.values()), dtype=np.float64)
-        gaps = [validation_gap(validation_score(r.record), r.metrics,
+        gaps = [validation_gap(v, r.metrics,
                                test_sets=matching_test_sets(_setting(r, "snr", "clean"),
                                                             _setting(r, "data.all_snrs", [15, 20, 40])))
-                for r in self.runs]
+                for r, v in scored if v is not None]
         gaps = [g for g in gaps if g is not None]
         kinds = sorted({json.loads(r.settings.get("split.validation", "null")) or "" for r in self.runs} - {""})
         return {"mean": float(values.mean()),
@@ -176,7 +177,7 @@ def distinguishing_labels(settings: Sequence[Mapping[str, str]]) -> list[str]:
     columns: dict[str, tuple] = {}
     joint: list[tuple] = [() for _ in settings]  # each setting's values of the keys shown so far
     for key in keys:
-        column = tuple(s.get(key, _nested(s, key)) for s in settings)
+        column = tuple(s[key] if key in s else _nested(s, key) for s in settings)
         refined = [(*j, v) for j, v in zip(joint, column)]
         if len(set(refined)) > len(set(joint)):
             columns[key] = column
