@@ -81,7 +81,7 @@ def blocks(tmp_path_factory) -> np.ndarray:
 
 def test_logmel_run_exports_with_metadata_and_parity(logmel_run, blocks, tmp_path, capsys):
     from ser.inference.onnx_predictor import OnnxPredictor, onnx_blocks_per_second
-    from ser.evaluation.checkpoint_eval import find_checkpoint, load_classifier
+    from ser.evaluation.runs import find_checkpoint, load_classifier
 
     out = tmp_path / "model.onnx"
     code, err = export(logmel_run, out, capsys)
@@ -118,7 +118,7 @@ def _paper_checkpoint(tmp: Path) -> Path:
 
 def test_paper_front_end_exports_with_parity(blocks, tmp_path):
     from ser.export import export_onnx
-    from ser.evaluation.checkpoint_eval import load_classifier
+    from ser.evaluation.runs import load_classifier
 
     ckpt = _paper_checkpoint(tmp_path)
     meta = export_onnx(ckpt.parent.parent, tmp_path / "paper.onnx")

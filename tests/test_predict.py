@@ -55,7 +55,7 @@ def python(code_or_args: list[str], cwd: Path, timeout: int = 300) -> subprocess
 
 
 def test_the_light_checkpoint_loader_gives_the_lightning_modules_numbers(run):  # noqa: F811
-    from ser.evaluation.checkpoint_eval import find_checkpoint, load_classifier
+    from ser.evaluation.runs import find_checkpoint, load_classifier
     from ser.inference.predictor import load_predictor
 
     blocks = np.stack([voice(16000, 1.0, seed=s) for s in range(3)])

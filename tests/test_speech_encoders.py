@@ -164,7 +164,7 @@ def train_run(tmp_path, name: str, overrides: list[str]) -> dict:
 
 @pytest.mark.slow
 def test_frozen_encoder_trunk_cache_then_evaluate_without_the_pretrained_folder(tiny, tmp_path):
-    from ser.evaluation.checkpoint_eval import find_checkpoint, load_classifier
+    from ser.evaluation.runs import find_checkpoint, load_classifier
 
     folder = shutil.copytree(tiny["hubert"], tmp_path / "hubert")
     # whole epochs of a tiny corpus, clean training: epochs 2 and 3 come from the cache
@@ -210,7 +210,7 @@ def test_frozen_encoder_trunk_cache_then_evaluate_without_the_pretrained_folder(
 
 @pytest.mark.slow
 def test_fine_tuning_resumes_and_bf16_trains(tiny, tmp_path):
-    from ser.evaluation.checkpoint_eval import find_checkpoint
+    from ser.models.checkpoints import find_checkpoint
 
     run = ["model=wav2vec2", f"model.pretrained={tiny['wav2vec2']}", "model.trainable_from=encoder",
            "model.mask_time_prob=0.2"]
@@ -231,7 +231,7 @@ def test_fine_tuned_encoder_trains_on_two_ddp_processes_and_exports_to_onnx(tiny
     where masked_spec_embed trains), and the exported graph gives the checkpoint's predictions."""
     pytest.importorskip("onnxruntime")
     from ser.inference.onnx_predictor import OnnxPredictor
-    from ser.evaluation.checkpoint_eval import find_checkpoint, load_classifier
+    from ser.evaluation.runs import find_checkpoint, load_classifier
     from tests.test_export import export
 
     ddp = [o for o in SMALL if o != "trainer=epochs"] + [

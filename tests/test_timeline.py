@@ -132,7 +132,8 @@ def test_clear_stretches_are_runs_of_one_confident_leader():
 
 
 def test_evaluate_writes_a_timeline_per_recording(run, tmp_path):
-    from ser.evaluation.checkpoint_eval import default_output_dir, find_checkpoint
+    from ser.evaluation.checkpoint_eval import default_output_dir
+    from ser.models.checkpoints import find_checkpoint
 
     folder = tmp_path / "recordings"
     folder.mkdir()

@@ -13,40 +13,11 @@ import re
 from pathlib import Path
 from typing import Any, Mapping
 
-from ser.configs import plain
-from ser.errors import SerError
-from ser.models.checkpoints import (check_classes, find_checkpoint, load_weights, read_checkpoint,
-                                    trained_hyper_parameters)
-from ser.run_layout import EVALUATION_DIR, PREDICTIONS_FILE, RUN_FILE, run_dir_of
-
-
-def load_classifier(path: str | Path):
-    """(EmotionClassifier in eval mode, its hyper-parameters) from a checkpoint written by train.py.
-
-    The network is built with ``pretrained=false``: every weight comes from the checkpoint,
-    so evaluating never downloads or needs the ImageNet weights it was fine-tuned from.
-    """
-    from ser.models.module import EmotionClassifier
-
-    ckpt = read_checkpoint(path)
-    hp = trained_hyper_parameters(ckpt, path, ("classes", "model", "optim", "features"))
-    model = EmotionClassifier(classes=hp["classes"], model={**hp["model"], "pretrained": False},
-                              optim=hp["optim"], features=hp["features"], run_config=hp.get("run_config"))
-    load_weights(model, ckpt, path)
-    model.eval()
-    return model, hp
-
-
-def recorded_choices(ckpt: Path, hp: Mapping) -> dict[str, str]:
-    """The file of each config group the run was composed from, as Hydra recorded it: in the
-    checkpoint, else (checkpoints written before they carried it) in the run's run.json."""
-    if hp.get("choices"):
-        return dict(hp["choices"])
-    record = run_dir_of(ckpt) / RUN_FILE
-    try:
-        return dict(json.loads(record.read_text()).get("choices") or {})
-    except (OSError, ValueError, AttributeError):  # no run.json (a run still training, a lone .ckpt)
-        return {}
+from ser.configs import build, plain
+from ser.evaluation.runs import load_run
+from ser.evaluation.training_config import rebuild_training_config
+from ser.models.checkpoints import check_classes
+from ser.run_layout import EVALUATION_DIR, PREDICTIONS_FILE, run_dir_of
 
 
 def default_output_dir(ckpt: Path, overrides: Mapping[str, Any]) -> Path:
@@ -63,44 +34,27 @@ def default_output_dir(ckpt: Path, overrides: Mapping[str, Any]) -> Path:
 def evaluate_checkpoint(path: str | Path, group_choices: Mapping[str, str] | None = None,
                         overrides: Mapping[str, Any] | None = None, out_dir: str | Path | None = None,
                         verbose: bool = True) -> dict:
-    """Test a checkpoint on every test set of its data; write table.md/.csv, evaluation.json and
-    one confusion-matrix PNG per test set. Returns ``{"metrics", "title", "out_dir", "files", ...}``.
+    """Test a run (a network's checkpoint or a baseline's estimator: :func:`load_run`) on every
+    test set of its data; write table.md/.csv, predictions.csv, evaluation.json and one
+    confusion-matrix PNG per test set. Returns ``{"metrics", "title", "out_dir", "files", ...}``.
 
     ``group_choices``/``overrides`` change the data it is tested on (another corpus with the same
     classes, the corpus's new location, other noise or test SNRs): see ``training_config``.
     """
     import pytorch_lightning as pl
-    from hydra.utils import instantiate
 
-    from ser.evaluation.baseline_retest import baseline_estimator_file, retest_baseline
-    from ser.reporting.predictions import run_predictions
-    from ser.evaluation.training_config import rebuild_training_config
-    from ser.training.precision import trainer_precision
-
-    if baseline_estimator_file(Path(path)) is not None:
-        return retest_baseline(Path(path), group_choices, overrides, out_dir, verbose)
-    path = find_checkpoint(path)
-    model, hp = load_classifier(path)
-    if not hp.get("run_config"):
-        raise SerError(f"Checkpoint {path} does not carry its training config, so the data it was "
-                       "tested on cannot be rebuilt. Retrain with the current train.py, or classify "
-                       "recordings with it instead (audio=FILE).")
+    run = load_run(path)
     changes = {**dict(group_choices or {}), **{k: plain(v) for k, v in (overrides or {}).items()}}
-    cfg = rebuild_training_config(hp["run_config"], group_choices, overrides,
-                                  recorded_choices=recorded_choices(path, hp))
+    cfg = rebuild_training_config(run.config, group_choices, overrides, recorded_choices=run.choices)
     pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
-    datamodule = instantiate(cfg.data, verbose=verbose)
+    datamodule = build(cfg.data, verbose=verbose)
     datamodule.setup("test")
-    check_classes(hp["classes"], datamodule.classes, path)
-    out_dir = Path(out_dir) if out_dir else default_output_dir(path, changes)
-    trainer = instantiate(cfg.trainer, precision=trainer_precision(cfg.trainer), logger=False,
-                          callbacks=[], enable_checkpointing=False,
-                          enable_progress_bar=bool(cfg.trainer.enable_progress_bar) and verbose,
-                          default_root_dir=str(out_dir))
-    trainer.test(model, datamodule=datamodule, verbose=False)
-    predictions = run_predictions(datamodule, model.test_items)
-    return write_evaluation(out_dir, path, cfg.run_name, hp["classes"], changes, model.test_results,
-                            predictions)
+    if run.classes:
+        check_classes(run.classes, datamodule.classes, run.path)
+    out_dir = Path(out_dir) if out_dir else default_output_dir(run.path, changes)
+    metrics, predictions = run.score(datamodule, cfg, out_dir, verbose)
+    return write_evaluation(out_dir, run.path, str(cfg.run_name), run.classes or list(datamodule.classes),
+                            changes, metrics, predictions)
 
 
 def write_evaluation(out_dir: Path, checkpoint: Path, run_name: str, classes: list[str],

@@ -27,8 +27,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ser.models.backbones import (PackageWeights, TransferNet, build_backbone, load_exact_state,
-                                  register_backbone)
+from ser.models.transfer import (PackageWeights, TransferNet, build_backbone, load_exact_state,
+                                register_backbone)
 
 # Dropout before the classifier in EfficientNet-Lite0's ImageNet training (TF lite builder: 0.2).
 IMAGENET_DROP_RATE = 0.2

@@ -10,7 +10,7 @@ One family table covers WavLM, HuBERT and wav2vec 2.0: they share the layout the
 - a local directory written by ``save_pretrained`` (or a downloaded snapshot);
 - ``true``: the family's usual base checkpoint (``default_id``);
 - ``false``: random weights, in the architecture of ``encoder_config`` when given (what a
-  checkpoint records, so :func:`ser.evaluation.checkpoint_eval.load_classifier` rebuilds the
+  checkpoint records, so :func:`ser.evaluation.runs.load_classifier` rebuilds the
   network without the network) or the family's base size otherwise.
 """
 

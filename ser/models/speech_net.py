@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from ser.errors import SerError
-from ser.models.backbones import frozen_in_chunks
+from ser.models.transfer import frozen_in_chunks
 from ser.models.speech_encoders import load_encoder
 
 POOLINGS = ("mean", "attentive")
