@@ -1,15 +1,17 @@
 """What entry points share: set up the process, print a SerError as one paragraph and exit
-non-zero, take paths as they paste, and read ``key=value`` arguments (the one command style:
-Hydra's overrides for train and evaluate, :func:`key_values` for the small tools)."""
+with status 2, take paths as they paste, and read ``key=value`` arguments. There are two command
+styles: Hydra's overrides for train and evaluate, and :func:`parse` over a command's
+:class:`Spec` for every other command (``ser/commands/``)."""
 
 from __future__ import annotations
 
-import argparse
 import functools
+import math
 import sys
 import textwrap
 import warnings
-from typing import Callable, TypeVar
+from dataclasses import dataclass
+from typing import Any, Callable, TypeVar
 
 from ser.errors import SerError, ser_error_in
 
@@ -72,50 +74,178 @@ def quote_paths(argv: list[str], keys: tuple[str, ...]) -> list[str]:
     return out
 
 
-def key_values(argv: list[str], parser: argparse.ArgumentParser) -> list[str]:
-    """``argv`` in the ``key=value`` style every ser command takes, as ``parser`` reads it.
+class _Required:
+    def __repr__(self) -> str:
+        return "REQUIRED"
 
-    ``trunk_chunk=0`` -> ``--trunk-chunk 0``; a switch takes true/false (``quick=true`` ->
-    ``--quick``); a positional argument may be named (``input=speech.wav``). An item whose key
-    is none of the parser's stays as it is, so the older ``--flag value`` form and plain
-    positional paths (which may hold ``=``) keep working."""
-    flags, positional = {}, {}
-    for action in parser._actions:  # argparse keeps no public list of its arguments
-        if action.option_strings:
-            flags[action.dest] = action
-        elif action.dest != argparse.SUPPRESS:
-            positional[action.dest] = action
-    out: list[str] = []
-    named: dict[str, str] = {}
-    for item in argv:
-        key, sep, value = item.partition("=")
-        dest = key.replace("-", "_")
-        if not sep or item.startswith("-") or (dest not in flags and dest not in positional):
-            out.append(item)
-        elif dest in positional:
-            named[dest] = value
-        elif flags[dest].nargs == 0:  # a switch (store_true)
-            if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
-                parser.error(f"{key}={value}: give {key}=true or {key}=false")
-            if value.lower() in ("true", "1", "yes"):
-                out.append(flags[dest].option_strings[-1])
+
+REQUIRED: Any = _Required()  # the default of a key that must be given
+NULLS = ("none", "null")
+
+
+@dataclass(frozen=True)
+class Key:
+    """One ``name=value`` a command takes. ``parse`` reads the text (a ValueError or SerError
+    when it cannot; its ``expected`` attribute says what it takes); ``default`` stands when the
+    key is not given or given empty (:data:`REQUIRED`: it must be given); ``help`` is its line
+    in ``--help``; a ``positional`` key may also come as a bare word, in the keys' order."""
+    name: str
+    default: Any
+    help: str
+    parse: Callable[[str], Any] = str
+    positional: bool = False
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A command's one-line purpose and every key it takes, each declared once."""
+    purpose: str
+    keys: tuple[Key, ...]
+
+
+def expects(text: str) -> Callable[[Callable[[str], T]], Callable[[str], T]]:
+    """Mark a parse function with what it expects, for errors and ``--help``."""
+    def mark(fn):
+        fn.expected = text
+        return fn
+    return mark
+
+
+def number(kind: type = float, least: float | None = None, most: float | None = None,
+           above: float | None = None, unit: str = "") -> Callable[[str], Any]:
+    """Parse a finite ``kind`` (int or float) within the bounds; nan, inf and text are refused."""
+    what = "an integer" if kind is int else "a finite number"
+    if least is not None and most is not None:
+        what += f" from {least:g} to {most:g}"
+    elif least is not None:
+        what += f" >= {least:g}"
+    elif above is not None:
+        what += f" > {above:g}"
+
+    @expects(what + (f" ({unit})" if unit else ""))
+    def read(text: str):
+        value = kind(text)
+        if (not math.isfinite(value) or (least is not None and value < least)
+                or (most is not None and value > most) or (above is not None and value <= above)):
+            raise ValueError(text)
+        return value
+    return read
+
+
+def choice(*options: str) -> Callable[[str], str]:
+    """Parse one of ``options`` (case-insensitive)."""
+    @expects(f"one of {', '.join(options)}")
+    def read(text: str) -> str:
+        if text.lower() not in options:
+            raise ValueError(text)
+        return text.lower()
+    return read
+
+
+@expects("true or false")
+def switch(text: str) -> bool:
+    """Parse true/false (also 1/0, yes/no); ``--name`` alone is ``name=true``."""
+    if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
+        raise ValueError(text)
+    return text.lower() in ("true", "1", "yes")
+
+
+def optional(read: Callable[[str], T]) -> Callable[[str], T | None]:
+    """``read``, or None for ``none``/``null``."""
+    def maybe(text: str):
+        return None if text.lower() in NULLS else read(text)
+    if hasattr(read, "expected"):
+        maybe.expected = f"{read.expected} or none"
+    return maybe
+
+
+def _shown(value: Any) -> str:
+    if value is REQUIRED or value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (list, tuple)):
+        return ",".join(map(str, value))
+    return str(value)
+
+
+def help_text(spec: Spec, command: str) -> str:
+    """What ``--help`` prints: the purpose, the usage and one line per key."""
+    keys = spec.keys
+    required = " ".join(f"{k.name}=..." for k in keys if k.default is REQUIRED)
+    width = max(len(f"{k.name}={_shown(k.default)}") for k in keys) + 2
+    lines = [f"python -m {command}: {spec.purpose}", "",
+             f"usage: python -m {command} {required + ' ' if required else ''}[key=value ...]", ""]
+    for k in keys:
+        expected = getattr(k.parse, "expected", "")
+        note = " (required)" if k.default is REQUIRED else ""
+        lines.append(f"  {f'{k.name}={_shown(k.default)}':<{width}}{k.help}{note}"
+                     + (f"; {expected}" if expected else ""))
+    positional = [k.name for k in keys if k.positional]
+    lines += ["", "Each argument is key=value; key= alone gives the default. --key value, "
+              "--key=value and --key (for true/false keys) are read as key=value"
+              + (f", and bare words as {', then '.join(positional)}" if positional else "") + "."]
+    return "\n".join(lines)
+
+
+def parse(argv: list[str], spec: Spec, command: str) -> dict[str, Any]:
+    """``argv`` (``key=value`` words) -> every key of ``spec`` with its value, defaults filled.
+
+    ``--help``/``-h`` prints :func:`help_text` and exits 0. An unknown key, a value ``parse``
+    refuses or a missing required key is a SerError of one paragraph naming the key, what it
+    takes and ``--help`` (the command's :func:`report_errors` exits 2 with it)."""
+    argv = list(argv)
+    if "--help" in argv or "-h" in argv:
+        print(help_text(spec, command), flush=True)
+        raise SystemExit(0)
+    keys = {k.name: k for k in spec.keys}
+    hint = f"python -m {command} --help lists its keys."
+
+    def unknown(word: str) -> SerError:
+        return SerError(f"Unknown argument {word!r}: {command} takes key=value words among "
+                        f"{', '.join(keys)}. {hint}")
+
+    def read(key: Key, text: str) -> Any:
+        try:
+            return key.parse(text)
+        except (ValueError, SerError) as exc:
+            detail = f" ({exc})" if isinstance(exc, SerError) else ""
+            expected = getattr(key.parse, "expected", "another value")
+            raise SerError(f"{key.name}={text!r}: {key.name}= takes {expected}{detail}. {hint}") from None
+
+    values: dict[str, Any] = {}
+    bare: list[str] = []
+    words = iter(argv)
+    for word in words:
+        if word.startswith("--") and len(word) > 2:  # --key value, --key=value, --switch
+            name, sep, text = word[2:].partition("=")
+            key = keys.get(name.replace("-", "_"))
+            if key is None:
+                raise unknown(word)
+            if not sep:
+                text = "true" if key.parse is switch else next(words, None)
+                if text is None or text.startswith("--"):
+                    raise SerError(f"{word} needs a value ({key.name}=VALUE). {hint}")
+            word = f"{key.name}={text}"
+        name, sep, text = word.partition("=")
+        if not sep and not word.startswith("-"):
+            bare.append(word)
+            continue
+        key = keys.get(name.replace("-", "_")) if sep else None
+        if key is None:
+            raise unknown(word)
+        if text == "":
+            values.pop(key.name, None)  # key= alone: the default
         else:
-            out += [flags[dest].option_strings[-1], value]
-    # named positionals go first, in the parser's order, before any given without a name
-    return [named[d] for d in positional if d in named] + out
-
-
-def key_value_words(argv: list[str], defaults: dict, command: str, hint: str,
-                    nulls: tuple[str, ...] = ("", "null", "none")) -> dict:
-    """``key=value`` words of the light commands (ser.predict, ser.listen, ser.serve) ->
-    ``defaults`` updated; a value in ``nulls`` (case-insensitive) is None. A word that is not
-    ``key=value`` with a known key is one SerError naming the keys, then ``hint``."""
-    args = dict(defaults)
-    for word in argv:
-        key, sep, value = word.partition("=")
-        if not sep or key not in defaults:
-            raise SerError(f"Unknown argument {word!r}: {command} takes key=value words among "
-                           f"{', '.join(defaults)}{hint}")
-        args[key] = None if value.lower() in nulls else value
-    return args
-
+            values[key.name] = read(key, text)
+    free = [k for k in spec.keys if k.positional and k.name not in values]
+    for word in bare:
+        if not free:
+            raise unknown(word)
+        key = free.pop(0)
+        values[key.name] = read(key, word)
+    missing = [k for k in spec.keys if k.default is REQUIRED and k.name not in values]
+    if missing:
+        raise SerError(f"{command} needs " + " and ".join(f"{k.help} ({k.name}=)" for k in missing)
+                       + f". {hint}")
+    return {k.name: values.get(k.name, k.default) for k in spec.keys}

@@ -8,7 +8,9 @@ not at all (the paper's spectrogram image was the only front-end), and ``dataset
 down, in ``dataset.reader``. :func:`with_target` turns such a node into the current form,
 ``_target_`` plus the builder's own keys, so every builder reads one shape of config;
 :func:`current_form` does it to a whole saved config (every built node, the dataset's copy
-``data.dataset`` too), for the sweep reports and for rebuilding a run's data.
+``data.dataset`` too), for the sweep reports and for rebuilding a run's data. Keys are also
+added to and removed from the files in conf/: :data:`ADDED_KEYS` fills a key in where an old run
+lacks it, :data:`REMOVED_KEYS` drops one where an old run holds it at the value that meant "off".
 """
 
 from __future__ import annotations
@@ -68,13 +70,28 @@ def with_target(group: str, node: Mapping[str, Any]) -> dict[str, Any]:
 
 # The groups whose nodes name a builder, where they sit in a saved training config.
 BUILT_NODES = (("noise",), ("logger",), ("split",), ("model",), ("dataset",),
-               ("data", "noise"), ("data", "dataset"))
+               ("data", "noise"), ("data", "dataset"), ("data", "split"))
+
+
+def upgrade_checkpoint_config(hp: Mapping[str, Any]) -> dict[str, Any]:
+    """A checkpoint's hyper-parameters with its ``model`` and ``features`` nodes and its whole
+    ``run_config`` in today's form (:func:`current_form`): what every reader of a checkpoint
+    gets, so the builders read one shape of config."""
+    hp = dict(hp)
+    for group in ("model", "features"):
+        if isinstance(hp.get(group), Mapping):
+            hp[group] = with_target(group, hp[group])
+    if isinstance(hp.get("run_config"), Mapping):
+        hp["run_config"] = current_form(hp["run_config"])
+    return hp
 
 
 def current_form(run: Mapping[str, Any]) -> dict[str, Any]:
     """A saved training config (plain) with every group node in today's form: the retired label
     keys gone and ``_target_`` set from them where the node had none, the dataset's reader lifted,
-    and keys added since then set to what the run did (``data.test_hop: null``).
+    keys added since then set to what the run did (``data.test_hop: null``), and keys removed
+    since then dropped where the run held them at their old default (``data.random_offset:
+    false``; kept where it switched them on, ``data.random_offset: true``).
     The sweep reports compare runs by their settings, so a run saved before a config change
     must read like one saved after it (``noise.kind: dir`` is ``noise._target_: ...folder``);
     ``evaluate.py ckpt=`` lays it over today's conf/ files to rebuild the run's data."""
@@ -90,42 +107,100 @@ def current_form(run: Mapping[str, Any]) -> dict[str, Any]:
             upgraded = with_target(path[0] if len(path) == 1 else path[-1], node)
             if upgraded.get("_target_") is not None:  # else nothing named a builder: as it was
                 parent[path[-1]] = upgraded
+    data = run.get("data")
+    if isinstance(data, dict) and isinstance(data.get("test_corpora"), list):
+        # entries written as {name, reader: {_target_: ...}} before readers were lifted
+        data["test_corpora"] = [lifted_reader(e) if isinstance(e, Mapping) else e for e in data["test_corpora"]]
     for path, marker, key, then in ADDED_KEYS:
-        *above, name = (path,) if isinstance(path, str) else path
-        parent = run
-        for step in above:  # a nested copy (data.split) is copied before it is changed
-            child = parent.get(step)
-            if not isinstance(child, Mapping):
-                parent = None
-                break
-            parent[step] = parent = dict(child)
-        node = None if parent is None else parent.get(name)
+        parent, name, node = _group_node(run, path)
         if isinstance(node, Mapping) and marker(node) and key not in node:
             parent[name] = {**node, key: then}
+    for path, marker, key, off in REMOVED_KEYS:
+        parent, name, node = _group_node(run, path)
+        if isinstance(node, Mapping) and marker(node) and key in node and _same(node[key], off):
+            parent[name] = {k: v for k, v in node.items() if k != key}
     return run
+
+
+def _group_node(run: dict, path: str | tuple[str, ...]) -> tuple[dict | None, str, Any]:
+    """(the node holding it, its name, the node) of a group (``optim``) or a path to a nested
+    copy (``("data", "split")``) in ``run``; the nodes above it are copied on the way, so the
+    caller may replace it without touching the config it was given."""
+    *above, name = (path,) if isinstance(path, str) else path
+    parent = run
+    for step in above:
+        child = parent.get(step)
+        if not isinstance(child, Mapping):
+            return None, name, None
+        parent[step] = parent = dict(child)
+    return parent, name, parent.get(name)
+
+
+def _same(value: Any, off: Any) -> bool:
+    """Whether a saved value is the old default ``off``: ``0`` is ``0.0``, ``False`` is not;
+    :data:`ANY_VALUE` for a key that did nothing whatever it held."""
+    if off is ANY_VALUE:
+        return True
+    if off is None or isinstance(off, bool):
+        return value is off
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and float(value) == float(off)
 
 
 # Keys added to a group since runs were first saved: (group, which nodes have it, key, what a run
 # saved before it did). Runs from before data.test_hop voted with their blocks alone (re-tested,
-# they still do); a log-mel saved before features.pcen was a log-mel; an optimiser before
-# optim.ema_decay kept no average, nor one before optim.speaker_adversary had a speaker head;
-# augment before augment.vtlp did not warp; data before data.speaker_norm normalised no group; a
-# baseline before model.speaker_norm did not standardise per speaker; a loso split before
-# split.validation validated on the training speakers' utterances. Filled in, an old run's
-# settings compare with a new run's. A group is a top-level key or a path to a nested copy.
+# they still do); data before data.speaker_norm normalised no group; a baseline before
+# model.speaker_norm did not standardise per speaker; a loso split before split.validation
+# validated on the training speakers' utterances. Filled in, an old run's settings compare with
+# a new run's. A group is a top-level key or a path to a nested copy.
 _is_loso = lambda node: (str(node.get("_target_", "")).endswith("loso_split")  # noqa: E731
                          or node.get("name") == "loso")
+_is_data = lambda node: "block_seconds" in node  # noqa: E731
+_is_logmel = lambda node: str(node.get("_target_", "")).endswith("logmel.LogMel")  # noqa: E731
+_is_optim = lambda node: "lr" in node  # noqa: E731
+_is_augment = lambda node: "specaugment" in node  # noqa: E731
+_is_speech_encoder = lambda node: str(node.get("_target_", "")).endswith("build_speech_encoder_net")  # noqa: E731
 ADDED_KEYS = (
     ("split", _is_loso, "validation", "utterances"),
     (("data", "split"), _is_loso, "validation", "utterances"),
-    ("data", lambda node: "block_seconds" in node, "test_hop", None),
-    ("data", lambda node: "block_seconds" in node, "speaker_norm", None),
-    ("features", lambda node: str(node.get("_target_", "")).endswith("logmel.LogMel"), "pcen", False),
-    ("optim", lambda node: "lr" in node, "ema_decay", None),
-    ("optim", lambda node: "lr" in node, "speaker_adversary", None),
-    ("augment", lambda node: "specaugment" in node, "vtlp", None),
+    ("data", _is_data, "test_hop", None),
+    ("data", _is_data, "speaker_norm", None),
     ("model", lambda node: str(node.get("_target_", "")).startswith("ser.baseline."), "speaker_norm", False),
 )
+
+# Keys removed from the files in conf/ since runs were first saved: (group, which nodes had it,
+# key, its default then, which was "off"). Levers measured as no help left the default files for
+# conf/experiment/<key>.yaml (docs/results.md has each measurement), and keys that did nothing
+# left altogether: augment.gain_db (every built-in front-end normalises a block's level), a loso
+# split's test_fraction (the held-out group is its test set) and a speech encoder's layerdrop
+# (LayerDrop is always off: a skipped layer leaves the weighted layer sum short). The code reads
+# a missing key as that default, so a run that held it there did what a run without it does:
+# dropped, the two compare as one setting. A run that switched a lever on keeps it and reads as
+# what it was; evaluate.py ckpt= lays it over today's files, and the code still reads it (not
+# gain_db nor layerdrop: set by hand, they are kept for the record and ignored).
+ANY_VALUE = object()  # "its default then": a key no value of which did anything
+REMOVED_KEYS = (
+    ("data", _is_data, "random_offset", False),
+    ("data", _is_data, "train_snr_range", None),
+    ("augment", _is_augment, "mixup_alpha", 0.0),
+    ("augment", _is_augment, "vtlp", None),
+    ("augment", _is_augment, "gain_db", 0.0),
+    ("features", _is_logmel, "deltas", False),
+    ("features", _is_logmel, "band_norm", False),
+    ("features", _is_logmel, "pcen", False),
+    ("optim", _is_optim, "label_smoothing", 0.0),
+    ("optim", _is_optim, "ema_decay", None),
+    ("optim", _is_optim, "speaker_adversary", None),
+    ("split", _is_loso, "test_fraction", ANY_VALUE),
+    (("data", "split"), _is_loso, "test_fraction", ANY_VALUE),
+    ("model", _is_speech_encoder, "layerdrop", 0.0),
+)
+
+
+def removed_defaults() -> dict[str, Any]:
+    """Dotted key -> the value that meant "off", for each key :data:`REMOVED_KEYS` drops from
+    the default files: a sweep report labels a run that lacks one by it (``data.random_offset=false``)."""
+    return {".".join(((path,) if isinstance(path, str) else path) + (key,)): off
+            for path, _, key, off in REMOVED_KEYS if off is not ANY_VALUE}
 
 
 def is_baseline_config(model: Mapping[str, Any]) -> bool:
@@ -139,10 +214,10 @@ def is_baseline_config(model: Mapping[str, Any]) -> bool:
     target = model.get("_target_")
     if not target:
         return False
-    from hydra.utils import get_object
+    from ser.configs import locate
 
     try:
-        built = get_object(str(target))
+        built = locate(str(target))
     except Exception:  # a target that moved or never existed builds no baseline we know of
         return False
     return bool(getattr(built, "is_baseline", False))

@@ -112,7 +112,7 @@ def test_same_seed_gives_the_same_metrics_and_resume_skips_a_finished_run(sweep,
     train_baseline_into(tmp_path / "again", ["snr=clean"])
     assert (tmp_path / "again" / "metrics.json").read_text() == (first / "metrics.json").read_text()
     before = (tmp_path / "again" / "run.json").stat().st_mtime_ns
-    with mock.patch("ser.baseline.run.instantiate", side_effect=AssertionError("refitted")):
+    with mock.patch("ser.baseline.run.build_baseline", side_effect=AssertionError("refitted")):
         metrics = train_baseline_into(tmp_path / "again", ["snr=clean", "resume=true"])
     assert metrics == read(first, "metrics.json")
     assert (tmp_path / "again" / "run.json").stat().st_mtime_ns == before

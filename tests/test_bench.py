@@ -54,12 +54,12 @@ def test_quick_benchmark_prints_every_figure():
         later = _figure(out, rf"\(e\) trunk cache, {model} .*later epochs ({NUMBER}) s")
         assert first > 0 and later > 0
         assert _figure(out, rf"\(e\) trunk cache, {model} .*?: ({NUMBER})x per epoch") > 0
-    assert "(f) PyTorch against onnxruntime: not measured (give --ckpt RUN" in out
+    assert "(f) PyTorch against onnxruntime: not measured (give ckpt=RUN" in out
     assert _figure(out, rf"peak memory: RSS ({NUMBER}) MiB") > 0
 
 
 def test_bad_speech_folder_is_one_paragraph(tmp_path):
-    from ser.bench import main
+    from ser.commands.bench import main
 
     with pytest.raises(SystemExit) as stopped:
         main(["--quick", "--speech", str(tmp_path)])

@@ -1,5 +1,7 @@
-"""One command style: every command installed as a console script, the small tools reading
-``key=value`` (older ``--flag`` forms too), and importing ``ser`` changing nothing global."""
+"""One command style: every command installed as a console script, the commands other than
+train and evaluate reading ``key=value`` through one parser (older ``--flag`` forms too), and
+importing ``ser`` changing nothing global. tests/test_command_line.py checks each command's
+``--help`` and errors."""
 
 from __future__ import annotations
 
@@ -9,7 +11,8 @@ import sys
 import pytest
 from hydra.utils import get_object
 
-from ser.cli import key_values
+from ser.cli import parse
+from ser.errors import SerError
 from tests.conftest import REPO
 
 tomllib = pytest.importorskip("tomllib")  # Python 3.11+
@@ -24,21 +27,21 @@ def test_every_console_script_names_a_command():
         assert callable(get_object(f"{module}.{function}")), target
 
 
-def test_key_values_read_as_flags_and_positionals():
-    from ser.bench import _parser as bench_parser
-    from ser.figure2 import _parser as figure_parser
+def test_key_values_and_the_older_flags_and_positionals_read_alike():
+    from ser.commands.bench import SPEC as BENCH
+    from ser.commands.figure2 import SPEC as FIGURE
 
-    bench = bench_parser()
-    args = bench.parse_args(key_values(["quick=true", "trunk_chunk=0", "--parts", "de", "encoder-batch=4"], bench))
-    assert args.quick and args.trunk_chunk == 0 and args.parts == "de" and args.encoder_batch == 4
-    assert not bench.parse_args(key_values(["quick=false"], bench)).quick
-    figure = figure_parser()
-    args = figure.parse_args(key_values(["output=b.png", "input=a.wav", "snr=10"], figure))
-    assert (args.input, args.output, args.snr) == ("a.wav", "b.png", 10.0)
-    # a positional path that holds "=" stays a path
-    assert figure.parse_args(key_values(["fold=1/a.wav", "b.png"], figure)).input == "fold=1/a.wav"
-    with pytest.raises(SystemExit):
-        figure.parse_args(key_values(["a.wav", "b.png", "colour=red"], figure))
+    args = parse(["quick=true", "trunk_chunk=0", "--parts", "de", "encoder-batch=4"], BENCH, "ser.bench")
+    assert args["quick"] and args["trunk_chunk"] == 0 and args["parts"] == "de" and args["encoder_batch"] == 4
+    assert not parse(["quick=false"], BENCH, "ser.bench")["quick"]
+    assert parse(["--quick", "--trunk-chunk=8"], BENCH, "ser.bench")["trunk_chunk"] == 8
+    args = parse(["output=b.png", "input=a.wav", "snr=10"], FIGURE, "ser.figure2")
+    assert (args["input"], args["output"], args["snr"]) == ("a.wav", "b.png", 10.0)
+    assert parse(["a.wav", "b.png", "--snr", "10"], FIGURE, "ser.figure2") == args
+    # a path that holds "=" is given with its key
+    assert parse(["input=fold=1/a.wav", "b.png"], FIGURE, "ser.figure2")["input"] == "fold=1/a.wav"
+    with pytest.raises(SerError, match="Unknown argument 'colour=red'"):
+        parse(["a.wav", "b.png", "colour=red"], FIGURE, "ser.figure2")
 
 
 def test_importing_ser_changes_nothing_global():

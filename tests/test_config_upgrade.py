@@ -9,6 +9,15 @@ from ser.config_upgrade import is_baseline_config, with_target
 from tests.conftest import REPO, compose
 
 
+# Keys that left the default files in conf/ (levers measured as no help, now in conf/experiment/,
+# and keys that did nothing), as runs saved before then held them.
+OLD_DEFAULTS = {("data", "random_offset"): False, ("data", "train_snr_range"): None,
+                ("augment", "mixup_alpha"): 0.0, ("augment", "vtlp"): None, ("augment", "gain_db"): 0.0,
+                ("features", "deltas"): False, ("features", "band_norm"): False, ("features", "pcen"): False,
+                ("optim", "label_smoothing"): 0.0, ("optim", "ema_decay"): None,
+                ("optim", "speaker_adversary"): None}
+
+
 def test_no_config_file_carries_a_kind_key():
     offenders = [str(p.relative_to(REPO)) for p in (REPO / "conf").rglob("*.yaml")
                  if any(line.startswith("kind:") for line in p.read_text().splitlines())]
@@ -60,12 +69,19 @@ def test_old_dataset_readers_are_lifted_to_the_top():
 def test_an_old_checkpoints_model_and_features_still_build():
     from ser.features.spectrogram import SpectrogramImage
     from ser.models.backbones import TransferNet
+    from ser.errors import SerError
     from ser.models.builders import build_frontend, build_network
+    from ser.models.checkpoints import trained_hyper_parameters
 
     old_model = {"name": "alexnet", "pretrained": False, "trainable_from": "features.10",
                  "channels_last": False, "compile": False}
-    assert isinstance(build_network(old_model, 4), TransferNet)
-    assert isinstance(build_frontend({"sample_rate": 16000}), SpectrogramImage)
+    old = {"hyper_parameters": {"classes": ["a", "b", "c", "d"], "model": old_model,
+                                "features": {"sample_rate": 16000}}}
+    hp = trained_hyper_parameters(old, "old.ckpt")  # the one place a checkpoint is upgraded
+    assert isinstance(build_network(hp["model"], 4), TransferNet)
+    assert isinstance(build_frontend(hp["features"]), SpectrogramImage)
+    with pytest.raises(SerError, match="names no `_target_`"):  # the builders know no old forms
+        build_network(old_model, 4)
 
 
 def test_baselines_are_told_by_their_class_or_an_old_kind():
@@ -78,8 +94,9 @@ def test_baselines_are_told_by_their_class_or_an_old_kind():
 
 def test_a_run_saved_before_the_config_changes_falls_in_the_same_sweep_group(tmp_path):
     """An older run's config.yaml (noise and logger labelled by kind, the model by name, the
-    corpus reader one level down, no callbacks node, none of the keys added since) is compared in today's form, so a sweep
-    resumed across the change reports one group, not two."""
+    corpus reader one level down, no callbacks node, none of the keys added since, the keys
+    removed since at their old defaults) is compared in today's form, so a sweep resumed across
+    the change reports one group, not two."""
     import json
 
     import yaml
@@ -95,8 +112,10 @@ def test_a_run_saved_before_the_config_changes_falls_in_the_same_sweep_group(tmp
     old["logger"] = {"kind": "csv"}
     old["model"] = {k: v for k, v in new["model"].items() if k != "_target_"}
     old.pop("callbacks", None)
-    for group, key in (("data", "test_hop"), ("features", "pcen"), ("optim", "ema_decay")):
+    for group, key in (("data", "test_hop"), ("data", "speaker_norm")):
         del old[group][key]   # keys added since: an old run did what their defaults do
+    for (group, key), off in OLD_DEFAULTS.items():
+        old[group][key] = off  # keys removed since, saved at the value that meant "off"
     reader = {"_target_": new["dataset"]["_target_"], "csv_path": "/m.csv"}
     old["dataset"] = {"reader": reader, **{k: v for k, v in new["dataset"].items()
                                            if k not in ("_target_", "manifest")}}
@@ -114,3 +133,43 @@ def test_a_run_saved_before_the_config_changes_falls_in_the_same_sweep_group(tmp
     assert len(group_runs(runs, ignore)) == 1
     changed = dict(runs[1].settings, **{"model.dropout": "0.5"})
     assert len(group_runs([runs[0], FinishedRun(runs[1].path, {}, {}, changed)], ignore)) == 2
+
+
+def test_keys_removed_since_are_dropped_at_their_old_default_and_kept_where_switched_on():
+    """A run saved before a lever left the default files reads like a new run where it held the
+    old default, and as what it was where it switched the lever on; a loso split's unused
+    test_fraction goes whatever it held."""
+    from omegaconf import OmegaConf
+
+    from ser.config_upgrade import REMOVED_KEYS, current_form
+
+    new = OmegaConf.to_container(compose(["split=loso"]), resolve=True)
+    old = {k: (dict(v) if isinstance(v, dict) else v) for k, v in new.items()}
+    for (group, key), off in OLD_DEFAULTS.items():
+        old[group] = {**old[group], key: off}
+    old["split"] = {**old["split"], "test_fraction": 0.3}
+    old["data"] = {**old["data"], "split": {**old["data"]["split"], "test_fraction": 0.2}}
+    assert current_form(old) == current_form(new) == new
+    assert "test_fraction" in old["split"]  # the saved config itself is left as it was
+    assert {(path, key) for path, _, key, _ in REMOVED_KEYS} == {
+        *OLD_DEFAULTS, ("split", "test_fraction"), (("data", "split"), "test_fraction"), ("model", "layerdrop")}
+    encoder = OmegaConf.to_container(compose(["model=wavlm"]), resolve=True)
+    assert current_form({**encoder, "model": {**encoder["model"], "layerdrop": 0.0}}) == encoder
+
+    switched = {"data": {"random_offset": True, "train_snr_range": [0, 30]},
+                "augment": {"mixup_alpha": 0.2, "vtlp": {"max_warp": 0.1}, "gain_db": 6.0},
+                "features": {"deltas": True, "band_norm": True, "pcen": True},
+                "optim": {"label_smoothing": 0.1, "ema_decay": 0.995, "speaker_adversary": {"weight": 0.1}}}
+    on = {k: (dict(v) if isinstance(v, dict) else v) for k, v in new.items()}
+    for group, keys in switched.items():
+        on[group] = {**on[group], **keys}
+    upgraded = current_form(on)
+    for group, keys in switched.items():
+        assert {k: upgraded[group][k] for k in keys} == keys
+    # 0 is 0.0, but False is no number and a number is no False
+    assert "mixup_alpha" not in current_form({**new, "augment": {**new["augment"], "mixup_alpha": 0}})["augment"]
+    kept = current_form({**new, "data": {**new["data"], "random_offset": 0}})["data"]
+    assert kept["random_offset"] == 0
+    # a paper split's test_fraction is its test set's share: kept
+    paper = OmegaConf.to_container(compose([]), resolve=True)
+    assert current_form(paper)["split"]["test_fraction"] == 0.2

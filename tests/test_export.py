@@ -43,7 +43,7 @@ def speech_blocks(tmp: Path, count: int = 12, sample_rate: int = 16000) -> np.nd
 def export(ckpt: Path, out: Path, capsys) -> tuple[int, str]:
     """``python -m ser.export ckpt=.. out=..`` in-process (a subprocess would re-import torch):
     (exit code, stderr)."""
-    from ser.export.__main__ import main
+    from ser.commands.export import main
 
     try:
         main([f"ckpt={ckpt}", f"out={out}"])
@@ -134,26 +134,24 @@ def test_baseline_run_is_refused(tmp_path, capsys):
     assert code == 2 and "error:" in err and "baseline" in err and "Traceback" not in err
 
 
-def test_missing_onnxruntime_and_unexportable_front_end(monkeypatch):
+def test_missing_onnxruntime_is_one_clear_error(monkeypatch):
     from ser.errors import SerError
     from ser.inference.onnx_predictor import require_onnx
-    from ser.export.onnx_graph import exportable_frontend
 
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
     with pytest.raises(SerError, match="onnxruntime"):
         require_onnx()
-    with pytest.raises(SerError, match="torch.nn.modules.linear.Identity"):
-        exportable_frontend(torch.nn.Identity(), 16000)
 
 
 def test_arguments_are_key_value_words_as_in_the_other_light_commands():
+    from ser.cli import parse
+    from ser.commands.export import SPEC
     from ser.errors import SerError
-    from ser.export.__main__ import parse_args
 
-    assert parse_args(["ckpt=run", "opset=17"]) == {"ckpt": "run", "out": "model.onnx", "opset": 17}
+    assert parse(["ckpt=run", "opset=17"], SPEC, "ser.export") == {"ckpt": "run", "out": "model.onnx", "opset": 17}
     for argv, expected in [(["ckpt=run", "speed=2"], "Unknown argument 'speed=2': ser.export takes "
                                                        "key=value words among ckpt, out, opset"),
                            (["out=x.onnx"], "ser.export needs the model"),
                            (["ckpt=run", "opset=new"], "opset= takes an integer")]:
         with pytest.raises(SerError, match=expected):
-            parse_args(argv)
+            parse(argv, SPEC, "ser.export")

@@ -12,7 +12,7 @@ def test_cli_writes_figure(tmp_path, generated_speech):
     import soundfile as sf
     from PIL import Image
 
-    from ser.figure2 import main
+    from ser.commands.figure2 import main
 
     wav = tmp_path / "speech.wav"
     sf.write(wav, np.concatenate([generated_speech[0], generated_speech[1]]), SR)
@@ -27,7 +27,7 @@ def test_cli_writes_figure(tmp_path, generated_speech):
 
 
 def test_cli_bad_input_is_one_paragraph(tmp_path, capsys):
-    from ser.figure2 import main
+    from ser.commands.figure2 import main
 
     with pytest.raises(SystemExit) as stopped:
         main([str(tmp_path / "missing.wav"), str(tmp_path / "out.png")])

@@ -29,6 +29,7 @@ LAYERS: list[set[str]] = [
 
 
 def modules() -> dict[str, Path]:
+    """Dotted name -> file of every module of the package (``__main__`` files included)."""
     return {".".join(p.relative_to(REPO).with_suffix("").parts).removesuffix(".__init__"): p
             for p in (REPO / "ser").rglob("*.py")}
 
@@ -64,6 +65,8 @@ def part(module: str) -> str:
 
 
 def rank(module: str) -> int:
+    if module.endswith(".__main__"):  # ``python -m ser.<part>``: an entry point, a command
+        return len(LAYERS) - 1
     for i, layer in enumerate(LAYERS):
         if part(module) in layer:
             return i
@@ -126,6 +129,7 @@ def test_the_cycle_finder_finds_a_cycle_and_the_layer_check_an_upward_import():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert cycles({"a": {"b"}, "b": set()}) == []
     assert rank("ser.models.module") > rank("ser.features.logmel")
+    assert rank("ser.export.__main__") == rank("ser.commands.export") > rank("ser.export.onnx_graph")
 
 
 def test_inference_uses_neither_evaluation_nor_export_and_models_no_training():

@@ -64,7 +64,7 @@ def test_the_ring_stays_the_same_size_over_hours_of_pushes():
 
 def test_the_hop_loop_gives_the_offline_timelines_numbers(predictor):
     from ser.inference.windows import predict_windows, sliding_windows
-    from ser.listen import stream
+    from ser.inference.live import stream
 
     audio = voice(16000, 2.3)
     lines: list[dict] = []
@@ -80,7 +80,7 @@ def test_the_hop_loop_gives_the_offline_timelines_numbers(predictor):
 
 
 def test_silence_and_a_stream_shorter_than_a_window(predictor):
-    from ser.listen import stream
+    from ser.inference.live import stream
 
     lines: list[dict] = []
     stream(predictor, [np.zeros(40000, np.float32)], 16000, 4000, lines.append)
@@ -109,7 +109,7 @@ def test_pcm_on_stdin_through_the_command(run, tmp_path):
 
 
 def test_another_input_rate_and_a_file_played_in_real_time(run, tmp_path, capsys):
-    from ser.listen import listen
+    from ser.commands.listen import listen
 
     summary = listen([f"ckpt={run}", "source=-", "rate=8000", "vad=none"], stdin=io.BytesIO(pcm(voice(8000, 2.1))))
     assert summary["windows"] == 5 and summary["dropped_s"] == pytest.approx(0.1, abs=1e-3)
@@ -153,7 +153,7 @@ def fake_sounddevice(samples: np.ndarray | None) -> types.ModuleType:
 
 
 def test_a_microphone_until_ctrl_c(run, monkeypatch, capsys):
-    from ser.listen import main
+    from ser.commands.listen import main
 
     monkeypatch.setitem(sys.modules, "sounddevice", fake_sounddevice(voice(16000, 1.5)))
     main([f"ckpt={run}"])  # returns: Ctrl-C ends a live stream without an error
@@ -162,7 +162,7 @@ def test_a_microphone_until_ctrl_c(run, monkeypatch, capsys):
 
 @pytest.mark.parametrize("case", ["no library", "no device", "no model", "bad argument"])
 def test_errors_are_one_paragraph_and_exit_2(case, run, tmp_path, monkeypatch, capsys):
-    from ser.listen import main
+    from ser.commands.listen import main
 
     argv, expected = [f"ckpt={run}"], {
         "no library": "source=mic needs the sounddevice package", "no device": "No audio input device",

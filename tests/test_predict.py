@@ -71,7 +71,7 @@ def test_a_fresh_process_imports_neither_lightning_nor_hydra(kind, run, onnx_mod
                                                                tmp_path):
     model = run if kind == "checkpoint" else onnx_model
     code = ("import sys, contextlib, io\n"
-            "from ser.predict import predict\n"
+            "from ser.commands.predict import predict\n"
             "import ser.listen, ser.inference.recordings\n"
             "with contextlib.redirect_stdout(io.StringIO()):\n"
             f"    predict(['ckpt={model}', 'audio={recordings / 'talk.wav'}', 'output=json'])\n"

@@ -92,7 +92,7 @@ def test_a_token_guards_every_api_route(predictor):
 
 
 def test_a_stream_gives_ser_listens_hops_from_frames_of_any_size(predictor):
-    from ser.listen import stream
+    from ser.inference.live import stream
 
     audio = voice(16000, 2.3)
     quantised = np.frombuffer(pcm16(audio), "<i2").astype(np.float32) / 32768.0
@@ -169,12 +169,13 @@ def test_a_client_that_leaves_mid_stream_frees_its_session(predictor, monkeypatc
 
 
 def test_the_command_line(tmp_path, capsys):
-    from ser.serve.__main__ import exposure_warning, main, parse_args
+    from ser.cli import parse
+    from ser.commands.serve import SPEC, exposure_warning, main
 
-    assert parse_args(["ckpt=m.onnx"])["host"] == "127.0.0.1"
+    assert parse(["ckpt=m.onnx"], SPEC, "ser.serve")["host"] == "127.0.0.1"
     assert exposure_warning("127.0.0.1", None) is None
     assert "every network interface" in exposure_warning("0.0.0.0", None)
-    for argv, words in [(["port=80x", "ckpt=m.onnx"], "port= takes a number"),
+    for argv, words in [(["port=80x", "ckpt=m.onnx"], "port= takes an integer"),
                         (["root=/"], "Unknown argument 'root=/'"), ([], "needs the model"),
                         ([f"ckpt={tmp_path / 'none.onnx'}"], "Model not found")]:
         with pytest.raises(SystemExit) as stopped:

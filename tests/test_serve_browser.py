@@ -84,7 +84,7 @@ def reference_hops(predictor, wav: Path) -> tuple[list[dict], float]:
     """``ser.listen``'s hops on the recording played three times in a row (the fake device
     loops it), and the recording's length in s."""
     from ser.audio.io import load_audio
-    from ser.listen import stream
+    from ser.inference.live import stream
 
     audio = load_audio(wav, int(predictor.sample_rate))
     hops: list[dict] = []

@@ -32,7 +32,7 @@ def test_eight_streams_and_uploads_at_once(onnx_model):  # noqa: F811
 def test_the_check_catches_a_stream_given_anothers_results(onnx_model):  # noqa: F811
     from ser.bench.serve_load import check_streams, stream_audio
     from ser.inference.onnx_predictor import OnnxPredictor
-    from ser.listen import stream
+    from ser.inference.live import stream
 
     predictor, audio = OnnxPredictor(onnx_model), speech()
     own: dict[int, list[dict]] = {}

@@ -52,8 +52,8 @@ def test_a_run_with_the_adversary_trains_records_and_reloads_it(tmp_path):
     from ser.models.module import EmotionClassifier
     from ser.training.runner import train
 
-    cfg = compose([*FAST, "split=loso", "logger=none", "optim.speaker_adversary={weight: 0.1}",
-                   "augment.vtlp={max_warp: 0.1, max_stretch: 0.05}", "+dataset.n_speakers=10",
+    cfg = compose([*FAST, "split=loso", "logger=none", "+optim.speaker_adversary={weight: 0.1}",
+                   "+augment.vtlp={max_warp: 0.1, max_stretch: 0.05}", "+dataset.n_speakers=10",
                    "+dataset.utterances_per_class=2", f"+run_dir={tmp_path / 'run'}",
                    f"dataset.out_dir={tmp_path / 'corpus'}"])
     metrics = train(cfg)
@@ -69,8 +69,7 @@ def test_a_run_with_the_adversary_trains_records_and_reloads_it(tmp_path):
 def test_the_adversary_needs_a_linear_head_and_no_mixup():
     from ser.models.module import EmotionClassifier
 
-    cfg = compose(["model.pretrained=false", "optim.speaker_adversary={weight: 0.1}",
-                   "augment.mixup_alpha=0.2"])
+    cfg = compose(["model.pretrained=false", "experiment=[speaker_adversary,mixup_alpha]"])
     from ser.configs import plain
 
     with pytest.raises(SerError, match="mixup"):

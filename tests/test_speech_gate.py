@@ -127,7 +127,7 @@ def test_a_detector_that_cannot_load_names_the_extra(tmp_path, monkeypatch):
 def test_padding_is_no_speech_in_the_timeline_and_the_stdin_stream(kind, tmp_path):
     from ser.inference.speech_gate import NO_SPEECH, SpeechGate
     from ser.inference.timeline import timeline, timeline_summary
-    from ser.listen import stream
+    from ser.inference.live import stream
 
     gate = SpeechGate(silero_or_skip(), 0.5)
     audio, start, end = padded_speech(kind)

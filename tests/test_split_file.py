@@ -67,7 +67,7 @@ def test_a_copied_corpus_passes_on_its_split_files_and_a_moved_utterance_does_no
     runs' split.csv files: the same parts pass; one utterance in another part is refused."""
     blocks = blocks_of()
     plan = make_split("loso", blocks.labels, blocks.utterance, [u.speaker for u in blocks.table.utterances],
-                      [u.session for u in blocks.table.utterances], n_folds=4, test_fraction=0.2, seed=0)
+                      [u.session for u in blocks.table.utterances], n_folds=4, seed=0)
 
     def written(name: str, fold: int, digest: str, move: str | None = None) -> FinishedRun:
         train, val = plan.fold(fold)

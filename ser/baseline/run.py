@@ -29,12 +29,11 @@ from typing import Any
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from ser.atomic import write_atomic
 from ser.baseline.estimator import SvmBaseline, unknown_speakers
-from ser.config_upgrade import with_target
+from ser.configs import build
 from ser.baseline.extraction import FEATURE_CHUNK, feature_cache, mixed_features
 from ser.errors import SerError
 from ser.models.metrics import block_metrics, score_test_set
@@ -57,14 +56,14 @@ UNUSED_GROUPS = ("optim", "trainer", "augment", "select", "callbacks")
 
 def build_baseline(model: DictConfig, sample_rate: int) -> SvmBaseline:
     """The estimator ``model._target_`` names, built at the corpus ``sample_rate`` (Hz)."""
-    params = with_target("model", OmegaConf.to_container(model, resolve=True))
+    params = OmegaConf.to_container(model, resolve=True)
     for key in MODEL_META_KEYS:
         params.pop(key, None)
-    if not params["_target_"]:
+    if not params.get("_target_"):
         raise SerError(f"model={model.get('name')} is a baseline but names no `_target_`: name the "
                        "class that builds the estimator, e.g. _target_: ser.baseline.svm.MfccSvm "
                        "(see conf/model/mfcc_svm.yaml).")
-    return instantiate(params, sample_rate=int(sample_rate))
+    return build(params, sample_rate=int(sample_rate))
 
 
 def baseline_config(cfg: DictConfig) -> dict[str, Any]:
@@ -180,7 +179,7 @@ def train_baseline(cfg: DictConfig) -> dict:
                        "scratch in seconds. Drop ckpt_path (resume=true still skips finished runs).")
 
     pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
-    datamodule = instantiate(cfg.data)
+    datamodule = build(cfg.data)
     model = build_baseline(cfg.model, datamodule.sample_rate)  # a missing library stops here
     datamodule.setup("fit")
     classes = datamodule.classes

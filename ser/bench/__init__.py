@@ -1,4 +1,5 @@
-"""``ser-bench [parts=de] [quick=true] [ckpt=RUN]`` (or ``python -m ser.bench``): how fast images are made and models trained, against the usual ways.
+"""How fast images are made and models trained, against the usual ways: what ``ser-bench
+[parts=de] [quick=true] [ckpt=RUN]`` (``python -m ser.bench``, :mod:`ser.commands.bench`) runs.
 
 Times, in one process and on the same 1-s blocks of real speech (``speech=DIR``, by default
 ``../shared/data/urdu`` seen from where it runs, when it is there; speech-like audio from the demo
@@ -17,9 +18,9 @@ synthesiser otherwise):
 (g)     the speech encoders (WavLM, HuBERT, wav2vec 2.0 at base size, random weights), frozen
         and fine-tuned: parameters, training steps/s and peak memory (:mod:`ser.bench.speech`;
         needs ``transformers``, not in the default parts);
-(h)     with ``--ckpt RUN``: cold start of ``python -m ser.predict`` on a 2-s recording, ONNX and
+(h)     with ``ckpt=RUN``: cold start of ``python -m ser.predict`` on a 2-s recording, ONNX and
         checkpoint, median of fresh processes (:mod:`ser.bench.cold_start`; not by default);
-(i)     with ``--ckpt RUN``: ``ser.serve`` under load, streams at real time plus uploads, p50/p95
+(i)     with ``ckpt=RUN``: ``ser.serve`` under load, streams at real time plus uploads, p50/p95
         latency per hop and per upload, memory and cross-talk checked
         (:mod:`ser.bench.serve_load`; needs the ``serve`` extra; not by default);
 (j)     the speech detectors (``vad=silero|webrtc|energy``) on one core: ms per 1-s block and
@@ -28,71 +29,25 @@ synthesiser otherwise):
         ``../shared/data/noise/ambience`` when there; not by default).
 
 ``quick=true`` shrinks every size so that the whole run takes seconds and prints every figure
-(the tests run it). Arguments are ``key=value`` like every ser command; the older ``--flag``
-forms (``--trunk-chunk 0``) work too.
+(the tests run it). ``ser-bench --help`` lists every key.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
-import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import torch
 
 from ser.allocator import configure_allocator
 from ser.bench.common import peak_rss_mib, speech_blocks
-from ser.cli import key_values, prepare_process, report_errors
 from ser.errors import SerError
 
-DEFAULT_SPEECH = Path("..") / "shared" / "data" / "urdu"  # from the project folder, installed or not
-DEFAULT_NOISE = Path("..") / "shared" / "data" / "noise" / "ambience"
 
-
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="ser-bench", description=__doc__.split("\n\n")[0],
-                                epilog="Arguments are key=value like every ser command (trunk_chunk=0 "
-                                       "parts=de quick=true); the --flag forms below work too.")
-    p.add_argument("--quick", action="store_true", help="tiny sizes, for tests (a few seconds)")
-    p.add_argument("--parts", default="abcdef", help="which parts to run, e.g. de (default abcdef)")
-    p.add_argument("--blocks", type=int, default=None, help="blocks for (b)/(c) (default 512)")
-    p.add_argument("--reference-blocks", type=int, default=None, help="blocks for (a) (default 48)")
-    p.add_argument("--repeats", type=int, default=None, help="timed runs per figure (default 5)")
-    p.add_argument("--batch-size", type=int, default=128,
-                   help="blocks per call and per training step")
-    p.add_argument("--train-steps", type=int, default=None,
-                   help="timed training steps, and batches per epoch in (e) (default 3)")
-    p.add_argument("--workers", type=int, default=None,
-                   help="DataLoader workers of the ImageFolder way in (d) (default: the CPU cores, at most 4)")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
-                   help="auto: also (c) and GPU training when CUDA is available")
-    p.add_argument("--speech", type=Path,
-                   default=DEFAULT_SPEECH if DEFAULT_SPEECH.is_dir() else None,
-                   help="folder of speech recordings (default: ../shared/data/urdu when present)")
-    p.add_argument("--compile", default="auto", choices=["auto", "on", "off"],
-                   help="also time torch.compile'd pipelines (auto: on unless --quick)")
-    p.add_argument("--trunk-chunk", type=int, default=32,
-                   help="images per pass through the frozen layers on the CPU (0: the whole batch)")
-    p.add_argument("--models", default="alexnet,efficientnet_lite0", help="backbones for (d) and (e)")
-    p.add_argument("--sample-rate", type=int, default=16000)
-    p.add_argument("--encoders", default="wavlm,hubert,wav2vec2", help="speech encoder families for (g)")
-    p.add_argument("--encoder-batch", type=int, default=8, help="1-s blocks per training step in (g)")
-    p.add_argument("--ckpt", default=None,
-                   help="a trained run or .ckpt: (f) its blocks/s in PyTorch and exported to "
-                        "onnxruntime, (h) cold start, (i) the server under load")
-    p.add_argument("--cold-runs", type=int, default=None, help="fresh processes per figure in (h) (default 5)")
-    p.add_argument("--load-streams", type=int, default=None, help="WebSocket streams at once in (i) (default 8)")
-    p.add_argument("--load-seconds", type=float, default=None, help="seconds each stream runs in (i) (default 60)")
-    p.add_argument("--load-uploads", type=int, default=None, help="uploads to /predict in (i) (default 200)")
-    p.add_argument("--noise", type=Path, default=DEFAULT_NOISE if DEFAULT_NOISE.is_dir() else None,
-                   help="room noise recordings for (j) (default: ../shared/data/noise/ambience when present)")
-    p.add_argument("--vad-recordings", type=int, default=None,
-                   help="speech recordings padded in (j) (default 60)")
-    return p
-
-
-def run(args: argparse.Namespace) -> None:
+def run(args: SimpleNamespace) -> None:
+    """Every part ``args.parts`` names, each printing its figures (the keys of
+    :data:`ser.commands.bench.SPEC`)."""
     from ser.bench.images import image_figures
     from ser.bench import training
     from ser.bench.training import SPLITS, image_folder_training, ser_training
@@ -106,12 +61,12 @@ def run(args: argparse.Namespace) -> None:
     compile_on = args.compile == "on" or (args.compile == "auto" and not quick)
     use_gpu = args.device != "cpu" and torch.cuda.is_available()
     if args.device == "cuda" and not use_gpu:
-        raise SerError("--device cuda was asked for, but torch sees no CUDA device here. Run "
-                       "with --device auto (or cpu) to benchmark the CPU only.")
+        raise SerError("device=cuda was asked for, but torch sees no CUDA device here. Run "
+                       "with device=auto (or cpu) to benchmark the CPU only.")
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     unknown = [m for m in models if m not in SPLITS]
     if unknown:
-        raise SerError(f"--models {args.models}: no benchmark split for {', '.join(unknown)}; "
+        raise SerError(f"models={args.models}: no benchmark split for {', '.join(unknown)}; "
                        f"known: {', '.join(SPLITS)}.")
 
     training.TRUNK_CHUNK = int(args.trunk_chunk)
@@ -158,7 +113,7 @@ def run(args: argparse.Namespace) -> None:
 
             print(onnx_figures(args.ckpt, blocks_np, repeats))
         else:
-            print("(f) PyTorch against onnxruntime: not measured (give --ckpt RUN, a trained run)")
+            print("(f) PyTorch against onnxruntime: not measured (give ckpt=RUN, a trained run)")
     if "g" in args.parts:
         from ser.bench.speech import speech_encoder_figures
         from ser.models.speech_encoders import require_transformers
@@ -171,7 +126,7 @@ def run(args: argparse.Namespace) -> None:
                                            runs=1 if quick else 2):
             print(line, flush=True)
     if any(part in args.parts for part in "hi") and not args.ckpt:
-        print("(h), (i) cold start and the server under load: not measured (give --ckpt RUN, a trained run)")
+        print("(h), (i) cold start and the server under load: not measured (give ckpt=RUN, a trained run)")
     if "h" in args.parts and args.ckpt:
         from ser.bench.cold_start import cold_start_figures
 
@@ -201,11 +156,3 @@ def run(args: argparse.Namespace) -> None:
     gpu = (f", GPU max allocated {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB"
            if use_gpu else "")
     print(f"peak memory: RSS {peak_rss_mib():.0f} MiB{gpu}; load average now {os.getloadavg()[0]:.2f}")
-
-
-@report_errors
-def main(argv: list[str] | None = None) -> int:
-    prepare_process()
-    parser = _parser()
-    run(parser.parse_args(key_values(sys.argv[1:] if argv is None else argv, parser)))
-    return 0

@@ -1,5 +1,8 @@
+"""``python -m ser.bench``: the command :mod:`ser.commands.bench` (``ser-bench``)."""
+
 import sys
 
-from ser.bench import main
+from ser.commands.bench import main
 
-sys.exit(main())
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,4 +1,4 @@
-"""Part (h) of ``python -m ser.bench --ckpt RUN``: how long a user waits for ``ser.predict``.
+"""Part (h) of ``python -m ser.bench ckpt=RUN``: how long a user waits for ``ser.predict``.
 
 Cold start is the wall time of a fresh ``python -m ser.predict ckpt=... audio=one.wav``
 process, from launch to exit after printing the table of a 2-s recording: interpreter,

@@ -25,8 +25,8 @@ def speech_blocks(folder: Path | None, n: int, sample_rate: int, seed: int = 0
     if folder is not None:
         files = list_audio_files(folder)
         if not files:
-            raise SerError(f"--speech {folder} holds no audio files; give a folder of speech "
-                           "recordings (wav/flac/ogg), or leave --speech out to use generated "
+            raise SerError(f"speech={folder} holds no audio files; give a folder of speech "
+                           "recordings (wav/flac/ogg), or leave speech= out to use generated "
                            "speech.")
         order = np.random.default_rng(seed).permutation(len(files))
         used = 0
@@ -49,10 +49,10 @@ def speech_blocks(folder: Path | None, n: int, sample_rate: int, seed: int = 0
             for utterance in table.utterances:
                 audio = load_audio(utterance.path, sample_rate)
                 blocks += _cut(audio, sample_rate)
-        source = "generated speech-like audio (the demo synthesiser; no --speech folder)"
+        source = "generated speech-like audio (the demo synthesiser; no speech= folder)"
     if not blocks:
         raise SerError("No 1-s block could be cut from the speech recordings; they are all shorter "
-                       "than a second. Give a folder with longer recordings via --speech.")
+                       "than a second. Give a folder with longer recordings via speech=DIR.")
     unique = len(blocks)
     stacked = np.stack(blocks[:n]).astype(np.float32)
     if unique < n:  # too little audio: repeat it (timing does not depend on content)

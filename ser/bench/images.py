@@ -3,7 +3,7 @@
 (a) the reference pipeline (librosa STFT, ``amplitude_to_db``, ``plt.imsave`` to PNG, PIL,
     torchvision Resize), one block at a time as the paper did;
 (b) :class:`ser.features.SpectrogramImage` on the CPU as training runs it (numba kernels for
-    the element-wise passes), with torch ops only, and (``--compile``) torch.compile'd;
+    the element-wise passes), with torch ops only, and (``compile=``) torch.compile'd;
 (c) the same on the GPU when there is one.
 
 Each figure is the median of ``repeats`` timed runs after a warm-up run, with how far (b) and

@@ -1,4 +1,4 @@
-"""Part (f) of ``python -m ser.bench --ckpt RUN``: a trained model's blocks/s, PyTorch against onnxruntime.
+"""Part (f) of ``python -m ser.bench ckpt=RUN``: a trained model's blocks/s, PyTorch against onnxruntime.
 
 The checkpoint (or run directory) is exported to a temporary ``.onnx`` file as
 ``python -m ser.export`` does, and both classify the same clean blocks: PyTorch through the

@@ -1,4 +1,4 @@
-"""Part (i) of ``python -m ser.bench --ckpt RUN``: ``ser.serve`` under load, on 127.0.0.1.
+"""Part (i) of ``python -m ser.bench ckpt=RUN``: ``ser.serve`` under load, on 127.0.0.1.
 
 A real server process (``python -m ser.serve``) takes ``streams`` WebSocket streams at once,
 each sending 16-bit PCM in hop-sized frames at real time for ``seconds``, while ``uploads``
@@ -127,7 +127,7 @@ def check_streams(model: str | Path, audio: np.ndarray, rate: int, hop: int, win
                   got: dict[int, list[dict]]) -> list[str]:
     """Problems where a stream's results differ from ``ser.listen``'s loop on its own audio."""
     from ser.inference.predictor import load_predictor
-    from ser.listen import stream
+    from ser.inference.live import stream
 
     predictor, problems = load_predictor(model), []
     for index, results in sorted(got.items()):

@@ -4,15 +4,14 @@ For WavLM, HuBERT and wav2vec 2.0 at their base size (random weights: nothing is
 and speed does not depend on the weights' values), each in the two training modes of
 ``model.trainable_from`` (``head``: frozen encoder, the SUPERB protocol; ``encoder``: the
 transformer fine-tuned, the convolutional encoder frozen): parameters, trained parameters,
-optimiser steps/s and 1-s blocks/s of whole training steps (AdamW, batch of ``--batch-size``
-blocks; the median of ``--steps`` steps after three warm-up steps), and the peak memory. Each
+optimiser steps/s and 1-s blocks/s of whole training steps (AdamW, batch of ``batch_size``
+blocks; the median of ``steps`` steps after three warm-up steps), and the peak memory. Each
 measurement runs in its own process, so its peak RSS is its own:
-``python -m ser.bench.speech --family wavlm --mode head`` prints one JSON line.
+``python -m ser.commands.bench_speech family=wavlm mode=head`` prints one JSON line.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -23,7 +22,7 @@ import numpy as np
 import torch
 
 MODES = {"head": "frozen encoder", "encoder": "transformer fine-tuned"}
-# The toy size --quick measures (seconds), with every layer kind of the base models.
+# The toy size quick=true measures (seconds), with every layer kind of the base models.
 TINY = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
             conv_dim=(16,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2)
 
@@ -74,12 +73,15 @@ def measure(family: str, mode: str, batch: int, steps: int, tiny: bool, device: 
 def _run_once(family: str, mode: str, batch: int, steps: int, tiny: bool, device: str) -> dict:
     from ser.errors import SerError
 
-    cmd = [sys.executable, "-m", "ser.bench.speech", "--family", family, "--mode", mode,
-           "--batch-size", str(batch), "--steps", str(steps), "--device", device]
-    done = subprocess.run(cmd + (["--tiny"] if tiny else []), capture_output=True, text=True,
+    cmd = [sys.executable, "-m", "ser.commands.bench_speech", f"family={family}", f"mode={mode}",
+           f"batch_size={batch}", f"steps={steps}", f"device={device}", f"tiny={str(tiny).lower()}"]
+    done = subprocess.run(cmd, capture_output=True, text=True,
                           env=dict(os.environ, PYTHONWARNINGS="ignore"))
     if done.returncode != 0:
-        tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        # a SerError is one paragraph after "error:", anything else ends in its last line
+        err = done.stderr.strip()
+        tail = " ".join(err.rpartition("error: ")[2].split()) if "error: " in err else (
+            err.splitlines() or ["no output"])[-1]
         raise SerError(f"(g) speech encoder {family} ({mode}) failed to run: {tail}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -109,20 +111,3 @@ def speech_encoder_figures(families: list[str], batch: int, steps: int, tiny: bo
                      f"{m['steps_per_s']:.3f} steps/s = {m['blocks_per_s']:.1f} blocks/s, fastest "
                      f"of {len(found)} run(s){spread}; peak RSS {m['peak_rss_mib']:.0f} MiB{gpu}")
     return lines
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m ser.bench.speech", description=__doc__.split("\n\n")[0])
-    p.add_argument("--family", required=True)
-    p.add_argument("--mode", choices=list(MODES), required=True)
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--steps", type=int, default=3)
-    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    p.add_argument("--tiny", action="store_true", help="a toy-size model (for --quick)")
-    args = p.parse_args(argv)
-    print(json.dumps(measure(args.family, args.mode, args.batch_size, args.steps, args.tiny, args.device)))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

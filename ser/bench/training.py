@@ -37,7 +37,7 @@ class StepFigures:
     usage: Usage
 
 
-TRUNK_CHUNK = 32  # images per pass through the frozen layers on the CPU (--trunk-chunk)
+TRUNK_CHUNK = 32  # images per pass through the frozen layers on the CPU (trunk_chunk=)
 
 
 def build_net(model: str, device: torch.device):
@@ -47,7 +47,7 @@ def build_net(model: str, device: torch.device):
     from ser.models.optimizers import parameter_groups
 
     if model not in SPLITS:
-        raise SerError(f"--models: no benchmark split for {model!r}; known: {', '.join(SPLITS)}.")
+        raise SerError(f"models=: no benchmark split for {model!r}; known: {', '.join(SPLITS)}.")
     net = build_backbone(model, num_classes=4, pretrained=False,
                          trainable_from=SPLITS[model][0], trunk_chunk=TRUNK_CHUNK)
     net = net.to(device).to(memory_format=torch.channels_last).train()

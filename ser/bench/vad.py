@@ -128,7 +128,7 @@ def speech_recordings(folder: Path | None, n: int, sample_rate: int) -> tuple[li
         table = build_demo_corpus(tmp, seed=0, n_speakers=1, utterances_per_class=max(1, n // 8),
                                   sample_rate=sample_rate)
         audio = [load_audio(u.path, sample_rate) for u in table.utterances[:n]]
-    return audio, f"{len(audio)} generated speech-like recordings (no --speech folder)"
+    return audio, f"{len(audio)} generated speech-like recordings (no speech= folder)"
 
 
 def room_noise(folder: Path | None, sample_rate: int) -> tuple[np.ndarray, str]:

@@ -1,5 +1,13 @@
-"""The installed commands (``[project.scripts]`` in pyproject.toml): ``ser-train`` and
-``ser-evaluate`` are train.py and evaluate.py, taking the same Hydra ``key=value`` overrides.
+"""Every command, one module each; the installed ones are ``[project.scripts]`` in pyproject.toml.
+
+``ser-train`` and ``ser-evaluate`` are train.py and evaluate.py, taking Hydra's ``key=value``
+overrides. Every other command (``predict``, ``listen``, ``serve``, ``export``, ``bench``,
+``figure2``, ``speech_census``, ``bench_speech``) declares its keys once in a
+:class:`ser.cli.Spec` read by :func:`ser.cli.parse`, so ``--help`` lists them and a mistake is one
+paragraph with exit status 2; ``python -m ser.predict`` and the like run the same ``main``.
+:mod:`ser.commands.keys` holds the keys several of them share. Each module parses its arguments
+and calls the work, which lives below (ser.inference, ser.serve, ser.export, ser.bench,
+ser.figure2, ser.reporting).
 
 A Hydra app finds its configs relative to the file that declares it; an installed command has
 no such file beside conf/, so :func:`hydra_command` looks for conf/ where

@@ -22,8 +22,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from ser.config_upgrade import lifted_reader
-from ser.configs import call_target
+from ser.configs import build
 from ser.data.blocks import BlockTable, build_blocks
 from ser.data.manifest import canonical_label, read_manifest
 from ser.errors import SerError
@@ -58,8 +57,6 @@ ENTRY_KEYS = ("name", "label_map")
 
 def _spec(entry: Any, index: int) -> dict:
     spec = OmegaConf.to_container(entry, resolve=True) if isinstance(entry, DictConfig) else entry
-    if isinstance(spec, Mapping):
-        spec = lifted_reader(spec)  # an entry written as {reader: {_target_: ...}} before
     if not isinstance(spec, Mapping) or not (spec.get("manifest") or spec.get("_target_")):
         raise SerError(f"data.test_corpora[{index}] = {spec!r}: each entry needs a manifest (a CSV "
                        "with columns path,label and optional speaker) or a reader as a dataset "
@@ -72,7 +69,7 @@ def _spec(entry: Any, index: int) -> dict:
 def _read(spec: dict, index: int):
     if spec.get("manifest") and not spec.get("_target_"):
         return read_manifest(spec["manifest"], classes=None, name=spec.get("name"))
-    return call_target({k: v for k, v in spec.items() if k not in ENTRY_KEYS})
+    return build({k: v for k, v in spec.items() if k not in ENTRY_KEYS})
 
 
 def load_test_corpus(entry: Any, index: int, classes: Sequence[str], sample_rate: int,

@@ -14,8 +14,7 @@ from torch.utils.data import DataLoader
 
 from ser.audio.noise import NoiseBank
 from ser.audio.noise_sources import NOT_SOURCE_KEYS
-from ser.config_upgrade import legacy_label, with_target
-from ser.configs import call_target
+from ser.configs import build
 from ser.data.block_dataset import CLEAN, BlockNoiseDataset, EpochSampler, balanced_weights
 from ser.data.blocks import BlockTable, build_blocks
 from ser.data.cross_corpus import TestCorpus, load_test_corpora
@@ -36,14 +35,10 @@ CROSS_CORPUS_STREAM = 100  # + the entry's index: each test corpus draws its own
 
 
 def build_from(group: str, node: DictConfig, meta_keys: tuple[str, ...], **given):
-    """Call ``node._target_`` with ``given`` and the node's own keys but ``meta_keys`` (a
-    config saved before it had a ``_target_`` is upgraded by :func:`ser.config_upgrade.with_target`)."""
-    settings = {k: v for k, v in with_target(group, OmegaConf.to_container(node, resolve=True)).items()
-                if k not in meta_keys}
-    if settings["_target_"] is None:
-        raise SerError(f"{group}={legacy_label(node)} names no `_target_`: a file in conf/{group}/ says which "
-                       "function builds it, e.g. conf/noise/dir.yaml or conf/split/loso.yaml.")
-    return call_target(settings, **given)
+    """Call ``node._target_`` with ``given`` and the node's own keys but ``meta_keys`` (a file of
+    conf/<group>/, e.g. conf/noise/dir.yaml or conf/split/loso.yaml, names the builder)."""
+    settings = {k: v for k, v in OmegaConf.to_container(node, resolve=True).items() if k not in meta_keys}
+    return build({**settings, "_recursive_": False}, **given)  # nested values reach the builder as they are
 
 
 SNR_REFERENCES = ("block", "active")

@@ -157,8 +157,9 @@ def _speaker_holdout(units: np.ndarray, speakers: list[str], utt_labels: np.ndar
     return np.setdiff1d(units, held), np.sort(held)
 
 
-# A split is a function (labels, utterance, speakers, sessions, n_folds, test_fraction, seed)
-# -> SplitPlan: ``labels`` and ``utterance`` per block, ``speakers``/``sessions`` per utterance.
+# A split is a function (labels, utterance, speakers, sessions, n_folds, seed and its own keys,
+# e.g. test_fraction) -> SplitPlan: ``labels`` and ``utterance`` per block,
+# ``speakers``/``sessions`` per utterance.
 # conf/split/<name>.yaml names it by ``_target_``, so a new protocol is a function and a file.
 def _rng(seed: int) -> np.random.Generator:
     return np.random.default_rng([seed, 7919])
@@ -192,9 +193,8 @@ VALIDATIONS = ("speakers", "utterances")
 
 
 def loso_split(labels: np.ndarray, utterance: np.ndarray, speakers: list[str], sessions: list[str],
-               n_folds: int = 5, test_fraction: float = 0.2, seed: int = 0,
-               validation: str = "speakers") -> SplitPlan:
-    """Fold k tests on session (or speaker group) k; ``test_fraction`` is unused.
+               n_folds: int = 5, seed: int = 0, validation: str = "speakers") -> SplitPlan:
+    """Fold k tests on session (or speaker group) k: the held-out group is the test set.
 
     ``validation="speakers"`` (the default) validates on a class-balanced group of about
     ``1/n_folds`` of the *other* speakers, held out from training too, so the score that picks
@@ -230,13 +230,13 @@ SPLIT_FUNCTIONS = {"paper": paper_split, "utterance": utterance_split, "loso": l
 
 
 def make_split(name: str, labels: np.ndarray, utterance: np.ndarray, speakers: list[str],
-               sessions: list[str], n_folds: int = 5, test_fraction: float = 0.2,
-               seed: int = 0, **options) -> SplitPlan:
+               sessions: list[str], n_folds: int = 5, seed: int = 0, **options) -> SplitPlan:
     """The built-in split ``name`` (the config's ``_target_`` names one directly); ``options``
-    are the split's own keys (``validation=`` for ``loso``)."""
+    are the split's own keys (``test_fraction=`` for ``paper`` and ``utterance``,
+    ``validation=`` for ``loso``)."""
     if name not in SPLIT_FUNCTIONS:
         raise SerError(f"Unknown split `split={name}`; choose one of {', '.join(SPLITS)}.")
-    return SPLIT_FUNCTIONS[name](labels, utterance, speakers, sessions, n_folds, test_fraction, seed,
+    return SPLIT_FUNCTIONS[name](labels, utterance, speakers, sessions, n_folds=n_folds, seed=seed,
                                  **options)
 
 

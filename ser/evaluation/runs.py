@@ -5,7 +5,7 @@ which kind of run they hold.
 A network run keeps its classes, network, front-end and whole training config in the checkpoint;
 a baseline run keeps its fitted extractor + SVM (``checkpoints/baseline.pkl``) beside the run's
 resolved ``config.yaml`` and ``run.json``. Either way the training config is brought to today's
-form where it is read (:func:`ser.evaluation.training_config.rebuild_training_config`), the
+form where it is read (:mod:`ser.config_upgrade`, the one upgrader), the
 fold's data module is rebuilt from it, and :meth:`Run.score` scores every test set of it.
 """
 
@@ -19,6 +19,7 @@ from typing import Any, Mapping, Protocol
 
 from omegaconf import OmegaConf
 
+from ser.config_upgrade import current_form
 from ser.errors import SerError
 from ser.models.checkpoints import find_checkpoint, load_weights, read_checkpoint, trained_hyper_parameters
 from ser.reporting.predictions import Predictions
@@ -127,7 +128,7 @@ class BaselineRun:
     def load(cls, estimator: Path) -> "BaselineRun":
         run_dir = run_dir_of(estimator)
         try:
-            config = OmegaConf.to_container(OmegaConf.load(run_dir / CONFIG_FILE), resolve=False)
+            config = current_form(OmegaConf.to_container(OmegaConf.load(run_dir / CONFIG_FILE), resolve=False))
             record = json.loads((run_dir / RUN_FILE).read_text())
         except (OSError, ValueError) as exc:
             raise SerError(f"{estimator} is a baseline's fitted estimator, but its run folder {run_dir} "

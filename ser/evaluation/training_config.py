@@ -21,7 +21,6 @@ from typing import Any, Mapping
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from ser.config_upgrade import current_form, with_target
 from ser.configs import conf_dir, plain
 
 # Groups whose node is taken from the file the run chose (the others from train.yaml's default,
@@ -52,9 +51,8 @@ def group_options(group: str) -> list[str]:
 
 def file_with_target(group: str, node: Mapping) -> str | None:
     """The conf/<group>/ file a run's ``node`` was made from, for runs that did not record their
-    choices: the one whose ``_target_`` (after :func:`ser.config_upgrade.with_target`) and
-    literal values are the node's; None when no single file is."""
-    node = with_target(group, node)
+    choices: the one whose ``_target_`` and literal values are the node's (in today's form, as
+    the run was read); None when no single file is."""
     target = node.get("_target_")
     if not target:
         return None
@@ -126,8 +124,10 @@ def rebuild_training_config(run_config: Mapping, group_choices: Mapping[str, str
     ``group_choices``: whole groups to swap, e.g. ``{"dataset": "manifest"}`` (test on another
     corpus). ``overrides``: dotted keys to set afterwards, e.g. ``{"dataset.root": "/data/x"}``.
     ``recorded_choices``: the files the run chose (Hydra's runtime choices, as it recorded them).
+    ``run_config`` is in today's form: :func:`ser.evaluation.runs.load_run` upgrades it where it
+    reads the checkpoint or the run folder.
     """
-    run = current_form(run_config)
+    run = dict(run_config)
     picked = chosen_files(run, recorded_choices)
     template = compose_config(config_name, [f"{g}={o}" for g, o in picked.items()])
     with open_dict(template):

@@ -18,6 +18,10 @@ from ser.inference.onnx_predictor import require_onnx
 DEFAULT_OPSET = 18
 
 
+def qualified_name(module: object) -> str:
+    return f"{type(module).__module__}.{type(module).__qualname__}"
+
+
 def export_onnx(ckpt: str | Path, out: str | Path, opset: int = DEFAULT_OPSET) -> dict:
     """Write ``out`` from a checkpoint or run directory; returns the metadata written."""
     require_onnx()
@@ -45,10 +49,12 @@ def export_onnx(ckpt: str | Path, out: str | Path, opset: int = DEFAULT_OPSET) -
                               dynamic_axes={"blocks": {0: "N"}, "probabilities": {0: "N"}},
                               opset_version=int(opset))
     except Exception as exc:
-        net = f"{type(graph.net).__module__}.{type(graph.net).__qualname__}"
-        raise SerError(f"The network {net} ({hp['model'].get('name')}) of {path} cannot be "
-                       f"exported to ONNX opset {opset}: {str(exc).splitlines()[0][:300]}. Try "
-                       "another opset= (17-20), or use the checkpoint from Python.") from exc
+        raise SerError(f"{path} cannot be exported to ONNX opset {opset}: the front-end "
+                       f"{qualified_name(graph.frontend)} or the network {qualified_name(graph.net)} "
+                       f"({hp['model'].get('name')}) is not traceable: {str(exc).splitlines()[0][:300]}. "
+                       "A front-end step whose running ops an exporter cannot follow switches to plain "
+                       "tensor ops under ser.features.stft.exporting(). Try another opset= (17-20), "
+                       "or use the checkpoint from Python.") from exc
     meta = {"classes": json.dumps(list(hp["classes"])), "sample_rate": str(sample_rate),
             "block_seconds": repr(float(block_seconds)),
             "pad_min_fraction": json.dumps(None if pad is None else float(pad)),

@@ -1,9 +1,11 @@
 """Training-time augmentation beyond noise: SpecAugment masks, vocal-tract length and speed
-perturbation, mixup, random gain (``augment=``).
+perturbation, mixup (``augment=``).
 
-Each is a switch in ``conf/augment/``, all off in the paper's experiments (``augment=none``).
-They act on training batches only, inside the LightningModule, after (masks, mixup) or before
-(gain) the front-end, so they apply to any front-end and never reach validation or test sets.
+SpecAugment is a switch in ``conf/augment/recipe.yaml``, off in the paper's experiments
+(``augment=none``); vocal-tract length perturbation (``augment.vtlp``) and mixup
+(``augment.mixup_alpha``) were measured as no help and are off unless set
+(``experiment=vtlp|mixup_alpha``). They act on training batches only, inside the
+LightningModule, on the front-end's images, and never reach validation or test sets.
 Randomness comes from torch's global generator, seeded by ``seed``: the same seed gives the
 same masks on a CPU. They sit with the front-ends they act around; the LightningModule
 applies them to training batches.
@@ -106,18 +108,6 @@ def mixup(images: torch.Tensor, labels: torch.Tensor, alpha: float
     order = torch.randperm(images.shape[0], device=images.device)
     mixed = images.mul(lam).add_(images[order], alpha=1.0 - lam)
     return mixed, labels, labels[order], lam
-
-
-def random_gain(blocks: torch.Tensor, max_db: float) -> torch.Tensor:
-    """Scale each (B, T) block by a gain drawn uniformly in ±``max_db`` dB.
-
-    Both built-in front-ends peak-normalise each block, so for them this changes nothing; it is
-    there for front-ends that see absolute level (a waveform backbone, your own features).
-    """
-    if max_db <= 0:
-        return blocks
-    db = (torch.rand(blocks.shape[0], 1, device=blocks.device) * 2 - 1) * max_db
-    return blocks * torch.pow(10.0, db / 20.0).to(blocks.dtype)
 
 
 def build_vocal_tract_warp(cfg: dict | None) -> VocalTractWarp | None:

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from ser.features.pcen import TIME_CONSTANT_S, pcen_image, smoother, smoothing_coefficient
-from ser.features.stft import InfinityNorm
+from ser.features.stft import InfinityNorm, StftPower
 
 
 def delta(x: torch.Tensor, width: int = 9) -> torch.Tensor:
@@ -115,8 +115,8 @@ class LogMel(nn.Module):
         # flipped so that row 0 is the highest band: low frequencies at the bottom of the image
         self.register_buffer("mel", torch.from_numpy(np.ascontiguousarray(mel[::-1])).float(),
                              persistent=False)
-        self.register_buffer("window", torch.hann_window(self.win_length, periodic=True),
-                             persistent=False)
+        self.stft_power = StftPower(self.n_fft, self.hop_length,
+                                    torch.hann_window(self.win_length, periodic=True), "reflect")
 
     @property
     def n_mels(self) -> int:
@@ -124,10 +124,7 @@ class LogMel(nn.Module):
 
     def power(self, blocks: torch.Tensor) -> torch.Tensor:
         """(B, T) -> |STFT|² (B, n_fft/2+1, frames) of the peak-normalised blocks."""
-        x = self.infinity_norm(blocks.float())
-        spec = torch.stft(x, self.n_fft, self.hop_length, self.win_length, self.window,
-                          center=True, pad_mode="reflect", return_complex=True)
-        return spec.real.square() + spec.imag.square()
+        return self.stft_power(self.infinity_norm(blocks.float()))
 
     def pcen_smoother(self, frames: int) -> tuple[torch.Tensor, torch.Tensor]:
         """PCEN's smoother matrices for ``frames`` frames at this hop (:func:`smoother`), made

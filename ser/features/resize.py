@@ -23,6 +23,13 @@ def _resize_axis(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return resized.add_(0.5).floor_().clamp_(0.0, 255.0)
 
 
+def resize_matrix(n_in: int, n_out: int) -> torch.Tensor:
+    """(n_out, n_in) weights of torch's antialiased bilinear resize along one axis (PIL's)."""
+    eye = torch.eye(n_in, dtype=torch.float64).view(1, 1, n_in, n_in)
+    rows = F.interpolate(eye, size=(n_in, n_out), mode="bilinear", antialias=True, align_corners=False)
+    return rows[0, 0].t().float().contiguous()
+
+
 class Resize(nn.Module):
     """(B, C, H, W) -> (B, C, *size), antialiased bilinear.
 
@@ -44,6 +51,18 @@ class Resize(nn.Module):
             return F.interpolate(image, size=self.size, mode="bilinear", antialias=True,
                                  align_corners=False)
         return self.two_pass(image)
+
+    def by_matrices(self, image: torch.Tensor) -> torch.Tensor:
+        """Byte-valued float (B, C, H, W) -> (B, C, *size): PIL's two passes as two matrix
+        products with byte rounding after each, the form ONNX export traces (the matrices are
+        constants of the traced input's size)."""
+        height, width = int(image.shape[-2]), int(image.shape[-1])
+        if (height, width) == self.size:
+            return image
+        cols = resize_matrix(width, self.size[1]).t().contiguous().to(image.device)
+        rows = resize_matrix(height, self.size[0]).to(image.device)
+        wide = torch.floor(torch.matmul(image, cols) + 0.5).clamp(0.0, 255.0)
+        return torch.floor(torch.matmul(rows, wide) + 0.5).clamp(0.0, 255.0)
 
     def two_pass(self, image: torch.Tensor) -> torch.Tensor:
         """PIL's horizontal-then-vertical passes with byte rounding in between, in float32."""

@@ -35,7 +35,7 @@ from ser.features.normalize import ImageNormalize
 from ser.features.resize import Resize
 from ser.features.scratch import Scratch, buffer, thread_scratch
 from ser.features.reuse import ReusableBuffers
-from ser.features.stft import InfinityNorm, StftDb
+from ser.features.stft import InfinityNorm, StftDb, StftPower, exporting, periodic_hamming
 
 
 _POOLS: dict[tuple[int, int], ThreadPoolExecutor] = {}
@@ -98,6 +98,9 @@ class SpectrogramImage(nn.Module):
         self.channels_last = bool(channels_last)
         self.infinity_norm = InfinityNorm()
         self.stft_db = StftDb(n_fft, win_length, hop_length, top_db, amin)
+        # the STFT of the traced form (:meth:`traced`); StftDb's own is faster when running
+        self.stft_power = StftPower(n_fft, hop_length, periodic_hamming(win_length), "constant",
+                                    descending=True)
         self.colour = JetColour(colormap)
         self.resize = Resize(self.image_size)
         self.normalise = ImageNormalize(mean, std)
@@ -213,9 +216,31 @@ class SpectrogramImage(nn.Module):
             return torch.from_numpy(planes).permute(0, 3, 1, 2)
         return torch.from_numpy(np.empty(shape, dtype=np.float32))
 
+    def traced(self, blocks: torch.Tensor) -> torch.Tensor:
+        """The same images in plain tensor ops (pad, conv1d, log, gather, matmul), which
+        ``forward`` runs while ONNX export traces it: (B, T) -> (B, 3, H, W) float32.
+
+        Zero-padded STFT power, highest bin first -> colour-table rows ``floor(levels · [0, 1]
+        dB image)`` -> RGB bytes by gather -> PIL's resize as two matrix products, rounded to
+        bytes after each pass -> ImageNet normalisation. Equal to the running path up to
+        float32 rounding at the colour boundaries (tests/test_export.py measures it)."""
+        s = self.stft_db
+        log_power = torch.log(self.stft_power(self.infinity_norm(blocks)).clamp_min(s.amin ** 2))
+        top = log_power.amax(dim=(1, 2), keepdim=True)
+        bottom = torch.maximum(log_power.amin(dim=(1, 2), keepdim=True), top - s.top_db_log)
+        span = top - bottom
+        levels = self.colour.levels
+        gain = torch.where(span > 0, levels / span.clamp_min(1e-30), torch.zeros_like(span))
+        rows = torch.floor(((log_power - bottom) * gain).clamp(0.0, levels - 1)).long()
+        rgb = self.colour.table[:, :3].float()[rows].permute(0, 3, 1, 2)    # (B, 3, F, frames) bytes
+        rgb = self.resize.by_matrices(rgb)
+        return rgb * self.normalise.byte_gain.view(1, 3, 1, 1) + self.normalise.offset.view(1, 3, 1, 1)
+
     def forward(self, blocks: torch.Tensor) -> torch.Tensor:
         if blocks.dim() != 2:
             raise ValueError(f"expected blocks of shape (B, T), got {tuple(blocks.shape)}")
+        if exporting():
+            return self.traced(blocks)
         # Images are inputs: no gradient flows through the (quantising) colour lookup. (Pool
         # threads do not share this thread's no_grad, hence the detach.)
         blocks = blocks.detach()

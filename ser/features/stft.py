@@ -53,6 +53,62 @@ def periodic_hamming(win_length: int, dtype: torch.dtype = torch.float64) -> tor
     return (0.54 - 0.46 * torch.cos(2 * math.pi * n / win_length)).to(dtype)
 
 
+def exporting() -> bool:
+    """True while ``torch.onnx.export`` traces a module: steps whose running ops an exporter
+    cannot follow (complex FFTs, numba kernels, uint8 resizing) switch to plain tensor ops then,
+    so a front-end is exported as it is, with no copy of it to keep in step."""
+    return bool(torch.onnx.is_in_onnx_export())
+
+
+def dft_basis(n_fft: int, window: torch.Tensor, descending: bool = False) -> torch.Tensor:
+    """Windowed real-DFT basis as conv1d weights: (2·F, 1, n_fft), F = n_fft // 2 + 1.
+
+    Rows 0..F-1 give the real parts, F..2F-1 the imaginary parts of ``rfft(frame · window)``;
+    ``window`` (length ``win_length`` <= n_fft) is zero-padded to ``n_fft`` and centred, as
+    torch.stft and librosa do. ``descending`` orders the bins from the highest frequency down.
+    """
+    left = (n_fft - window.shape[0]) // 2
+    full = torch.zeros(n_fft, dtype=torch.float64)
+    full[left:left + window.shape[0]] = window.double()
+    n = torch.arange(n_fft, dtype=torch.float64)
+    k = torch.arange(n_fft // 2 + 1, dtype=torch.float64)
+    if descending:
+        k = k.flip(0)
+    angle = 2.0 * math.pi * k[:, None] * n[None, :] / n_fft
+    return torch.cat([torch.cos(angle) * full, -torch.sin(angle) * full]).float().unsqueeze(1)
+
+
+class StftPower(nn.Module):
+    """(B, T) blocks -> |STFT|² (B, n_fft // 2 + 1, frames) of centred frames (``pad_mode``
+    ``reflect`` or ``constant``), bins ascending or (``descending``) highest first.
+
+    Running, it is ``torch.stft``. Traced for ONNX it is a strided ``conv1d`` with a fixed
+    windowed DFT basis (:func:`dft_basis`): exporters do not handle complex STFTs reliably, and a
+    convolution is exact up to float32 rounding.
+    """
+
+    def __init__(self, n_fft: int, hop_length: int, window: torch.Tensor, pad_mode: str = "reflect",
+                 descending: bool = False) -> None:
+        super().__init__()
+        self.n_fft, self.hop_length, self.pad_mode = int(n_fft), int(hop_length), pad_mode
+        self.descending = bool(descending)
+        self.register_buffer("window", window.float(), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if exporting():
+            half = self.n_fft // 2
+            padded = nn.functional.pad(x.unsqueeze(1), (half, half), mode=self.pad_mode)
+            basis = dft_basis(self.n_fft, self.window, self.descending).to(x.device)
+            spec = nn.functional.conv1d(padded, basis, stride=self.hop_length)   # (B, 2F, frames)
+            bins = self.n_fft // 2 + 1
+            re, im = spec[:, :bins], spec[:, bins:]
+            return re * re + im * im
+        spec = torch.stft(x, self.n_fft, self.hop_length, self.window.shape[0], self.window,
+                          center=True, pad_mode=self.pad_mode, return_complex=True)
+        power = spec.real.square() + spec.imag.square()
+        return power.flip(1) if self.descending else power
+
+
 class StftDb(nn.Module):
     """Blocks -> dB spectrogram image scaled to [0, 1]: (B, T) -> (B, n_fft // 2 + 1, frames).
 

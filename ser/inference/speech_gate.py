@@ -30,27 +30,18 @@ CHOICES = ("auto", "silero", "webrtc", "energy", "none")
 def detector_from_name(name: str, sample_rate: int):
     """The detector conf/vad/<name>.yaml builds at ``sample_rate`` Hz (None for ``none``).
 
-    Read with PyYAML and the ``_target_`` imported directly, not through Hydra: the light
+    Read with PyYAML and built by :func:`ser.configs.build`, not through Hydra: the light
     commands (ser.predict, ser.listen, ser.serve) start without importing Hydra."""
-    import importlib
-
     import yaml
 
-    from ser.configs import conf_dir
+    from ser.configs import build, conf_dir
 
     path = conf_dir() / "vad" / f"{name}.yaml"
     if not path.is_file():
         options = sorted(p.stem for p in path.parent.glob("*.yaml"))
         raise SerError(f"vad={name}: no such detector; choose one of {', '.join(options)} "
                        f"(the files in {path.parent}), or vad=auto.")
-    settings = dict(yaml.safe_load(path.read_text()) or {})
-    module, _, function = str(settings.pop("_target_", "")).rpartition(".")
-    try:
-        build = getattr(importlib.import_module(module), function)
-    except (ImportError, AttributeError, ValueError) as exc:
-        raise SerError(f"{path}: `_target_` names no function ser can import ({exc}); name one "
-                       "as module.function, e.g. ser.audio.speech_detectors.silero.") from None
-    return build(sample_rate=int(sample_rate), **settings)
+    return build(dict(yaml.safe_load(path.read_text()) or {}), sample_rate=int(sample_rate))
 
 
 @dataclass

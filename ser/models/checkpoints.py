@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Mapping, Sequence
 
+from ser.config_upgrade import upgrade_checkpoint_config
 from ser.errors import SerError
 from ser.run_layout import (BASELINE_FILE, BEST_GLOB, CHECKPOINT_DIR, LAST_CHECKPOINT, METRICS_FILE,
                             run_dir_of)
@@ -28,14 +29,16 @@ def read_checkpoint(path: str | Path) -> dict:
 
 def trained_hyper_parameters(ckpt: Mapping, path: str | Path,
                              needs: Sequence[str] = ("classes", "model", "features")) -> dict:
-    """The hyper-parameters of a checkpoint :func:`read_checkpoint` gave, or a SerError (one
-    paragraph) when it lacks one of ``needs``: it was then not written by ser's train.py."""
+    """The hyper-parameters of a checkpoint :func:`read_checkpoint` gave, in today's form (the
+    one place a checkpoint's configs are upgraded: :func:`ser.config_upgrade.upgrade_checkpoint_config`),
+    or a SerError (one paragraph) when it lacks one of ``needs``: it was then not written by
+    ser's train.py."""
     hp = ckpt["hyper_parameters"]
     missing = [k for k in needs if k not in hp]
     if missing:
         raise SerError(f"Checkpoint {path} lacks {missing} in its hyper-parameters: it was not "
                        "written by ser's train.py. Use a checkpoint from a ser run directory.")
-    return hp
+    return upgrade_checkpoint_config(hp)
 
 
 def load_weights(module, ckpt: Mapping, path: str | Path) -> None:

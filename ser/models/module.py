@@ -13,7 +13,7 @@ from ser.audio.mixing import mix_at_snr
 from ser.configs import plain
 from ser.errors import SerError
 from ser.features.group_norm import GroupNorm, GroupStatistics, group_keys, grouping_setting
-from ser.features.augment import build_specaugment, build_vocal_tract_warp, mixup, random_gain
+from ser.features.augment import build_specaugment, build_vocal_tract_warp, mixup
 from ser.models.builders import build_frontend, build_network
 from ser.models.metrics import block_metrics, score_test_set
 from ser.models.trunk_cache import TrunkCache, trunk_cache_reason
@@ -108,7 +108,6 @@ class EmotionClassifier(pl.LightningModule):
                 self.speaker_adversary = self._make_adversary(dim, int(self.adversary_cfg["n_speakers"]))
         # optim.label_smoothing: the share of each target spread over the other classes
         self.label_smoothing = float(optim.get("label_smoothing") or 0.0)
-        self.gain_db = float(augment.get("gain_db") or 0.0)
         if self.channels_last:
             # Weights in the images' memory order: gradients then come out in the order of
             # the weights (DDP's gradient buckets require it) and convolutions skip conversions.
@@ -135,8 +134,7 @@ class EmotionClassifier(pl.LightningModule):
             if cache is not None and "item" in batch and cache.holds(batch["item"]):
                 batch["trunk"] = cache.lookup(batch["item"], batch["clean"].device)
                 return batch  # no image needed: the frozen layers' output is kept
-            clean = random_gain(batch["clean"], self.gain_db) if training else batch["clean"]
-            batch["image"] = self.render(clean, batch["noise"], batch["snr"])
+            batch["image"] = self.render(batch["clean"], batch["noise"], batch["snr"])
             if self.grouping is not None:
                 batch["image"] = self._group_normalise(batch, dataloader_idx)
             if training and self.vtlp is not None:
@@ -251,8 +249,7 @@ class EmotionClassifier(pl.LightningModule):
         if str(cfg.get("enabled", False)).lower() in ("false", "0", "none", "off") or dm is None \
                 or not hasattr(dm, "train_dataset"):
             return
-        augments = (self.gain_db > 0 or self.specaugment is not None or self.mixup_alpha > 0
-                    or self.vtlp is not None)
+        augments = self.specaugment is not None or self.mixup_alpha > 0 or self.vtlp is not None
         repeats = not dm.train_snrs or bool(dm.noise_cfg.get("fixed", False))
         sizes = dict(max_ram_gb=float(cfg.get("max_ram_gb", 4.0)),
                      max_disk_gb=float(cfg.get("max_disk_gb", 0.0)), spill_dir=cfg.get("spill_dir"))
@@ -344,7 +341,7 @@ class EmotionClassifier(pl.LightningModule):
     def _adversarial_step(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
         """(emotion logits, loss): the emotion loss plus the speaker head's cross-entropy on the
         same embedding, whose gradient reaches the network reversed (ser.models.speaker_adversary)."""
-        embedding = self.net.finetune(self._trunk_features(batch))
+        embedding = self.net.embed(self._trunk_features(batch))
         logits = self.net.head(embedding)
         speakers = self.speaker_of_utt[batch["utterance"].to(self.speaker_of_utt.device)]
         speaker_logits = self.speaker_adversary(embedding, self.global_step / self._run_steps)

@@ -15,8 +15,9 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from hydra.utils import instantiate
 from torch import nn
+
+from ser.configs import build
 
 
 def _split_decay(module: nn.Module) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
@@ -31,7 +32,7 @@ def _split_decay(module: nn.Module) -> tuple[list[nn.Parameter], list[nn.Paramet
 def _stages(net: nn.Module) -> list[tuple[str, nn.Module]]:
     """The trained stages below the head, lowest first: a speech encoder's ``finetune_stages``
     (its transformer layers) or a TransferNet's ``finetune`` children."""
-    stages = net.finetune_stages() if hasattr(net, "finetune_stages") else list(net.finetune.named_children())
+    stages = net.finetune_stages()
     return [(name, m) for name, m in stages if any(p.requires_grad for p in m.parameters())]
 
 
@@ -84,10 +85,10 @@ def build_optimizer(net: nn.Module, o: dict, total_steps: int,
     head such as the speaker adversary).
     """
     groups = parameter_groups(net, o) + list(extra_groups or [])
-    opt = instantiate(o["optimizer"], _partial_=True)(groups, lr=float(o["lr"]))
+    opt = build(o["optimizer"], _partial_=True)(groups, lr=float(o["lr"]))
     answer: dict[str, Any] = {"optimizer": opt}
     if o.get("scheduler"):
-        make = instantiate(o["scheduler"], _partial_=True)
+        make = build(o["scheduler"], _partial_=True)
         target = getattr(make, "func", make)
         params = inspect.signature(target).parameters
         sched = make(opt, total_steps=int(total_steps)) if "total_steps" in params else make(opt)

@@ -78,7 +78,7 @@ def embedding_dim(net: nn.Module) -> int:
     """The width of the embedding the emotion head reads: its ``in_features``. Only networks
     whose head is one ``nn.Linear`` on the fine-tuned stages' output have one to share."""
     head = getattr(net, "head", None)
-    if not isinstance(head, nn.Linear) or not hasattr(net, "finetune"):
+    if not isinstance(head, nn.Linear) or not hasattr(net, "embed"):
         raise SerError(f"optim.speaker_adversary reads the embedding below a linear emotion head, "
                        f"and {type(net).__name__} has none (the ImageNet CNNs have one; the speech "
                        "encoders' layer-weighted head does not). Set optim.speaker_adversary=null.")

@@ -181,19 +181,21 @@ def build_speech_encoder_net(num_classes: int, family: str, pretrained: Any = Tr
                              trainable_from: str = "head", pooling: str = "mean",
                              head_hidden: int = 256, head_dropout: float = 0.1,
                              layer_norm: bool = False, encoder_lr: float | None = None,
-                             layerdrop: float | None = 0.0, mask_time_prob: float | None = None,
+                             mask_time_prob: float | None = None,
                              mask_feature_prob: float | None = None, trunk_chunk: int = 32,
                              gradient_checkpointing: bool = False,
                              encoder_config: dict | None = None, **ignored: Any
                              ) -> SpeechEncoderNet:
     """``conf/model/{wavlm,hubert,wav2vec2}.yaml`` -> the network (``_target_`` of those files).
 
-    ``layerdrop``/``mask_time_prob``/``mask_feature_prob`` override the checkpoint's config
-    (null keeps it): LayerDrop is off by default because it skips layers at random, which
-    leaves their parameters without gradients under DDP; the masks are the encoder's own
-    SpecAugment, applied only while fine-tuning. ``encoder_config`` (the architecture, saved
-    in every checkpoint) rebuilds the network without its weights' source. ``ignored`` takes
-    the keys meant for the LightningModule (``name``, ``channels_last``, ``compile``).
+    ``mask_time_prob``/``mask_feature_prob`` override the checkpoint's config (null keeps it):
+    the encoder's own SpecAugment, applied only while fine-tuning. LayerDrop is always off
+    (the checkpoints' 0.1 included): a skipped layer hands the weighted sum no hidden state, so
+    the head would see fewer layers than it weighs, and under DDP its parameters would get no
+    gradient. ``encoder_config`` (the architecture, saved in every checkpoint) rebuilds the
+    network without its weights' source. ``ignored`` takes the keys meant for the
+    LightningModule (``name``, ``channels_last``, ``compile``) and the ``layerdrop`` of older
+    configs (0 there unless set by hand).
     ``gradient_checkpointing`` recomputes the fine-tuned layers' activations in the backward
     pass instead of keeping them: about a third more compute for a fraction of the activation
     memory (large models, long batches on a GPU).
@@ -205,9 +207,12 @@ def build_speech_encoder_net(num_classes: int, family: str, pretrained: Any = Tr
                        "encoder: use head (frozen encoder, the SUPERB protocol), encoder "
                        "(transformer fine-tuned, convolutional feature encoder frozen) or "
                        "encoder.layers.N (layers below N frozen too).")
-    overrides = {"layerdrop": layerdrop, "mask_time_prob": mask_time_prob,
+    overrides = {"layerdrop": 0.0, "mask_time_prob": mask_time_prob,
                  "mask_feature_prob": mask_feature_prob}
     encoder = load_encoder(family, pretrained, encoder_config, overrides)
+    if float(getattr(encoder.config, "mask_feature_prob", 0) or 0) > 0 \
+            and not hasattr(encoder.config, "mask_feature_min_masks"):
+        encoder.config.mask_feature_min_masks = 0  # WavLM's config lacks what its channel masking reads
     n_hidden = int(encoder.config.num_hidden_layers)
     if trainable_from.startswith("encoder.layers.") and int(trainable_from.rsplit(".", 1)[1]) >= n_hidden:
         raise SerError(f"`model.trainable_from={trainable_from}`: this encoder has layers "

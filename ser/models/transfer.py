@@ -114,7 +114,8 @@ def frozen_in_chunks(frozen: Callable[[torch.Tensor], torch.Tensor], inputs: tor
 
 
 class TransferNet(nn.Module):
-    """(B, 3, H, W) normalised images -> (B, num_classes) logits."""
+    """(B, 3, H, W) normalised images -> (B, num_classes) logits: a
+    :class:`ser.models.network.Network` with one embedding below a linear head."""
 
     def __init__(self, frozen: nn.Sequential, finetune: nn.Sequential, head: nn.Linear,
                  trunk_chunk: int = 32):
@@ -143,9 +144,17 @@ class TransferNet(nn.Module):
         """
         return frozen_in_chunks(self.frozen, images, self.trunk_chunk if self.has_frozen else 0)
 
+    def embed(self, features: torch.Tensor) -> torch.Tensor:
+        """The fine-tuned stages on trunk features -> (B, D): what the head reads."""
+        return self.finetune(features)
+
     def tail(self, features: torch.Tensor) -> torch.Tensor:
         """The fine-tuned stages and the head on trunk features -> (B, num_classes) logits."""
         return self.head(self.finetune(features))
+
+    def finetune_stages(self) -> list[tuple[str, nn.Module]]:
+        """The fine-tuned stages below the head, lowest first (:class:`ser.models.network.Network`)."""
+        return list(self.finetune.named_children())
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.tail(self.trunk(images))

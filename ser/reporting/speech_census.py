@@ -1,26 +1,21 @@
-"""``python -m ser.reporting.speech_census manifest=CSV [vad=silero] [min_speech=0.25,0.5]``
-
-How much of a corpus the speech gate would leave out, without training: the corpus is cut into
+"""How much of a corpus the speech gate would leave out, without training: the corpus is cut into
 1-s blocks as train.py cuts it (cached), the detector runs once (cached beside the blocks, as
 ``data.min_speech`` caches it), and a Markdown table gives per class the blocks, the blocks
 left out at each ``min_speech`` and the utterances that keep only their best block. A second
 table says what ``noise.snr_reference=active`` changes: how many dB louder the noise of a block
 is mixed (the block's active-speech level over its mean level), by share of speech.
+``python -m ser.commands.speech_census manifest=CSV [vad=silero] [min_speech=0.25,0.5]`` prints
+them.
 """
 
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
 
 import numpy as np
 
-from ser.cli import key_value_words, report_errors
 from ser.errors import SerError
 
-DEFAULTS = {"manifest": None, "vad": "silero", "min_speech": "0.25,0.5", "cache_dir": None,
-            "sample_rate": "16000"}
 SHARE_BINS = ((0.0, 0.25), (0.25, 0.5), (0.5, 0.75), (0.75, 1.0001))
 
 
@@ -74,21 +69,3 @@ def census(manifest: str | Path, vad: str, thresholds: list[float], cache_dir: s
     q = np.percentile(offsets, [50, 10, 90])
     lines.append(f"| all | {len(blocks):,} | {q[0]:.1f} [{q[1]:.1f}, {q[2]:.1f}] |")
     return "\n".join(lines)
-
-
-@report_errors
-def main(argv: list[str] | None = None) -> None:
-    args = key_value_words(sys.argv[1:] if argv is None else argv, DEFAULTS, "ser.reporting.speech_census",
-                           ", e.g. manifest=/data/urdu/manifest.csv vad=silero min_speech=0.25,0.5.")
-    if not args["manifest"]:
-        raise SerError("ser.reporting.speech_census needs manifest=CSV (columns path,label[,speaker]).")
-    try:
-        thresholds = [float(v) for v in str(args["min_speech"]).split(",") if v.strip()]
-    except ValueError as exc:
-        raise SerError(f"min_speech={args['min_speech']}: give shares such as 0.25,0.5 ({exc}).") from exc
-    cache = args["cache_dir"] or os.environ.get("SER_CACHE") or str(Path.home() / ".cache" / "ser")
-    print(census(args["manifest"], args["vad"] or "silero", thresholds, cache, int(args["sample_rate"])))
-
-
-if __name__ == "__main__":
-    main()

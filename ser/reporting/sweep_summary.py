@@ -16,7 +16,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ser.config_upgrade import is_baseline_config
+from ser.config_upgrade import is_baseline_config, removed_defaults
 from ser.reporting.run_discovery import (RETEST_PREFIX, FinishedRun, _run_settings,  # noqa: F401
                                          find_retests, find_runs, flatten, has_metrics)
 from ser.reporting.generalisation import matching_test_sets, validation_gap
@@ -170,14 +170,16 @@ def distinguishing_labels(settings: Sequence[Mapping[str, str]]) -> list[str]:
     but two ``opensmile_svm`` groups are told apart by ``model.feature_set``.
     A key a setting lacks is named (``key=unset``) only where nothing else tells it apart.
     """
-    keys = sorted({k for s in settings for k in s},
+    off = {k: json.dumps(v) for k, v in removed_defaults().items()
+           if any(k in s or any(j.startswith(k + ".") for j in s) for s in settings)}
+    keys = sorted({k for s in settings for k in s} | set(off),
                   key=lambda k: (k not in LEADING_KEYS,
                                  PREFERRED_KEYS.index(k) if k in PREFERRED_KEYS else len(PREFERRED_KEYS),
                                  k.count("."), len(k), k))
     columns: dict[str, tuple] = {}
     joint: list[tuple] = [() for _ in settings]  # each setting's values of the keys shown so far
     for key in keys:
-        column = tuple(s[key] if key in s else _nested(s, key) for s in settings)
+        column = tuple(s[key] if key in s else _nested(s, key) or off.get(key) for s in settings)
         refined = [(*j, v) for j, v in zip(joint, column)]
         if len(set(refined)) > len(set(joint)):
             columns[key] = column

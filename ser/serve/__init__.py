@@ -2,6 +2,6 @@
 
 Needs the ``serve`` extra (``pip install 'ser[serve]'``: FastAPI, uvicorn, python-multipart).
 :mod:`ser.serve.app` holds the routes, :mod:`ser.serve.streaming` one live stream's state,
-:mod:`ser.serve.limits` the upload cap, ``static/`` the page; the entry point is
-:mod:`ser.serve.__main__`.
+:mod:`ser.serve.limits` the upload cap, ``static/`` the page; the command is
+:mod:`ser.commands.serve` (``ser-serve``).
 """

@@ -17,8 +17,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from ser.atomic import write_text_atomic
-from ser.config_upgrade import legacy_label, with_target
-from ser.configs import call_target
+from ser.configs import build
 from ser.errors import SerError
 
 log = logging.getLogger(__name__)
@@ -59,12 +58,9 @@ NOT_TRACKER_KEYS = ("log_images",)
 
 def build_logger(cfg: DictConfig, run_dir: Path, group: str | None):
     """The tracker ``cfg.logger._target_`` names, for this run (False: none)."""
-    settings = {k: v for k, v in with_target("logger", OmegaConf.to_container(cfg.logger, resolve=True)).items()
+    settings = {k: v for k, v in OmegaConf.to_container(cfg.logger, resolve=True).items()
                 if k not in NOT_TRACKER_KEYS}
-    if settings["_target_"] is None:
-        raise SerError(f"logger={legacy_label(cfg.logger)} names no `_target_`; use logger=wandb, logger=csv or "
-                       "logger=none, or give your file in conf/logger/ a `_target_`.")
-    return call_target(settings, run_dir=Path(run_dir), run_name=str(cfg.run_name), group=group,
+    return build(settings, run_dir=Path(run_dir), run_name=str(cfg.run_name), group=group,
                  tags=list(cfg.get("tags") or []), config=OmegaConf.to_container(cfg, resolve=True))
 
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytorch_lightning as pl
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.utilities import rank_zero_only
 
+from ser.configs import build
 from ser.errors import SerError
 from ser.models.checkpoints import check_classes, read_checkpoint
 from ser.models.module import EmotionClassifier
@@ -109,7 +109,7 @@ def train(cfg: DictConfig) -> dict:
 
     pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
     # under DDP (trainer=ddp) the other processes build the same data without printing it again
-    datamodule = instantiate(cfg.data, **({} if rank_zero_only.rank == 0 else {"verbose": False}))
+    datamodule = build(cfg.data, **({} if rank_zero_only.rank == 0 else {"verbose": False}))
     datamodule.setup("fit")
     ckpt_dir = checkpoint_dir(run_dir)
     resume_from = _resume_checkpoint(cfg, ckpt_dir)
@@ -125,7 +125,7 @@ def train(cfg: DictConfig) -> dict:
     logger = build_logger(cfg, run_dir, group)
     callbacks = build_callbacks(cfg.get("callbacks"), ckpt_dir, trainer_cfg, has_tracker=bool(logger))
     best, stop = callbacks.best, callbacks.stop
-    trainer: pl.Trainer = instantiate(trainer_cfg, precision=trainer_precision(cfg.trainer),
+    trainer: pl.Trainer = build(trainer_cfg, precision=trainer_precision(cfg.trainer),
                                       callbacks=callbacks.all, logger=logger,
                                       default_root_dir=str(run_dir), plugins=[AtomicCheckpointIO()])
     try:

@@ -1,0 +1,105 @@
+"""Extension points plug in by adding their own file and YAML only: nothing in ser/ changes.
+
+A new front-end (one Python file of step modules, one conf/features/ YAML) builds from the
+config, classifies, and exports to ONNX with parity, with no twin written for the export.
+"""
+
+from __future__ import annotations
+
+import shutil
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+
+from tests.conftest import FAST, REPO
+
+FRONT_END = '''
+"""A linear-frequency dB image: ser's STFT step, then this file's own step."""
+import torch
+from torch import nn
+
+from ser.features.stft import InfinityNorm, StftPower
+
+
+class DbImage(nn.Module):
+    """|STFT|^2 (B, F, frames) -> (B, 3, F, frames) dB below each block's peak, in [-1, 1]."""
+
+    def __init__(self, top_db: float) -> None:
+        super().__init__()
+        self.top_db = float(top_db)
+
+    def forward(self, power: torch.Tensor) -> torch.Tensor:
+        db = 10.0 * torch.log10(power.clamp(min=1e-10))
+        db = torch.maximum(db - db.amax(dim=(1, 2), keepdim=True), db.new_tensor(-self.top_db))
+        return (db / (self.top_db / 2) + 1.0).unsqueeze(1).expand(-1, 3, -1, -1)
+
+
+class LinearDb(nn.Sequential):
+    def __init__(self, sample_rate: int = 16000, n_fft: int = 256, hop_length: int = 128,
+                 top_db: float = 60.0) -> None:
+        super().__init__(InfinityNorm(),
+                         StftPower(n_fft, hop_length, torch.hann_window(n_fft), "reflect"),
+                         DbImage(top_db))
+        self.sample_rate = sample_rate
+'''
+
+FRONT_END_YAML = """
+_target_: linear_db.LinearDb
+sample_rate: 16000
+n_fft: 256
+hop_length: 128
+top_db: 60.0
+"""
+
+
+def test_a_new_front_end_is_one_file_and_one_yaml_and_exports_with_parity(tmp_path, monkeypatch):
+    pytest.importorskip("onnxruntime")
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from ser.export import export_onnx
+    from ser.inference.onnx_predictor import OnnxPredictor
+    from ser.models.module import EmotionClassifier
+
+    (tmp_path / "code").mkdir()
+    (tmp_path / "code" / "linear_db.py").write_text(textwrap.dedent(FRONT_END))
+    monkeypatch.syspath_prepend(str(tmp_path / "code"))
+    shutil.copytree(REPO / "conf", tmp_path / "conf")
+    (tmp_path / "conf" / "features" / "linear_db.yaml").write_text(FRONT_END_YAML)
+    monkeypatch.setenv("SER_CONF", str(tmp_path / "conf"))
+
+    with initialize_config_dir(config_dir=str(tmp_path / "conf"), version_base="1.3"):
+        cfg = compose(config_name="train", overrides=[*FAST, "features=linear_db", "model=alexnet"])
+    plain = lambda node: OmegaConf.to_container(node, resolve=True)  # noqa: E731
+    classes = ["anger", "happiness", "neutral", "sadness"]
+    torch.manual_seed(0)
+    model = EmotionClassifier(classes=classes, model=plain(cfg.model), optim=plain(cfg.optim),
+                              features=plain(cfg.features)).eval()
+    assert type(model.frontend).__name__ == "LinearDb"
+    blocks = (0.3 * np.sin(np.arange(16000) / 16000 * 2 * np.pi * np.array([[180.0], [440.0], [900.0]]))
+              + 0.05 * np.random.default_rng(0).standard_normal((3, 16000))).astype(np.float32)
+    assert model.frontend(torch.from_numpy(blocks)).shape == (3, 3, 129, 126)
+
+    hp = {"classes": classes, "model": plain(cfg.model), "optim": plain(cfg.optim),
+          "features": plain(cfg.features), "run_config": {"data": plain(cfg.data)}}
+    ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    ckpt.parent.mkdir(parents=True)
+    torch.save({"state_dict": model.state_dict(), "hyper_parameters": hp}, ckpt)
+    meta = export_onnx(tmp_path / "run", tmp_path / "linear_db.onnx")
+    assert meta["features"] == "LinearDb"
+    ref = model.predict_blocks(blocks).numpy()
+    got = OnnxPredictor(tmp_path / "linear_db.onnx").predict_blocks(blocks)
+    assert np.abs(got - ref).max() <= 1e-3 and (got.argmax(1) == ref.argmax(1)).all()
+
+
+def test_networks_are_checked_against_the_network_protocol():
+    from ser.errors import SerError
+    from ser.models.builders import build_network
+    from ser.models.network import Network
+
+    net = build_network({"_target_": "ser.models.backbones.alexnet", "pretrained": False}, 4)
+    assert isinstance(net, Network) and [n for n, _ in net.finetune_stages()][0] == "features_10"
+    with pytest.raises(SerError, match="lacks has_frozen, head, trunk, tail, finetune_stages"):
+        build_network({"_target_": "torch.nn.Identity"}, 4)  # takes any keys, is no Network
