@@ -147,7 +147,8 @@ def _same(value: Any, off: Any) -> bool:
 
 
 # Keys added to a group since runs were first saved: (group, which nodes have it, key, what a run
-# saved before it did). Runs from before data.test_hop voted with their blocks alone (re-tested,
+# saved before it did). Runs from before data.test_sets were tested on the held-out speakers'
+# noisy copies and the test corpora, the two kinds it names by default. Runs from before data.test_hop voted with their blocks alone (re-tested,
 # they still do); data before data.speaker_norm normalised no group; a baseline before
 # model.speaker_norm did not standardise per speaker; a loso split before split.validation
 # validated on the training speakers' utterances. Filled in, an old run's settings compare with
@@ -164,6 +165,8 @@ ADDED_KEYS = (
     (("data", "split"), _is_loso, "validation", "utterances"),
     ("data", _is_data, "test_hop", None),
     ("data", _is_data, "speaker_norm", None),
+    ("data", _is_data, "test_sets", {"noisy": {"_target_": "ser.data.test_sets.noisy_copies"},
+                                     "corpora": {"_target_": "ser.data.test_sets.other_corpora"}}),
     ("model", lambda node: str(node.get("_target_", "")).startswith("ser.baseline."), "speaker_norm", False),
 )
 

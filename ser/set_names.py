@@ -8,6 +8,8 @@ robustness summary and headline figures keep to the run's own corpus.
 
 from __future__ import annotations
 
+from typing import Iterable, Mapping
+
 SEPARATOR = "/"
 
 
@@ -22,6 +24,25 @@ def other_corpus(name: str) -> str | None:
     return corpus if sep else None
 
 
-def is_own_set(name: str) -> bool:
-    """True for the run's own corpus's test sets (``clean``, ``0dB``), False for ``urdu/0dB``."""
+def recorded_test_sets(records: Iterable[Mapping]) -> dict[str, dict]:
+    """Test set name -> ``{"corpus", "condition"}`` as runs recorded them (run.json
+    ``test_set_details``, written from :class:`ser.data.test_sets.TestSet`). Reports read a test
+    set's corpus and condition here; a run from before it recorded them is read off the name,
+    the form its sets had then (``urdu/0dB``: corpus urdu, condition 0dB)."""
+    found: dict[str, dict] = {}
+    for record in records:
+        for name in record.get("test_sets") or []:
+            corpus = other_corpus(name)
+            found.setdefault(str(name), {"corpus": corpus,
+                                         "condition": name[len(corpus) + 1:] if corpus else name})
+        for detail in record.get("test_set_details") or []:
+            found[str(detail["name"])] = {"corpus": detail.get("corpus"), "condition": detail.get("condition")}
+    return found
+
+
+def is_own_set(name: str, recorded: Mapping[str, dict] | None = None) -> bool:
+    """True for a test set of the run's own corpus (``clean``, ``0dB``), False for another
+    corpus's (``urdu/0dB``): as ``recorded`` (:func:`recorded_test_sets`) says, else by name."""
+    if recorded is not None and name in recorded:
+        return recorded[name]["corpus"] is None
     return other_corpus(name) is None

@@ -103,3 +103,80 @@ def test_networks_are_checked_against_the_network_protocol():
     assert isinstance(net, Network) and [n for n, _ in net.finetune_stages()][0] == "features_10"
     with pytest.raises(SerError, match="lacks has_frozen, head, trunk, tail, finetune_stages"):
         build_network({"_target_": "torch.nn.Identity"}, 4)  # takes any keys, is no Network
+
+
+TEST_SET_KIND = '''
+"""Telephone-band test sets: the held-out speakers' clean blocks through a 300-3400 Hz band."""
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from ser.data.test_sets import TestSet
+
+
+class BandLimited(Dataset):
+    def __init__(self, inner, sample_rate, low_hz, high_hz):
+        self.inner, self.sample_rate, self.band = inner, sample_rate, (low_hz, high_hz)
+
+    def __len__(self):
+        return len(self.inner)
+
+    def __getitem__(self, i):
+        item = dict(self.inner[i])
+        spectrum = torch.fft.rfft(item["clean"])
+        hz = torch.fft.rfftfreq(item["clean"].shape[-1], 1.0 / self.sample_rate)
+        spectrum[(hz < self.band[0]) | (hz > self.band[1])] = 0
+        item["clean"] = torch.fft.irfft(spectrum, n=item["clean"].shape[-1])
+        return item
+
+
+def phone_band(data, low_hz: float = 300.0, high_hz: float = 3400.0):
+    clean = data.noisy_dataset(data.test_idx, float("inf"), stream=7)
+    return [TestSet("phone", None, "phone", BandLimited(clean, data.sample_rate, low_hz, high_hz),
+                    data.blocks)]
+'''
+
+TEST_SET_YAML = """# @package _global_
+data:
+  test_sets:
+    phone:
+      _target_: phone_band.phone_band
+      high_hz: 3400
+"""
+
+
+def test_a_new_test_set_kind_is_one_file_and_one_yaml_and_reports_read_it(tmp_path, monkeypatch):
+    import pytorch_lightning as pl
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from ser.configs import build
+    from ser.models.module import EmotionClassifier
+    from ser.set_names import is_own_set, recorded_test_sets
+    from ser.training.run_files import run_record
+
+    (tmp_path / "code").mkdir()
+    (tmp_path / "code" / "phone_band.py").write_text(textwrap.dedent(TEST_SET_KIND))
+    monkeypatch.syspath_prepend(str(tmp_path / "code"))
+    shutil.copytree(REPO / "conf", tmp_path / "conf")
+    (tmp_path / "conf" / "experiment" / "phone.yaml").write_text(TEST_SET_YAML)
+    monkeypatch.setenv("SER_CACHE", str(tmp_path / "cache"))
+    with initialize_config_dir(config_dir=str(tmp_path / "conf"), version_base="1.3"):
+        cfg = compose(config_name="train", overrides=[*FAST, "logger=none", "experiment=phone",
+                                                      "data.test_snrs=[0]"])
+    data = build(cfg.data, verbose=False)
+    data.setup("test")
+    assert data.test_set_names == ["clean", "0dB", "phone"]
+    phone = data.test_sets()[-1].dataset[0]
+    spectrum = torch.fft.rfft(phone["clean"]).abs()
+    assert float(spectrum[3500:].max()) < 1e-3 * float(spectrum.max())   # nothing above 3.4 kHz
+
+    plain = lambda node: OmegaConf.to_container(node, resolve=True)  # noqa: E731
+    model = EmotionClassifier(classes=data.classes, model=plain(cfg.model), optim=plain(cfg.optim),
+                              features=plain(cfg.features), run_config=plain(cfg))
+    pl.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False,
+               limit_test_batches=1, accelerator="cpu").test(model, datamodule=data, verbose=False)
+    assert list(model.test_results) == ["clean", "0dB", "phone"]
+    record = run_record(cfg, data, wall_time_s=0.0)
+    recorded = recorded_test_sets([record])
+    assert recorded["phone"] == {"corpus": None, "condition": "phone"} and is_own_set("phone", recorded)

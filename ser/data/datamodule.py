@@ -14,24 +14,27 @@ from torch.utils.data import DataLoader
 
 from ser.audio.noise import NoiseBank
 from ser.audio.noise_sources import NOT_SOURCE_KEYS
-from ser.configs import build
+from ser.configs import build, plain
 from ser.data.block_dataset import CLEAN, BlockNoiseDataset, EpochSampler, balanced_weights
 from ser.data.blocks import BlockTable, build_blocks
 from ser.data.cross_corpus import TestCorpus, load_test_corpora
 from ser.data.snr_levels import parse_snrs, snr_name, snr_range, training_snrs  # noqa: F401
 from ser.data.speech_blocks import BlockGate, BlockSpeech, block_speech
 from ser.data.splits import SPLIT_CAVEAT, check_no_leak
+from ser.data.test_sets import TestSet
 from ser.features.group_norm import grouping_setting
 from ser.data.summary import class_count_table
 from ser.errors import SerError
-from ser.set_names import corpus_set_name, other_corpus
 
 
 # Keys of a dataset node that label it and are not its reader's arguments.
 DATASET_META_KEYS = ("name",)
 # Noise-draw streams, so train, validation and test never share a generator state.
-TRAIN_STREAM, VAL_STREAM, TEST_STREAM, NOISE_SPLIT_STREAM = 1, 2, 3, 4
-CROSS_CORPUS_STREAM = 100  # + the entry's index: each test corpus draws its own test noise
+TRAIN_STREAM, VAL_STREAM, NOISE_SPLIT_STREAM = 1, 2, 4   # test sets: ser.data.test_sets
+# The test sets when a config names none (runs saved before data.test_sets): the held-out
+# speakers' noisy copies, then every data.test_corpora entry.
+DEFAULT_TEST_SETS = {"noisy": {"_target_": "ser.data.test_sets.noisy_copies"},
+                     "corpora": {"_target_": "ser.data.test_sets.other_corpora"}}
 
 
 def build_from(group: str, node: DictConfig, meta_keys: tuple[str, ...], **given):
@@ -69,7 +72,8 @@ class EmotionDataModule(pl.LightningDataModule):
                  batch_size: int = 128, num_workers: int | str = "auto",
                  balanced_sampling: bool = False, cache_dir: str | None = None, verbose: bool = True,
                  vad: DictConfig | None = None, min_speech: float | None = None,
-                 test_hop: float | None = None, speaker_norm: str | None = None):
+                 test_hop: float | None = None, speaker_norm: str | None = None,
+                 test_sets: dict | None = None):
         super().__init__()
         as_cfg = lambda c: c if isinstance(c, DictConfig) else OmegaConf.create(c)  # noqa: E731
         self.dataset_cfg, self.noise_cfg = as_cfg(dataset), as_cfg(noise)
@@ -94,6 +98,10 @@ class EmotionDataModule(pl.LightningDataModule):
         # the network's images normalised per speaker or recording: the LightningModule does it,
         # from the run config; checked here so a typo fails before any data is read
         self.speaker_norm = grouping_setting(speaker_norm)
+        # each entry a kind that makes named test sets from the fold (ser.data.test_sets)
+        self.test_set_kinds = {str(k): dict(plain(v)) for k, v in (test_sets or DEFAULT_TEST_SETS).items()
+                               if v is not None}
+        self._test_sets: list[TestSet] | None = None
         self.snr_reference = str(self.noise_cfg.get("snr_reference") or "block")
         self.speech: BlockSpeech | None = None   # per-block speech, when a gate or SNR needs it
         self.gate: BlockGate | None = None       # the blocks data.min_speech keeps
@@ -109,9 +117,28 @@ class EmotionDataModule(pl.LightningDataModule):
 
     @property
     def test_set_names(self) -> list[str]:
-        """The run's own test sets (clean, 0dB ...), then ``<corpus>/<snr>`` per test corpus."""
-        own = [snr_name(s) for s in [CLEAN, *self.test_snrs]]
-        return own + [corpus_set_name(c.name, n) for c in self.test_corpora for n in own]
+        """The names of :meth:`test_sets`, in order (the keys of metrics.json)."""
+        return [t.name for t in self.test_sets()]
+
+    @property
+    def test_conditions(self) -> list[float]:
+        """The SNRs of the noisy test copies, clean (inf) first: ``[inf, *data.test_snrs]``."""
+        return [CLEAN, *self.test_snrs]
+
+    def test_sets(self) -> list[TestSet]:
+        """Every test set the ``data.test_sets`` kinds make from this fold, made once."""
+        self._require_setup()
+        if self._test_sets is None:
+            made = [t for name, node in self.test_set_kinds.items()
+                    for t in build({**node, "_recursive_": False}, data=self)]
+            names = [t.name for t in made]
+            twice = sorted({n for n in names if names.count(n) > 1})
+            if twice:
+                raise SerError(f"data.test_sets make the test set(s) {', '.join(twice)} more than once "
+                               f"(kinds: {', '.join(self.test_set_kinds)}); each test set needs its own "
+                               "name. Give one kind other conditions, or drop one entry.")
+            self._test_sets = made
+        return self._test_sets
 
     def utterance_speakers(self, test_set: str | None = None) -> list[str]:
         """The speaker of each utterance of the table a part's ``utterance`` column indexes:
@@ -122,9 +149,8 @@ class EmotionDataModule(pl.LightningDataModule):
 
     def test_blocks(self, test_set: str) -> BlockTable:
         """The blocks a test set's items index (``utterance``, ``block``): the run's corpus, or
-        the test corpus its name starts with."""
-        corpus = other_corpus(test_set)
-        return next((c.blocks for c in self.test_corpora if c.name == corpus), self.blocks)
+        the other corpus the test set comes from."""
+        return next((t.blocks for t in self.test_sets() if t.name == test_set), self.blocks)
 
     @property
     def train_class_counts(self) -> np.ndarray:
@@ -221,8 +247,7 @@ class EmotionDataModule(pl.LightningDataModule):
     def _window_words(self) -> str:
         if self.test_hop is None:
             return ""
-        n = len(self._dataset(self.test_idx, [CLEAN], self.test_bank, TEST_STREAM, True,
-                              window_hop=self.test_hop)) - len(self.test_idx)
+        n = len(self.noisy_dataset(self.test_idx, CLEAN, 0)) - len(self.test_idx)
         return (f", + {n} windows every {self.test_hop:g} block between them for the utterance "
                 "votes")
 
@@ -304,16 +329,20 @@ class EmotionDataModule(pl.LightningDataModule):
         return self._dataset(self.val_idx, [CLEAN, *self.train_snrs], self.train_bank,
                              VAL_STREAM, fixed=True)
 
+    def noisy_dataset(self, idx: np.ndarray, snr: float, stream: int,
+                      corpus: TestCorpus | None = None) -> BlockNoiseDataset:
+        """A fixed test copy of blocks ``idx`` (of the run's corpus, or ``corpus``) at ``snr``
+        dB (inf: clean) with the test-only noise: the same noise segment and SNR per block on
+        every call (noise stream ``stream``), with windows every ``data.test_hop`` if set."""
+        b = self.blocks if corpus is None else corpus.blocks
+        speech = self.speech if corpus is None else self.corpus_speech.get(corpus.name)
+        return BlockNoiseDataset(b.audio, b.labels, b.utterance, idx, [snr], self.test_bank, self.seed,
+                                 stream, True, True,
+                                 speech=speech if self.snr_reference == "active" else None,
+                                 window_hop=self.test_hop)
+
     def test_datasets(self) -> list[BlockNoiseDataset]:
-        own = [self._dataset(self.test_idx, [s], self.test_bank, TEST_STREAM, fixed=True,
-                             same_noise=True, window_hop=self.test_hop) for s in [CLEAN, *self.test_snrs]]
-        return own + [BlockNoiseDataset(c.blocks.audio, c.blocks.labels, c.blocks.utterance,
-                                        self.corpus_test_idx(c), [s], self.test_bank, self.seed,
-                                        CROSS_CORPUS_STREAM + k, True, True,
-                                        speech=self.corpus_speech.get(c.name)
-                                        if self.snr_reference == "active" else None,
-                                        window_hop=self.test_hop)
-                      for k, c in enumerate(self.test_corpora) for s in [CLEAN, *self.test_snrs]]
+        return [t.dataset for t in self.test_sets()]
 
     def _loader(self, ds: BlockNoiseDataset, shuffle: bool, balanced: bool = False) -> DataLoader:
         workers = self.num_workers

@@ -17,7 +17,7 @@ itself, the corpus it comes from and the condition of its audio. The run records
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from torch.utils.data import Dataset
 
@@ -25,8 +25,8 @@ from ser.data.blocks import BlockTable
 from ser.data.snr_levels import snr_name
 from ser.set_names import corpus_set_name
 
-if TYPE_CHECKING:
-    from ser.data.datamodule import EmotionDataModule
+# ``data`` below is the set-up :class:`ser.data.datamodule.EmotionDataModule` (named, not
+# imported: the data module imports this module).
 
 # Noise-draw streams of the test sets: each test corpus draws its own test noise.
 TEST_STREAM = 3

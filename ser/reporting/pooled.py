@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from itertools import combinations
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -49,7 +49,7 @@ def group_predictions(group: RunGroup) -> tuple[Predictions | None, str]:
         keys = list(zip(pred.utterance[items], pred.block[items], pred.offset[items]))
         if len(set(keys)) == len(keys):
             continue
-        if not is_own_set(test_set) and len(set(zip(keys, pred.fold[items]))) == len(keys):
+        if not is_own_set(test_set, group.recorded_test_sets) and len(set(zip(keys, pred.fold[items]))) == len(keys):
             pred.utterance[items] = [f"{u}@fold{f}" for u, f in zip(pred.utterance[items], pred.fold[items])]
         else:
             return None, (f"its folds test some blocks of {test_set} more than once, so their "
@@ -63,7 +63,8 @@ def _levels(pred: Predictions, test_set: str) -> dict[str, Predictions]:
     return {"block": part.grid(), "utterance": utterance_level(part)}
 
 
-def pooled_group(pred: Predictions, n_boot: int, seed: int) -> dict[str, dict]:
+def pooled_group(pred: Predictions, n_boot: int, seed: int,
+                 recorded: Mapping[str, dict] | None = None) -> dict[str, dict]:
     """``[level][test_set][metric] = {"value", "low", "high"}`` plus item and speaker counts;
     ``[level]["robustness"]``: the noisy mean and the loss from clean of pooled UA."""
     n_classes = len(pred.classes)
@@ -75,7 +76,7 @@ def pooled_group(pred: Predictions, n_boot: int, seed: int) -> dict[str, dict]:
             stats.update(n_items=int(len(part)), n_speakers=int(len(np.unique(part.speaker))))
             out[level][str(test_set)] = stats
     for level in LEVELS:
-        ua = {t: s["ua"]["value"] for t, s in out[level].items() if is_own_set(t)}
+        ua = {t: s["ua"]["value"] for t, s in out[level].items() if is_own_set(t, recorded)}
         out[level]["robustness"] = robustness(ua)
     return out
 
@@ -133,7 +134,8 @@ def compare_groups(a: RunGroup, pa: Predictions, b: RunGroup, pb: Predictions, n
                                        len(pa.classes), metric="ua", n_boot=n_boot, n_perm=n_perm,
                                        seed=seed)
             rows.append({"a": a.label, "b": b.label, "test_set": str(test_set), "level": level,
-                         "metric": "ua", **result})
+                         "metric": "ua", "own_corpus": is_own_set(str(test_set), a.recorded_test_sets),
+                         **result})
     return rows, [{"a": a.label, "b": b.label, "level": level, "why": why} for level, why in failed.items()]
 
 
@@ -159,7 +161,8 @@ def pooled_summary(groups: Sequence[RunGroup], n_boot: int = 1000, n_perm: int =
     found = {g.label: group_predictions(g) for g in groups}
     preds = {label: p for label, (p, _) in found.items()}
     by_label = {g.label: g for g in groups}
-    pooled = {label: pooled_group(p, n_boot, seed) for label, p in preds.items() if p is not None}
+    pooled = {label: pooled_group(p, n_boot, seed, by_label[label].recorded_test_sets)
+              for label, p in preds.items() if p is not None}
     comparisons: list[dict] = []
     not_compared: list[dict] = []
     for a, b in combinations([g for g in groups if preds[g.label] is not None], 2):
@@ -243,7 +246,8 @@ def draw_differences(pooled: dict, out_dir: Path, level: str = "block") -> Path 
     rows = []
     for a, b in pooled["headline_pairs"]:
         found = [c for c in pooled["comparisons"]
-                 if c["a"] == a and c["b"] == b and c["level"] == level and is_own_set(c["test_set"])]
+                 if c["a"] == a and c["b"] == b and c["level"] == level
+                 and c.get("own_corpus", is_own_set(c["test_set"]))]
         if found:
             rows.append((f"{a} minus {b}{_folds_note(found[0])}", [test_set_label(c["test_set"]) for c in found],
                          [100 * c["difference"] for c in found], [100 * c["low"] for c in found],

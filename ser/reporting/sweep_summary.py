@@ -21,7 +21,7 @@ from ser.reporting.run_discovery import (RETEST_PREFIX, FinishedRun, _run_settin
                                          find_retests, find_runs, flatten, has_metrics)
 from ser.reporting.generalisation import matching_test_sets, validation_gap
 from ser.reporting.tables import METRICS, NOISY_MEAN
-from ser.set_names import is_own_set
+from ser.set_names import is_own_set, recorded_test_sets
 
 @dataclass
 class RunGroup:
@@ -34,6 +34,11 @@ class RunGroup:
     @property
     def folds(self) -> list[int]:
         return sorted(int(r.record.get("fold", -1)) for r in self.runs)
+
+    @property
+    def recorded_test_sets(self) -> dict[str, dict]:
+        """Each test set's corpus and condition, as the runs recorded them."""
+        return recorded_test_sets(r.record for r in self.runs)
 
     @property
     def regime(self) -> str:
@@ -97,7 +102,8 @@ class RunGroup:
                                   dtype=np.float64)
                 std = float(values.std(ddof=1)) if len(values) > 1 else float("nan")
                 out[name][key] = {"mean": float(values.mean()), "std": std, "n": int(len(values))}
-        noisy = [n for n in self.test_sets if is_noisy_test_set(n)]
+        recorded = self.recorded_test_sets
+        noisy = [n for n in self.test_sets if is_noisy_test_set(n, recorded)]
         if noisy and "clean" in self.test_sets:
             # the robustness summary: each run's mean over its noisy test sets, then over runs
             out[NOISY_MEAN] = {}
@@ -126,10 +132,12 @@ def validation_score(record: Mapping[str, Any]) -> float | None:
     return float(validation["ua"]) if validation.get("ua") is not None else None
 
 
-def is_noisy_test_set(name: str) -> bool:
+def is_noisy_test_set(name: str, recorded: Mapping[str, dict] | None = None) -> bool:
     """A noisy test set of the run's own corpus (``0dB`` ...), not ``clean``, not another
-    corpus's (``urdu/0dB``) and not the summary row itself."""
-    return name not in ("clean", NOISY_MEAN) and is_own_set(name)
+    corpus's (``urdu/0dB``) and not the summary row itself (``recorded``: the runs' own account
+    of their test sets, :func:`ser.set_names.recorded_test_sets`)."""
+    condition = (recorded or {}).get(name, {}).get("condition", name)
+    return name != NOISY_MEAN and condition != "clean" and is_own_set(name, recorded)
 
 
 def _ignored(key: str, ignore: Sequence[str]) -> bool:

@@ -80,6 +80,8 @@ def run_record(cfg, datamodule, wall_time_s: float) -> dict:
         "pretrained": str(cfg.model.get("pretrained", False)),  # a baseline has no weights to start from
         "choices": group_choices(),
         "test_sets": datamodule.test_set_names,
+        # each test set's corpus (null: the run's own) and condition: what reports read
+        "test_set_details": [t.record() for t in datamodule.test_sets()],
         "version": ser.__version__,
         "git_commit": git_commit(),
         "data_fingerprint": data_fingerprint(datamodule.table, datamodule.blocks),
