@@ -15,7 +15,10 @@ lacks it, :data:`REMOVED_KEYS` drops one where an old run holds it at the value 
 
 from __future__ import annotations
 
+import json
 from typing import Any, Mapping
+
+from ser.errors import SerError
 
 # The builder each old label named, per group (the labels are the conf/<group>/<file>.yaml names).
 LEGACY_TARGETS: dict[str, dict[str, str]] = {
@@ -73,20 +76,21 @@ BUILT_NODES = (("noise",), ("logger",), ("split",), ("model",), ("dataset",),
                ("data", "noise"), ("data", "dataset"), ("data", "split"))
 
 
-def upgrade_checkpoint_config(hp: Mapping[str, Any]) -> dict[str, Any]:
+def upgrade_checkpoint_config(hp: Mapping[str, Any], source: Any = None) -> dict[str, Any]:
     """A checkpoint's hyper-parameters with its ``model`` and ``features`` nodes and its whole
-    ``run_config`` in today's form (:func:`current_form`): what every reader of a checkpoint
-    gets, so the builders read one shape of config."""
+    ``run_config`` in today's form (:func:`current_form`), the removed keys dropped from its own
+    groups too: what every reader of a checkpoint gets, so the builders read one shape of config.
+    ``source`` (the checkpoint's path): as in :func:`current_form`."""
     hp = dict(hp)
     for group in ("model", "features"):
         if isinstance(hp.get(group), Mapping):
             hp[group] = with_target(group, hp[group])
     if isinstance(hp.get("run_config"), Mapping):
-        hp["run_config"] = current_form(hp["run_config"])
-    return hp
+        hp["run_config"] = current_form(hp["run_config"], source)
+    return _without_removed_keys(hp, source)
 
 
-def current_form(run: Mapping[str, Any]) -> dict[str, Any]:
+def current_form(run: Mapping[str, Any], source: Any = None) -> dict[str, Any]:
     """A saved training config (plain) with every group node in today's form: the retired label
     keys gone and ``_target_`` set from them where the node had none, the dataset's reader lifted,
     keys added since then set to what the run did (``data.test_hop: null``), and keys removed
@@ -94,7 +98,9 @@ def current_form(run: Mapping[str, Any]) -> dict[str, Any]:
     false``; kept where it switched them on, ``data.random_offset: true``).
     The sweep reports compare runs by their settings, so a run saved before a config change
     must read like one saved after it (``noise.kind: dir`` is ``noise._target_: ...folder``);
-    ``evaluate.py ckpt=`` lays it over today's conf/ files to rebuild the run's data."""
+    ``evaluate.py ckpt=`` lays it over today's conf/ files to rebuild the run's data. ``source``
+    (the checkpoint or run folder it was read from) says it is read to be rebuilt: a lever of
+    :data:`CODE_REMOVED` it switched on is then a SerError, where a report keeps it."""
     run = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in run.items()}
     for path in BUILT_NODES:
         parent = run
@@ -111,15 +117,36 @@ def current_form(run: Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(data, dict) and isinstance(data.get("test_corpora"), list):
         # entries written as {name, reader: {_target_: ...}} before readers were lifted
         data["test_corpora"] = [lifted_reader(e) if isinstance(e, Mapping) else e for e in data["test_corpora"]]
+    if "calibration" not in run and isinstance(run.get("optim"), Mapping):
+        run["calibration"] = {}  # a network run from before calibration layers had none
     for path, marker, key, then in ADDED_KEYS:
         parent, name, node = _group_node(run, path)
         if isinstance(node, Mapping) and marker(node) and key not in node:
             parent[name] = {**node, key: then}
+    return _without_removed_keys(run, source)
+
+
+def _without_removed_keys(run: dict, source: Any) -> dict:
+    """``run`` with each key of :data:`REMOVED_KEYS` it holds at its old default dropped; one of
+    :data:`CODE_REMOVED` switched on is a SerError when ``source`` is given (see current_form)."""
     for path, marker, key, off in REMOVED_KEYS:
         parent, name, node = _group_node(run, path)
-        if isinstance(node, Mapping) and marker(node) and key in node and _same(node[key], off):
+        if not (isinstance(node, Mapping) and marker(node) and key in node):
+            continue
+        if _same(node[key], off):
             parent[name] = {k: v for k, v in node.items() if k != key}
+        elif source is not None and _dotted(path, key) in CODE_REMOVED:
+            raise SerError(
+                f"{source} was trained with {_dotted(path, key)}={json.dumps(node[key], default=str)}, "
+                "a lever whose code was removed after it was measured as no help (docs/results.md), "
+                "so this version cannot rebuild the run. Re-test it at a commit that still holds the "
+                f"lever (`git log -S {key}` lists the commits that added and removed it), or train "
+                "the run again without it.")
     return run
+
+
+def _dotted(path: str | tuple[str, ...], key: str) -> str:
+    return ".".join(((path,) if isinstance(path, str) else path) + (key,))
 
 
 def _group_node(run: dict, path: str | tuple[str, ...]) -> tuple[dict | None, str, Any]:
@@ -138,9 +165,11 @@ def _group_node(run: dict, path: str | tuple[str, ...]) -> tuple[dict | None, st
 
 def _same(value: Any, off: Any) -> bool:
     """Whether a saved value is the old default ``off``: ``0`` is ``0.0``, ``False`` is not;
-    :data:`ANY_VALUE` for a key that did nothing whatever it held."""
+    :data:`ANY_VALUE` for a key that did nothing whatever it held; a function says it of a node."""
     if off is ANY_VALUE:
         return True
+    if callable(off):
+        return bool(off(value))
     if off is None or isinstance(off, bool):
         return value is off
     return isinstance(value, (int, float)) and not isinstance(value, bool) and float(value) == float(off)
@@ -171,16 +200,21 @@ ADDED_KEYS = (
 )
 
 # Keys removed from the files in conf/ since runs were first saved: (group, which nodes had it,
-# key, its default then, which was "off"). Levers measured as no help left the default files for
-# conf/experiment/<key>.yaml (docs/results.md has each measurement), and keys that did nothing
-# left altogether: augment.gain_db (every built-in front-end normalises a block's level), a loso
-# split's test_fraction (the held-out group is its test set) and a speech encoder's layerdrop
-# (LayerDrop is always off: a skipped layer leaves the weighted layer sum short). The code reads
+# key, its default then, which was "off"). Levers measured as no help left the default files
+# (docs/results.md has each measurement): for conf/experiment/<key>.yaml, or with their code
+# (CODE_REMOVED, the callbacks.weight_ema node that read optim.ema_decay too); keys that did
+# nothing left altogether: augment.gain_db (every built-in front-end normalises a block's
+# level), a loso split's test_fraction (the held-out group is its test set) and a speech
+# encoder's layerdrop (LayerDrop is always off: a skipped layer leaves the weighted layer sum
+# short). The code reads
 # a missing key as that default, so a run that held it there did what a run without it does:
 # dropped, the two compare as one setting. A run that switched a lever on keeps it and reads as
 # what it was; evaluate.py ckpt= lays it over today's files, and the code still reads it (not
-# gain_db nor layerdrop: set by hand, they are kept for the record and ignored).
+# gain_db nor layerdrop: set by hand, they are kept for the record and ignored); a lever of
+# CODE_REMOVED switched on is kept for the reports, but such a run is not rebuilt (a SerError).
 ANY_VALUE = object()  # "its default then": a key no value of which did anything
+_is_callbacks = lambda node: "best_checkpoint" in node  # noqa: E731
+_no_ema = lambda node: isinstance(node, Mapping) and node.get("decay") is None  # noqa: E731
 REMOVED_KEYS = (
     ("data", _is_data, "random_offset", False),
     ("data", _is_data, "train_snr_range", None),
@@ -192,18 +226,23 @@ REMOVED_KEYS = (
     ("features", _is_logmel, "pcen", False),
     ("optim", _is_optim, "label_smoothing", 0.0),
     ("optim", _is_optim, "ema_decay", None),
+    ("callbacks", _is_callbacks, "weight_ema", _no_ema),
     ("optim", _is_optim, "speaker_adversary", None),
     ("split", _is_loso, "test_fraction", ANY_VALUE),
     (("data", "split"), _is_loso, "test_fraction", ANY_VALUE),
     ("model", _is_speech_encoder, "layerdrop", 0.0),
 )
+# The removed keys whose code went too: a run that switched one on cannot be rebuilt.
+CODE_REMOVED = ("data.random_offset", "data.train_snr_range", "augment.mixup_alpha",
+                "features.deltas", "features.band_norm", "features.pcen", "optim.ema_decay",
+                "callbacks.weight_ema")
 
 
 def removed_defaults() -> dict[str, Any]:
     """Dotted key -> the value that meant "off", for each key :data:`REMOVED_KEYS` drops from
     the default files: a sweep report labels a run that lacks one by it (``data.random_offset=false``)."""
-    return {".".join(((path,) if isinstance(path, str) else path) + (key,)): off
-            for path, _, key, off in REMOVED_KEYS if off is not ANY_VALUE}
+    return {_dotted(path, key): off for path, _, key, off in REMOVED_KEYS
+            if off is not ANY_VALUE and not callable(off)}
 
 
 def is_baseline_config(model: Mapping[str, Any]) -> bool:

@@ -119,8 +119,13 @@ def test_a_run_saved_before_the_config_changes_falls_in_the_same_sweep_group(tmp
     reader = {"_target_": new["dataset"]["_target_"], "csv_path": "/m.csv"}
     old["dataset"] = {"reader": reader, **{k: v for k, v in new["dataset"].items()
                                            if k not in ("_target_", "manifest")}}
+    # a run saved while callbacks.weight_ema read optim.ema_decay (null: off)
+    old_ema = json.loads(json.dumps(new))
+    old_ema["callbacks"]["weight_ema"] = {"_target_": "ser.training.callbacks.weight_ema",
+                                          "decay": None, "start_step": 0}
+    old_ema["optim"]["ema_decay"] = None
     runs = []
-    for name, config in (("old", old), ("new", new)):
+    for name, config in (("old", old), ("old_ema", old_ema), ("new", new)):
         run = tmp_path / name
         run.mkdir()
         (run / "config.yaml").write_text(yaml.safe_dump(config))
@@ -131,8 +136,8 @@ def test_a_run_saved_before_the_config_changes_falls_in_the_same_sweep_group(tmp
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
         ignore = list(hydra_compose(config_name="evaluate").sweep_ignore)
     assert len(group_runs(runs, ignore)) == 1
-    changed = dict(runs[1].settings, **{"model.dropout": "0.5"})
-    assert len(group_runs([runs[0], FinishedRun(runs[1].path, {}, {}, changed)], ignore)) == 2
+    changed = dict(runs[2].settings, **{"model.dropout": "0.5"})
+    assert len(group_runs([runs[0], FinishedRun(runs[2].path, {}, {}, changed)], ignore)) == 2
 
 
 def test_keys_removed_since_are_dropped_at_their_old_default_and_kept_where_switched_on():
@@ -152,7 +157,8 @@ def test_keys_removed_since_are_dropped_at_their_old_default_and_kept_where_swit
     assert current_form(old) == current_form(new) == new
     assert "test_fraction" in old["split"]  # the saved config itself is left as it was
     assert {(path, key) for path, _, key, _ in REMOVED_KEYS} == {
-        *OLD_DEFAULTS, ("split", "test_fraction"), (("data", "split"), "test_fraction"), ("model", "layerdrop")}
+        *OLD_DEFAULTS, ("split", "test_fraction"), (("data", "split"), "test_fraction"), ("model", "layerdrop"),
+        ("callbacks", "weight_ema")}
     encoder = OmegaConf.to_container(compose(["model=wavlm"]), resolve=True)
     assert current_form({**encoder, "model": {**encoder["model"], "layerdrop": 0.0}}) == encoder
 
@@ -173,3 +179,37 @@ def test_keys_removed_since_are_dropped_at_their_old_default_and_kept_where_swit
     # a paper split's test_fraction is its test set's share: kept
     paper = OmegaConf.to_container(compose([]), resolve=True)
     assert current_form(paper)["split"]["test_fraction"] == 0.2
+
+
+def test_a_run_that_switched_on_a_lever_whose_code_went_is_refused_where_it_is_rebuilt():
+    """A report reads such a run as what it was; re-testing or loading it (a source given) is one
+    SerError naming the key, the run and where the measurement is, not a TypeError in a builder.
+    At its old "off" value the key is dropped, from a checkpoint's own groups too."""
+    from omegaconf import OmegaConf
+
+    from ser.config_upgrade import CODE_REMOVED, current_form
+    from ser.errors import SerError
+    from ser.models.builders import build_frontend
+    from ser.models.checkpoints import trained_hyper_parameters
+
+    new = OmegaConf.to_container(compose(["features=logmel"]), resolve=True)
+    switched = {"data.random_offset": True, "data.train_snr_range": [0, 30], "augment.mixup_alpha": 0.2,
+                "features.deltas": True, "features.band_norm": True, "features.pcen": True,
+                "optim.ema_decay": 0.995, "callbacks.weight_ema": {"decay": 0.995}}
+    assert set(switched) == set(CODE_REMOVED)
+    for dotted, value in switched.items():
+        group, key = dotted.split(".")
+        on = {**new, group: {**new[group], key: value}}
+        assert current_form(on)[group][key] == value  # a report keeps it
+        with pytest.raises(SerError, match=rf"runs/x was trained with {dotted}=.*removed after it was "
+                                           rf"measured as no help \(docs/results.md\).*git log -S {key}"):
+            current_form(on, source="runs/x")
+    hp = {"classes": ["a", "b"], "model": new["model"], "optim": {**new["optim"], "ema_decay": None},
+          "augment": {**new["augment"], "mixup_alpha": 0.0},
+          "features": {**new["features"], "pcen": False, "deltas": False, "band_norm": False}}
+    upgraded = trained_hyper_parameters({"hyper_parameters": hp}, "old.ckpt")
+    assert upgraded["features"] == new["features"] and "ema_decay" not in upgraded["optim"]
+    build_frontend(upgraded["features"])
+    hp["features"]["pcen"] = True
+    with pytest.raises(SerError, match=r"old\.ckpt was trained with features\.pcen=true"):
+        trained_hyper_parameters({"hyper_parameters": hp}, "old.ckpt")

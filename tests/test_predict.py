@@ -117,3 +117,38 @@ def test_table_output_and_one_paragraph_errors(onnx_model, recordings, tmp_path)
         done = python(["-m", "ser.predict", *argv], tmp_path)
         err = " ".join(done.stderr.split())
         assert done.returncode == 2 and "Traceback" not in err and expected in err, err
+
+
+def test_a_folder_prints_every_good_recording_and_a_line_per_bad_one(onnx_model, recordings,  # noqa: F811
+                                                                    tmp_path):
+    """A WAV whose header says 0 Hz and a text file named .wav among good recordings: the good
+    ones are printed, each bad one gets one line on stderr, the exit status is 2."""
+    import shutil
+    import struct
+
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    shutil.copy(recordings / "talk.wav", folder / "a_talk.wav")
+    sf.write(folder / "b_again.wav", voice(16000, 1.5, seed=3), 16000)
+    data = b"\0\1" * 16000
+    (folder / "c_rate0.wav").write_bytes(b"RIFF" + struct.pack("<I", 36 + len(data)) + b"WAVEfmt "
+                                         + struct.pack("<IHHIIHH", 16, 1, 1, 0, 0, 2, 16) + b"data"
+                                         + struct.pack("<I", len(data)) + data)
+    (folder / "d_notes.wav").write_text("not a recording\n" * 10)
+    done = python(["-m", "ser.predict", f"ckpt={onnx_model}", f"audio={folder}", "vad=none"], tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-3000:]
+    assert done.stdout.count("| **Whole recording** |") == 2
+    assert "a_talk.wav" in done.stdout and "b_again.wav" in done.stdout
+    lines = done.stderr.splitlines()
+    bad = [line for line in lines if line.startswith(str(folder))]
+    assert [Path(line.split(":")[0]).name for line in bad] == ["c_rate0.wav", "d_notes.wav"]
+    assert "0 Hz" in bad[0] and "not a recording in a format ser reads" in bad[1]
+    flat = " ".join(done.stderr.split())
+    assert "error: 2 of 4 recordings gave no prediction" in flat and "the other 2 are printed" in flat
+    as_json = python(["-m", "ser.predict", f"ckpt={onnx_model}", f"audio={folder}", "vad=none",
+                      "output=json"], tmp_path)
+    got = json.loads(as_json.stdout)
+    assert as_json.returncode == 2 and len(got["recordings"]) == 2 and len(got["errors"]) == 2
+    one = python(["-m", "ser.predict", f"ckpt={onnx_model}", f"audio={folder / 'c_rate0.wav'}"], tmp_path)
+    err = " ".join(one.stderr.split())
+    assert one.returncode == 2 and err.count("error:") == 1 and "0 Hz" in err and "Traceback" not in err

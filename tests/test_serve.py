@@ -43,6 +43,7 @@ def test_health_model_docs_and_page(predictor):
     assert info["classes"] == predictor.classes and info["sample_rate"] == 16000
     assert info["window_s"] == 1.0 and info["hop_s"] == 0.25 and info["model_file"] == "model.onnx"
     assert "/predict" in c.get("/openapi.json").json()["paths"] and c.get("/docs").status_code == 200
+    assert info["limits"]["max_seconds"] == 600 and info["limits"]["max_upload_mb"] == 20
     page = c.get("/")
     assert page.status_code == 200 and "<html" in page.text.lower()
 
@@ -81,14 +82,16 @@ def test_a_token_guards_every_api_route(predictor):
     assert c.get("/model", headers={"Authorization": "Bearer nope"}).status_code == 401
     assert c.get("/model", headers={"Authorization": "Bearer s3cret"}).status_code == 200
     assert c.get("/").status_code == 200  # the page itself holds no data
-    from starlette.websockets import WebSocketDisconnect
+    from starlette.testclient import WebSocketDenialResponse
 
-    with pytest.raises(WebSocketDisconnect):
+    with pytest.raises(WebSocketDenialResponse) as denied:  # refused at the handshake
         with c.websocket_connect("/stream") as ws:
             ws.receive_json()
-    with c.websocket_connect("/stream?token=s3cret") as ws:
-        ws.send_bytes(pcm16(voice(16000, 1.0)))
-        assert ws.receive_json()["time_s"] == 1.0
+    assert denied.value.status_code == 403 and "bearer.<token>" in denied.value.json()["error"]
+    for kwargs in ({"subprotocols": ["ser", "bearer.s3cret"]}, {}):  # as the page sends it, or in the URL
+        with c.websocket_connect("/stream" if kwargs else "/stream?token=s3cret", **kwargs) as ws:
+            ws.send_bytes(pcm16(voice(16000, 1.0)))
+            assert ws.receive_json()["time_s"] == 1.0
 
 
 def test_a_stream_gives_ser_listens_hops_from_frames_of_any_size(predictor):

@@ -1,6 +1,9 @@
 """``ser.serve`` as a real process under a bounded load (the short form of ``python -m ser.bench
 --parts i``): 8 real-time streams for 10 s plus 40 uploads; every stream must get exactly its
-own hops, no request may fail, and the server's memory must stay flat."""
+own hops, no request may fail, and the server's memory must stay flat. Then the same honest
+clients beside hostile ones (:class:`ser.bench.serve_load.Hostile`): the honest ones still get
+everything, ``/health`` answers at once, every hostile request gets an answer or a close code
+(never a 5xx), and the server's memory settles within 100 MB of where it started."""
 
 from __future__ import annotations
 
@@ -23,10 +26,33 @@ def test_eight_streams_and_uploads_at_once(onnx_model):  # noqa: F811
     from ser.bench.serve_load import serve_load
 
     report = serve_load(onnx_model, speech(), 16000, streams=8, seconds=10, uploads=40,
-                        rss_growth_mib=48)
+                        rss_growth_mib=48, hostile=None)
     print(report.line(8, 10))
     assert not report.problems, report.problems
     assert len(report.hop_ms) == 8 * 37 and len(report.upload_ms) == 40  # 10 s: hops at 1.0..10.0 s
+
+
+def test_hostile_clients_beside_honest_ones(onnx_model):  # noqa: F811
+    from ser.bench.serve_load import Hostile, serve_load
+
+    plan = Hostile(tiny_files=12, long_files=2, big_frames=2, one_sample_hops=2, idle_sockets=3,
+                   crowd=40, full_files=3, idle_s=2.0)
+    report = serve_load(onnx_model, speech(), 16000, streams=2, seconds=8, uploads=8,
+                        rss_growth_mib=100, hostile=plan,
+                        server_args=("idle_s=2", "max_streams=16", "max_seconds=20"))
+    print(report.line(2, 8))
+    assert not report.problems, report.problems
+    assert len(report.hop_ms) == 2 * 29 and len(report.upload_ms) == 8
+    got = report.hostile
+    assert got["1-MB frames close 1009"] == 2 and got["one-sample hop close 1008"] == 2
+    assert got["crowd stream close 1013"] >= 10  # beyond the cap of 16 streams
+    assert got["crowd stream close 1013"] + got["crowd stream close 1008"] == 40  # the rest idle out
+    assert got["idle socket close 1008"] + got["idle socket close 1013"] == 3
+    assert sum(n for k, n in got.items() if k.startswith("1-Hz WAV")) == 12
+    assert set(k for k in got if k.startswith(("1-Hz WAV", "hour FLAC"))) <= {
+        "1-Hz WAV 422", "1-Hz WAV 503", "hour FLAC 413", "hour FLAC 503"}
+    assert got["longest allowed 200"] + got["longest allowed 503"] == 3 and got["longest allowed 200"] >= 1
+    assert max(report.health_ms) < 1000 and report.rss_mib[1] - report.rss_mib[0] < 100
 
 
 def test_the_check_catches_a_stream_given_anothers_results(onnx_model):  # noqa: F811

@@ -65,13 +65,3 @@ def test_a_run_with_the_adversary_trains_records_and_reloads_it(tmp_path):
     assert model.speaker_adversary is not None  # the head's size travels in the checkpoint
     assert model.hparams.optim["speaker_adversary"]["n_speakers"] == 6  # 8 train-side, 2 validate
 
-
-def test_the_adversary_needs_a_linear_head_and_no_mixup():
-    from ser.models.module import EmotionClassifier
-
-    cfg = compose(["model.pretrained=false", "experiment=[speaker_adversary,mixup_alpha]"])
-    from ser.configs import plain
-
-    with pytest.raises(SerError, match="mixup"):
-        EmotionClassifier(["a", "b"], plain(cfg.model), plain(cfg.optim), plain(cfg.features),
-                          augment=plain(cfg.augment))

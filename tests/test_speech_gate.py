@@ -231,9 +231,9 @@ def test_vad_none_keeps_the_same_blocks_and_the_same_mixing(tmp_path):
     ds = plain.train_dataset()
     b = plain.blocks
     before = BlockNoiseDataset(b.audio, b.labels, b.utterance, plain.train_idx, ds.snrs, plain.train_bank,
-                               plain.seed, 1, False, snr_range=None, random_offset=True)
+                               plain.seed, 1, False)
     after = BlockNoiseDataset(b.audio, b.labels, b.utterance, plain.train_idx, ds.snrs, plain.train_bank,
-                              plain.seed, 1, False, snr_range=None, random_offset=True, speech=None)
+                              plain.seed, 1, False, speech=None)
     for key in (0, len(ds) // 2 + 3, len(ds) + 7):
         x, y = before[key], after[key]
         assert x["snr"] == y["snr"] and np.array_equal(x["clean"], y["clean"])

@@ -62,7 +62,7 @@ def test_old_configs_and_recorded_choices_pick_the_same_files(tmp_path, monkeypa
 def with_removed_keys(config: dict, **switched_on) -> dict:
     """``config`` as versions before the levers measured as no help left conf/ saved it: every
     removed key at the default that meant "off" (a loso split's unused test_fraction too), then
-    ``switched_on`` (``data={"random_offset": True}``) laid over it."""
+    ``switched_on`` (``optim={"label_smoothing": 0.1}``) laid over it."""
     import copy
 
     from tests.test_config_upgrade import OLD_DEFAULTS
@@ -72,6 +72,9 @@ def with_removed_keys(config: dict, **switched_on) -> dict:
         old[group][key] = off
     for split in (old["split"], old["data"]["split"]):
         split["test_fraction"] = 0.2
+    if "callbacks" in old:  # read optim.ema_decay, resolved when it was saved
+        old["callbacks"]["weight_ema"] = {"_target_": "ser.training.callbacks.weight_ema",
+                                          "decay": old["optim"]["ema_decay"], "start_step": 0}
     for group, keys in switched_on.items():
         old[group].update(keys)
     return old
@@ -79,25 +82,29 @@ def with_removed_keys(config: dict, **switched_on) -> dict:
 
 def test_an_old_config_with_the_keys_removed_since_rebuilds(tmp_path):
     """Off, a removed key is gone from the rebuilt config (the code reads its absence as off);
-    switched on, it reaches the config and the data module built from it."""
+    a lever still in conf/experiment/, switched on, reaches the config; one whose code went
+    is a SerError naming it and the run."""
+    import pytest
     from hydra.utils import instantiate
     from omegaconf import OmegaConf
 
     from ser.config_upgrade import current_form
+    from ser.errors import SerError
     from ser.evaluation.training_config import rebuild_training_config
     from tests.conftest import compose
 
     trained = OmegaConf.to_container(compose(["split=loso", "logger=none"]), resolve=True)
-    rebuilt = rebuild_training_config(current_form(with_removed_keys(trained)))
+    rebuilt = rebuild_training_config(current_form(with_removed_keys(trained), source="run"))
     assert OmegaConf.to_container(rebuilt, resolve=True) == trained
     assert "test_fraction" not in rebuilt.split and "pcen" not in rebuilt.features
-    assert rebuilt.callbacks.weight_ema.decay is None
-    on = with_removed_keys(trained, data={"random_offset": True}, optim={"ema_decay": 0.9})
-    on["callbacks"]["weight_ema"]["decay"] = 0.9  # resolved from optim.ema_decay when it was saved
-    rebuilt = rebuild_training_config(current_form(on))
-    assert rebuilt.data.random_offset is True and rebuilt.callbacks.weight_ema.decay == 0.9
+    assert "weight_ema" not in rebuilt.callbacks
+    on = with_removed_keys(trained, optim={"label_smoothing": 0.1})
+    rebuilt = rebuild_training_config(current_form(on, source="run"))
+    assert rebuilt.optim.label_smoothing == 0.1
     dm = instantiate(rebuilt.data, verbose=False)
-    assert dm.random_offset and dm.split_cfg.validation == "speakers"
+    assert dm.split_cfg.validation == "speakers"
+    with pytest.raises(SerError, match=r"runs/x was trained with data\.random_offset=true"):
+        current_form(with_removed_keys(trained, data={"random_offset": True}), source="runs/x")
 
 
 def test_evaluate_re_tests_a_run_saved_with_the_keys_removed_since(tmp_path):
@@ -117,7 +124,7 @@ def test_evaluate_re_tests_a_run_saved_with_the_keys_removed_since(tmp_path):
     for ckpt_file in (run / "checkpoints").glob("*.ckpt"):
         ckpt = torch.load(ckpt_file, map_location="cpu", weights_only=False)
         hp = ckpt["hyper_parameters"]
-        hp["run_config"] = with_removed_keys(hp["run_config"], data={"random_offset": True})
+        hp["run_config"] = with_removed_keys(hp["run_config"])
         hp["features"] = {**hp["features"], "pcen": False, "deltas": False, "band_norm": False}
         hp["augment"] = {**hp["augment"], "mixup_alpha": 0.0, "vtlp": None, "gain_db": 0.0}
         torch.save(ckpt, ckpt_file)

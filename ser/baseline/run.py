@@ -51,7 +51,7 @@ MODEL_META_KEYS = ("name",)    # model config keys that describe, not build, the
 # selection and callbacks); a baseline run's config.yaml leaves them out, so that overrides meant for the
 # network (trainer.max_steps=..., optim.lr=...) never split a sweep's baseline runs into
 # groups. Of the network's input features only the sample rate applies.
-UNUSED_GROUPS = ("optim", "trainer", "augment", "select", "callbacks")
+UNUSED_GROUPS = ("optim", "trainer", "augment", "select", "callbacks", "calibration")
 
 
 def build_baseline(model: DictConfig, sample_rate: int) -> SvmBaseline:

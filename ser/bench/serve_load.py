@@ -2,24 +2,38 @@
 
 A real server process (``python -m ser.serve``) takes ``streams`` WebSocket streams at once,
 each sending 16-bit PCM in hop-sized frames at real time for ``seconds``, while ``uploads``
-recordings are posted to ``/predict`` from two threads. Measured on the client side: per hop,
-the time from sending the frame that completes it to receiving its result; per upload, the
-request's round trip. Checked: every stream gets exactly its own hops (each stream sends the
-speech from another starting point, and every result must equal what ``ser.listen``'s loop
-gives on that stream's own audio, computed here afterwards), no request fails, and the
-server's resident memory after the run is within ``rss_growth_mib`` of what it was after
-warming up.
+recordings are posted to ``/predict`` from two threads (a 503 is retried after its
+``Retry-After``, as a client should) and ``GET /health`` is asked every 0.1 s. Measured on the
+client side: per hop, the time from sending the frame that completes it to receiving its
+result; per upload, the request's round trip (retries included); per ``/health``, its round
+trip. The server's resident memory is sampled every 0.1 s: after warming up, its peak, and
+settled (2 s after the load ends). Checked: every stream gets exactly its own hops (each
+stream sends the speech from another starting point, and every result must equal what
+``ser.listen``'s loop gives on that stream's own audio, computed here afterwards), no honest
+request fails, and the settled memory is within ``rss_growth_mib`` of the start.
+
+Beside those honest clients, a :class:`Hostile` load (the requests that took the server down
+before its limits): tiny WAVs whose header says 1 Hz, an hour of silence as a 181-KB FLAC,
+streams sending 1-MB frames, streams asking for one-sample hops, sockets that send nothing,
+a crowd of streams beyond the cap, and a burst of recordings as long as the server takes
+(``max_seconds``: the most work one upload may ask for). Each hostile request must get an
+answer (a result, a 4xx or 503) or a close code, never a 5xx or a dead server; what each got
+is counted in the report.
 """
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,21 +43,55 @@ from ser.errors import SerError
 
 
 @dataclass
+class Hostile:
+    """How many of each hostile client run beside the honest ones (all at once, a second
+    after the honest streams start)."""
+    tiny_files: int = 45        # 164-byte WAVs whose header says 1 Hz (60 s of "audio")
+    long_files: int = 4         # an hour of silence as a 181-KB FLAC
+    big_frames: int = 4         # streams sending 1-MB frames (up to 150 of them)
+    one_sample_hops: int = 4    # streams asking hop=0.0000625 (a network run per sample)
+    idle_sockets: int = 8       # streams that connect and send nothing
+    crowd: int = 200            # streams opened at once, beyond the server's cap
+    full_files: int = 2         # recordings as long as the server takes (max_seconds), at once
+    idle_s: float = 5.0         # the server's idle_s= for the run (idle sockets close within it)
+
+
+@dataclass
 class LoadReport:
     hop_ms: list[float] = field(default_factory=list)
     upload_ms: list[float] = field(default_factory=list)
+    health_ms: list[float] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     rss_mib: tuple[float, float] = (float("nan"), float("nan"))  # after warm-up, after the run
+    rss_peak_mib: float = float("nan")
+    retried: int = 0                                              # honest uploads answered 503 first
+    hostile: Counter = field(default_factory=Counter)             # "kind outcome" -> count
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def count(self, key: str, problem: bool = False) -> None:
+        """One more hostile client with this outcome (and a problem when it should not be)."""
+        with self.lock:
+            self.hostile[key] += 1
+            if problem:
+                self.problems.append(key)
 
     def line(self, streams: int, seconds: float) -> str:
         p = lambda xs, q: float(np.percentile(xs, q)) if xs else float("nan")  # noqa: E731
-        return (f"(i) ser.serve on 127.0.0.1, {streams} streams x {seconds:g} s at real time + "
+        text = (f"(i) ser.serve on 127.0.0.1, {streams} streams x {seconds:g} s at real time + "
                 f"{len(self.upload_ms)} uploads: per hop p50 {p(self.hop_ms, 50):.1f} ms, p95 "
                 f"{p(self.hop_ms, 95):.1f} ms ({len(self.hop_ms)} hops); per upload p50 "
-                f"{p(self.upload_ms, 50):.0f} ms, p95 {p(self.upload_ms, 95):.0f} ms; server RSS "
-                f"{self.rss_mib[0]:.0f} -> {self.rss_mib[1]:.0f} MiB; "
+                f"{p(self.upload_ms, 50):.0f} ms, p95 {p(self.upload_ms, 95):.0f} ms"
+                + (f" ({self.retried} retried after 503)" if self.retried else "")
+                + f"; /health p50 {p(self.health_ms, 50):.1f} ms, p95 {p(self.health_ms, 95):.1f} ms, "
+                f"max {max(self.health_ms, default=float('nan')):.0f} ms ({len(self.health_ms)}); "
+                f"server RSS {self.rss_mib[0]:.0f} -> peak {self.rss_peak_mib:.0f} -> settled "
+                f"{self.rss_mib[1]:.0f} MiB; "
                 + ("no stream got another's results, no error" if not self.problems
                    else f"{len(self.problems)} problem(s): " + "; ".join(self.problems[:3])))
+        if self.hostile:
+            text += "\n(i) beside them, hostile clients got: " + ", ".join(
+                f"{key} x{n}" for key, n in sorted(self.hostile.items()))
+        return text
 
 
 def _free_port() -> int:
@@ -62,17 +110,19 @@ def _rss_mib(pid: int) -> float:
     return float("nan")
 
 
-def start_server(model: str | Path, port: int, timeout_s: float = 120) -> subprocess.Popen:
-    """``python -m ser.serve ckpt=model port=port vad=none`` in a child process, once /health
-    answers. Without the speech gate every hop runs the network (the load measured is the
-    model's), and each stream's hops can be checked against ``ser.listen``'s ungated loop."""
+def start_server(model: str | Path, port: int, timeout_s: float = 120, args: tuple[str, ...] = (),
+                 root: str | Path | None = None) -> subprocess.Popen:
+    """``python -m ser.serve ckpt=model port=port vad=none [args]`` in a child process, once
+    /health answers (``root``: the checkout whose ``ser`` runs; this one by default). Without
+    the speech gate every hop runs the network (the load measured is the model's), and each
+    stream's hops can be checked against ``ser.listen``'s ungated loop."""
     import httpx
 
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).resolve().parents[2]),
-                                                       os.environ.get("PYTHONPATH", "")]))
+    root = Path(root) if root is not None else Path(__file__).resolve().parents[2]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]))
     proc = subprocess.Popen([sys.executable, "-m", "ser.serve", f"ckpt={model}", f"port={port}",
-                             "vad=none"],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                             "vad=none", *args],
+                            env=env, cwd=str(root), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.time() + timeout_s
     while time.time() < deadline:
         if proc.poll() is not None:
@@ -92,25 +142,27 @@ def _stream(url: str, index: int, audio: np.ndarray, rate: int, hop: int, window
     completes one hop, whose result is awaited before the next frame is due."""
     from websockets.sync.client import connect
 
-    import json
-
     data = stream_audio(audio, index, rate)
     seen, times = [], []
-    with connect(f"{url}/stream?rate={rate}&format=s16le", max_size=None) as ws:
-        start = time.perf_counter()
-        for i, at in enumerate(range(0, data.shape[0] - hop + 1, hop)):
-            time.sleep(max(0.0, start + i * hop / rate - time.perf_counter()))
-            sent = time.perf_counter()
-            ws.send(data[at: at + hop].tobytes())
-            if at + hop >= window:
-                message = ws.recv(timeout=30)
-                report.hop_ms.append(1000 * (time.perf_counter() - sent))
-                item = json.loads(message)
-                if "error" in item:
-                    report.problems.append(f"stream {index}: {item['error']}")
-                    return
-                seen.append(item["probabilities"])
-                times.append(item["time_s"])
+    try:
+        with connect(f"{url}/stream?rate={rate}&format=s16le", max_size=None) as ws:
+            start = time.perf_counter()
+            for i, at in enumerate(range(0, data.shape[0] - hop + 1, hop)):
+                time.sleep(max(0.0, start + i * hop / rate - time.perf_counter()))
+                sent = time.perf_counter()
+                ws.send(data[at: at + hop].tobytes())
+                if at + hop >= window:
+                    message = ws.recv(timeout=30)
+                    report.hop_ms.append(1000 * (time.perf_counter() - sent))
+                    item = json.loads(message)
+                    if "error" in item:
+                        report.problems.append(f"stream {index}: {item['error']}")
+                        return
+                    seen.append(item["probabilities"])
+                    times.append(item["time_s"])
+    except Exception as exc:  # a closed or refused honest stream is a problem to report
+        report.problems.append(f"stream {index}: {type(exc).__name__}: {exc}")
+        return
     expected = [round((window + k * hop) / rate, 4) for k in range(len(times))]
     if times != expected:
         report.problems.append(f"stream {index} got hops at {times[:4]}..., expected {expected[:4]}...")
@@ -143,28 +195,153 @@ def check_streams(model: str | Path, audio: np.ndarray, rate: int, hop: int, win
 
 
 def _uploads(url: str, wav: Path, count: int, report: LoadReport) -> None:
+    """``count`` uploads one after another; a 503 is retried after its Retry-After (up to 20
+    times), as a client should."""
     import httpx
 
     body = wav.read_bytes()
-    with httpx.Client(timeout=60) as client:
+    with httpx.Client(timeout=120) as client:
         for _ in range(count):
             t0 = time.perf_counter()
-            answer = client.post(f"{url}/predict", files={"file": ("speech.wav", body, "audio/wav")})
+            for attempt in range(21):
+                answer = client.post(f"{url}/predict", files={"file": ("speech.wav", body, "audio/wav")})
+                if answer.status_code != 503:
+                    break
+                report.retried += attempt == 0
+                time.sleep(min(5.0, float(answer.headers.get("retry-after", "1"))))
             report.upload_ms.append(1000 * (time.perf_counter() - t0))
             if answer.status_code != 200:
                 report.problems.append(f"upload: {answer.status_code} {answer.text[:200]}")
 
 
+def _health(url: str, stop: threading.Event, report: LoadReport) -> None:
+    import httpx
+
+    with httpx.Client(timeout=60) as client:
+        while not stop.is_set():
+            t0 = time.perf_counter()
+            try:
+                ok = client.get(f"{url}/health").status_code == 200
+            except httpx.HTTPError as exc:
+                ok = False
+                report.problems.append(f"/health: {type(exc).__name__}")
+            report.health_ms.append(1000 * (time.perf_counter() - t0))
+            if not ok:
+                report.problems.append("/health did not answer 200")
+            stop.wait(0.1)
+
+
+def _memory(pid: int, stop: threading.Event, peak: list[float]) -> None:
+    while not stop.is_set():
+        rss = _rss_mib(pid)
+        if rss == rss:
+            peak[0] = max(peak[0], rss)
+        stop.wait(0.1)
+
+
+# ------------------------------------------------------------------------------ hostile clients
+def one_hertz_wav(samples: int = 60) -> bytes:
+    """A WAV whose header says 1 Hz: ``samples`` 16-bit samples, i.e. ``samples`` seconds."""
+    data = b"\0\1" * samples
+    return (b"RIFF" + struct.pack("<I", 36 + len(data)) + b"WAVE" + b"fmt "
+            + struct.pack("<IHHIIHH", 16, 1, 1, 1, 2, 2, 16) + b"data" + struct.pack("<I", len(data)) + data)
+
+
+def silent_flac(seconds: float = 3600.0, rate: int = 16000) -> bytes:
+    """``seconds`` of digital silence as FLAC (an hour is about 181 KB), written a minute at a time."""
+    import soundfile as sf
+
+    out = io.BytesIO()
+    minute = np.zeros(60 * rate, np.int16)
+    with sf.SoundFile(out, "w", rate, 1, "PCM_16", format="FLAC") as f:
+        left = int(seconds * rate)
+        while left > 0:
+            f.write(minute[: min(left, minute.size)])
+            left -= minute.size
+    return out.getvalue()
+
+
+def _post_hostile(url: str, kind: str, name: str, body: bytes, report: LoadReport) -> None:
+    import httpx
+
+    try:
+        status = httpx.post(f"{url}/predict", files={"file": (name, body, "audio/wav")},
+                            timeout=120).status_code
+    except httpx.HTTPError as exc:
+        status = type(exc).__name__
+    report.count(f"{kind} {status}", isinstance(status, str) or (status >= 500 and status != 503))
+
+
+def _ws_hostile(url: str, kind: str, report: LoadReport, query: str = "", frames: int = 0,
+                frame_bytes: int = 0, hold_s: float = 60.0) -> None:
+    """One hostile stream: connect with ``query``, send ``frames`` frames of ``frame_bytes``,
+    then wait (at most ``hold_s``) for the server to close it; counts the close code."""
+    from websockets.exceptions import ConnectionClosed, InvalidStatus
+    from websockets.sync.client import connect
+
+    code = "open"
+    try:
+        with connect(f"{url}/stream{query}", max_size=None, open_timeout=60) as ws:
+            try:
+                for _ in range(frames):
+                    ws.send(b"\0" * frame_bytes)
+                deadline = time.monotonic() + hold_s
+                while time.monotonic() < deadline:
+                    ws.recv(timeout=max(0.1, deadline - time.monotonic()))
+            except ConnectionClosed as exc:
+                code = exc.rcvd.code if exc.rcvd is not None else "dropped"
+            except TimeoutError:
+                code = "still open"
+    except InvalidStatus as exc:
+        code = f"HTTP {exc.response.status_code}"
+    except (OSError, TimeoutError) as exc:
+        code = type(exc).__name__
+    report.count(f"{kind} {'close ' if isinstance(code, int) else ''}{code}",
+                 code in ("still open", "open", 1011))
+
+
+def hostile_threads(url: str, plan: Hostile, report: LoadReport, full: bytes = b"") -> list[threading.Thread]:
+    """A thread per hostile client of ``plan`` (not started): posts first (``full``: a recording
+    as long as the server takes), then the streams that break the rules, then the idle ones and
+    the crowd."""
+    ws_url = url.replace("http", "ws", 1)
+    tiny, hour = one_hertz_wav(), silent_flac()
+    threads = [threading.Thread(target=_post_hostile, args=(url, "longest allowed", "full.wav", full, report))
+               for _ in range(plan.full_files if full else 0)]
+    threads += [threading.Thread(target=_post_hostile, args=(url, "1-Hz WAV", "tiny.wav", tiny, report))
+                for _ in range(plan.tiny_files)]
+    threads += [threading.Thread(target=_post_hostile, args=(url, "hour FLAC", "hour.flac", hour, report))
+                for _ in range(plan.long_files)]
+    threads += [threading.Thread(target=_ws_hostile, args=(ws_url, "1-MB frames", report),
+                                 kwargs={"frames": 150, "frame_bytes": 1 << 20})
+                for _ in range(plan.big_frames)]
+    threads += [threading.Thread(target=_ws_hostile, args=(ws_url, "one-sample hop", report),
+                                 kwargs={"query": "?hop=0.0000625", "frames": 1, "frame_bytes": 64000})
+                for _ in range(plan.one_sample_hops)]
+    threads += [threading.Thread(target=_ws_hostile, args=(ws_url, kind, report),
+                                 kwargs={"hold_s": plan.idle_s + 30})
+                for kind, n in (("idle socket", plan.idle_sockets), ("crowd stream", plan.crowd))
+                for _ in range(n)]
+    return threads
+
+
 def serve_load(model: str | Path, speech: np.ndarray, rate: int, streams: int = 8,
-               seconds: float = 60.0, uploads: int = 200, rss_growth_mib: float = 64.0) -> LoadReport:
+               seconds: float = 60.0, uploads: int = 200, rss_growth_mib: float = 100.0,
+               hostile: Hostile | None = Hostile(), root: str | Path | None = None,
+               server_args: tuple[str, ...] | None = None) -> LoadReport:
     """Run the load described above against a fresh server; ``speech`` (T,) float32 at ``rate``
-    Hz is looped to ``seconds`` for every stream (2 s of it is the upload)."""
+    Hz is looped to ``seconds`` for every stream (2 s of it is the upload). ``hostile=None``:
+    the honest clients alone. ``root``/``server_args``: another checkout's server and its keys
+    (by default this one's, with ``idle_s=`` from the plan)."""
     import soundfile as sf
 
     report = LoadReport()
     port = _free_port()
-    proc = start_server(model, port)
+    if server_args is None:
+        server_args = () if hostile is None else (f"idle_s={hostile.idle_s:g}",)
+    proc = start_server(model, port, args=server_args, root=root)
     url = f"http://127.0.0.1:{port}"
+    stop, peak = threading.Event(), [float("nan")]
     try:
         import httpx
 
@@ -178,17 +355,41 @@ def serve_load(model: str | Path, speech: np.ndarray, rate: int, streams: int = 
             sf.write(wav, speech[: 2 * rate], rate, subtype="PCM_16")
             _uploads(url, wav, 3, LoadReport())  # warm-up: first requests load lazy modules
             report.rss_mib = (_rss_mib(proc.pid), float("nan"))
+            peak[0] = report.rss_mib[0]
+            watchers = [threading.Thread(target=_health, args=(url, stop, report)),
+                        threading.Thread(target=_memory, args=(proc.pid, stop, peak))]
             levels: dict[int, list[dict]] = {}
-            workers = [threading.Thread(target=_stream, args=(url.replace("http", "ws"), i, audio, rate,
-                                                             hop, window, report, levels))
+            workers = [threading.Thread(target=_stream, args=(url.replace("http", "ws", 1), i, audio,
+                                                             rate, hop, window, report, levels))
                        for i in range(streams)]
             workers += [threading.Thread(target=_uploads, args=(url, wav, n, report))
                         for n in (uploads // 2, uploads - uploads // 2)]
-            for w in workers:
+            attackers = []
+            if hostile is not None:
+                longest = info.get("limits", {}).get("max_seconds")  # this server's (an older one: none)
+                full = io.BytesIO()
+                if longest and hostile.full_files:
+                    sf.write(full, np.resize(speech.astype(np.float32), int(longest * rate)), rate,
+                             format="WAV", subtype="PCM_16")
+                attackers = hostile_threads(url, hostile, report, full.getvalue())
+            for w in watchers + workers:
                 w.start()
-            for w in workers:
+            if attackers:
+                time.sleep(1.0)  # the honest streams hold their places first
+                crowd = attackers[len(attackers) - hostile.crowd:]
+                for w in attackers[:len(attackers) - hostile.crowd]:
+                    w.start()
+                time.sleep(0.5)  # then the others, and the crowd last
+                for w in crowd:
+                    w.start()
+            for w in workers + attackers:
                 w.join(seconds + 600)
+            time.sleep(2.0)  # settled: what the server keeps once the load has gone
+            stop.set()
+            for w in watchers:
+                w.join(10)
         report.rss_mib = (report.rss_mib[0], _rss_mib(proc.pid))
+        report.rss_peak_mib = peak[0]
         if len(levels) != streams:
             report.problems.append(f"{streams - len(levels)} stream(s) did not finish")
         report.problems += check_streams(model, audio, rate, hop, window, levels)
@@ -197,6 +398,7 @@ def serve_load(model: str | Path, speech: np.ndarray, rate: int, streams: int = 
         if proc.poll() is not None:
             report.problems.append("the server process died")
     finally:
+        stop.set()
         proc.terminate()
         try:
             proc.wait(10)

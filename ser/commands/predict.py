@@ -12,8 +12,11 @@ the speech gate (:mod:`ser.inference.speech_gate`): blocks and windows with less
 
 It starts quickly because it imports neither pytorch_lightning nor Hydra (docs/speed.md has
 the figures): an ONNX model needs onnxruntime only, a checkpoint torch and the network's own
-modules (no timm, torchvision, librosa or scipy). Exit status 0;
-2 with a one-paragraph error for bad arguments, a missing model or undecodable recordings.
+modules (no timm, torchvision, librosa or scipy). Each recording is decoded once. Exit status
+0; 2 with a one-paragraph error for bad arguments, a missing model or an undecodable
+recording. A folder is classified whatever some of its files hold: every good recording is
+printed, each bad one gets one line on stderr (``path: what is wrong``), and the exit status
+is 2 when any failed.
 """
 
 from __future__ import annotations
@@ -21,19 +24,24 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from ser.cli import REQUIRED, Key, Spec, choice, number, optional, parse, report_errors
 from ser.commands.keys import HOP, MIN_SPEECH, MODEL, VAD, WINDOW
+from ser.errors import SerError
 
 COMMAND = "ser.predict"
+# Bounded so that no argument asks for unbounded work: at most 100 windows per second of audio,
+# windows of at most a minute (a longer one is zero-padded in memory), a smoothing of at most
+# an hour of 0.25-s windows.
 SPEC = Spec("classify recordings from a run or an ONNX file, quickly (no Lightning, no Hydra)", (
     MODEL,
     Key("audio", REQUIRED, "the recordings: an audio file or a folder of them"),
     Key("output", "table", "Markdown tables, or one JSON document on stdout", choice("table", "json")),
-    HOP,
-    WINDOW,
-    Key("smooth", 0, "windows the timeline's moving average spans (0: none)", number(int, least=0)),
+    replace(HOP, parse=number(float, 0.01, 60, unit="seconds")),
+    replace(WINDOW, parse=optional(number(float, 0.01, 60, unit="seconds"))),
+    Key("smooth", 0, "windows the timeline's moving average spans (0: none)", number(int, 0, 14400)),
     Key("out_dir", None, "also write the timelines and predictions.md/.json there", optional(str)),
     VAD,
     MIN_SPEECH,
@@ -55,32 +63,42 @@ def describe(result: dict) -> str:
 def predict(argv: list[str]) -> dict:
     """What ``python -m ser.predict`` does: print the tables (or JSON); return the result."""
     from ser.inference.predictor import load_predictor
-    from ser.inference.recordings import (audio_paths, predict_recordings, raise_for_errors,
-                                          write_predictions)
+    from ser.inference.recordings import audio_paths, predict_recordings, write_predictions
     from ser.inference.speech_gate import inference_gate
 
     args = parse(argv, SPEC, COMMAND)
     as_json = args["output"] == "json"
     quiet = contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext()
+    where = Path(args["out_dir"]).expanduser() if args["out_dir"] else None
     with quiet:  # JSON mode keeps stdout for the JSON document
         audio_paths(args["audio"])  # a missing file is reported before the model loads
         predictor = load_predictor(args["ckpt"])
         gate = inference_gate(args["vad"], args["min_speech"], predictor.sample_rate)
         result = predict_recordings(predictor, args["audio"], args["window"], args["hop"],
-                                    args["smooth"], gate)
+                                    args["smooth"], gate, where)
         text = describe(result)
-        if args["out_dir"]:
-            from ser.inference.timeline import write_timelines
-
-            where = Path(args["out_dir"]).expanduser()
-            result["timelines"] = write_timelines(predictor, audio_paths(args["audio"]), where,
-                                                  args["window"], args["hop"], args["smooth"], gate)
-            if result["recordings"]:
-                written = write_predictions(result, where)
-                text += f"\n\nWrote {', '.join(p.name for p in written)} and the timelines to {where}"
+        if where is not None and result["recordings"]:
+            written = write_predictions(result, where)
+            text += f"\n\nWrote {', '.join(p.name for p in written)} and the timelines to {where}"
     print(json.dumps(result, indent=2) if as_json else text, flush=True)
-    raise_for_errors(result)
+    report_failures(result)
     return result
+
+
+def report_failures(result: dict) -> None:
+    """Nothing when every recording gave a prediction. A single recording that gave none is the
+    command's one-paragraph error; in a folder, each bad file gets one line on stderr and a
+    closing paragraph says how many failed (exit status 2, after the good ones were printed)."""
+    errors = result["errors"]
+    if not errors:
+        return
+    if len(errors) == 1 and not result["recordings"]:
+        raise SerError(errors[0]["error"])
+    for err in errors:
+        print(f"{err['path']}: " + " ".join(err["error"].split()), file=sys.stderr, flush=True)
+    total = len(errors) + len(result["recordings"])
+    raise SerError(f"{len(errors)} of {total} recordings gave no prediction (one line each above); "
+                   f"the other {len(result['recordings'])} are printed.")
 
 
 @report_errors

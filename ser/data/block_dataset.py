@@ -28,12 +28,7 @@ class BlockNoiseDataset(Dataset):
     copy in turn. The epoch travels inside the index (see :class:`EpochSampler`) so persistent
     workers draw fresh noise each epoch without shared state. With ``fixed`` the draw ignores the
     epoch (the paper's noise, fixed once); with ``same_noise_across_snrs`` a block gets one
-    segment for every SNR, so test sets at 15/20/40 dB differ only in level. With ``snr_range``
-    (low, high) in dB each noisy copy's item draws its SNR uniformly from that range (afresh
-    each epoch unless ``fixed``) instead of the copy's level: training sees every level between,
-    not three. With ``random_offset`` a block's window starts at a random point between its own
-    start and the next block's of the same utterance (drawn afresh each epoch): a 2-s sentence
-    gives every 1-s window of its first 2 s over the epochs instead of the same two.
+    segment for every SNR, so test sets at 15/20/40 dB differ only in level.
     With ``speech`` (a :class:`~ser.data.speech_blocks.BlockSpeech`; ``noise.snr_reference=
     active``) a noisy item's ``snr`` is the block SNR that puts the noise at the target SNR
     against the window's active speech: the target minus
@@ -51,17 +46,13 @@ class BlockNoiseDataset(Dataset):
     def __init__(self, audio: np.ndarray, labels: np.ndarray, utterance: np.ndarray,
                  blocks: np.ndarray, snrs: Sequence[float], bank: NoiseBank, seed: int,
                  stream: int, fixed: bool, same_noise_across_snrs: bool = False,
-                 snr_range: Sequence[float] | None = None, random_offset: bool = False,
                  speech=None, window_hop: float | None = None):
         self.audio, self.labels, self.utterance = audio, labels, utterance
         self.blocks = np.asarray(blocks, dtype=np.int64)
         self.snrs = [float(s) for s in snrs]
         self.bank, self.seed, self.stream = bank, seed, stream
         self.fixed, self.same_noise = fixed, same_noise_across_snrs
-        self.snr_range = None if snr_range is None else (float(snr_range[0]), float(snr_range[1]))
-        self.random_offset = bool(random_offset)
-        self.following = (following_blocks(utterance) if random_offset or window_hop is not None
-                          else None)
+        self.following = following_blocks(utterance) if window_hop is not None else None
         self.speech = speech
         # the items of one copy: (block, samples its window starts after the block's start)
         self.units, self.shifts = self.blocks, np.zeros(len(self.blocks), dtype=np.int64)
@@ -90,12 +81,9 @@ class BlockNoiseDataset(Dataset):
             rng = np.random.default_rng([self.seed, self.stream, 0 if self.fixed else epoch, block,
                                          0 if self.same_noise else copy, *([window] if window else [])])
             noise = self.bank.segment(rng, length)
-            if self.snr_range is not None:
-                snr = float(rng.uniform(*self.snr_range))
-        shift = window or self._shift(block, key, copy)
-        clean = self._join(self.audio, block, shift)
+        clean = self._join(self.audio, block, window)
         if self.speech is not None and snr != CLEAN:
-            mask = self._join(self.speech, block, shift)
+            mask = self._join(self.speech, block, window)
             snr = snr - active_level_offset_db(clean.astype(np.float32) / 32768.0, mask)
         return {
             "clean": torch.from_numpy(clean.astype(np.float32) / 32768.0),
@@ -104,19 +92,10 @@ class BlockNoiseDataset(Dataset):
             "label": int(self.labels[block]),
             "utterance": int(self.utterance[block]),
             "block": block,
-            "offset": shift,
+            "offset": window,
             "item": i,  # the item within an epoch: what a trunk cache is keyed by
         }
 
-
-    def _shift(self, block: int, key: int, copy: int) -> int:
-        """Samples the window starts after the block's start: 0, or with ``random_offset`` a
-        draw of [0, block length) for the epoch (0 for an utterance's last block)."""
-        if not self.random_offset or self.following[block] < 0:
-            return 0
-        epoch = 0 if self.fixed else int(key) // len(self)
-        rng = np.random.default_rng([self.seed, self.stream, epoch, block, copy, 7])
-        return int(rng.integers(0, self.audio.shape[1]))
 
     def _join(self, source, block: int, shift: int) -> np.ndarray:
         """The window of ``block`` shifted by ``shift`` samples into the next block, from the

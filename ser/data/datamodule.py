@@ -18,7 +18,7 @@ from ser.configs import build, plain
 from ser.data.block_dataset import CLEAN, BlockNoiseDataset, EpochSampler, balanced_weights
 from ser.data.blocks import BlockTable, build_blocks
 from ser.data.cross_corpus import TestCorpus, load_test_corpora
-from ser.data.snr_levels import parse_snrs, snr_name, snr_range, training_snrs  # noqa: F401
+from ser.data.snr_levels import parse_snrs, snr_name, training_snrs  # noqa: F401
 from ser.data.speech_blocks import BlockGate, BlockSpeech, block_speech
 from ser.data.splits import SPLIT_CAVEAT, check_no_leak
 from ser.data.test_sets import TestSet
@@ -68,7 +68,6 @@ class EmotionDataModule(pl.LightningDataModule):
                  fold: int = 0, seed: int = 0, sample_rate: int = 16000, block_seconds: float = 1.0,
                  pad_min_fraction: float | None = None, all_snrs: list[float] = (15, 20, 40),
                  test_snrs: list[float] = (15, 20, 40), test_corpora: list | None = None,
-                 train_snr_range: list[float] | None = None, random_offset: bool = False,
                  batch_size: int = 128, num_workers: int | str = "auto",
                  balanced_sampling: bool = False, cache_dir: str | None = None, verbose: bool = True,
                  vad: DictConfig | None = None, min_speech: float | None = None,
@@ -84,8 +83,6 @@ class EmotionDataModule(pl.LightningDataModule):
         self.train_snrs = training_snrs(snr, list(all_snrs))
         self.test_snrs = parse_snrs(test_snrs, "data.test_snrs")
         self.test_corpora_cfg = list(test_corpora or [])
-        self.train_snr_range = snr_range(train_snr_range) if self.train_snrs else None
-        self.random_offset = bool(random_offset)
         self.test_corpora: list[TestCorpus] = []
         self.batch_size, self.balanced_sampling = int(batch_size), bool(balanced_sampling)
         self.num_workers = num_workers
@@ -239,9 +236,6 @@ class EmotionDataModule(pl.LightningDataModule):
     def _snr_words(self) -> str:
         if not self.train_snrs:
             return "clean only"
-        if self.train_snr_range:
-            low, high = self.train_snr_range
-            return f"clean + {len(self.train_snrs)} noisy copies, each at an SNR drawn from {low:g}-{high:g} dB"
         return ", ".join(f"{s:g} dB" for s in self.train_snrs)
 
     def _window_words(self) -> str:
@@ -312,18 +306,16 @@ class EmotionDataModule(pl.LightningDataModule):
     # ------------------------------------------------------------ datasets
     def _dataset(self, idx: np.ndarray, snrs: list[float], bank: NoiseBank, stream: int,
                  fixed: bool, same_noise: bool = False,
-                 snr_range: tuple[float, float] | None = None,
-                 random_offset: bool = False, window_hop: float | None = None) -> BlockNoiseDataset:
+                 window_hop: float | None = None) -> BlockNoiseDataset:
         b = self.blocks
         return BlockNoiseDataset(b.audio, b.labels, b.utterance, idx, snrs, bank, self.seed,
-                                 stream, fixed, same_noise, snr_range, random_offset,
+                                 stream, fixed, same_noise,
                                  speech=self.speech if self.snr_reference == "active" else None,
                                  window_hop=window_hop)
 
     def train_dataset(self) -> BlockNoiseDataset:
         return self._dataset(self.train_idx, [CLEAN, *self.train_snrs], self.train_bank,
-                             TRAIN_STREAM, bool(self.noise_cfg.get("fixed", False)),
-                             snr_range=self.train_snr_range, random_offset=self.random_offset)
+                             TRAIN_STREAM, bool(self.noise_cfg.get("fixed", False)))
 
     def val_dataset(self) -> BlockNoiseDataset:
         return self._dataset(self.val_idx, [CLEAN, *self.train_snrs], self.train_bank,

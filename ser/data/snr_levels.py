@@ -1,7 +1,7 @@
-"""The SNR settings of a run as numbers: training copies, test levels, the random range.
+"""The SNR settings of a run as numbers: training copies and test levels.
 
-``snr=clean|all|<dB>``, ``data.all_snrs``, ``data.test_snrs`` and ``data.train_snr_range``
-are read here once, with one clear error for a value that is not a level in dB.
+``snr=clean|all|<dB>``, ``data.all_snrs`` and ``data.test_snrs`` are read here once, with one
+clear error for a value that is not a level in dB.
 """
 
 from __future__ import annotations
@@ -22,20 +22,6 @@ def parse_snrs(values: Any, key: str) -> list[float]:
         return [float(v) for v in (values or [])]
     except (TypeError, ValueError):
         raise SerError(f"`{key}` must be a list of numbers in dB (e.g. [15, 20, 40]); got {values!r}.") from None
-
-
-def snr_range(values: Any) -> tuple[float, float] | None:
-    """``data.train_snr_range`` [low, high] in dB as a tuple, or None (fixed levels)."""
-    if values is None:
-        return None
-    try:
-        low, high = (float(v) for v in values)
-    except (TypeError, ValueError):
-        low, high = math.nan, math.nan
-    if not low <= high:
-        raise SerError(f"data.train_snr_range={values!r}: give [low, high] in dB with low <= high, "
-                       "e.g. [0, 30], or null for the fixed levels of data.all_snrs.")
-    return low, high
 
 
 def training_snrs(snr: Any, all_snrs: list[float]) -> list[float]:

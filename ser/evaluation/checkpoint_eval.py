@@ -52,13 +52,17 @@ def evaluate_checkpoint(path: str | Path, group_choices: Mapping[str, str] | Non
     if run.classes:
         check_classes(run.classes, datamodule.classes, run.path)
     out_dir = Path(out_dir) if out_dir else default_output_dir(run.path, changes)
+    if "calibration" in (group_choices or {}) and hasattr(run, "calibrate"):
+        run.calibrate = cfg.get("calibration")  # e.g. calibration=temperature: fitted on its validation part
     metrics, predictions = run.score(datamodule, cfg, out_dir, verbose)
-    return write_evaluation(out_dir, run.path, str(cfg.run_name), run.classes or list(datamodule.classes),
-                            changes, metrics, predictions)
+    result = write_evaluation(out_dir, run.path, str(cfg.run_name), run.classes or list(datamodule.classes),
+                              changes, metrics, predictions, calibration=getattr(run, "calibration", None))
+    return result
 
 
 def write_evaluation(out_dir: Path, checkpoint: Path, run_name: str, classes: list[str],
-                     changes: Mapping[str, Any], metrics: dict, predictions) -> dict:
+                     changes: Mapping[str, Any], metrics: dict, predictions,
+                     calibration: dict | None = None) -> dict:
     """table.md/.csv, predictions.csv, one confusion-matrix PNG per test set and
     evaluation.json (written last: it marks a finished re-test) in ``out_dir``, for a network's
     checkpoint and a baseline's estimator alike. Returns evaluation.json's content + ``files``."""
@@ -82,7 +86,8 @@ def write_evaluation(out_dir: Path, checkpoint: Path, run_name: str, classes: li
             title=f"{run_name}, test set {test_set_label(name)}: accuracy {100 * m['accuracy']:.1f}%, "
                   f"{m['n_blocks']} blocks"))
     result = {"checkpoint": str(checkpoint), "title": title, "classes": list(classes),
-              "changes": dict(changes), "metrics": metrics, "out_dir": str(out_dir)}
+              "changes": dict(changes), "metrics": metrics, "out_dir": str(out_dir),
+              **({"calibration": calibration} if calibration else {})}
     write_json_atomic(out_dir / "evaluation.json", result)
     result["files"] = [str(f) for f in [*files, out_dir / "evaluation.json"]]
     return result

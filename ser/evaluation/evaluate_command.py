@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from ser.errors import SerError
 
 # Groups of the training config evaluate.py lets you swap (conf/evaluate.yaml's defaults list).
-SWAPPABLE_GROUPS = ("dataset", "noise", "vad")
+SWAPPABLE_GROUPS = ("dataset", "noise", "vad", "calibration")
 
 
 def training_overrides(cfg: DictConfig) -> tuple[dict[str, str], dict[str, Any]]:

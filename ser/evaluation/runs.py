@@ -20,6 +20,7 @@ from typing import Any, Mapping, Protocol
 from omegaconf import OmegaConf
 
 from ser.config_upgrade import current_form
+from ser.configs import plain
 from ser.errors import SerError
 from ser.models.checkpoints import find_checkpoint, load_weights, read_checkpoint, trained_hyper_parameters
 from ser.reporting.predictions import Predictions
@@ -55,7 +56,8 @@ def _classifier(ckpt: dict, path: Path):
 
     hp = trained_hyper_parameters(ckpt, path, ("classes", "model", "optim", "features"))
     model = EmotionClassifier(classes=hp["classes"], model={**hp["model"], "pretrained": False},
-                              optim=hp["optim"], features=hp["features"], run_config=hp.get("run_config"))
+                              optim=hp["optim"], features=hp["features"], run_config=hp.get("run_config"),
+                              calibration=hp.get("calibration"))
     load_weights(model, ckpt, path)
     model.eval()
     return model, hp
@@ -80,6 +82,8 @@ class NetworkRun:
     choices: Mapping[str, str]
     hyper_parameters: dict = field(repr=False, default_factory=dict)
     checkpoint: dict = field(repr=False, default_factory=dict)
+    calibrate: Mapping[str, Any] | None = None   # a calibration config to fit if the run has none
+    calibration: dict | None = None              # what score() fitted (run.json's record form)
 
     @classmethod
     def load(cls, path: Path) -> "NetworkRun":
@@ -101,10 +105,18 @@ class NetworkRun:
         from ser.training.precision import trainer_precision
 
         model, _ = _classifier(self.checkpoint, self.path)
+        self.calibration = None
         trainer = build(cfg.trainer, precision=trainer_precision(cfg.trainer), logger=False,
                         callbacks=[], enable_checkpointing=False,
                         enable_progress_bar=bool(cfg.trainer.enable_progress_bar) and verbose,
                         default_root_dir=str(out_dir))
+        if self.calibrate and (model.calibration is None or not bool(model.calibration.fitted)):
+            # a run trained without (or before) calibration: fitted now on its validation part
+            from ser.models.builders import build_calibration
+            from ser.training.calibration_fit import fit_calibration
+
+            model.calibration = build_calibration(plain(self.calibrate), len(model.classes))
+            self.calibration = fit_calibration(trainer, model, datamodule)
         trainer.test(model, datamodule=datamodule, verbose=False)
         return model.test_results, run_predictions(datamodule, model.test_items)
 
@@ -128,7 +140,8 @@ class BaselineRun:
     def load(cls, estimator: Path) -> "BaselineRun":
         run_dir = run_dir_of(estimator)
         try:
-            config = current_form(OmegaConf.to_container(OmegaConf.load(run_dir / CONFIG_FILE), resolve=False))
+            config = current_form(OmegaConf.to_container(OmegaConf.load(run_dir / CONFIG_FILE), resolve=False),
+                                  source=run_dir)
             record = json.loads((run_dir / RUN_FILE).read_text())
         except (OSError, ValueError) as exc:
             raise SerError(f"{estimator} is a baseline's fitted estimator, but its run folder {run_dir} "

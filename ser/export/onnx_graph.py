@@ -20,14 +20,16 @@ from torch import nn
 
 
 class ExportGraph(nn.Module):
-    """blocks (N, samples) float32 -> probabilities (N, C): front-end, network, softmax."""
+    """blocks (N, samples) float32 -> probabilities (N, C): front-end, network, the calibration
+    layer if the checkpoint has one, softmax."""
 
-    def __init__(self, frontend: nn.Module, net: nn.Module) -> None:
+    def __init__(self, frontend: nn.Module, net: nn.Module, calibration: nn.Module | None = None) -> None:
         super().__init__()
-        self.frontend, self.net = frontend, net
+        self.frontend, self.net, self.calibration = frontend, net, calibration
 
     def forward(self, blocks: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(self.net(self.frontend(blocks)), dim=1)
+        logits = self.net(self.frontend(blocks))
+        return torch.softmax(logits if self.calibration is None else self.calibration(logits), dim=1)
 
 
 def _pool_matrix(n_in: int, n_out: int) -> torch.Tensor:
@@ -86,7 +88,8 @@ def build_export_graph(model: nn.Module, samples: int) -> ExportGraph:
     net = copy.deepcopy(model.net).to(memory_format=torch.contiguous_format).eval()
     with torch.no_grad():
         _fix_adaptive_pools(net, frontend(example_blocks(1, samples)))
-    return ExportGraph(frontend, net).eval()
+    calibration = getattr(model, "calibration", None)
+    return ExportGraph(frontend, net, None if calibration is None else copy.deepcopy(calibration)).eval()
 
 
 def example_blocks(batch: int, samples: int, seed: int = 0) -> torch.Tensor:

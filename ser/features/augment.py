@@ -1,10 +1,9 @@
 """Training-time augmentation beyond noise: SpecAugment masks, vocal-tract length and speed
-perturbation, mixup (``augment=``).
+perturbation (``augment=``).
 
 SpecAugment is a switch in ``conf/augment/recipe.yaml``, off in the paper's experiments
-(``augment=none``); vocal-tract length perturbation (``augment.vtlp``) and mixup
-(``augment.mixup_alpha``) were measured as no help and are off unless set
-(``experiment=vtlp|mixup_alpha``). They act on training batches only, inside the
+(``augment=none``); vocal-tract length perturbation (``augment.vtlp``) was measured as no help
+and is off unless set (``experiment=vtlp``). They act on training batches only, inside the
 LightningModule, on the front-end's images, and never reach validation or test sets.
 Randomness comes from torch's global generator, seeded by ``seed``: the same seed gives the
 same masks on a CPU. They sit with the front-ends they act around; the LightningModule
@@ -94,20 +93,6 @@ class VocalTractWarp:
         out = nn.functional.grid_sample(images.float(), grid, mode="bilinear",
                                         padding_mode="reflection", align_corners=True)
         return out.to(images.dtype)
-
-
-def mixup(images: torch.Tensor, labels: torch.Tensor, alpha: float
-          ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]:
-    """Mix each image with another of the batch: (images, labels, partner labels, weight).
-
-    ``lam ~ Beta(alpha, alpha)`` (folded to >= 0.5, so the first label dominates); the loss is
-    ``lam * CE(labels) + (1 - lam) * CE(partner labels)``.
-    """
-    lam = float(torch.distributions.Beta(alpha, alpha).sample())
-    lam = max(lam, 1.0 - lam)
-    order = torch.randperm(images.shape[0], device=images.device)
-    mixed = images.mul(lam).add_(images[order], alpha=1.0 - lam)
-    return mixed, labels, labels[order], lam
 
 
 def build_vocal_tract_warp(cfg: dict | None) -> VocalTractWarp | None:

@@ -7,7 +7,7 @@ speech models are built on, at a fraction of the pixels (128 bands × 101 frames
 256 × 256), which is what makes full fine-tuning affordable on a CPU.
 
     InfinityNorm -> |STFT|² -> mel filterbank -> dB (ref: block maximum, floor top_db below it)
-    -> [-1, 1] -> (B, 3, n_mels, frames): the log-mel in every channel, or log-mel, Δ, ΔΔ
+    -> [-1, 1] -> (B, 3, n_mels, frames): the log-mel in every channel
 
 Like the paper's pipeline it is invariant to the block's gain: each block is peak-normalised
 and its dB scale is relative to its own maximum. Low frequencies are in the last row, as in a
@@ -22,20 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ser.features.pcen import TIME_CONSTANT_S, pcen_image, smoother, smoothing_coefficient
 from ser.features.stft import InfinityNorm, StftPower
-
-
-def delta(x: torch.Tensor, width: int = 9) -> torch.Tensor:
-    """Regression delta over the last (time) axis, as ``librosa.feature.delta`` (edges repeated).
-
-    (B, F, T) -> (B, F, T).
-    """
-    half = width // 2
-    weights = torch.arange(-half, half + 1, dtype=x.dtype, device=x.device)
-    weights = weights / (weights ** 2).sum()
-    padded = nn.functional.pad(x.reshape(-1, 1, x.shape[-1]), (half, half), mode="replicate")
-    return nn.functional.conv1d(padded, weights.flip(0).view(1, 1, -1)).view_as(x)
 
 
 # Slaney's mel scale (librosa's default, htk=False): linear below 1 kHz, logarithmic above.
@@ -79,37 +66,23 @@ class LogMel(nn.Module):
 
     ``n_fft``/``win_length``/``hop_length`` in samples at ``sample_rate`` (Hz): the defaults are
     the usual 25 ms Hann window and 10 ms hop, 101 frames per second. ``top_db`` is the floor
-    below each block's maximum (dB). ``deltas=true`` fills channels 2 and 3 with the first and
-    second time derivatives (scaled to the log-mel's range) instead of copies of the log-mel.
-    ``image_size`` (H, W) resizes bilinearly when a backbone wants a fixed input; null keeps
-    (n_mels, frames). ``channels_last`` returns channels-last memory order (same shape).
-    ``band_norm`` subtracts each band's mean over the block's frames (in dB) before scaling:
-    a fixed spectral tilt (a microphone, a room, a voice's timbre) is removed and what changes
-    over time, the prosody and articulation, is kept; the image is then (dB - band mean) / 40.
-    ``pcen`` replaces the log-mel by per-channel energy normalisation of the mel magnitudes
-    (:mod:`ser.features.pcen`: each band divided by its own running level, root-compressed),
-    on a fixed scale in [-1, 1]; deltas, if asked for, stay those of the log-mel.
+    below each block's maximum (dB). ``image_size`` (H, W) resizes bilinearly when a backbone
+    wants a fixed input; null keeps (n_mels, frames). ``channels_last`` returns channels-last
+    memory order (same shape).
     """
 
     def __init__(self, sample_rate: int = 16000, n_fft: int = 512, win_length: int = 400,
                  hop_length: int = 160, n_mels: int = 128, f_min: float = 50.0,
                  f_max: float | None = None, top_db: float = 80.0, amin: float = 1e-10,
-                 deltas: bool = False, image_size: Sequence[int] | None = None,
-                 channels_last: bool = False, band_norm: bool = False,
-                 pcen: bool = False) -> None:
+                 image_size: Sequence[int] | None = None, channels_last: bool = False) -> None:
         super().__init__()
         if win_length > n_fft:
             raise ValueError(f"features.win_length={win_length} exceeds features.n_fft={n_fft}")
         self.sample_rate, self.n_fft = int(sample_rate), int(n_fft)
         self.win_length, self.hop_length = int(win_length), int(hop_length)
-        self.top_db, self.amin, self.deltas = float(top_db), float(amin), bool(deltas)
+        self.top_db, self.amin = float(top_db), float(amin)
         self.image_size = None if image_size is None else (int(image_size[0]), int(image_size[1]))
         self.channels_last = bool(channels_last)
-        self.band_norm = bool(band_norm)
-        self.pcen = bool(pcen)
-        if self.pcen and self.band_norm:
-            raise ValueError("features.pcen and features.band_norm are two normalisations of the same "
-                             "image: choose one")
         self.infinity_norm = InfinityNorm()
         mel = mel_filterbank(self.sample_rate, self.n_fft, int(n_mels), float(f_min), f_max)
         # flipped so that row 0 is the highest band: low frequencies at the bottom of the image
@@ -126,21 +99,6 @@ class LogMel(nn.Module):
         """(B, T) -> |STFT|² (B, n_fft/2+1, frames) of the peak-normalised blocks."""
         return self.stft_power(self.infinity_norm(blocks.float()))
 
-    def pcen_smoother(self, frames: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """PCEN's smoother matrices for ``frames`` frames at this hop (:func:`smoother`), made
-        once per frame count: every block of a run has the same length."""
-        cache = self.__dict__.setdefault("_pcen_smoothers", {})
-        if frames not in cache:
-            b = smoothing_coefficient(TIME_CONSTANT_S, self.sample_rate / self.hop_length)
-            cache[frames] = smoother(frames, b)
-        return cache[frames]
-
-    def pcen_image(self, power: torch.Tensor) -> torch.Tensor:
-        """|STFT|² (B, F, frames) -> PCEN of the mel magnitudes in [-1, 1] (B, n_mels, frames)."""
-        response_t, carry = self.pcen_smoother(power.shape[-1])
-        magnitudes = torch.matmul(self.mel, power.sqrt())
-        return pcen_image(magnitudes, response_t.to(power.device), carry.to(power.device))
-
     def log_mel(self, blocks: torch.Tensor, power: torch.Tensor | None = None) -> torch.Tensor:
         """(B, T) -> (B, n_mels, frames) dB relative to each block's maximum, in [-top_db, 0]."""
         power = self.power(blocks) if power is None else power
@@ -156,19 +114,8 @@ class LogMel(nn.Module):
             half = self.top_db / 2.0
             power = self.power(blocks.detach())
             db = self.log_mel(blocks, power)
-            if self.pcen:
-                base = self.pcen_image(power)                        # [-1, 1]
-            elif self.band_norm:
-                base = (db - db.mean(dim=-1, keepdim=True)) / half   # about [-1, 1]
-            else:
-                base = (db + half) / half                            # [-1, 1]
-            if self.deltas:
-                d1 = delta(db)
-                d2 = delta(d1)
-                # deltas of an 80 dB range rarely exceed ±10 dB/frame: scale to about [-1, 1]
-                image = torch.stack([base, d1 / 10.0, d2 / 5.0], dim=1)
-            else:
-                image = base.unsqueeze(1).expand(-1, 3, -1, -1)
+            base = (db + half) / half                                # [-1, 1]
+            image = base.unsqueeze(1).expand(-1, 3, -1, -1)
             if self.image_size is not None and tuple(image.shape[-2:]) != self.image_size:
                 image = nn.functional.interpolate(image, size=self.image_size, mode="bilinear",
                                                   align_corners=False)

@@ -32,19 +32,21 @@ class BlockClassifier(nn.Module):
 
     def __init__(self, hp: Mapping):
         super().__init__()
-        from ser.models.builders import build_frontend, build_network
+        from ser.models.builders import build_calibration, build_frontend, build_network
 
         model = {**dict(hp["model"]), "pretrained": False}  # every weight comes from the checkpoint
         self.classes = list(hp["classes"])
         self.channels_last = bool(model.get("channels_last", False))
         self.net = build_network(model, len(self.classes))
         self.frontend = build_frontend(dict(hp["features"]), self.channels_last)
+        self.calibration = build_calibration(hp.get("calibration"), len(self.classes))
 
     def forward(self, blocks: torch.Tensor) -> torch.Tensor:
         image = self.frontend(blocks)
         if self.channels_last and image.dim() == 4:
             image = image.contiguous(memory_format=torch.channels_last)
-        return torch.softmax(self.net(image), dim=1)
+        logits = self.net(image)
+        return torch.softmax(logits if self.calibration is None else self.calibration(logits), dim=1)
 
 
 def load_block_classifier(path: str | Path) -> tuple[BlockClassifier, dict]:

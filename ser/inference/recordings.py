@@ -18,21 +18,29 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from ser.atomic import write_json_atomic, write_text_atomic
-from ser.audio.io import AUDIO_SUFFIXES, describe_source, list_audio_files, load_audio
+from ser.audio.io import AUDIO_SUFFIXES, decode_audio, list_audio_files
+from ser.audio.speech_activity import window_fractions
 from ser.data.blocks import cut_blocks
 from ser.errors import SerError
 from ser.inference.speech_gate import NO_SPEECH
-from ser.inference.timeline import timeline, timeline_summary
+from ser.inference.timeline import (note_resampled, predict_some, resampled_from, timeline,
+                                    timeline_summary, unique_names, write_timeline_files)
 from ser.inference.windows import DEFAULT_HOP_S
 
 
 def predict_recording(predictor, path: Path, sample_rate: int, block_seconds: float,
-                      pad_min_fraction: float | None, gate=None) -> dict:
+                      pad_min_fraction: float | None, gate=None, audio: np.ndarray | None = None,
+                      source: str | None = None, speech_mask: np.ndarray | None = None,
+                      batch_size: int | None = None) -> dict:
     """Probabilities per block and for the whole recording; SerError when it gives no block.
     With a ``gate``, each block's ``speech`` share and the gate's verdict: a block with too
-    little speech is ``no speech``, the recording's mean is over its speech blocks only, and a
-    recording with none says ``no speech`` instead of an emotion."""
-    audio = load_audio(path, sample_rate)
+    little speech is ``no speech`` (probabilities None: the network does not run on it), the
+    recording's mean is over its speech blocks only, and a recording with none says ``no
+    speech`` instead of an emotion. ``audio`` (T,) at ``sample_rate``, its ``source``
+    description and the gate's ``speech_mask``, when the caller has decoded it already;
+    ``batch_size`` blocks at a time to the network (None: all at once)."""
+    if audio is None:
+        audio, source = decode_audio(path, sample_rate)
     block_samples = int(round(block_seconds * sample_rate))
     blocks = cut_blocks(audio, block_samples, pad_min_fraction)
     seconds = audio.shape[0] / sample_rate
@@ -42,21 +50,24 @@ def predict_recording(predictor, path: Path, sample_rate: int, block_seconds: fl
                        f"{block_seconds:g} s" + ("" if pad_min_fraction is not None else
                                                  " (or a checkpoint trained with data.pad_min_fraction, "
                                                  "which pads short remainders)") + ".")
-    probs = np.asarray(predictor.predict_blocks(blocks), dtype=np.float64)
     classes = list(predictor.classes)
-    as_dict = lambda p: {c: float(v) for c, v in zip(classes, p)}  # noqa: E731
-    speech = speaks = None
+    speech = None
+    speaks = np.ones(len(blocks), bool)
     if gate is not None:
+        mask = gate.mask(audio) if speech_mask is None else speech_mask
         starts = np.arange(len(blocks)) * block_samples
-        speech = gate.fractions(audio, starts, block_samples)  # a padded tail counts as silence
-        speaks = gate.speaks(speech)
-    emotion = lambda i, p: (classes[int(p.argmax())] if speaks is None or speaks[i]  # noqa: E731
-                            else NO_SPEECH)
+        speech = window_fractions(mask, starts, block_samples)  # a padded tail counts as silence
+        speaks = np.asarray(gate.speaks(speech), bool)
+    spoken = predict_some(predictor, blocks, np.flatnonzero(speaks), batch_size or len(blocks))
+    probs: list[np.ndarray | None] = [None] * len(blocks)
+    for i, p in zip(np.flatnonzero(speaks), spoken):
+        probs[i] = p
+    as_dict = lambda p: {c: float(v) for c, v in zip(classes, p)}  # noqa: E731
     rows = [{"start_s": round(i * block_seconds, 3), "end_s": round((i + 1) * block_seconds, 3),
-             "probabilities": as_dict(p), "emotion": emotion(i, p),
+             "probabilities": None if p is None else as_dict(p),
+             "emotion": NO_SPEECH if p is None else classes[int(p.argmax())],
              **({} if speech is None else {"speech": round(float(speech[i]), 4)})}
             for i, p in enumerate(probs)]
-    spoken = probs if speaks is None else probs[speaks]
     if len(spoken):
         mean = spoken.mean(axis=0)
         whole = {"probabilities": as_dict(mean), "emotion": classes[int(mean.argmax())]}
@@ -64,7 +75,7 @@ def predict_recording(predictor, path: Path, sample_rate: int, block_seconds: fl
         whole = {"probabilities": None, "emotion": NO_SPEECH}
     if gate is not None:
         whole.update(speech_blocks=int(speaks.sum()), gate=gate.describe())
-    return {"path": str(path), "source": describe_source(path), "duration_s": round(seconds, 3),
+    return {"path": str(path), "source": source, "duration_s": round(seconds, 3),
             "block_seconds": block_seconds, "blocks": rows, "recording": whole}
 
 
@@ -144,24 +155,59 @@ def write_predictions(prediction: Mapping[str, Any], out_dir: Path) -> list[Path
 
 
 def predict_recordings(predictor, target: str | Path, window_s: float | None = None,
-                       hop_s: float = DEFAULT_HOP_S, smooth: int = 0, gate=None) -> dict:
+                       hop_s: float = DEFAULT_HOP_S, smooth: int = 0, gate=None,
+                       out_dir: Path | None = None) -> dict:
     """``predict_audio`` of a file or folder with ``timeline`` added to every recording.
 
     ``window_s`` (s, None: the model's block length), ``hop_s`` (s) and ``smooth`` (windows)
     set the timeline as in ``evaluate.py``; ``gate`` (a
     :class:`~ser.inference.speech_gate.SpeechGate` or None) marks blocks and windows with too
-    little speech ``no speech``. Undecodable files are in ``errors``, as there.
+    little speech ``no speech``. Undecodable files are in ``errors``, as there. Each recording
+    is decoded once (and its speech found once) for its blocks and its timeline; ``out_dir``
+    also gets each timeline's CSV and PNG (listed under ``timelines``), a recording too short
+    for a block included, as :func:`~ser.inference.timeline.write_timelines` writes them.
     """
-    result = predict_audio(predictor, target, gate)
-    rate = int(predictor.sample_rate)
-    by_path = {rec["path"]: rec for rec in result["recordings"]}
-    for path in audio_paths(target):
-        rec = by_path.get(str(path))
-        if rec is None:
-            continue
+    rate, block_seconds, pad = (int(predictor.sample_rate), predictor.block_seconds,
+                                predictor.pad_min_fraction)
+    paths = audio_paths(target)
+    result = {"classes": list(predictor.classes), "sample_rate": rate, "block_seconds": block_seconds,
+              "recordings": [], "errors": []}
+    written, resampled = [], []
+    for path, name in zip(paths, unique_names(paths)):
         try:
-            audio = load_audio(path, rate)
-        except SerError:
+            audio, source = decode_audio(path, rate)
+            mask = None if gate is None else gate.mask(audio)
+            line = timeline(predictor, audio, window_s, hop_s, smooth, gate, mask)
+            if out_dir is not None:
+                written.append(write_timeline_files(line, Path(out_dir), name, path))
+                if resampled_from(source, rate):
+                    resampled.append(f"{path.name} ({source.split(',')[0]})")
+            rec = predict_recording(predictor, path, rate, block_seconds, pad, gate, audio, source, mask)
+        except SerError as exc:  # undecodable, empty or too short: report, go on with the rest
+            result["errors"].append({"path": str(path), "error": str(exc)})
             continue
-        rec["timeline"] = timeline_summary(timeline(predictor, audio, window_s, hop_s, smooth, gate))
+        rec["timeline"] = timeline_summary(line)
+        result["recordings"].append(rec)
+    if out_dir is not None:
+        note_resampled(resampled, rate)
+        result["timelines"] = written
     return result
+
+
+def predict_upload(predictor, upload, name: str, hop_s: float = DEFAULT_HOP_S, gate=None,
+                   max_seconds: float | None = None, batch_size: int = 8) -> dict:
+    """What :func:`predict_recordings` gives for one recording, from an open binary file
+    (``upload``, e.g. a server's spooled request body) named ``name``: decoded once, by
+    libsndfile alone (no fallback decoder is loaded for a client's bytes), at most
+    ``max_seconds`` long, ``batch_size`` blocks or windows at a time to the network (a runtime
+    such as onnxruntime keeps the working memory of its largest batch). Raises SerError
+    (:class:`~ser.audio.io.AudioTooLong` past ``max_seconds``) instead of listing an error."""
+    rate = int(predictor.sample_rate)
+    audio, source = decode_audio(upload, rate, max_seconds, name=name, fallback=False)
+    mask = None if gate is None else gate.mask(audio)
+    rec = predict_recording(predictor, Path(name), rate, predictor.block_seconds,
+                            predictor.pad_min_fraction, gate, audio, source, mask, batch_size)
+    rec["path"] = name
+    rec["timeline"] = timeline_summary(timeline(predictor, audio, None, hop_s, 0, gate, mask, batch_size))
+    return {"classes": list(predictor.classes), "sample_rate": rate,
+            "block_seconds": predictor.block_seconds, "recordings": [rec], "errors": []}

@@ -13,41 +13,76 @@ from typing import Sequence
 
 import numpy as np
 
-from ser.audio.io import describe_source, load_audio
+from ser.audio.io import decode_audio
+from ser.audio.speech_activity import window_fractions
 from ser.inference.speech_gate import NO_SPEECH
-from ser.inference.windows import (DEFAULT_HOP_S, predict_windows, rms_db, sliding_windows,
-                                   smooth_probabilities)
+from ser.inference.windows import DEFAULT_HOP_S, rms_db, sliding_windows, smooth_probabilities
 
 CLEAR_THRESHOLD = 0.5  # a stretch is marked when its leading class averages at least this
 
 
 def timeline(predictor, audio: np.ndarray, window_s: float | None = None,
-             hop_s: float = DEFAULT_HOP_S, smooth: int = 0, gate=None) -> dict:
+             hop_s: float = DEFAULT_HOP_S, smooth: int = 0, gate=None,
+             speech_mask: np.ndarray | None = None, batch_size: int = 32) -> dict:
     """Probabilities of every window of a (T,) waveform at the predictor's rate.
 
     Returns ``time_s`` (n,) window centres in s, ``probs`` (n, C) after smoothing, ``labels``,
     ``level_time_s``/``level_db`` (RMS dBFS per hop), ``note`` and the settings used. With a
     ``gate`` (:class:`~ser.inference.speech_gate.SpeechGate`), ``speech`` (n,) is each window's
-    share of speech and windows below ``gate.min_speech`` are labelled ``no speech``.
+    share of speech; windows below ``gate.min_speech`` are labelled ``no speech``, the network
+    does not run on them and their ``probs`` row is NaN (smoothing averages speech windows
+    only). ``speech_mask`` (T,) is the gate's sample mask when the caller has it already;
+    ``batch_size`` windows go to the network at a time (its working memory grows with it).
     """
     rate = int(predictor.sample_rate)
     window_s = float(window_s or predictor.block_seconds)
+    audio = np.asarray(audio, np.float32).reshape(-1)
     windows = sliding_windows(audio, rate, window_s, hop_s)
-    probs = smooth_probabilities(predict_windows(predictor, windows), smooth)
     classes = list(predictor.classes)
-    labels = [classes[i] for i in probs.argmax(axis=1)]
     speech = None
+    speaks = np.ones(len(windows), bool)
     if gate is not None:
         starts = np.round(windows.starts_s * rate).astype(np.int64)
-        speech = gate.fractions(np.asarray(audio, np.float32).reshape(-1), starts,
-                                windows.frames.shape[1])
-        labels = [label if ok else NO_SPEECH for label, ok in zip(labels, gate.speaks(speech))]
+        mask = gate.mask(audio) if speech_mask is None else speech_mask
+        speech = window_fractions(mask, starts, windows.frames.shape[1])
+        speaks = np.asarray(gate.speaks(speech), bool)
+    probs = np.full((len(windows), len(classes)), np.nan)
+    probs[speaks] = predict_some(predictor, windows.frames, np.flatnonzero(speaks), batch_size)
+    probs = smooth_probabilities(probs, smooth) if speaks.all() else smooth_speaking(probs, smooth)
+    labels = [classes[int(np.argmax(p))] if ok else NO_SPEECH for p, ok in zip(probs, speaks)]
     level_t, level = rms_db(audio, rate, hop_s)
     return {"classes": classes, "time_s": windows.centres_s, "starts_s": windows.starts_s,
             "probs": probs, "labels": labels, "speech": speech,
             "min_speech": None if gate is None else gate.min_speech,
             "level_time_s": level_t, "level_db": level, "duration_s": audio.shape[0] / rate,
             "window_s": window_s, "hop_s": hop_s, "smooth": int(smooth or 0), "note": windows.note}
+
+
+def predict_some(predictor, frames: np.ndarray, rows: np.ndarray, batch_size: int = 32) -> np.ndarray:
+    """(len(rows), C) float64 probabilities of ``frames[rows]`` (a strided view of windows),
+    copying ``batch_size`` frames at a time."""
+    out = [np.asarray(predictor.predict_blocks(np.ascontiguousarray(frames[rows[i: i + batch_size]])),
+                      dtype=np.float64) for i in range(0, len(rows), batch_size)]
+    return np.concatenate(out) if out else np.zeros((0, len(predictor.classes)))
+
+
+def smooth_speaking(probs: np.ndarray, k: int) -> np.ndarray:
+    """:func:`~ser.inference.windows.smooth_probabilities` over the rows that are not NaN (the
+    windows with speech): each is averaged with the speech windows among its ``k``
+    neighbours; NaN rows stay NaN."""
+    smooth_probabilities(probs[:0], k)  # the same check of k
+    k, n = int(k or 0), len(probs)
+    if k <= 1 or n <= 1:
+        return probs.copy()
+    valid = ~np.isnan(probs).any(axis=1)
+    filled = np.where(valid[:, None], probs, 0.0)
+    csum = np.vstack([np.zeros((1, probs.shape[1])), np.cumsum(filled, axis=0)])
+    count = np.concatenate([[0], np.cumsum(valid)])
+    lo = np.clip(np.arange(n) - (k - 1) // 2, 0, n)
+    hi = np.clip(np.arange(n) + k // 2 + 1, 0, n)
+    out = (csum[hi] - csum[lo]) / np.maximum(count[hi] - count[lo], 1)[:, None]
+    out[~valid] = np.nan
+    return out
 
 
 def speaking(result: dict) -> np.ndarray:
@@ -97,14 +132,15 @@ def no_speech_stretches(speaks: np.ndarray, starts_s: np.ndarray, window_s: floa
 
 
 def write_timeline_csv(path: Path, result: dict) -> Path:
-    """Columns ``time_s``, one probability per class (0-1), ``label`` (the leading class, or
-    ``no speech``) and, with a speech gate, ``speech`` (the window's share of speech, 0-1)."""
+    """Columns ``time_s``, one probability per class (0-1; empty for a window without speech,
+    which the network did not classify), ``label`` (the leading class, or ``no speech``) and,
+    with a speech gate, ``speech`` (the window's share of speech, 0-1)."""
     speech = result.get("speech")
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["time_s", *result["classes"], "label", *(["speech"] if speech is not None else [])])
         for i, (t, p, label) in enumerate(zip(result["time_s"], result["probs"], result["labels"])):
-            writer.writerow([f"{t:.3f}", *(f"{v:.5f}" for v in p), label,
+            writer.writerow([f"{t:.3f}", *("" if np.isnan(v) else f"{v:.5f}" for v in p), label,
                              *([f"{speech[i]:.3f}"] if speech is not None else [])])
     return path
 
@@ -116,7 +152,8 @@ def timeline_figure(path: Path, result: dict, title: str) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    classes, probs, starts = result["classes"], result["probs"], result["starts_s"]
+    classes, starts = result["classes"], result["starts_s"]
+    probs = np.nan_to_num(np.asarray(result["probs"], np.float64))  # no speech: no band
     colours = plt.get_cmap("tab10")(np.arange(len(classes)) % 10)
     # extend to the first window's start and the last one's end so a single window still draws
     x = np.concatenate([[starts[0]], result["time_s"], [starts[-1] + result["window_s"]]])
@@ -162,7 +199,7 @@ def timeline_figure(path: Path, result: dict, title: str) -> Path:
     return path
 
 
-def _unique_names(paths: Sequence[Path]) -> list[str]:
+def unique_names(paths: Sequence[Path]) -> list[str]:
     """File stems, with the parent folder added where two recordings share a stem."""
     stems = [p.stem for p in paths]
     return [f"{p.parent.name}_{p.stem}" if stems.count(p.stem) > 1 else p.stem for p in paths]
@@ -177,32 +214,52 @@ def write_timelines(predictor, paths: Sequence[Path], out_dir: Path, window_s: f
     out_dir.mkdir(parents=True, exist_ok=True)
     rate = int(predictor.sample_rate)
     written, resampled = [], []
-    for path, name in zip(paths, _unique_names(paths)):
+    for path, name in zip(paths, unique_names(paths)):
         try:
-            audio = load_audio(path, rate)
+            audio, source = decode_audio(path, rate)
         except SerError:
             continue
-        source = describe_source(path)
-        if source.split(" ", 1)[0].isdigit() and int(source.split(" ", 1)[0]) != rate:
-            resampled.append(f"{path.name} ({source.split(',')[0]})")
         result = timeline(predictor, audio, window_s, hop_s, smooth, gate)
-        csv_path = write_timeline_csv(out_dir / f"{name}.timeline.csv", result)
-        png_path = timeline_figure(out_dir / f"{name}.timeline.png", result, path.name)
-        written.append({"path": str(path), "csv": str(csv_path), "png": str(png_path),
-                        "windows": len(result["time_s"]), "note": result["note"]})
+        written.append(write_timeline_files(result, out_dir, name, path))
+        if resampled_from(source, rate):
+            resampled.append(f"{path.name} ({source.split(',')[0]})")
+    note_resampled(resampled, rate)
+    return written
+
+
+def write_timeline_files(result: dict, out_dir: Path, name: str, path: Path) -> dict:
+    """``<name>.timeline.csv`` and ``.png`` of one :func:`timeline` of ``path`` in ``out_dir``;
+    what was written, as :func:`write_timelines` lists it."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    csv_path = write_timeline_csv(out_dir / f"{name}.timeline.csv", result)
+    png_path = timeline_figure(out_dir / f"{name}.timeline.png", result, path.name)
+    return {"path": str(path), "csv": str(csv_path), "png": str(png_path),
+            "windows": len(result["time_s"]), "note": result["note"]}
+
+
+def resampled_from(source: str, rate: int) -> bool:
+    """Whether a recording described as ``source`` (``44100 Hz, 2 channels``) was resampled to
+    ``rate`` Hz."""
+    own = source.split(" ", 1)[0]
+    return own.isdigit() and int(own) != rate
+
+
+def note_resampled(resampled: list[str], rate: int) -> None:
+    """One line naming the recordings that were resampled (none: nothing)."""
     if resampled:
         print(f"Resampled {len(resampled)} recording(s) to the model's {rate} Hz: "
               + ", ".join(resampled[:5]) + (" ..." if len(resampled) > 5 else ""), flush=True)
-    return written
 
 
 def timeline_summary(result: dict, digits: int = 4) -> dict:
     """A :func:`timeline` as plain JSON: lists instead of arrays, probabilities per class, and
     the clear stretches, so a client (``ser.predict output=json``, the server, the page) can draw
     it without the CSV or PNG. With a speech gate: ``speech`` (share per window),
-    ``min_speech`` and ``no_speech`` (the stretches labelled ``no speech``)."""
+    ``min_speech`` and ``no_speech`` (the stretches labelled ``no speech``), and None for the
+    probabilities of a window without speech (the network did not run on it)."""
     probs, classes = np.asarray(result["probs"]), result["classes"]
-    r = lambda values: [round(float(v), digits) for v in values]  # noqa: E731
+    r = lambda values: [None if np.isnan(v) else round(float(v), digits)  # noqa: E731
+                        for v in np.asarray(values, np.float64)]
     speaks = speaking(result)
     stretches = clear_stretches(probs, result["starts_s"], result["window_s"], result["hop_s"],
                                 speaks=speaks)

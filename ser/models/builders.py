@@ -25,6 +25,14 @@ def build_frontend(features: dict, channels_last: bool = False) -> nn.Module:
     return build(features, **given)
 
 
+def build_calibration(node: dict | None, num_classes: int) -> nn.Module | None:
+    """``calibration`` config -> the layer its ``_target_`` names (:mod:`ser.models.calibration`),
+    or None for ``calibration=none``, an empty node, or a checkpoint from before calibration."""
+    if not node or not node.get("_target_"):
+        return None
+    return build(node, num_classes=num_classes)
+
+
 def build_network(model: dict, num_classes: int) -> nn.Module:
     """``model`` config -> the network its ``_target_`` builds (called with ``num_classes`` and
     the file's keys): an ImageNet CNN (:func:`ser.models.backbones.alexnet`,

@@ -32,13 +32,13 @@ def trained_hyper_parameters(ckpt: Mapping, path: str | Path,
     """The hyper-parameters of a checkpoint :func:`read_checkpoint` gave, in today's form (the
     one place a checkpoint's configs are upgraded: :func:`ser.config_upgrade.upgrade_checkpoint_config`),
     or a SerError (one paragraph) when it lacks one of ``needs``: it was then not written by
-    ser's train.py."""
+    ser's train.py, or when it switched on a lever whose code was removed since."""
     hp = ckpt["hyper_parameters"]
     missing = [k for k in needs if k not in hp]
     if missing:
         raise SerError(f"Checkpoint {path} lacks {missing} in its hyper-parameters: it was not "
                        "written by ser's train.py. Use a checkpoint from a ser run directory.")
-    return upgrade_checkpoint_config(hp)
+    return upgrade_checkpoint_config(hp, source=path)
 
 
 def load_weights(module, ckpt: Mapping, path: str | Path) -> None:
@@ -50,7 +50,7 @@ def load_weights(module, ckpt: Mapping, path: str | Path) -> None:
     A network that does not fit is a SerError (one paragraph) naming the file.
     """
     hp = ckpt["hyper_parameters"]
-    state = {k: v for k, v in ckpt["state_dict"].items() if k.startswith(("net.", "frontend."))}
+    state = {k: v for k, v in ckpt["state_dict"].items() if k.startswith(("net.", "frontend.", "calibration."))}
     try:
         result = module.load_state_dict(state, strict=False)
     except RuntimeError as exc:

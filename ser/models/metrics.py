@@ -18,6 +18,8 @@ from torchmetrics.functional.classification import (
     multiclass_recall,
 )
 
+from ser.models.calibration_metrics import calibration_metrics
+
 
 def block_metrics(preds: torch.Tensor, target: torch.Tensor, num_classes: int) -> dict:
     """Metrics of predicted class ids ``preds`` (N,) against ``target`` (N,), fractions in [0, 1]."""
@@ -56,7 +58,8 @@ def utterance_votes(probs: torch.Tensor, target: torch.Tensor,
 
 def score_test_set(probs: torch.Tensor, target: torch.Tensor, utterance: torch.Tensor,
                    offset: torch.Tensor | None = None) -> dict:
-    """Every reported metric of one test set from per-item class probabilities (N, C).
+    """Every reported metric of one test set from per-item class probabilities (N, C): the
+    classification metrics and the calibration ones (:mod:`ser.models.calibration_metrics`).
 
     ``offset`` (N,), samples each item's window starts after its block's start
     (``data.test_hop``): block metrics are of the grid blocks (offset 0) alone, so they do not
@@ -68,6 +71,9 @@ def score_test_set(probs: torch.Tensor, target: torch.Tensor, utterance: torch.T
     else:
         result = block_metrics(probs[grid].argmax(1), target[grid], num_classes)
     result["n_windows"] = 0 if grid is None else int((~grid).sum())
+    # how far the stated confidence is from the accuracy, and what abstaining buys (grid blocks)
+    on_grid = (probs, target) if grid is None or bool(grid.all()) else (probs[grid], target[grid])
+    result.update(calibration_metrics(*on_grid))
     utt_pred, utt_true = utterance_votes(probs, target, utterance)
     result["utterance_accuracy"] = float((utt_pred == utt_true).double().mean())
     result["n_utterances"] = int(utt_true.numel())

@@ -13,8 +13,8 @@ from ser.audio.mixing import mix_at_snr
 from ser.configs import plain
 from ser.errors import SerError
 from ser.features.group_norm import GroupNorm, GroupStatistics, group_keys, grouping_setting
-from ser.features.augment import build_specaugment, build_vocal_tract_warp, mixup
-from ser.models.builders import build_frontend, build_network
+from ser.features.augment import build_specaugment, build_vocal_tract_warp
+from ser.models.builders import build_calibration, build_frontend, build_network
 from ser.models.metrics import block_metrics, score_test_set
 from ser.models.trunk_cache import TrunkCache, trunk_cache_reason
 from ser.models.optimizers import build_optimizer
@@ -54,25 +54,30 @@ class EmotionClassifier(pl.LightningModule):
 
     def __init__(self, classes: list[str], model: dict, optim: dict, features: dict,
                  run_config: dict | None = None, augment: dict | None = None,
-                 trunk_cache: dict | None = None, choices: dict | None = None):
+                 trunk_cache: dict | None = None, choices: dict | None = None,
+                 calibration: dict | None = None):
         """``run_config`` is the whole resolved training config: it travels in the checkpoint so
         evaluate.py can rebuild the exact data (corpus, split, fold, seed, noise) it was tested on.
         ``features`` builds the front-end (waveform -> network input), ``model`` the backbone and
         head, ``augment`` the training-only augmentation (``conf/augment``; None: none),
         ``trunk_cache`` whether frozen layers are computed once (:mod:`ser.models.trunk_cache`),
         ``choices`` the file of each config group Hydra composed the run from (evaluate.py
-        recomposes the config from them)."""
+        recomposes the config from them), ``calibration`` the layer on the logits fitted after
+        training (``conf/calibration``, :mod:`ser.models.calibration`; None or no ``_target_``: none)."""
         super().__init__()
         model, optim, features = plain(model), plain(optim), plain(features)
         augment = plain(augment) or {}
         self.save_hyperparameters({"classes": list(classes), "model": model, "optim": optim,
                                    "features": features, "run_config": plain(run_config),
-                                   "augment": augment, "choices": dict(choices or {})})
+                                   "augment": augment, "choices": dict(choices or {}),
+                                   "calibration": plain(calibration) or None})
         self.trunk_cache_cfg = dict(plain(trunk_cache) or {"enabled": False})
         self.caches: dict[str, TrunkCache] = {}
         self.trunk_cache_report: dict[str, dict] = {}
         self.classes = list(classes)
         self.net = build_network(model, len(self.classes))
+        self.calibration = build_calibration(calibration, len(self.classes))
+        self.validation_logits: list | None = None   # set to a list to collect them (calibration_fit)
         encoder = getattr(self.net, "encoder", None)
         if encoder is not None and hasattr(encoder, "config"):
             # the architecture travels in the checkpoint: evaluate.py rebuilds it offline
@@ -91,7 +96,6 @@ class EmotionClassifier(pl.LightningModule):
             raise SerError("augment.vtlp warps the frequency axis of spectrogram images, but the "
                            f"front-end {type(self.frontend).__name__} gives the network waveforms "
                            "(features=waveform). Set augment.vtlp=null.")
-        self.mixup_alpha = float(augment.get("mixup_alpha") or 0.0)
         # optim.speaker_adversary: a speaker head behind a gradient reversal (training only); its
         # size is the fold's training speakers, known at setup and kept in the hyperparameters so
         # a checkpoint rebuilds it
@@ -100,9 +104,6 @@ class EmotionClassifier(pl.LightningModule):
         self._run_steps = 1
         self.register_buffer("speaker_of_utt", torch.empty(0, dtype=torch.long), persistent=False)
         if self.adversary_cfg:
-            if self.mixup_alpha > 0:
-                raise SerError("optim.speaker_adversary and augment.mixup_alpha > 0 cannot be combined: "
-                               "a mixed image has two speakers. Switch one of them off.")
             dim = embedding_dim(self.net)
             if self.adversary_cfg.get("n_speakers"):
                 self.speaker_adversary = self._make_adversary(dim, int(self.adversary_cfg["n_speakers"]))
@@ -249,7 +250,7 @@ class EmotionClassifier(pl.LightningModule):
         if str(cfg.get("enabled", False)).lower() in ("false", "0", "none", "off") or dm is None \
                 or not hasattr(dm, "train_dataset"):
             return
-        augments = self.specaugment is not None or self.mixup_alpha > 0 or self.vtlp is not None
+        augments = self.specaugment is not None or self.vtlp is not None
         repeats = not dm.train_snrs or bool(dm.noise_cfg.get("fixed", False))
         sizes = dict(max_ram_gb=float(cfg.get("max_ram_gb", 4.0)),
                      max_disk_gb=float(cfg.get("max_disk_gb", 0.0)), spill_dir=cfg.get("spill_dir"))
@@ -324,11 +325,7 @@ class EmotionClassifier(pl.LightningModule):
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         labels = batch["label"]
-        if self.mixup_alpha > 0:  # never with a training trunk cache (see _setup_trunk_caches)
-            images, labels, partners, lam = mixup(batch["image"], labels, self.mixup_alpha)
-            logits = self(images)
-            loss = lam * self.loss(logits, labels) + (1 - lam) * self.loss(logits, partners)
-        elif self.speaker_adversary is not None:
+        if self.speaker_adversary is not None:
             logits, loss = self._adversarial_step(batch)
         else:
             logits = self._batch_logits(batch)
@@ -355,6 +352,8 @@ class EmotionClassifier(pl.LightningModule):
         self.log("val/loss", loss, batch_size=len(batch["label"]), sync_dist=True)
         self._outputs.setdefault(0, []).append((logits.argmax(1).cpu(), batch["label"].cpu(),
                                                 batch["block"].cpu(), batch["snr"].cpu()))
+        if self.validation_logits is not None:
+            self.validation_logits.append((logits.detach().float().cpu(), batch["label"].cpu()))
 
     def on_validation_epoch_end(self) -> None:
         outs = gather_items(self._outputs.pop(0, []), key=(2, 3))
@@ -375,9 +374,13 @@ class EmotionClassifier(pl.LightningModule):
         head = getattr(self.net, "head", None)
         return [float(v) for v in head.layer_shares()] if hasattr(head, "layer_shares") else []
 
+    def calibrated(self, logits: torch.Tensor) -> torch.Tensor:
+        """Logits through the calibration layer (as they are without one)."""
+        return logits if self.calibration is None else self.calibration(logits)
+
     # --------------------------------------------------------------- test
     def test_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> None:
-        probs = torch.softmax(self(batch["image"]).float(), dim=1)
+        probs = torch.softmax(self.calibrated(self(batch["image"]).float()), dim=1)
         offset = batch.get("offset", torch.zeros_like(batch["block"]))
         self._outputs.setdefault(dataloader_idx, []).append(
             (probs.cpu(), batch["label"].cpu(), batch["utterance"].cpu(), batch["block"].cpu(),
@@ -420,5 +423,5 @@ class EmotionClassifier(pl.LightningModule):
         for chunk in torch.split(x, batch_size):
             chunk = chunk.to(self.device)
             snr = torch.full((len(chunk),), float("inf"), device=self.device)
-            out.append(torch.softmax(self(self.render(chunk, torch.zeros_like(chunk), snr)), 1).cpu())
+            out.append(torch.softmax(self.calibrated(self(self.render(chunk, torch.zeros_like(chunk), snr))), 1).cpu())
         return torch.cat(out) if out else torch.empty(0, len(self.classes))

@@ -18,6 +18,7 @@ from typing import Any, Mapping, Sequence
 from ser.atomic import write_json_atomic, write_text_atomic
 from ser.errors import SerError
 from ser.reporting.figures import BarSeries, layer_weights_figure, regime_bar_figure
+from ser.reporting.calibration_report import calibration_markdown, group_calibration
 from ser.reporting.pooled import comparisons_markdown, draw_differences, pooled_markdown, pooled_summary
 from ser.reporting.split_plans import check_split_plans
 from ser.reporting.sweep_summary import (RunGroup, distinguishing_labels, find_runs,
@@ -33,7 +34,7 @@ MODEL_HATCHES = ((None, "plain"), ("..", "dotted"), ("xx", "crossed"), ("--", "d
 # Settings of the classifier rather than of the data it is trained and tested on: a baseline
 # that differs from a network only in them (and in the regime) is drawn in the network's figure.
 # The default of callers without a config; conf/evaluate.yaml's figure.model_keys is the same list.
-MODEL_KEYS = ("model.*", "optim.*", "trainer.*", "features.*", "augment.*", "select.*", "callbacks.*",
+MODEL_KEYS = ("model.*", "optim.*", "trainer.*", "features.*", "augment.*", "select.*", "callbacks.*", "calibration.*",
               "data.batch_size")
 
 
@@ -208,9 +209,12 @@ def summarise_sweep(sweep_dir: str | Path, ignore: Sequence[str], out_dir: str |
     layers = draw_layer_weights(groups, out)
     pooled = pooled_summary(groups, **dict(statistics or {}))
     differences = draw_differences(pooled, out)
+    calibration, calibration_figures = group_calibration(groups, out, **{
+        k: v for k, v in dict(statistics or {}).items() if k in ("n_boot", "seed")})
     summary = {"sweep": str(sweep_dir), "n_runs": len(runs), "metric": metric,
                "pooled": pooled, "differences_figure": str(differences) if differences else None,
                "groups": summary_rows(groups), "figures": figures, "layer_weights": layers,
+               "calibration": calibration, "calibration_figures": calibration_figures,
                "skipped": [{"path": str(p), "why": why} for p, why in skipped], "out_dir": str(out)}
     write_text_atomic(out / "summary.md", summary_markdown(summary) + "\n")
     write_text_atomic(out / "summary.csv", csv_mean_std_table(
@@ -237,6 +241,8 @@ def summary_markdown(summary: Mapping[str, Any]) -> str:
         parts += [t for t in (pooled_markdown(pooled, level), comparisons_markdown(pooled, level)) if t]
     for label, why in (pooled.get("not_pooled") or {}).items():
         parts.append(f"No pooled figures for {label}: {why}.")
+    if summary.get("calibration"):
+        parts.append(calibration_markdown(summary["calibration"]))
     parts += ["Mean ± std over the runs (folds) of each group, in %:",
              markdown_overview([(f"{g['label']} ({REGIME_NAMES.get(g['regime'], g['regime'])})",
                                  ", ".join(map(str, g["folds"])), g["metrics"]) for g in groups],

@@ -6,31 +6,81 @@ keeps what belongs to one connection: the bytes of a split sample, a streaming r
 the model's rate (state carried across frames: no seams), the samples short of the next hop,
 and a :class:`~ser.inference.ring.Ring` of the last window. Its memory is fixed by the window,
 however long the stream runs, and dropping the session frees it.
+
+What a client may ask for is bounded, so that no stream costs more than a few times the
+default's work or memory: a sample rate of 8-192 kHz (:data:`RATE_RANGE`), a hop of 0.05-5 s
+(:data:`HOP_RANGE`: at most 20 network runs per second of audio), and frames holding at most
+``max_buffer_s`` seconds of audio (:class:`StreamOverflow` beyond it).
 """
 
 from __future__ import annotations
 
+import math
 import time
+from typing import Mapping
 
 import numpy as np
 
+from ser.audio.io import MAX_ABS, MAX_RATE, MIN_RATE
 from ser.errors import SerError
 from ser.inference.ring import Ring
 from ser.inference.speech_gate import NO_SPEECH
 from ser.inference.windows import window_samples
 
 FORMATS = {"s16le": ("<i2", 32768.0), "f32le": ("<f4", 1.0)}  # numpy dtype, full scale
-MAX_RATE = 384_000  # Hz: above any real capture rate, so a typo is refused rather than allocated
+RATE_RANGE = (MIN_RATE, MAX_RATE)   # Hz a stream may be sent at, as a recording's header
+HOP_RANGE = (0.05, 5.0)             # s between results: at most 20 network runs per second of audio
+DEFAULT_BUFFER_S = 10.0             # s of audio one frame may hold
 
 
-def check_stream_settings(rate: int, fmt: str) -> None:
-    """SerError (one paragraph) for a sample rate or sample format a stream cannot use."""
+class StreamOverflow(SerError):
+    """A frame holding more audio than a stream may have waiting (close code 1009)."""
+
+
+def check_stream_settings(rate: int, fmt: str, hop_s: float | None = None) -> None:
+    """SerError (one paragraph) for a sample rate, sample format or hop a stream cannot use."""
     if fmt not in FORMATS:
         raise SerError(f"format={fmt!r}: send s16le (16-bit little-endian PCM, the default) or "
                        "f32le (32-bit float little-endian), mono.")
-    if not 1000 <= int(rate) <= MAX_RATE:
-        raise SerError(f"rate={rate}: give the stream's sample rate in Hz, between 1000 and "
-                       f"{MAX_RATE} (e.g. rate=16000 or rate=48000).")
+    if not RATE_RANGE[0] <= int(rate) <= RATE_RANGE[1]:
+        raise SerError(f"rate={rate}: give the stream's sample rate in Hz, an integer from "
+                       f"{RATE_RANGE[0]} to {RATE_RANGE[1]} (e.g. rate=16000 or rate=48000).")
+    if hop_s is not None and not (math.isfinite(hop_s) and HOP_RANGE[0] <= hop_s <= HOP_RANGE[1]):
+        raise SerError(f"hop={hop_s:g}: give the seconds between results, a number from "
+                       f"{HOP_RANGE[0]:g} to {HOP_RANGE[1]:g} (e.g. hop=0.25).")
+
+
+def shown(text: str) -> str:
+    """A client's value as an error message quotes it: as given when short and plain, else its
+    repr, cut to 30 characters (a message stays one line)."""
+    return text if len(text) <= 30 and text.isprintable() and "'" not in text else repr(text[:30])
+
+
+def stream_settings(query: Mapping[str, str], model_rate: int, default_hop: float) -> tuple[int, str, float]:
+    """``(rate, format, hop)`` of a ``/stream`` URL's query (absent or empty: the model's rate,
+    s16le, the server's hop); SerError for text that is not one, non-finite numbers, explicit
+    zeros and values out of :data:`RATE_RANGE` or :data:`HOP_RANGE`."""
+    rate_text = (query.get("rate") or "").strip()
+    hop_text = (query.get("hop") or "").strip()
+    fmt = (query.get("format") or "s16le").strip().lower()
+    rate = model_rate
+    if rate_text:
+        try:
+            rate = int(rate_text)
+        except ValueError:
+            raise SerError(f"rate={shown(rate_text)}: give the stream's sample rate in Hz, an integer from "
+                           f"{RATE_RANGE[0]} to {RATE_RANGE[1]} (e.g. rate=16000).") from None
+    hop = default_hop
+    if hop_text:
+        try:
+            hop = float(hop_text)
+        except ValueError:
+            hop = math.nan
+        if not (math.isfinite(hop) and HOP_RANGE[0] <= hop <= HOP_RANGE[1]):
+            raise SerError(f"hop={shown(hop_text)}: give the seconds between results, a finite number "
+                           f"from {HOP_RANGE[0]:g} to {HOP_RANGE[1]:g} (e.g. hop=0.25).")
+    check_stream_settings(rate, fmt, hop)
+    return rate, fmt, hop
 
 
 class StreamSession:
@@ -46,13 +96,16 @@ class StreamSession:
     """
 
     def __init__(self, predictor, rate: int | None = None, fmt: str = "s16le",
-                 window_s: float | None = None, hop_s: float = 0.25, gate=None):
+                 window_s: float | None = None, hop_s: float = 0.25, gate=None,
+                 max_buffer_s: float = DEFAULT_BUFFER_S):
         self.predictor = predictor
         self.model_rate = int(predictor.sample_rate)
         self.rate = int(rate or self.model_rate)
-        check_stream_settings(self.rate, fmt)
+        check_stream_settings(self.rate, fmt, hop_s)
         self.dtype, self.scale = FORMATS[fmt]
         self.sample_bytes = np.dtype(self.dtype).itemsize
+        self.max_buffer_s = float(max_buffer_s)
+        self.max_bytes = int(self.max_buffer_s * self.rate) * self.sample_bytes
         self.window, self.hop = window_samples(window_s or predictor.block_seconds, hop_s,
                                                self.model_rate)
         self.classes = list(predictor.classes)
@@ -74,15 +127,22 @@ class StreamSession:
         whole = len(data) // self.sample_bytes * self.sample_bytes
         self._odd = data[whole:]
         x = np.frombuffer(data[:whole], self.dtype).astype(np.float32) / self.scale
-        if not np.all(np.isfinite(x)):
-            raise SerError("The stream holds non-finite samples (NaN or infinity): send finite "
-                           "PCM values, in [-1, 1] for format=f32le.")
+        if not np.all(np.abs(x) <= MAX_ABS):  # NaN and infinity included
+            raise SerError(f"The stream holds non-finite samples (NaN or infinity, or beyond "
+                           f"±{MAX_ABS:g}): send finite PCM values, in [-1, 1] for format=f32le.")
         if self._resampler is not None:
             x = self._resampler.resample_chunk(x)
         return x
 
     def feed(self, data: bytes) -> list[dict]:
-        """The results of every hop completed by ``data`` (possibly none), oldest first."""
+        """The results of every hop completed by ``data`` (possibly none), oldest first;
+        :class:`StreamOverflow` for a frame holding more than ``max_buffer_s`` s of audio."""
+        if len(self._odd) + len(data) > self.max_bytes:
+            seconds = len(data) / (self.sample_bytes * self.rate)
+            raise StreamOverflow(f"A frame of {len(data)} bytes holds {seconds:.1f} s of audio at this "
+                                 f"stream's rate and format, more than the {self.max_buffer_s:g} s a "
+                                 "stream may send at once: send smaller frames (a hop's worth, e.g. "
+                                 "0.25 s, is what a live stream needs).")
         x = self.samples(data)
         pending = np.concatenate([self._pending, x]) if self._pending.size else x
         out = []

@@ -17,8 +17,6 @@ from typing import Any
 from omegaconf import DictConfig
 from pytorch_lightning import Callback
 from pytorch_lightning.callbacks import EarlyStopping, LearningRateMonitor
-from pytorch_lightning.callbacks.weight_averaging import EMAWeightAveraging
-from pytorch_lightning.trainer.states import TrainerFn
 
 from ser.configs import build
 from ser.errors import SerError
@@ -39,35 +37,6 @@ def early_stopping(monitor: str = "val/ua", mode: str = "max", patience: int | N
         return None
     return EarlyStopping(monitor=str(monitor), mode=str(mode), patience=int(patience),
                          check_on_train_epoch_end=False)
-
-
-class AveragedWeights(EMAWeightAveraging):
-    """Lightning's exponential moving average of the weights, scored where the weights are.
-
-    Validation (hence the checkpoint choice) runs on the average, and every checkpoint's
-    ``state_dict`` holds it (the trained weights ride along for resume), so the test sets and
-    ``evaluate.py ckpt=`` score the average. Lightning's own callback would, when the same
-    trainer then tests the best checkpoint, load that checkpoint's trained weights back into the
-    model; here a checkpoint loaded outside fitting keeps its average.
-    """
-
-    def on_load_checkpoint(self, trainer, pl_module, checkpoint: dict[str, Any]) -> None:
-        if trainer.state.fn != TrainerFn.FITTING:  # testing: the state_dict is the average
-            return
-        super().on_load_checkpoint(trainer, pl_module, checkpoint)
-
-
-def weight_ema(decay: float | None = None, start_step: int = 0) -> AveragedWeights | None:
-    """``callbacks.weight_ema`` (``optim.ema_decay``): an exponential moving average of the
-    weights, updated after every optimiser step from ``start_step`` on, with weight ``1 - decay``
-    for the newest (0.995: about the last 200 steps); None: off."""
-    if decay is None:
-        return None
-    if not 0.0 < float(decay) < 1.0:
-        raise SerError(f"optim.ema_decay={decay}: give the moving average's decay per optimiser "
-                       "step, between 0 and 1 (e.g. 0.995 averages about the last 200 steps), "
-                       "or null for the trained weights alone.")
-    return AveragedWeights(decay=float(decay), update_starting_at_step=int(start_step))
 
 
 def validation_steps(trainer: DictConfig) -> int | None:

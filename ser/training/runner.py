@@ -12,6 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.utilities import rank_zero_only
 
 from ser.configs import build
+from ser.training.calibration_fit import fit_calibration
 from ser.errors import SerError
 from ser.models.checkpoints import check_classes, read_checkpoint
 from ser.models.module import EmotionClassifier
@@ -120,6 +121,7 @@ def train(cfg: DictConfig) -> dict:
     model = EmotionClassifier(classes=datamodule.classes, model=cfg.model, optim=cfg.optim,
                               features=cfg.features, augment=cfg.get("augment"),
                               trunk_cache=cfg.get("trunk_cache"), choices=group_choices(),
+                              calibration=cfg.get("calibration"),
                               run_config=OmegaConf.to_container(cfg, resolve=True))
     trainer_cfg = step_budget(cfg.trainer)
     logger = build_logger(cfg, run_dir, group)
@@ -136,6 +138,8 @@ def train(cfg: DictConfig) -> dict:
         trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from)
         tested = (Path(best.best_model_path).name if best.best_model_path else
                   f"the final weights, step {trainer.global_step} (no validation ran, so no best checkpoint)")
+        # the calibration layer is fitted on the validation part and stored in the tested checkpoint
+        calibration = fit_calibration(trainer, model, datamodule, best.best_model_path or None)
         trainer.test(model, datamodule=datamodule, ckpt_path="best" if best.best_model_path else None,
                      verbose=False)
         metrics = model.test_results
@@ -155,6 +159,8 @@ def train(cfg: DictConfig) -> dict:
         record["generalisation"] = validation_gap(
             record["training"]["selected"]["score"], metrics, getattr(datamodule.plan, "validation", None),
             matching_test_sets(cfg.snr, cfg.data.get("all_snrs", (15, 20, 40))))
+        if calibration is not None:
+            record["calibration"] = calibration
         if shares := model.layer_shares():  # speech encoders: each layer's share in the head's sum
             record["training"]["layer_weights"] = shares
         write_run_files(run_dir, datamodule, OmegaConf.to_yaml(cfg, resolve=True), record, metrics,

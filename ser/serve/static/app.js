@@ -64,12 +64,19 @@ async function start() {
   source.connect(node).connect(mute).connect(ctx.destination);
 
   const scheme = location.protocol === "https:" ? "wss" : "ws";
-  const query = `rate=${model.sample_rate}&format=s16le` + (TOKEN ? `&token=${encodeURIComponent(TOKEN)}` : "");
-  const ws = new WebSocket(`${scheme}://${location.host}/stream?${query}`);
+  // the token travels as the sub-protocol bearer.<token> (kept out of URLs and logs) when it
+  // holds only the characters a sub-protocol may; else as ?token=
+  const asProtocol = TOKEN && /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(TOKEN);
+  const query = `rate=${model.sample_rate}&format=s16le` +
+    (TOKEN && !asProtocol ? `&token=${encodeURIComponent(TOKEN)}` : "");
+  const ws = new WebSocket(`${scheme}://${location.host}/stream?${query}`,
+                           asProtocol ? ["ser", `bearer.${TOKEN}`] : []);
   ws.binaryType = "arraybuffer";
   node.port.onmessage = (e) => { if (ws.readyState === WebSocket.OPEN) ws.send(e.data); };
   ws.onmessage = (e) => onHop(JSON.parse(e.data));
-  ws.onclose = () => { if (live && live.ws === ws) stop(`The server closed the stream.`); };
+  ws.onclose = (e) => {
+    if (live && live.ws === ws) stop(`The server closed the stream (${e.code}${e.reason ? ": " + e.reason : ""}).`);
+  };
   ws.onerror = () => status("Cannot reach the server's /stream.", true);
   live = { ctx, stream, ws, node };
   hops = [];

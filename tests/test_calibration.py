@@ -1,0 +1,69 @@
+"""Calibration: the metrics against hand-computed values, and fits that recover known answers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from ser.models.calibration import TemperatureScaling, VectorScaling
+from ser.models.calibration_metrics import (aurc, brier, calibration_metrics, coverage_at_accuracy,
+                                            ece_equal_mass, ece_equal_width, nll, risk_coverage)
+
+# four items, two classes: confidences 0.9, 0.8, 0.6, 0.7; the second and third are wrong
+PROBS = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]])
+LABELS = np.array([0, 0, 1, 1])
+
+
+def test_metrics_against_hand_computed_values():
+    # equal width, 10 bins: 0.6 | 0.7 | 0.8 | 0.9 each alone: |0.6-0|+|0.7-1|+|0.8-0|+|0.9-1| over 4
+    assert ece_equal_width(PROBS, LABELS, bins=10) == pytest.approx((0.6 + 0.3 + 0.8 + 0.1) / 4)
+    # equal mass, 2 bins: {0.6, 0.7} mean conf 0.65, acc 0.5; {0.8, 0.9} mean 0.85, acc 0.5
+    assert ece_equal_mass(PROBS, LABELS, bins=2) == pytest.approx((2 * 0.15 + 2 * 0.35) / 4)
+    assert nll(PROBS, LABELS) == pytest.approx(-np.log([0.9, 0.2, 0.4, 0.7]).mean())
+    assert brier(PROBS, LABELS) == pytest.approx((0.02 + 1.28 + 0.72 + 0.18) / 4)
+    # most confident first: 0.9 right, 0.8 wrong, 0.7 right, 0.6 wrong
+    coverage, risk = risk_coverage(PROBS, LABELS)
+    assert coverage.tolist() == [0.25, 0.5, 0.75, 1.0]
+    assert risk == pytest.approx([0.0, 0.5, 1 / 3, 0.5])
+    assert aurc(PROBS, LABELS) == pytest.approx((0 + 0.5 + 1 / 3 + 0.5) / 4)
+    assert coverage_at_accuracy(PROBS, LABELS, 0.9) == 0.25
+    assert coverage_at_accuracy(PROBS, LABELS, 0.5) == 1.0
+    assert set(calibration_metrics(torch.tensor(PROBS), torch.tensor(LABELS))) == {
+        "ece", "ece_equal_mass", "nll", "brier", "aurc", "coverage_at_90", "mean_confidence"}
+
+
+def test_tied_confidences_are_answered_together():
+    probs = np.array([[0.7, 0.3], [0.7, 0.3], [0.6, 0.4]])
+    _, risk = risk_coverage(probs, np.array([0, 1, 0]))
+    assert risk == pytest.approx([0.5, 0.5, 1 / 3])
+
+
+def synthetic(temperature: float, n: int = 20000, classes: int = 4, seed: int = 0):
+    """Logits whose labels are drawn from softmax(logits / temperature): that T calibrates them."""
+    g = torch.Generator().manual_seed(seed)
+    logits = 3.0 * torch.randn(n, classes, generator=g)
+    labels = torch.multinomial(torch.softmax(logits / temperature, 1), 1, generator=g).squeeze(1)
+    return logits, labels
+
+
+def test_temperature_fit_recovers_a_known_temperature_and_keeps_the_arg_max():
+    logits, labels = synthetic(2.5)
+    layer = TemperatureScaling(4)
+    before = nll(torch.softmax(logits, 1), labels)
+    layer.fit(logits, labels)
+    assert float(layer.temperature) == pytest.approx(2.5, rel=0.05) and bool(layer.fitted)
+    after = torch.softmax(layer(logits), 1)
+    assert nll(after, labels) < before
+    assert torch.equal(after.argmax(1), logits.argmax(1))
+    assert ece_equal_width(after, labels) < 0.02
+
+
+def test_vector_scaling_fits_a_per_class_bias():
+    logits, labels = synthetic(1.0)
+    shifted = logits + torch.tensor([1.5, 0.0, 0.0, -1.0])  # a model biased towards class 0
+    layer = VectorScaling(4)
+    layer.fit(shifted, labels)
+    assert nll(torch.softmax(layer(shifted), 1), labels) < nll(torch.softmax(shifted, 1), labels)
+    bias = layer.bias - layer.bias.mean()
+    assert float(bias[0] - bias[3]) == pytest.approx(-2.5, abs=0.3)
