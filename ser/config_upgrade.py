@@ -233,9 +233,9 @@ REMOVED_KEYS = (
     ("model", _is_speech_encoder, "layerdrop", 0.0),
 )
 # The removed keys whose code went too: a run that switched one on cannot be rebuilt.
-CODE_REMOVED = ("data.random_offset", "data.train_snr_range", "augment.mixup_alpha",
+CODE_REMOVED = ("data.random_offset", "data.train_snr_range", "augment.mixup_alpha", "augment.vtlp",
                 "features.deltas", "features.band_norm", "features.pcen", "optim.ema_decay",
-                "callbacks.weight_ema")
+                "callbacks.weight_ema", "optim.speaker_adversary")
 
 
 def removed_defaults() -> dict[str, Any]:

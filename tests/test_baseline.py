@@ -414,12 +414,12 @@ def test_the_gram_solver_is_the_linear_svc_and_pickles_small(n_classes):
 def test_a_lever_set_to_a_mapping_is_named_in_its_groups_label():
     from ser.reporting.sweep_summary import distinguishing_labels
 
-    recipe = {"model.name": '"efficientnet_lite0"', "augment.vtlp": "null", "optim.speaker_adversary": "null"}
-    warped = {"model.name": '"efficientnet_lite0"', "augment.vtlp.max_warp": "0.1",
-              "optim.speaker_adversary": "null"}
-    adversary = {"model.name": '"efficientnet_lite0"', "augment.vtlp": "null",
-                 "optim.speaker_adversary.weight": "0.1"}
-    assert distinguishing_labels([recipe, warped, adversary]) == [
-        "augment.vtlp=null, optim.speaker_adversary=null",
-        'augment.vtlp={"max_warp": 0.1}, optim.speaker_adversary=null',
-        'augment.vtlp=null, optim.speaker_adversary={"weight": 0.1}']
+    plain = {"model.name": '"efficientnet_lite0"', "augment.specaugment": "null", "optim.scheduler": "null"}
+    masked = {"model.name": '"efficientnet_lite0"', "augment.specaugment.time_masks": "2",
+              "optim.scheduler": "null"}
+    stepped = {"model.name": '"efficientnet_lite0"', "augment.specaugment": "null",
+               "optim.scheduler.gamma": "0.2"}
+    assert distinguishing_labels([plain, masked, stepped]) == [
+        "optim.scheduler=null, augment.specaugment=null",  # the shorter path first
+        'optim.scheduler=null, augment.specaugment={"time_masks": 2}',
+        'optim.scheduler={"gamma": 0.2}, augment.specaugment=null']

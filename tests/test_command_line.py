@@ -19,9 +19,12 @@ HYDRA_APPS = {"ser-train", "ser-evaluate"}
 # Values each command's keys must refuse: not numbers, not finite, out of range, not a choice.
 BAD = {
     "ser.commands.predict": ["hop=nan", "hop=abc", "hop=-1", "window=inf", "smooth=1.5",
-                             "output=xml", "vad=loud", "min_speech=2"],
-    "ser.commands.listen": ["hop=nan", "window=0", "realtime=maybe", "rate=abc"],
-    "ser.commands.serve": ["port=abc", "port=70000", "hop=inf", "max_upload_mb=nan"],
+                             "output=xml", "vad=loud", "min_speech=2", "min_confidence=0",
+                             "min_confidence=1.5", "min_confidence=nan", "min_confidence=abc"],
+    "ser.commands.listen": ["hop=nan", "window=0", "realtime=maybe", "rate=abc", "min_confidence=1",
+                            "min_confidence=nan"],
+    "ser.commands.serve": ["port=abc", "port=70000", "hop=inf", "max_upload_mb=nan",
+                           "min_confidence=0", "min_confidence=abc"],
     "ser.commands.export": ["opset=abc", "opset=nan"],
     "ser.commands.bench": ["trunk_chunk=nan", "quick=maybe", "device=tpu", "load_seconds=inf"],
     "ser.commands.figure2": ["snr=nan", "offset=-1", "block_seconds=0"],

@@ -195,7 +195,8 @@ def test_a_run_that_switched_on_a_lever_whose_code_went_is_refused_where_it_is_r
     new = OmegaConf.to_container(compose(["features=logmel"]), resolve=True)
     switched = {"data.random_offset": True, "data.train_snr_range": [0, 30], "augment.mixup_alpha": 0.2,
                 "features.deltas": True, "features.band_norm": True, "features.pcen": True,
-                "optim.ema_decay": 0.995, "callbacks.weight_ema": {"decay": 0.995}}
+                "optim.ema_decay": 0.995, "callbacks.weight_ema": {"decay": 0.995},
+                "augment.vtlp": {"max_warp": 0.1, "max_stretch": 0.1}, "optim.speaker_adversary": {"weight": 0.1}}
     assert set(switched) == set(CODE_REMOVED)
     for dotted, value in switched.items():
         group, key = dotted.split(".")
@@ -204,12 +205,23 @@ def test_a_run_that_switched_on_a_lever_whose_code_went_is_refused_where_it_is_r
         with pytest.raises(SerError, match=rf"runs/x was trained with {dotted}=.*removed after it was "
                                            rf"measured as no help \(docs/results.md\).*git log -S {key}"):
             current_form(on, source="runs/x")
-    hp = {"classes": ["a", "b"], "model": new["model"], "optim": {**new["optim"], "ema_decay": None},
-          "augment": {**new["augment"], "mixup_alpha": 0.0},
+    hp = {"classes": ["a", "b"], "model": new["model"],
+          "optim": {**new["optim"], "ema_decay": None, "speaker_adversary": None},
+          "augment": {**new["augment"], "mixup_alpha": 0.0, "vtlp": None},
           "features": {**new["features"], "pcen": False, "deltas": False, "band_norm": False}}
     upgraded = trained_hyper_parameters({"hyper_parameters": hp}, "old.ckpt")
-    assert upgraded["features"] == new["features"] and "ema_decay" not in upgraded["optim"]
+    assert upgraded["features"] == new["features"] and upgraded["augment"] == new["augment"]
+    assert upgraded["optim"] == new["optim"]
     build_frontend(upgraded["features"])
+    # a run with the speaker adversary recorded its head's size in its own optim group
+    adversary = {**hp, "optim": {**new["optim"], "speaker_adversary": {"weight": 0.1, "n_speakers": 6}}}
+    with pytest.raises(SerError, match=r"old\.ckpt was trained with optim\.speaker_adversary="
+                                       r'\{"weight": 0\.1, "n_speakers": 6\}.*git log -S speaker_adversary') as refused:
+        trained_hyper_parameters({"hyper_parameters": adversary}, "old.ckpt")
+    assert "\n" not in str(refused.value)  # one paragraph
+    warped = {**hp, "augment": {**new["augment"], "vtlp": {"max_warp": 0.1}}}
+    with pytest.raises(SerError, match=r"old\.ckpt was trained with augment\.vtlp="):
+        trained_hyper_parameters({"hyper_parameters": warped}, "old.ckpt")
     hp["features"]["pcen"] = True
     with pytest.raises(SerError, match=r"old\.ckpt was trained with features\.pcen=true"):
         trained_hyper_parameters({"hyper_parameters": hp}, "old.ckpt")

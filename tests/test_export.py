@@ -87,6 +87,9 @@ def test_logmel_run_exports_with_metadata_and_parity(logmel_run, blocks, tmp_pat
     code, err = export(logmel_run, out, capsys)
     assert code == 0 and out.is_file(), err[-3000:]
     model, hp = load_classifier(find_checkpoint(logmel_run))
+    # the run fitted its calibration layer on its validation part (calibration=vector, the
+    # default): the graph carries it, so the parity below is of calibrated probabilities
+    assert bool(model.calibration.fitted) and not bool((model.calibration.scale == 1).all())
     predictor = OnnxPredictor(out)
     assert predictor.classes == list(hp["classes"])
     assert predictor.sample_rate == 16000 and predictor.block_seconds == 1.0
@@ -124,6 +127,7 @@ def test_paper_front_end_exports_with_parity(blocks, tmp_path):
     meta = export_onnx(ckpt.parent.parent, tmp_path / "paper.onnx")
     assert json.loads(meta["classes"]) == CLASSES and meta["features"] == "SpectrogramImage"
     model, _ = load_classifier(ckpt)
+    assert model.calibration is None  # a checkpoint from before calibration layers still loads
     check_parity(model, tmp_path / "paper.onnx", blocks[:6])
 
 

@@ -9,7 +9,7 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
-from ser.features.augment import SpecAugment, VocalTractWarp, build_vocal_tract_warp
+from ser.features.augment import SpecAugment
 from ser.features.logmel import LogMel
 from ser.models.module import EmotionClassifier
 from ser.models.optimizers import build_optimizer
@@ -136,45 +136,6 @@ def test_specaugment_masks_are_bands_within_their_widths():
     assert torch.equal(zero, rows.unsqueeze(2) | cols.unsqueeze(1))  # nothing else masked
 
 
-class _FixedWarp(VocalTractWarp):
-    """The warp with every image's factors set, not drawn."""
-
-    value: float = 1.0
-
-    def factors(self, n, spread, device):
-        return torch.full((n,), self.value, device=device)
-
-
-def test_vocal_tract_warp_moves_a_formant_by_its_factor_and_keeps_the_top_band():
-    image = torch.zeros(1, 3, 64, 101)
-    image[:, :, 63 - 20, :] = 1.0  # band 20 from the bottom lit; row 0 is the top band
-    image[:, :, 0, :] = 0.5        # the top band
-    for alpha, band in ((1.1, 22), (0.9, 18), (1.0, 20)):
-        warp = _FixedWarp(max_warp=0.1)
-        object.__setattr__(warp, "value", alpha)
-        out = warp(image)
-        assert out.shape == image.shape and torch.isfinite(out).all()
-        assert 63 - int(out[0, 0, :, 50].argmax()) == band
-        assert out[0, 0, 0, 50] == pytest.approx(0.5, abs=1e-4)  # nothing leaves the image
-    x = torch.randn(2, 3, 64, 101)
-    assert torch.allclose(_FixedWarp(max_warp=0.1, max_stretch=0.1)(x), x, atol=1e-4)
-    onset = torch.zeros(1, 1, 8, 100)
-    onset[..., 40] = 1.0
-    slow = _FixedWarp(max_warp=0.0, max_stretch=0.2)
-    object.__setattr__(slow, "value", 0.8)  # a slower talker: the onset comes later
-    assert int(slow(onset)[0, 0, 4].argmax()) == 50
-
-
-def test_vocal_tract_warp_is_seeded_and_off_when_zero():
-    assert build_vocal_tract_warp(None) is None and build_vocal_tract_warp({"max_warp": 0}) is None
-    warp = build_vocal_tract_warp({"max_warp": 0.1, "max_stretch": 0.05})
-    x = torch.randn(4, 3, 64, 101)
-    torch.manual_seed(3)
-    a = warp(x)
-    torch.manual_seed(3)
-    assert torch.equal(a, warp(x)) and not torch.allclose(a, x)
-
-
 def test_paper_experiments_keep_table_4():
     cfg = compose(["experiment=paper_table5"])
     module = EmotionClassifier(["a", "b", "c", "d"], {**cfg.model, "pretrained": False}, cfg.optim,
@@ -188,7 +149,7 @@ def test_paper_experiments_keep_table_4():
     assert sched["scheduler"].step_size == 2 and sched["scheduler"].gamma == 0.2
     assert cfg.trainer.max_epochs == 6 and cfg.data.batch_size == 128 and cfg.select.patience is None
     assert cfg.model.trainable_from == "features.10" and cfg.features._target_.endswith("SpectrogramImage")
-    assert module.specaugment is None and module.vtlp is None
+    assert module.specaugment is None
 
 
 class ScriptedValidation(pl.LightningModule):

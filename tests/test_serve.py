@@ -44,6 +44,7 @@ def test_health_model_docs_and_page(predictor):
     assert info["window_s"] == 1.0 and info["hop_s"] == 0.25 and info["model_file"] == "model.onnx"
     assert "/predict" in c.get("/openapi.json").json()["paths"] and c.get("/docs").status_code == 200
     assert info["limits"]["max_seconds"] == 600 and info["limits"]["max_upload_mb"] == 20
+    assert info["min_confidence"] is None  # no abstention unless the server or a request sets it
     page = c.get("/")
     assert page.status_code == 200 and "<html" in page.text.lower()
 

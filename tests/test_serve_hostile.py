@@ -238,7 +238,8 @@ def test_row8_bad_numbers_are_one_paragraph_and_exit_2(module, argv, words, caps
 def test_row9_bad_stream_settings_are_refused_after_the_handshake_and_403_stays_for_the_token():
     c = client()
     for query, words in [("rate=abc", "rate=abc:"), ("rate=0", "rate=0:"), ("hop=0", "hop=0:"),
-                         ("rate=16000.5", "rate=16000.5:"), ("format=mp3", "format='mp3'")]:
+                         ("rate=16000.5", "rate=16000.5:"), ("format=mp3", "format='mp3'"),
+                         ("min_confidence=0", "min_confidence=0:"), ("min_confidence=inf", "min_confidence=inf:")]:
         with c.websocket_connect(f"/stream?{query}") as ws:  # accepted: the error is a message
             message, code = closed_with(ws)
         assert code == 1008 and words in message, (query, message)

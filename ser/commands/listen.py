@@ -1,12 +1,14 @@
 """``ser-listen`` / ``python -m ser.listen ckpt=RUN [source=mic|FILE|-] [hop=0.25] [window=]
-[jsonl=PATH] [realtime=true] [rate=16000] [vad=auto] [min_speech=0.5]``
+[jsonl=PATH] [realtime=true] [rate=16000] [vad=auto] [min_speech=0.5] [min_confidence=]``
 
 Live emotion recognition: every ``hop`` seconds the last ``window`` seconds of audio (the
 model's block length by default) are classified and one line is printed: stream time (s, end
 of the window), leading emotion, every class's probability and the compute latency (ms).
 With a speech gate (``vad=auto``, the default, when ``ser[vad]`` is installed; see
 :mod:`ser.inference.speech_gate`) a window with less than ``min_speech`` speech prints
-``no speech`` and its share of speech instead, and the network does not run for it.
+``no speech`` and its share of speech instead, and the network does not run for it. With
+``min_confidence=0.6``, a window whose top probability is below it prints ``unsure`` (its
+probabilities still follow).
 
 Sources: ``mic`` (default input device, needs ``pip install 'ser[listen]'``), an audio FILE
 played at real time (``realtime=false``: as fast as possible), or ``-``: raw 16-bit
@@ -27,11 +29,11 @@ from typing import IO, Iterable
 import numpy as np
 
 from ser.cli import Key, Spec, number, optional, parse, report_errors, switch
-from ser.commands.keys import HOP, MIN_SPEECH, MODEL, VAD, WINDOW
+from ser.commands.keys import HOP, MIN_CONFIDENCE, MIN_SPEECH, MODEL, VAD, WINDOW
 from ser.errors import SerError
 from ser.inference.live import (file_chunks, microphone_library, open_microphone, resampled,
                                 stdin_chunks, stream)
-from ser.inference.windows import window_samples
+from ser.inference.windows import UNSURE, window_samples
 
 COMMAND = "ser.listen"
 SPEC = Spec("classify the microphone (or a file, or raw PCM on stdin) live, a line per hop", (
@@ -45,6 +47,7 @@ SPEC = Spec("classify the microphone (or a file, or raw PCM on stdin) live, a li
     Key("rate", 16000, "sample rate of the PCM on stdin (source=-)", number(int, least=1, unit="Hz")),
     VAD,
     MIN_SPEECH,
+    MIN_CONFIDENCE,
 ))
 
 
@@ -85,6 +88,7 @@ def listen(argv: list[str], stdin: IO[bytes] | None = None) -> dict:
     warm_up(predictor, window)  # first-call costs before the first hop, not on it
     print(f"listening to {what}: {window / rate:g}-s window every {hop / rate:g} s, classes "
           f"{', '.join(predictor.classes)}" + (f"; speech gate {gate.describe()}" if gate else "")
+          + (f"; {UNSURE} below {args['min_confidence']:g}" if args["min_confidence"] else "")
           + "; Ctrl-C stops", file=sys.stderr, flush=True)
     out = open(args["jsonl"], "w") if args["jsonl"] else None
 
@@ -94,7 +98,7 @@ def listen(argv: list[str], stdin: IO[bytes] | None = None) -> dict:
             out.write(json.dumps(item) + "\n")
             out.flush()
     try:
-        summary = stream(predictor, chunks, window, hop, emit, gate)
+        summary = stream(predictor, chunks, window, hop, emit, gate, args["min_confidence"])
     except KeyboardInterrupt:
         summary = None
     finally:
@@ -107,6 +111,8 @@ def listen(argv: list[str], stdin: IO[bytes] | None = None) -> dict:
         pad = "; shorter than one window: classified once, zero-padded" if summary["padded"] else ""
         if summary["no_speech"]:
             pad += f"; {summary['no_speech']} without enough speech (no speech)"
+        if summary["unsure"]:
+            pad += f"; {summary['unsure']} below min_confidence ({UNSURE})"
         print(f"stream ended: {summary['windows']} window(s), latency median "
               f"{np.median(lat):.1f} ms, p95 {np.percentile(lat, 95):.1f} ms{tail}{pad}",
               file=sys.stderr, flush=True)

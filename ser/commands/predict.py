@@ -1,5 +1,6 @@
 """``ser-predict`` / ``python -m ser.predict ckpt=model.onnx|RUN audio=FILE|FOLDER
-[output=table|json] [hop=0.25] [window=] [smooth=0] [out_dir=] [vad=auto] [min_speech=0.5]``
+[output=table|json] [hop=0.25] [window=] [smooth=0] [out_dir=] [vad=auto] [min_speech=0.5]
+[min_confidence=]``
 
 Emotions of recordings, as ``evaluate.py ckpt=... audio=...`` gives them (a table per
 recording: each block's probabilities and the whole recording's emotion; or ``output=json``,
@@ -9,6 +10,9 @@ one JSON document on stdout), plus each recording's timeline: every ``hop`` seco
 there, as evaluate.py does. ``vad=auto|silero|webrtc|energy|none`` and ``min_speech=0.5`` set
 the speech gate (:mod:`ser.inference.speech_gate`): blocks and windows with less speech are
 ``no speech``, and the whole recording's emotion averages its speech blocks only.
+``min_confidence=0.6`` lets the model abstain: a block or window (or the whole recording)
+whose top probability is below it is ``unsure``, its probabilities kept, and each recording
+says which share of its blocks was unsure.
 
 It starts quickly because it imports neither pytorch_lightning nor Hydra (docs/speed.md has
 the figures): an ONNX model needs onnxruntime only, a checkpoint torch and the network's own
@@ -28,7 +32,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from ser.cli import REQUIRED, Key, Spec, choice, number, optional, parse, report_errors
-from ser.commands.keys import HOP, MIN_SPEECH, MODEL, VAD, WINDOW
+from ser.commands.keys import HOP, MIN_CONFIDENCE, MIN_SPEECH, MODEL, VAD, WINDOW
 from ser.errors import SerError
 
 COMMAND = "ser.predict"
@@ -45,6 +49,7 @@ SPEC = Spec("classify recordings from a run or an ONNX file, quickly (no Lightni
     Key("out_dir", None, "also write the timelines and predictions.md/.json there", optional(str)),
     VAD,
     MIN_SPEECH,
+    MIN_CONFIDENCE,
 ))
 
 
@@ -75,7 +80,7 @@ def predict(argv: list[str]) -> dict:
         predictor = load_predictor(args["ckpt"])
         gate = inference_gate(args["vad"], args["min_speech"], predictor.sample_rate)
         result = predict_recordings(predictor, args["audio"], args["window"], args["hop"],
-                                    args["smooth"], gate, where)
+                                    args["smooth"], gate, where, args["min_confidence"])
         text = describe(result)
         if where is not None and result["recordings"]:
             written = write_predictions(result, where)

@@ -1,6 +1,7 @@
 """``ser-serve`` / ``python -m ser.serve ckpt=RUN|model.onnx [host=127.0.0.1] [port=8000] [token=]
 [allowed_origins=] [allowed_hosts=] [max_upload_mb=20] [max_seconds=600] [workers=] [queue=]
-[max_streams=] [idle_s=30] [stream_buffer_s=10] [hop=0.25] [vad=auto] [min_speech=0.5]``
+[max_streams=] [idle_s=30] [stream_buffer_s=10] [hop=0.25] [vad=auto] [min_speech=0.5]
+[min_confidence=]``
 
 Loads the model once and serves it with uvicorn: ``POST /predict``, ``WS /stream``,
 ``GET /health``, ``GET /model``, the live page at ``/`` and the OpenAPI page at ``/docs``
@@ -10,8 +11,10 @@ request need ``Authorization: Bearer <token>``; browsers' requests from other si
 refused unless ``allowed_origins=`` names them (:mod:`ser.serve.access`). The limits on what
 one client may ask for are keys too (:class:`ser.serve.limits.Limits`). ``vad=``/``min_speech=``
 set the speech gate (:mod:`ser.inference.speech_gate`): windows without enough speech are
-``no speech``. Bad arguments, an address in use or one this machine does not have give a
-one-paragraph error and exit 2, before the model loads.
+``no speech``. ``min_confidence=`` (0-1) is the abstention threshold a request gets unless it
+sets its own (``min_confidence`` on ``/predict`` and ``/stream``): windows whose top
+probability is below it are ``unsure``. Bad arguments, an address in use or one this machine
+does not have give a one-paragraph error and exit 2, before the model loads.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import sys
 from dataclasses import replace
 
 from ser.cli import Key, Spec, expects, number, optional, parse, report_errors
-from ser.commands.keys import HOP, MIN_SPEECH, MODEL, VAD
+from ser.commands.keys import HOP, MIN_CONFIDENCE, MIN_SPEECH, MODEL, VAD
 from ser.errors import SerError
 
 COMMAND = "ser.serve"
@@ -63,6 +66,7 @@ SPEC = Spec("the live page and the HTTP/WebSocket API of a trained model", (
     replace(HOP, parse=number(float, 0.05, 5, unit="seconds")),
     VAD,
     MIN_SPEECH,
+    MIN_CONFIDENCE,
 ))
 
 
@@ -142,7 +146,8 @@ def serve(argv: list[str]) -> None:
     limits = {k: args[k] for k in ("max_seconds", "workers", "queue", "max_streams", "idle_s",
                                    "stream_buffer_s")}
     app = create_app(predictor, token=args["token"], max_upload_mb=args["max_upload_mb"],
-                     hop_s=args["hop"], gate=gate, allowed_origins=args["allowed_origins"],
+                     hop_s=args["hop"], gate=gate, min_confidence=args["min_confidence"],
+                     allowed_origins=args["allowed_origins"],
                      allowed_hosts=args["allowed_hosts"], **limits)
     warning = exposure_warning(args["host"], args["token"])
     if warning:

@@ -98,7 +98,8 @@ def score_checkpoint(cfg: DictConfig) -> tuple[dict, str]:
 
 
 def classify_recordings(cfg: DictConfig) -> tuple[dict, str]:
-    """``ckpt=PATH audio=FILE|DIR``: each recording's blocks and emotion, and its timeline files.
+    """``ckpt=PATH audio=FILE|DIR``: each recording's blocks and emotion, and its timeline files;
+    with ``min_confidence=``, blocks and windows whose top probability is below it are ``unsure``.
 
     A recording that gave no prediction raises its SerError after the others are described
     (:func:`evaluate` prints the text first); none at all raises at once."""
@@ -108,17 +109,19 @@ def classify_recordings(cfg: DictConfig) -> tuple[dict, str]:
                                           raise_for_errors, write_predictions)
     from ser.inference.speech_gate import inference_gate
     from ser.inference.timeline import write_timelines
+    from ser.inference.windows import parse_min_confidence
 
+    threshold = parse_min_confidence(cfg.get("min_confidence"))  # a bad one before the model loads
     predictor = load_predictor(cfg.ckpt)  # a run directory, a .ckpt or a .onnx file
     gate = inference_gate(vad_choice(cfg), cfg.get("min_speech"), predictor.sample_rate)
-    result = predict_audio(predictor, cfg.audio, gate)
+    result = predict_audio(predictor, cfg.audio, gate, threshold)
     # timelines: under the run's evaluation/ folder unless out_dir= says otherwise, for every
     # decodable file, also one too short for a block (one zero-padded window)
     where = Path(cfg.out_dir) if cfg.out_dir else default_output_dir(
         model_file(predictor) or Path(cfg.ckpt), {})
     hop = 0.25 if cfg.get("hop") is None else float(cfg.hop)
     timelines = write_timelines(predictor, audio_paths(cfg.audio), where, cfg.get("window"),
-                                hop, int(cfg.get("smooth") or 0), gate)
+                                hop, int(cfg.get("smooth") or 0), gate, threshold)
     result["timelines"] = timelines
     wrote = (f"Wrote {len(timelines)} timeline(s) (<name>.timeline.csv, <name>.timeline.png) "
              f"to {where}" + "".join(f"\n- {Path(t['path']).name}: {t['note']}"

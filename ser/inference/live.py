@@ -1,7 +1,8 @@
 """A live stream classified hop by hop, as ``ser-listen`` (:mod:`ser.commands.listen`) prints
 it: where the audio comes from (the microphone, raw PCM on stdin, a file at real time), its
 chunks resampled and cut into hops, and :func:`stream`, which classifies the last window after
-every hop, behind the speech gate when there is one.
+every hop, behind the speech gate when there is one, and labels a window ``unsure`` when its
+top probability is below ``min_confidence``.
 
 When the stream ends, a partial hop (less than ``hop`` samples, or a dangling odd byte) is
 dropped, not classified, so every window holds real audio only; a stream shorter than one
@@ -18,6 +19,7 @@ import numpy as np
 from ser.errors import SerError
 from ser.inference.ring import Ring
 from ser.inference.speech_gate import NO_SPEECH
+from ser.inference.windows import UNSURE, window_label
 
 PIP_HINT = "pip install 'ser[listen]' (or pip install sounddevice)"
 
@@ -101,18 +103,20 @@ def rechunk(chunks: Iterable[np.ndarray], hop: int) -> Iterator[np.ndarray]:
 
 
 def stream(predictor, chunks: Iterable[np.ndarray], window: int, hop: int,
-           emit: Callable[[dict], None], gate=None) -> dict:
+           emit: Callable[[dict], None], gate=None, min_confidence: float | None = None) -> dict:
     """Classify the last ``window`` samples after every ``hop`` samples; ``emit`` gets a dict per
     hop (time_s, label, probabilities, latency_ms; with a ``gate``, ``speech`` (0-1) and
     ``vad_ms``, and label ``no speech`` with probabilities None for a window without enough
-    speech). Returns a summary with the latencies (ms), the dropped tail (s) and whether a short
-    stream was padded."""
+    speech; with ``min_confidence``, label ``unsure`` for a window whose top probability is
+    below it, its probabilities kept). Returns a summary with the latencies (ms), the dropped
+    tail (s), whether a short stream was padded and how many windows had no speech or were
+    unsure."""
     rate, classes = int(predictor.sample_rate), list(predictor.classes)
     ring, frame = Ring(window), np.zeros((1, window), np.float32)
     activity = gate.stream(window) if gate is not None else None
     latencies: list[float] = []
     summary = {"windows": 0, "dropped_s": 0.0, "padded": False, "latencies_ms": latencies,
-               "no_speech": 0}
+               "no_speech": 0, "unsure": 0}
 
     def classify(block: np.ndarray, end: int, speech: float | None = None, vad_ms: float = 0.0) -> None:
         summary["windows"] += 1
@@ -126,7 +130,9 @@ def stream(predictor, chunks: Iterable[np.ndarray], window: int, hop: int,
         p = np.asarray(predictor.predict_blocks(block), dtype=np.float64)[0]
         ms = 1000 * (time.perf_counter() - t0)
         latencies.append(ms)
-        emit({"time_s": round(end / rate, 4), "label": classes[int(p.argmax())],
+        label = window_label(p, classes, min_confidence)
+        summary["unsure"] += int(label == UNSURE)
+        emit({"time_s": round(end / rate, 4), "label": label,
               "probabilities": {c: round(float(v), 5) for c, v in zip(classes, p)},
               "latency_ms": round(ms, 2), **gated})
 

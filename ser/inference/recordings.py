@@ -7,7 +7,10 @@ are the mean of its blocks'. What ``python -m ser.predict``, ``POST /predict`` o
 and ``evaluate.py ckpt= audio=`` share: :func:`predict_audio`'s blocks and recording
 probabilities, and with :func:`predict_recordings` each recording's timeline inline
 (``timeline``: window centres in s, leading class and probability per class every hop, RMS
-level in dBFS, clear stretches), so no file has to be written to see it.
+level in dBFS, clear stretches), so no file has to be written to see it. With
+``min_confidence``, a block or window whose top probability is below it is ``unsure`` (its
+probabilities kept), and so is a recording whose mean is; the recording says which share of
+its blocks was unsure (and, with a speech gate, which share had no speech).
 """
 
 from __future__ import annotations
@@ -25,20 +28,24 @@ from ser.errors import SerError
 from ser.inference.speech_gate import NO_SPEECH
 from ser.inference.timeline import (note_resampled, predict_some, resampled_from, timeline,
                                     timeline_summary, unique_names, write_timeline_files)
-from ser.inference.windows import DEFAULT_HOP_S
+from ser.inference.windows import DEFAULT_HOP_S, UNSURE, unsure_rows, window_label
 
 
 def predict_recording(predictor, path: Path, sample_rate: int, block_seconds: float,
                       pad_min_fraction: float | None, gate=None, audio: np.ndarray | None = None,
                       source: str | None = None, speech_mask: np.ndarray | None = None,
-                      batch_size: int | None = None) -> dict:
+                      batch_size: int | None = None, min_confidence: float | None = None) -> dict:
     """Probabilities per block and for the whole recording; SerError when it gives no block.
     With a ``gate``, each block's ``speech`` share and the gate's verdict: a block with too
     little speech is ``no speech`` (probabilities None: the network does not run on it), the
     recording's mean is over its speech blocks only, and a recording with none says ``no
     speech`` instead of an emotion. ``audio`` (T,) at ``sample_rate``, its ``source``
     description and the gate's ``speech_mask``, when the caller has decoded it already;
-    ``batch_size`` blocks at a time to the network (None: all at once)."""
+    ``batch_size`` blocks at a time to the network (None: all at once). With ``min_confidence``
+    (0-1), a block whose top probability is below it is ``unsure`` (probabilities kept), the
+    recording is ``unsure`` when its mean's top probability is, and the recording gives
+    ``min_confidence``, ``unsure_blocks`` and ``unsure_share`` (of all its blocks), beside
+    ``no_speech_share`` with a gate."""
     if audio is None:
         audio, source = decode_audio(path, sample_rate)
     block_samples = int(round(block_seconds * sample_rate))
@@ -65,16 +72,22 @@ def predict_recording(predictor, path: Path, sample_rate: int, block_seconds: fl
     as_dict = lambda p: {c: float(v) for c, v in zip(classes, p)}  # noqa: E731
     rows = [{"start_s": round(i * block_seconds, 3), "end_s": round((i + 1) * block_seconds, 3),
              "probabilities": None if p is None else as_dict(p),
-             "emotion": NO_SPEECH if p is None else classes[int(p.argmax())],
+             "emotion": NO_SPEECH if p is None else window_label(p, classes, min_confidence),
              **({} if speech is None else {"speech": round(float(speech[i]), 4)})}
             for i, p in enumerate(probs)]
     if len(spoken):
         mean = spoken.mean(axis=0)
-        whole = {"probabilities": as_dict(mean), "emotion": classes[int(mean.argmax())]}
+        whole = {"probabilities": as_dict(mean), "emotion": window_label(mean, classes, min_confidence)}
     else:  # no block with enough speech: no emotion to give
         whole = {"probabilities": None, "emotion": NO_SPEECH}
     if gate is not None:
         whole.update(speech_blocks=int(speaks.sum()), gate=gate.describe())
+    if min_confidence is not None:
+        unsure = int(unsure_rows(spoken, min_confidence).sum())
+        whole.update(min_confidence=min_confidence, unsure_blocks=unsure,
+                     unsure_share=round(unsure / len(blocks), 4))
+        if gate is not None:
+            whole["no_speech_share"] = round(1 - int(speaks.sum()) / len(blocks), 4)
     return {"path": str(path), "source": source, "duration_s": round(seconds, 3),
             "block_seconds": block_seconds, "blocks": rows, "recording": whole}
 
@@ -92,16 +105,18 @@ def audio_paths(target: str | Path) -> list[Path]:
     return [target]
 
 
-def predict_audio(predictor, target: str | Path, gate=None) -> dict:
+def predict_audio(predictor, target: str | Path, gate=None, min_confidence: float | None = None) -> dict:
     """Predictions for every recording at ``target`` (a file or a folder) by a
     :class:`ser.inference.predictor.Predictor`, at its own block settings; ``errors`` lists the
-    files that gave none. ``gate``: a :class:`~ser.inference.speech_gate.SpeechGate` or None."""
+    files that gave none. ``gate``: a :class:`~ser.inference.speech_gate.SpeechGate` or None;
+    ``min_confidence``: blocks whose top probability is below it are ``unsure``."""
     sample_rate, block_seconds, pad = (predictor.sample_rate, predictor.block_seconds,
                                        predictor.pad_min_fraction)
     results, errors = [], []
     for path in audio_paths(target):
         try:
-            results.append(predict_recording(predictor, path, sample_rate, block_seconds, pad, gate))
+            results.append(predict_recording(predictor, path, sample_rate, block_seconds, pad, gate,
+                                             min_confidence=min_confidence))
         except SerError as exc:  # undecodable, empty or too short: report, go on with the rest
             errors.append({"path": str(path), "error": str(exc)})
     return {"classes": list(predictor.classes), "sample_rate": sample_rate, "block_seconds": block_seconds,
@@ -128,11 +143,22 @@ def predictions_markdown(prediction: Mapping[str, Any]) -> str:
             lines.append(row(str(i), f"{b['start_s']:g}–{b['end_s']:g}", b["probabilities"], b["emotion"]))
         whole = rec["recording"]
         lines.append(row("**Whole recording**", f"0–{covered:g}", whole["probabilities"],
-                         f"**{whole['emotion']}**"))
+                         f"**{whole['emotion']}**" + abstained(whole)))
         parts.append("\n".join(lines))
     for err in prediction["errors"]:
         parts.append(f"**{err['path']}**: no prediction. {err['error']}")
     return "\n\n".join(parts)
+
+
+def abstained(whole: Mapping[str, Any]) -> str:
+    """How much of a recording was ``unsure`` (and had no speech), as its table's last cell
+    adds it: `` (25% of blocks unsure, 50% no speech)``; nothing without ``min_confidence``."""
+    if "unsure_share" not in whole:
+        return ""
+    shares = [f"{100 * whole['unsure_share']:.0f}% of blocks {UNSURE}"]
+    if "no_speech_share" in whole:
+        shares.append(f"{100 * whole['no_speech_share']:.0f}% {NO_SPEECH}")
+    return " (" + ", ".join(shares) + ")"
 
 
 def raise_for_errors(prediction: Mapping[str, Any]) -> None:
@@ -156,7 +182,7 @@ def write_predictions(prediction: Mapping[str, Any], out_dir: Path) -> list[Path
 
 def predict_recordings(predictor, target: str | Path, window_s: float | None = None,
                        hop_s: float = DEFAULT_HOP_S, smooth: int = 0, gate=None,
-                       out_dir: Path | None = None) -> dict:
+                       out_dir: Path | None = None, min_confidence: float | None = None) -> dict:
     """``predict_audio`` of a file or folder with ``timeline`` added to every recording.
 
     ``window_s`` (s, None: the model's block length), ``hop_s`` (s) and ``smooth`` (windows)
@@ -166,6 +192,8 @@ def predict_recordings(predictor, target: str | Path, window_s: float | None = N
     is decoded once (and its speech found once) for its blocks and its timeline; ``out_dir``
     also gets each timeline's CSV and PNG (listed under ``timelines``), a recording too short
     for a block included, as :func:`~ser.inference.timeline.write_timelines` writes them.
+    ``min_confidence`` (None: off) marks blocks and windows whose top probability is below it
+    ``unsure``.
     """
     rate, block_seconds, pad = (int(predictor.sample_rate), predictor.block_seconds,
                                 predictor.pad_min_fraction)
@@ -177,12 +205,14 @@ def predict_recordings(predictor, target: str | Path, window_s: float | None = N
         try:
             audio, source = decode_audio(path, rate)
             mask = None if gate is None else gate.mask(audio)
-            line = timeline(predictor, audio, window_s, hop_s, smooth, gate, mask)
+            line = timeline(predictor, audio, window_s, hop_s, smooth, gate, mask,
+                            min_confidence=min_confidence)
             if out_dir is not None:
                 written.append(write_timeline_files(line, Path(out_dir), name, path))
                 if resampled_from(source, rate):
                     resampled.append(f"{path.name} ({source.split(',')[0]})")
-            rec = predict_recording(predictor, path, rate, block_seconds, pad, gate, audio, source, mask)
+            rec = predict_recording(predictor, path, rate, block_seconds, pad, gate, audio, source, mask,
+                                    min_confidence=min_confidence)
         except SerError as exc:  # undecodable, empty or too short: report, go on with the rest
             result["errors"].append({"path": str(path), "error": str(exc)})
             continue
@@ -195,19 +225,23 @@ def predict_recordings(predictor, target: str | Path, window_s: float | None = N
 
 
 def predict_upload(predictor, upload, name: str, hop_s: float = DEFAULT_HOP_S, gate=None,
-                   max_seconds: float | None = None, batch_size: int = 8) -> dict:
+                   max_seconds: float | None = None, batch_size: int = 8,
+                   min_confidence: float | None = None) -> dict:
     """What :func:`predict_recordings` gives for one recording, from an open binary file
     (``upload``, e.g. a server's spooled request body) named ``name``: decoded once, by
     libsndfile alone (no fallback decoder is loaded for a client's bytes), at most
     ``max_seconds`` long, ``batch_size`` blocks or windows at a time to the network (a runtime
-    such as onnxruntime keeps the working memory of its largest batch). Raises SerError
+    such as onnxruntime keeps the working memory of its largest batch), ``min_confidence`` as
+    there (None: no threshold). Raises SerError
     (:class:`~ser.audio.io.AudioTooLong` past ``max_seconds``) instead of listing an error."""
     rate = int(predictor.sample_rate)
     audio, source = decode_audio(upload, rate, max_seconds, name=name, fallback=False)
     mask = None if gate is None else gate.mask(audio)
     rec = predict_recording(predictor, Path(name), rate, predictor.block_seconds,
-                            predictor.pad_min_fraction, gate, audio, source, mask, batch_size)
+                            predictor.pad_min_fraction, gate, audio, source, mask, batch_size,
+                            min_confidence)
     rec["path"] = name
-    rec["timeline"] = timeline_summary(timeline(predictor, audio, None, hop_s, 0, gate, mask, batch_size))
+    rec["timeline"] = timeline_summary(timeline(predictor, audio, None, hop_s, 0, gate, mask, batch_size,
+                                                min_confidence))
     return {"classes": list(predictor.classes), "sample_rate": rate,
             "block_seconds": predictor.block_seconds, "recordings": [rec], "errors": []}

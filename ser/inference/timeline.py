@@ -2,7 +2,9 @@
 
 A table of one mean probability per recording hides a conversation that turns angry halfway;
 the timeline shows each class's probability every hop, the loudness beneath (quiet stretches
-are where the model guesses), and the stretches where one emotion clearly leads.
+are where the model guesses), and the stretches where one emotion clearly leads. Windows the
+speech gate finds no speech in are ``no speech``; with ``min_confidence``, windows whose top
+probability is below it are ``unsure`` (their probabilities kept).
 """
 
 from __future__ import annotations
@@ -16,14 +18,17 @@ import numpy as np
 from ser.audio.io import decode_audio
 from ser.audio.speech_activity import window_fractions
 from ser.inference.speech_gate import NO_SPEECH
-from ser.inference.windows import DEFAULT_HOP_S, rms_db, sliding_windows, smooth_probabilities
+from ser.inference.windows import (DEFAULT_HOP_S, UNSURE, rms_db, sliding_windows,
+                                   smooth_probabilities, unsure_rows)
 
 CLEAR_THRESHOLD = 0.5  # a stretch is marked when its leading class averages at least this
+UNSURE_COLOUR = "#b9ab97"  # a warm grey: unsure stretches in the PNG (no speech: a cool light grey)
 
 
 def timeline(predictor, audio: np.ndarray, window_s: float | None = None,
              hop_s: float = DEFAULT_HOP_S, smooth: int = 0, gate=None,
-             speech_mask: np.ndarray | None = None, batch_size: int = 32) -> dict:
+             speech_mask: np.ndarray | None = None, batch_size: int = 32,
+             min_confidence: float | None = None) -> dict:
     """Probabilities of every window of a (T,) waveform at the predictor's rate.
 
     Returns ``time_s`` (n,) window centres in s, ``probs`` (n, C) after smoothing, ``labels``,
@@ -33,6 +38,8 @@ def timeline(predictor, audio: np.ndarray, window_s: float | None = None,
     does not run on them and their ``probs`` row is NaN (smoothing averages speech windows
     only). ``speech_mask`` (T,) is the gate's sample mask when the caller has it already;
     ``batch_size`` windows go to the network at a time (its working memory grows with it).
+    With ``min_confidence`` (0-1), a window whose top probability (after smoothing) is below
+    it is labelled ``unsure``; its ``probs`` row stays.
     """
     rate = int(predictor.sample_rate)
     window_s = float(window_s or predictor.block_seconds)
@@ -49,11 +56,13 @@ def timeline(predictor, audio: np.ndarray, window_s: float | None = None,
     probs = np.full((len(windows), len(classes)), np.nan)
     probs[speaks] = predict_some(predictor, windows.frames, np.flatnonzero(speaks), batch_size)
     probs = smooth_probabilities(probs, smooth) if speaks.all() else smooth_speaking(probs, smooth)
-    labels = [classes[int(np.argmax(p))] if ok else NO_SPEECH for p, ok in zip(probs, speaks)]
+    unsure = unsure_rows(probs, min_confidence)
+    labels = [NO_SPEECH if not ok else UNSURE if doubt else classes[int(np.argmax(p))]
+              for p, ok, doubt in zip(probs, speaks, unsure)]
     level_t, level = rms_db(audio, rate, hop_s)
     return {"classes": classes, "time_s": windows.centres_s, "starts_s": windows.starts_s,
             "probs": probs, "labels": labels, "speech": speech,
-            "min_speech": None if gate is None else gate.min_speech,
+            "min_speech": None if gate is None else gate.min_speech, "min_confidence": min_confidence,
             "level_time_s": level_t, "level_db": level, "duration_s": audio.shape[0] / rate,
             "window_s": window_s, "hop_s": hop_s, "smooth": int(smooth or 0), "note": windows.note}
 
@@ -86,8 +95,20 @@ def smooth_speaking(probs: np.ndarray, k: int) -> np.ndarray:
 
 
 def speaking(result: dict) -> np.ndarray:
-    """(n,) bool: the windows of a :func:`timeline` given an emotion (all without a gate)."""
+    """(n,) bool: the windows of a :func:`timeline` with enough speech (all without a gate)."""
     return np.array([label != NO_SPEECH for label in result["labels"]], bool)
+
+
+def named(result: dict) -> np.ndarray:
+    """(n,) bool: the windows of a :func:`timeline` given an emotion: neither ``no speech``
+    nor ``unsure``."""
+    return np.array([label not in (NO_SPEECH, UNSURE) for label in result["labels"]], bool)
+
+
+def unsure_stretches(result: dict) -> list[tuple[float, float]]:
+    """(start s, end s) of each run of ``unsure`` windows of a :func:`timeline`."""
+    sure = np.array([label != UNSURE for label in result["labels"]], bool)
+    return no_speech_stretches(sure, result["starts_s"], result["window_s"], result["hop_s"])
 
 
 def _runs(keys: np.ndarray, starts_s: np.ndarray, window_s: float, hop_s: float):
@@ -133,7 +154,8 @@ def no_speech_stretches(speaks: np.ndarray, starts_s: np.ndarray, window_s: floa
 
 def write_timeline_csv(path: Path, result: dict) -> Path:
     """Columns ``time_s``, one probability per class (0-1; empty for a window without speech,
-    which the network did not classify), ``label`` (the leading class, or ``no speech``) and,
+    which the network did not classify), ``label`` (the leading class, ``no speech``, or
+    ``unsure`` for a window whose top probability is below ``min_confidence``) and,
     with a speech gate, ``speech`` (the window's share of speech, 0-1)."""
     speech = result.get("speech")
     with open(path, "w", newline="") as f:
@@ -162,13 +184,18 @@ def timeline_figure(path: Path, result: dict, title: str) -> Path:
     fig, (strip, ax, lev) = plt.subplots(3, 1, figsize=(11, 5.5), sharex=True,
                                          gridspec_kw={"height_ratios": [0.45, 3, 1.2]})
     speaks = speaking(result)
-    stretches = clear_stretches(probs, starts, result["window_s"], result["hop_s"], speaks=speaks)
+    stretches = clear_stretches(probs, starts, result["window_s"], result["hop_s"], speaks=named(result))
     for lo, hi in no_speech_stretches(speaks, starts, result["window_s"], result["hop_s"]):
         strip.axvspan(lo, hi, color="0.8", lw=0)
         ax.axvspan(lo, hi, color="white", alpha=0.6, lw=0, zorder=3)
         if hi - lo >= 0.04 * end:
             strip.text((lo + hi) / 2, 0.5, NO_SPEECH, ha="center", va="center", fontsize=8, color="0.3")
-    if not stretches and speaks.any():
+    for lo, hi in unsure_stretches(result):  # probabilities stay visible beneath a light veil
+        strip.axvspan(lo, hi, color=UNSURE_COLOUR, lw=0)
+        ax.axvspan(lo, hi, color=UNSURE_COLOUR, alpha=0.45, lw=0, zorder=3)
+        if hi - lo >= 0.04 * end:
+            strip.text((lo + hi) / 2, 0.5, UNSURE, ha="center", va="center", fontsize=8, color="0.2")
+    if not stretches and named(result).any():
         strip.text(end / 2, 0.5, f"no stretch where one emotion averages {100 * CLEAR_THRESHOLD:.0f}%",
                    ha="center", va="center", fontsize=8, color="0.4")
     for lo, hi, c, mean in stretches:
@@ -191,6 +218,8 @@ def timeline_figure(path: Path, result: dict, title: str) -> Path:
     lev.set_xlabel("time (s)")
     lev.set_xlim(0, end)
     smooth = f", smoothed over {result['smooth']} windows" if result["smooth"] > 1 else ""
+    if result.get("min_confidence") is not None:
+        smooth += f", {UNSURE} below {100 * result['min_confidence']:g}%"
     strip.set_title(f"{title}: {result['window_s']:g}-s windows every {result['hop_s']:g} s{smooth}"
                     + (f" ({result['note']})" if result["note"] else ""), fontsize=9)
     fig.tight_layout()
@@ -206,9 +235,11 @@ def unique_names(paths: Sequence[Path]) -> list[str]:
 
 
 def write_timelines(predictor, paths: Sequence[Path], out_dir: Path, window_s: float | None = None,
-                    hop_s: float = DEFAULT_HOP_S, smooth: int = 0, gate=None) -> list[dict]:
+                    hop_s: float = DEFAULT_HOP_S, smooth: int = 0, gate=None,
+                    min_confidence: float | None = None) -> list[dict]:
     """A CSV and a PNG per readable recording in ``out_dir``; files that fail to decode are
-    skipped here (``predict_audio`` already reports them). Prints once if any was resampled."""
+    skipped here (``predict_audio`` already reports them). Prints once if any was resampled.
+    ``min_confidence``: windows whose top probability is below it are ``unsure``."""
     from ser.errors import SerError
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -219,7 +250,8 @@ def write_timelines(predictor, paths: Sequence[Path], out_dir: Path, window_s: f
             audio, source = decode_audio(path, rate)
         except SerError:
             continue
-        result = timeline(predictor, audio, window_s, hop_s, smooth, gate)
+        result = timeline(predictor, audio, window_s, hop_s, smooth, gate,
+                          min_confidence=min_confidence)
         written.append(write_timeline_files(result, out_dir, name, path))
         if resampled_from(source, rate):
             resampled.append(f"{path.name} ({source.split(',')[0]})")
@@ -256,17 +288,23 @@ def timeline_summary(result: dict, digits: int = 4) -> dict:
     the clear stretches, so a client (``ser.predict output=json``, the server, the page) can draw
     it without the CSV or PNG. With a speech gate: ``speech`` (share per window),
     ``min_speech`` and ``no_speech`` (the stretches labelled ``no speech``), and None for the
-    probabilities of a window without speech (the network did not run on it)."""
+    probabilities of a window without speech (the network did not run on it). With
+    ``min_confidence``: it, and ``unsure`` (the stretches labelled ``unsure``, whose
+    probabilities stay). Clear stretches hold neither."""
     probs, classes = np.asarray(result["probs"]), result["classes"]
     r = lambda values: [None if np.isnan(v) else round(float(v), digits)  # noqa: E731
                         for v in np.asarray(values, np.float64)]
     speaks = speaking(result)
     stretches = clear_stretches(probs, result["starts_s"], result["window_s"], result["hop_s"],
-                                speaks=speaks)
+                                speaks=named(result))
     gated = {} if result.get("speech") is None else {
         "speech": r(result["speech"]), "min_speech": result["min_speech"],
         "no_speech": [{"start_s": round(lo, 3), "end_s": round(hi, 3)} for lo, hi in
                       no_speech_stretches(speaks, result["starts_s"], result["window_s"], result["hop_s"])]}
+    if result.get("min_confidence") is not None:
+        gated.update(min_confidence=result["min_confidence"],
+                     unsure=[{"start_s": round(lo, 3), "end_s": round(hi, 3)} for lo, hi in
+                             unsure_stretches(result)])
     return {**gated, "window_s": result["window_s"], "hop_s": result["hop_s"], "smooth": result["smooth"],
             "note": result["note"], "time_s": r(result["time_s"]), "labels": list(result["labels"]),
             "probabilities": {c: r(probs[:, i]) for i, c in enumerate(classes)},
@@ -276,12 +314,14 @@ def timeline_summary(result: dict, digits: int = 4) -> dict:
 
 
 def stretches_line(summary: dict) -> str:
-    """The clear stretches (and those without speech) of a :func:`timeline_summary` in one
-    line, for terminals."""
+    """The clear stretches (and those without speech, and the unsure ones) of a
+    :func:`timeline_summary` in one line, for terminals."""
     found = [(s["start_s"], f"{s['start_s']:.2f}–{s['end_s']:.2f} s {s['emotion']} {100 * s['mean']:.0f}%")
              for s in summary["stretches"]]
     found += [(s["start_s"], f"{s['start_s']:.2f}–{s['end_s']:.2f} s {NO_SPEECH}")
               for s in summary.get("no_speech", [])]
+    found += [(s["start_s"], f"{s['start_s']:.2f}–{s['end_s']:.2f} s {UNSURE}")
+              for s in summary.get("unsure", [])]
     parts = [text for _, text in sorted(found)]
     return ("clear stretches: " + ", ".join(parts)) if parts else (
         f"no stretch where one emotion averages {100 * CLEAR_THRESHOLD:.0f}%")

@@ -4,17 +4,24 @@ The network classifies fixed-length blocks (1 s by default); a timeline slides t
 the recording in steps of ``hop`` seconds so changes of emotion show up at hop resolution rather
 than block resolution. Frames are a strided view (no copy): an hour at a 0.25-s hop would be
 14,400 overlapping windows, ~0.9 GB if copied; callers copy one batch at a time.
+
+A model may also abstain: with ``min_confidence`` (a probability in (0, 1)), a window or block
+whose top probability is below it is labelled :data:`UNSURE` instead of a class name, its
+probabilities kept (:func:`unsure_rows`, :func:`window_label`).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from typing import Any, Sequence
 
 import numpy as np
 
 from ser.errors import SerError
 
 DEFAULT_HOP_S = 0.25
+UNSURE = "unsure"  # the label of a window or block whose top probability is below min_confidence
 
 
 @dataclass
@@ -100,3 +107,43 @@ def rms_db(audio: np.ndarray, sample_rate: int, hop_s: float, floor_db: float = 
     rms = np.sqrt((padded.reshape(n, hop) ** 2).mean(axis=1))
     level = 20 * np.log10(np.maximum(rms, 10 ** (floor_db / 20)))
     return (np.arange(n) + 0.5) * hop / sample_rate, level
+
+
+def parse_min_confidence(value: Any) -> float | None:
+    """``min_confidence=`` as a probability above 0 and below 1; None, empty, ``none`` or
+    ``null``: None (no threshold). SerError of one line for anything else (0, 1, nan, text)."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none", "null")):
+        return None
+    try:
+        share = float(value.strip() if isinstance(value, str) else value)
+    except (TypeError, ValueError):
+        share = math.nan
+    if not 0.0 < share < 1.0:  # nan fails both comparisons
+        text = str(value).strip()
+        text = text if len(text) <= 30 and text.isprintable() and "'" not in text else repr(text[:30])
+        raise SerError(f"min_confidence={text}: give the probability a window's leading class must "
+                       "reach to be named, a finite number above 0 and below 1 (e.g. 0.6); a window "
+                       f"below it is labelled {UNSURE!r}. Leave it out for no threshold.")
+    return share
+
+
+def unsure_rows(probs: np.ndarray, min_confidence: float | None) -> np.ndarray:
+    """(n,) bool: the rows of (n, C) probabilities whose top probability is below
+    ``min_confidence`` (none when it is None). A NaN row (a window without speech, not
+    classified) is never unsure."""
+    probs = np.asarray(probs, np.float64)
+    if min_confidence is None or probs.size == 0:
+        return np.zeros(len(probs), bool)
+    probs = probs.reshape(len(probs), -1)
+    classified = ~np.isnan(probs).any(axis=1)
+    top = np.where(classified, np.nan_to_num(probs).max(axis=1), np.inf)
+    return classified & (top < min_confidence)
+
+
+def window_label(probs: np.ndarray, classes: Sequence[str], min_confidence: float | None = None) -> str:
+    """The leading class of one window's probabilities, or :data:`UNSURE` when its top
+    probability is below ``min_confidence``."""
+    probs = np.asarray(probs, np.float64)
+    if min_confidence is not None and float(probs.max()) < min_confidence:
+        return UNSURE
+    return classes[int(probs.argmax())]

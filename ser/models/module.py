@@ -13,12 +13,11 @@ from ser.audio.mixing import mix_at_snr
 from ser.configs import plain
 from ser.errors import SerError
 from ser.features.group_norm import GroupNorm, GroupStatistics, group_keys, grouping_setting
-from ser.features.augment import build_specaugment, build_vocal_tract_warp
+from ser.features.augment import build_specaugment
 from ser.models.builders import build_calibration, build_frontend, build_network
 from ser.models.metrics import block_metrics, score_test_set
 from ser.models.trunk_cache import TrunkCache, trunk_cache_reason
 from ser.models.optimizers import build_optimizer
-from ser.models.speaker_adversary import SpeakerAdversary, embedding_dim, speaker_index
 
 def gather_items(batches: list[tuple[torch.Tensor, ...]], key: tuple[int, ...]) -> list[torch.Tensor]:
     """Per-batch output columns -> whole-set columns; under DDP every process's, each item once.
@@ -90,23 +89,6 @@ class EmotionClassifier(pl.LightningModule):
                            f"the front-end {type(self.frontend).__name__} gives the network "
                            "waveforms (features=waveform). Use augment=none; a speech encoder "
                            "masks its own frames while fine-tuning (model.mask_time_prob).")
-        # augment.vtlp: vocal-tract length (and speed) perturbation of the training images
-        self.vtlp = build_vocal_tract_warp(augment.get("vtlp"))
-        if self.vtlp is not None and not getattr(self.frontend, "image", True):
-            raise SerError("augment.vtlp warps the frequency axis of spectrogram images, but the "
-                           f"front-end {type(self.frontend).__name__} gives the network waveforms "
-                           "(features=waveform). Set augment.vtlp=null.")
-        # optim.speaker_adversary: a speaker head behind a gradient reversal (training only); its
-        # size is the fold's training speakers, known at setup and kept in the hyperparameters so
-        # a checkpoint rebuilds it
-        self.adversary_cfg = dict(optim.get("speaker_adversary") or {})
-        self.speaker_adversary: SpeakerAdversary | None = None
-        self._run_steps = 1
-        self.register_buffer("speaker_of_utt", torch.empty(0, dtype=torch.long), persistent=False)
-        if self.adversary_cfg:
-            dim = embedding_dim(self.net)
-            if self.adversary_cfg.get("n_speakers"):
-                self.speaker_adversary = self._make_adversary(dim, int(self.adversary_cfg["n_speakers"]))
         # optim.label_smoothing: the share of each target spread over the other classes
         self.label_smoothing = float(optim.get("label_smoothing") or 0.0)
         if self.channels_last:
@@ -138,10 +120,6 @@ class EmotionClassifier(pl.LightningModule):
             batch["image"] = self.render(batch["clean"], batch["noise"], batch["snr"])
             if self.grouping is not None:
                 batch["image"] = self._group_normalise(batch, dataloader_idx)
-            if training and self.vtlp is not None:
-                batch["image"] = self.vtlp(batch["image"])
-                if self.channels_last:
-                    batch["image"] = batch["image"].contiguous(memory_format=torch.channels_last)
             if training and self.specaugment is not None:
                 batch["image"] = self.specaugment(batch["image"])
         return batch
@@ -227,21 +205,14 @@ class EmotionClassifier(pl.LightningModule):
     def _batch_logits(self, batch: dict) -> torch.Tensor:
         """Logits of a training or validation batch, through the trunk cache when it is on:
         kept features go straight to the fine-tuned stages; new ones are computed and kept."""
-        cache = self._stage_cache()
-        if "trunk" not in batch and (cache is None or "item" not in batch):
-            return self(batch["image"])
-        return self.net.tail(self._trunk_features(batch))
-
-    def _trunk_features(self, batch: dict) -> torch.Tensor:
-        """The frozen layers' output for a batch: the trunk cache's, or computed (and kept in
-        the stage's cache when it is on)."""
         if "trunk" in batch:
-            return batch["trunk"]
-        features = self.net.trunk(batch["image"])
+            return self.net.tail(batch["trunk"])
         cache = self._stage_cache()
-        if cache is not None and "item" in batch:
-            cache.store(batch["item"], features)
-        return features
+        if cache is None or "item" not in batch:
+            return self(batch["image"])
+        features = self.net.trunk(batch["image"])
+        cache.store(batch["item"], features)
+        return self.net.tail(features)
 
     def _setup_trunk_caches(self, dm: Any) -> None:
         """Training and validation caches for this fit, when ``trunk_cache.enabled`` allows."""
@@ -250,7 +221,7 @@ class EmotionClassifier(pl.LightningModule):
         if str(cfg.get("enabled", False)).lower() in ("false", "0", "none", "off") or dm is None \
                 or not hasattr(dm, "train_dataset"):
             return
-        augments = self.specaugment is not None or self.vtlp is not None
+        augments = self.specaugment is not None
         repeats = not dm.train_snrs or bool(dm.noise_cfg.get("fixed", False))
         sizes = dict(max_ram_gb=float(cfg.get("max_ram_gb", 4.0)),
                      max_disk_gb=float(cfg.get("max_disk_gb", 0.0)), spill_dir=cfg.get("spill_dir"))
@@ -285,26 +256,6 @@ class EmotionClassifier(pl.LightningModule):
             self.test_set_names = list(dm.test_set_names)
         if stage == "fit":
             self._setup_trunk_caches(dm)
-            if self.adversary_cfg and dm is not None:
-                self._setup_speakers(dm)
-
-    def _make_adversary(self, dim: int, n_speakers: int) -> SpeakerAdversary:
-        keys = ("weight", "hidden", "dropout")
-        return SpeakerAdversary(dim, n_speakers, **{k: self.adversary_cfg[k] for k in keys
-                                                    if self.adversary_cfg.get(k) is not None})
-
-    def _setup_speakers(self, dm: Any) -> None:
-        """Each utterance's training-speaker number, and the speaker head sized to them."""
-        train_utts = set(dm.blocks.utterance[dm.train_idx].tolist())
-        index, names = speaker_index(dm.utterance_speakers(), train_utts)
-        self.speaker_of_utt = index.to(self.device)
-        if self.speaker_adversary is None:
-            self.speaker_adversary = self._make_adversary(embedding_dim(self.net), len(names)).to(self.device)
-            self.hparams["optim"]["speaker_adversary"] = {**self.adversary_cfg, "n_speakers": len(names)}
-        elif self.speaker_adversary.classify[-1].out_features != len(names):
-            raise SerError(f"The checkpoint's speaker head names {self.speaker_adversary.classify[-1].out_features} "
-                           f"training speakers, but this fold trains on {len(names)}: resume a run "
-                           "with the data it was trained on.")
 
     def on_fit_end(self) -> None:
         # what the caches did, for run.json: batches served from the cache and computed
@@ -325,26 +276,12 @@ class EmotionClassifier(pl.LightningModule):
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         labels = batch["label"]
-        if self.speaker_adversary is not None:
-            logits, loss = self._adversarial_step(batch)
-        else:
-            logits = self._batch_logits(batch)
-            loss = self.loss(logits, labels)
+        logits = self._batch_logits(batch)
+        loss = self.loss(logits, labels)
         acc = (logits.argmax(1) == labels).float().mean()
         self.log_dict({"train/loss": loss, "train/accuracy": acc}, prog_bar=True,
                       batch_size=len(batch["label"]))
         return loss
-
-    def _adversarial_step(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
-        """(emotion logits, loss): the emotion loss plus the speaker head's cross-entropy on the
-        same embedding, whose gradient reaches the network reversed (ser.models.speaker_adversary)."""
-        embedding = self.net.embed(self._trunk_features(batch))
-        logits = self.net.head(embedding)
-        speakers = self.speaker_of_utt[batch["utterance"].to(self.speaker_of_utt.device)]
-        speaker_logits = self.speaker_adversary(embedding, self.global_step / self._run_steps)
-        speaker_loss = nn.functional.cross_entropy(speaker_logits, speakers, ignore_index=-1)
-        self.log("train/speaker_loss", speaker_loss, batch_size=len(speakers))
-        return logits, self.loss(logits, batch["label"]) + speaker_loss
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         logits = self._batch_logits(batch)
@@ -353,7 +290,8 @@ class EmotionClassifier(pl.LightningModule):
         self._outputs.setdefault(0, []).append((logits.argmax(1).cpu(), batch["label"].cpu(),
                                                 batch["block"].cpu(), batch["snr"].cpu()))
         if self.validation_logits is not None:
-            self.validation_logits.append((logits.detach().float().cpu(), batch["label"].cpu()))
+            self.validation_logits.append((logits.detach().float().cpu(), batch["label"].cpu(),
+                                           batch["block"].cpu(), batch["snr"].cpu()))
 
     def on_validation_epoch_end(self) -> None:
         outs = gather_items(self._outputs.pop(0, []), key=(2, 3))
@@ -406,12 +344,7 @@ class EmotionClassifier(pl.LightningModule):
         :func:`ser.models.optimizers.parameter_groups`; step schedules learn the run's length
         from the trainer's step budget."""
         total = int(self.trainer.estimated_stepping_batches) if self._trainer is not None else 1
-        self._run_steps = max(total, 1)  # the speaker adversary's ramp runs over the whole run
-        extra = []
-        if self.speaker_adversary is not None:  # the speaker head learns at the emotion head's rate
-            extra.append({"params": list(self.speaker_adversary.parameters()),
-                          "lr": float(self.hparams.optim["head_weight_lr"]), "name": "speaker_head"})
-        return build_optimizer(self.net, self.hparams.optim, total, extra_groups=extra)
+        return build_optimizer(self.net, self.hparams.optim, total)
 
     # ---------------------------------------------------------- inference
     @torch.no_grad()

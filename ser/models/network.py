@@ -22,9 +22,9 @@ class Network(Protocol):
 
     ``trunk`` is the frozen part (no gradient, eval mode): when ``has_frozen`` and the inputs
     repeat across epochs its output is cached (:mod:`ser.models.trunk_cache`). ``tail`` is the
-    rest, ``head(embed(features))`` where the network has a single embedding below its head
-    (the speaker adversary reads that embedding). ``finetune_stages`` lists the trained stages
-    below the head, lowest first, for layer-wise learning rates (``optim.layer_decay``).
+    rest, ``head(embed(features))`` where the network has a single embedding below its head.
+    ``finetune_stages`` lists the trained stages below the head, lowest first, for layer-wise
+    learning rates (``optim.layer_decay``).
     """
 
     has_frozen: bool

@@ -74,18 +74,14 @@ def parameter_groups(net: nn.Module, o: dict) -> list[dict[str, Any]]:
     return groups
 
 
-def build_optimizer(net: nn.Module, o: dict, total_steps: int,
-                    extra_groups: list[dict[str, Any]] | None = None) -> dict:
+def build_optimizer(net: nn.Module, o: dict, total_steps: int) -> dict:
     """``configure_optimizers``' answer: the optimiser over :func:`parameter_groups` and its schedule.
 
     ``o`` is the resolved ``optim`` config: ``optimizer`` and ``scheduler`` are partials;
     ``interval`` says whether the scheduler steps every ``epoch`` or every ``step``.
     ``total_steps`` (the run's optimiser steps) reaches schedulers that take it.
-    ``extra_groups`` are trained beside the network under the same schedule (a training-only
-    head such as the speaker adversary).
     """
-    groups = parameter_groups(net, o) + list(extra_groups or [])
-    opt = build(o["optimizer"], _partial_=True)(groups, lr=float(o["lr"]))
+    opt = build(o["optimizer"], _partial_=True)(parameter_groups(net, o), lr=float(o["lr"]))
     answer: dict[str, Any] = {"optimizer": opt}
     if o.get("scheduler"):
         make = build(o["scheduler"], _partial_=True)

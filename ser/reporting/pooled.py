@@ -19,8 +19,8 @@ import numpy as np
 
 from ser.errors import SerError
 from ser.reporting.predictions import Predictions, read_predictions
-from ser.reporting.statistics import (align, paired_comparison, robustness, speaker_bootstrap,
-                                      utterance_level)
+from ser.reporting.statistics import (align, paired_comparison, paired_nll, robustness,
+                                      speaker_bootstrap, utterance_level)
 from ser.reporting.sweep_summary import RunGroup
 from ser.reporting.tables import NOISY_MEAN, test_set_label
 from ser.run_layout import PREDICTIONS_FILE
@@ -133,9 +133,11 @@ def compare_groups(a: RunGroup, pa: Predictions, b: RunGroup, pb: Predictions, n
             result = paired_comparison(x.label[ia], x.predicted[ia], y.predicted[ib], x.speaker[ia],
                                        len(pa.classes), metric="ua", n_boot=n_boot, n_perm=n_perm,
                                        seed=seed)
-            rows.append({"a": a.label, "b": b.label, "test_set": str(test_set), "level": level,
-                         "metric": "ua", "own_corpus": is_own_set(str(test_set), a.recorded_test_sets),
-                         **result})
+            row = {"a": a.label, "b": b.label, "test_set": str(test_set), "level": level,
+                   "metric": "ua", "own_corpus": is_own_set(str(test_set), a.recorded_test_sets), **result}
+            if level == "block":  # how much better a's probabilities forecast: paired NLL
+                row["nll"] = paired_nll(x.label[ia], x.probs[ia], y.probs[ib], x.speaker[ia], n_boot, seed)
+            rows.append(row)
     return rows, [{"a": a.label, "b": b.label, "level": level, "why": why} for level, why in failed.items()]
 
 
@@ -234,6 +236,15 @@ def comparisons_markdown(pooled: dict, level: str = "block") -> str:
             shown.append("" if c is None else f"{100 * c['difference']:+.1f} [{100 * c['low']:+.1f}, "
                          f"{100 * c['high']:+.1f}] p={c['p_value']:.3f}")
         lines.append(f"| {a} | {b}{notes[a, b]} | " + " | ".join(shown) + " |")
+    if level == "block" and any("nll" in c for c in rows):
+        lines += ["", "**Paired differences of the pooled blocks' NLL (nats, first minus second; below "
+                  "zero: the first's probabilities forecast better) [95 % speaker interval]**", "",
+                  "| First | Second | " + " | ".join(test_set_label(t) for t in test_sets) + " |",
+                  "|---|---|" + "---:|" * len(test_sets)]
+        for a, b in pairs:
+            shown = [f"{c['nll']['difference']:+.3f} [{c['nll']['low']:+.3f}, {c['nll']['high']:+.3f}]"
+                     if (c := cells.get((a, b, t))) is not None and "nll" in c else "" for t in test_sets]
+            lines.append(f"| {a} | {b}{notes[a, b]} | " + " | ".join(shown) + " |")
     return "\n".join(lines)
 
 

@@ -203,8 +203,9 @@ def distinguishing_labels(settings: Sequence[Mapping[str, str]]) -> list[str]:
 
 def _nested(setting: Mapping[str, str], key: str) -> str | None:
     """The JSON text of the sub-keys a setting has under ``key`` (a lever set to a mapping,
-    ``augment.vtlp={max_warp: 0.1}``, flattens to ``augment.vtlp.max_warp``), so that a group
-    that set it reads ``augment.vtlp={"max_warp": 0.1}`` beside the groups where it is null;
+    ``augment.specaugment={time_masks: 2}``, flattens to ``augment.specaugment.time_masks``), so
+    that a group that set it reads ``augment.specaugment={"time_masks": 2}`` beside the groups
+    where it is null;
     None where it has none."""
     head = key + "."
     sub = {k[len(head):]: json.loads(v) for k, v in setting.items() if k.startswith(head)}

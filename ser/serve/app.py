@@ -6,6 +6,9 @@ Routes (JSON everywhere, errors as ``{"error": "<one paragraph>", "status": <cod
   the JSON of ``python -m ser.predict output=json`` (blocks, whole-recording emotion, timeline);
 - ``WS /stream?rate=16000&format=s16le|f32le[&hop=0.25]``: binary frames of mono PCM -> one
   JSON message per hop, as ``ser.listen`` prints; every connection has its own ring buffer;
+- both take ``min_confidence`` (a form field or query parameter on /predict, a query parameter
+  on /stream; the server's ``min_confidence`` when absent): a window or block whose top
+  probability is below it is labelled ``unsure``, its probabilities kept;
 - ``GET /health``, ``GET /model`` (classes, rate, window, hop, the limits, the file and run
   it came from);
 - ``GET /`` the live page (``ser/serve/static``), ``/docs`` the OpenAPI page (its scripts
@@ -15,9 +18,10 @@ Who may call them: :mod:`ser.serve.access` (Host, Origin, token). What one call 
 :mod:`ser.serve.limits`. An upload is classified from the request's own spooled body, decoded
 once, in the inference pool (never on the event loop, never in the threads that answer
 ``/health``); a bad one gets 400, 413 (bytes or ``max_seconds``) or 422, a full queue 503 with
-``Retry-After``. A stream with bad settings gets one ``{"error"}`` message and close code 1008
-after the handshake; a frame holding too much audio 1009, too many streams 1013, no audio for
-``idle_s`` seconds 1008, non-finite samples 1003. No client-supplied path is ever opened.
+``Retry-After``; a bad ``min_confidence`` 422. A stream with bad settings (``min_confidence``
+included) gets one ``{"error"}`` message and close code 1008 after the handshake; a frame
+holding too much audio 1009, too many streams 1013, no audio for ``idle_s`` seconds 1008,
+non-finite samples 1003. No client-supplied path is ever opened.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Iterable
 
-from fastapi import File, Request, UploadFile, WebSocket
+from fastapi import File, Form, Request, UploadFile, WebSocket
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -45,7 +49,8 @@ from ser.inference.recordings import predict_upload
 from ser.serve.access import Access, Guard, subprotocol
 from ser.serve.limits import (BodyTooLarge, InferencePool, Limits, StreamPool, UploadLimit,
                               give_back_memory)
-from ser.serve.streaming import StreamOverflow, StreamSession, check_stream_settings, stream_settings
+from ser.serve.streaming import (StreamOverflow, StreamSession, check_stream_settings,
+                                 min_confidence_setting, stream_settings)
 
 STATIC = resources.files("ser.serve") / "static"
 LOG = logging.getLogger("ser.serve")
@@ -59,9 +64,11 @@ def error_body(status: int, message: str) -> tuple[int, bytes]:
     return status, json.dumps({"error": message, "status": status}).encode()
 
 
-def model_info(predictor, hop_s: float, gate=None, limits: Limits | None = None) -> dict:
-    """What ``GET /model`` says: classes, rates and lengths (Hz, s), the limits, and where the
-    model came from (file and run folder names only: the server's own paths stay private)."""
+def model_info(predictor, hop_s: float, gate=None, limits: Limits | None = None,
+               min_confidence: float | None = None) -> dict:
+    """What ``GET /model`` says: classes, rates and lengths (Hz, s), the speech gate and the
+    default abstention threshold, the limits, and where the model came from (file and run
+    folder names only: the server's own paths stay private)."""
     path = getattr(predictor, "path", None)
     kind = "onnx" if path is not None and Path(path).suffix.lower() == ".onnx" else "checkpoint"
     run = None
@@ -74,6 +81,7 @@ def model_info(predictor, hop_s: float, gate=None, limits: Limits | None = None)
             "block_seconds": float(predictor.block_seconds), "kind": kind,
             "model_file": Path(path).name if path is not None else None, "run": run,
             "speech_gate": None if gate is None else gate.describe(),
+            "min_confidence": min_confidence,
             "limits": (limits or Limits()).describe()}
 
 
@@ -87,18 +95,21 @@ def upload_name(filename: str | None) -> str:
 
 def create_app(predictor, token: str | None = None, max_upload_mb: float = 20.0,
                hop_s: float = 0.25, gate=None, allowed_origins: Iterable[str] = (),
-               allowed_hosts: Iterable[str] = (), **limits) -> FastAPIOffline:
+               allowed_hosts: Iterable[str] = (), min_confidence: float | None = None,
+               **limits) -> FastAPIOffline:
     """The application around one loaded ``predictor`` (see :mod:`ser.inference.predictor`);
     ``gate`` (a :class:`~ser.inference.speech_gate.SpeechGate` or None) marks windows and
-    blocks without enough speech ``no speech`` in /predict and /stream. ``limits``: the other
+    blocks without enough speech ``no speech`` in /predict and /stream; ``min_confidence``
+    (0-1, None: off) is the abstention threshold of a request that sets none. ``limits``: the other
     fields of :class:`~ser.serve.limits.Limits` (``max_seconds``, ``workers``, ``queue``,
     ``max_streams``, ``idle_s``, ``stream_buffer_s``)."""
     settings = Limits(max_upload_mb=max_upload_mb, **limits).resolved()
     check_stream_settings(int(predictor.sample_rate), "s16le", hop_s)
+    min_confidence = min_confidence_setting(None if min_confidence is None else str(min_confidence), None)
     app = FastAPIOffline(title="ser: speech emotion recognition", redoc_url=None,
                          description="Emotions of recordings (POST /predict) and of live audio "
                                      "(WS /stream); the live page is at /.", version="0.1.0")
-    info = model_info(predictor, hop_s, gate, settings)
+    info = model_info(predictor, hop_s, gate, settings, min_confidence)
     uploads = InferencePool(settings.workers, settings.queue)
     streams = StreamPool(settings.max_streams)
     app.state.uploads, app.state.streams, app.state.limits = uploads, streams, settings
@@ -139,14 +150,15 @@ def create_app(predictor, token: str | None = None, max_upload_mb: float = 20.0,
     async def model() -> dict:
         return {**info, "busy": {"uploads": uploads.admitted, "streams": streams.open}}
 
-    def classify(upload, name: str) -> tuple[int, bytes]:
+    def classify(upload, name: str, threshold: float | None) -> tuple[int, bytes]:
         """On an inference worker: ``(status, JSON body)`` of one upload."""
         upload.seek(0, 2)
         if upload.tell() == 0:
             return error_body(400, f"The uploaded file {name!r} is empty: send a recording.")
         upload.seek(0)
         try:
-            result = predict_upload(predictor, upload, name, hop_s, gate, settings.max_seconds)
+            result = predict_upload(predictor, upload, name, hop_s, gate, settings.max_seconds,
+                                    min_confidence=threshold)
             return 200, json.dumps(result, allow_nan=False).encode()
         except AudioTooLong as exc:
             return error_body(413, str(exc))
@@ -157,7 +169,18 @@ def create_app(predictor, token: str | None = None, max_upload_mb: float = 20.0,
             give_back_memory()  # the recording's arrays are free: memory returns to where it was
 
     @app.post("/predict")
-    async def predict(file: UploadFile = File(..., description="a recording (wav, flac, ogg, mp3)")):
+    async def predict(request: Request,
+                      file: UploadFile = File(..., description="a recording (wav, flac, ogg, mp3)"),
+                      min_confidence: str | None = Form(
+                          None, description="a window or block whose top probability is below this "
+                          "(above 0, below 1) is labelled unsure; also a query parameter; absent: "
+                          "the server's min_confidence")):
+        try:
+            threshold = min_confidence_setting(
+                min_confidence if min_confidence not in (None, "")
+                else request.query_params.get("min_confidence"), info["min_confidence"])
+        except SerError as exc:
+            return error(422, str(exc))
         if not uploads.try_admit():
             wait = uploads.retry_after()
             return error(503, f"The server is busy: {uploads.admitted} recordings are being "
@@ -165,7 +188,7 @@ def create_app(predictor, token: str | None = None, max_upload_mb: float = 20.0,
                               f"queue={uploads.capacity - uploads.workers}). Try again in {wait} s.",
                          headers={"Retry-After": str(wait)})
         status, body = await asyncio.wrap_future(uploads.submit(classify, file.file,
-                                                                upload_name(file.filename)))
+                                                                upload_name(file.filename), threshold))
         return Response(body, status_code=status, media_type="application/json")
 
     async def close(ws: WebSocket, code: int, message: str) -> None:
@@ -186,7 +209,10 @@ def create_app(predictor, token: str | None = None, max_upload_mb: float = 20.0,
             await ws.accept(subprotocol=subprotocol(ws.scope.get("subprotocols") or ()))
             try:
                 rate, fmt, hop = stream_settings(ws.query_params, int(predictor.sample_rate), hop_s)
-                session = StreamSession(predictor, rate, fmt, None, hop, gate, settings.stream_buffer_s)
+                threshold = min_confidence_setting(ws.query_params.get("min_confidence"),
+                                                   info["min_confidence"])
+                session = StreamSession(predictor, rate, fmt, None, hop, gate, settings.stream_buffer_s,
+                                        threshold)
             except SerError as exc:
                 await close(ws, 1008, str(exc))
                 return

@@ -10,7 +10,9 @@ however long the stream runs, and dropping the session frees it.
 What a client may ask for is bounded, so that no stream costs more than a few times the
 default's work or memory: a sample rate of 8-192 kHz (:data:`RATE_RANGE`), a hop of 0.05-5 s
 (:data:`HOP_RANGE`: at most 20 network runs per second of audio), and frames holding at most
-``max_buffer_s`` seconds of audio (:class:`StreamOverflow` beyond it).
+``max_buffer_s`` seconds of audio (:class:`StreamOverflow` beyond it). A client may also set
+its own abstention threshold, ``min_confidence`` (:func:`min_confidence_setting`): a window whose
+top probability is below it is labelled ``unsure``.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from ser.audio.io import MAX_ABS, MAX_RATE, MIN_RATE
 from ser.errors import SerError
 from ser.inference.ring import Ring
 from ser.inference.speech_gate import NO_SPEECH
-from ser.inference.windows import window_samples
+from ser.inference.windows import parse_min_confidence, window_label, window_samples
 
 FORMATS = {"s16le": ("<i2", 32768.0), "f32le": ("<f4", 1.0)}  # numpy dtype, full scale
 RATE_RANGE = (MIN_RATE, MAX_RATE)   # Hz a stream may be sent at, as a recording's header
@@ -83,6 +85,15 @@ def stream_settings(query: Mapping[str, str], model_rate: int, default_hop: floa
     return rate, fmt, hop
 
 
+def min_confidence_setting(text: str | None, default: float | None) -> float | None:
+    """A request's ``min_confidence`` (a query parameter or form field): absent or empty, the
+    server's ``default``; ``none``: no threshold; else a probability above 0 and below 1.
+    SerError of one line for anything else (0, 1, nan, text)."""
+    if text is None or not str(text).strip():
+        return default
+    return parse_min_confidence(str(text))
+
+
 class StreamSession:
     """Classify the last ``window_s`` seconds every ``hop_s`` seconds of one byte stream.
 
@@ -92,12 +103,13 @@ class StreamSession:
     dBFS of the hop's samples) for a level meter. With a speech ``gate``
     (:class:`~ser.inference.speech_gate.SpeechGate`) each result has ``speech`` (the window's
     share, 0-1), and a window with too little is labelled ``no speech`` with
-    ``probabilities`` None, without running the network.
+    ``probabilities`` None, without running the network. With ``min_confidence`` (0-1), a
+    window whose top probability is below it is labelled ``unsure``, its probabilities kept.
     """
 
     def __init__(self, predictor, rate: int | None = None, fmt: str = "s16le",
                  window_s: float | None = None, hop_s: float = 0.25, gate=None,
-                 max_buffer_s: float = DEFAULT_BUFFER_S):
+                 max_buffer_s: float = DEFAULT_BUFFER_S, min_confidence: float | None = None):
         self.predictor = predictor
         self.model_rate = int(predictor.sample_rate)
         self.rate = int(rate or self.model_rate)
@@ -111,6 +123,7 @@ class StreamSession:
         self.classes = list(predictor.classes)
         self.ring = Ring(self.window)
         self.gate = gate
+        self.min_confidence = min_confidence
         self.activity = gate.stream(self.window) if gate is not None else None
         self.frame = np.zeros((1, self.window), np.float32)
         self._odd = b""                               # bytes of a sample split across frames
@@ -168,6 +181,6 @@ class StreamSession:
         t0 = time.perf_counter()
         p = np.asarray(self.predictor.predict_blocks(self.frame), dtype=np.float64)[0]
         ms = 1000 * (time.perf_counter() - t0)
-        return {**item, "label": self.classes[int(p.argmax())],
+        return {**item, "label": window_label(p, self.classes, self.min_confidence),
                 "probabilities": {c: round(float(v), 5) for c, v in zip(self.classes, p)},
                 "latency_ms": round(ms, 2)}

@@ -19,14 +19,19 @@ from ser.models.calibration_metrics import ece_equal_width, nll
 
 def validation_logits(trainer, model, datamodule, ckpt_path: str | None = None
                       ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(N, C) raw logits and (N,) labels of every validation item, from one validation pass."""
+    """(N, C) raw logits and (N,) labels of every validation item, from one validation pass;
+    under DDP every process's items, each once (a collective: every process calls it), so
+    every process fits the same layer."""
+    from ser.models.module import gather_items
+
     model.validation_logits = []
     try:
         trainer.validate(model, datamodule=datamodule, ckpt_path=ckpt_path, verbose=False)
-        pairs = model.validation_logits
+        batches = model.validation_logits
     finally:
         model.validation_logits = None
-    return torch.cat([p[0] for p in pairs]), torch.cat([p[1] for p in pairs])
+    logits, labels, _, _ = gather_items(batches, key=(2, 3))   # an item: its block at one SNR
+    return logits, labels
 
 
 def fit_calibration(trainer, model, datamodule, ckpt_path: str | None = None) -> dict | None:
@@ -41,7 +46,9 @@ def fit_calibration(trainer, model, datamodule, ckpt_path: str | None = None) ->
     with torch.no_grad():
         after = torch.softmax(layer(logits), 1)
     if ckpt_path:
-        store_calibration(Path(ckpt_path), layer)
+        if trainer.is_global_zero:
+            store_calibration(Path(ckpt_path), layer)
+        trainer.strategy.barrier()   # the test loads the checkpoint only once it holds the layer
     return {"method": type(layer).__name__, "fitted": layer.describe(), "validation_items": int(len(labels)),
             "validation_nll": {"before": nll(before, labels), "after": nll(after, labels)},
             "validation_ece": {"before": ece_equal_width(before, labels),

@@ -9,6 +9,8 @@ const SPAN_S = 30;                       // seconds of history drawn
 
 const params = new URLSearchParams(location.hash.slice(1) || location.search.slice(1));
 const TOKEN = params.get("token");       // #token=... : sent as a bearer token (and to /stream)
+// #min_confidence=0.6 : sent to /stream and /predict (else the server's own threshold, if any)
+const MIN_CONFIDENCE = params.get("min_confidence");
 const $ = (id) => document.getElementById(id);
 
 let model = null;                        // GET /model
@@ -21,7 +23,22 @@ function headers() {
 }
 
 const NO_SPEECH = "no speech";  // the label of a window the speech gate found no speech in
-function colour(i) { return i < 0 ? "#98a2b3" : COLOURS[i % COLOURS.length]; }
+const UNSURE = "unsure";        // the label of a window whose top probability is below min_confidence
+const NO_SPEECH_COLOUR = "#98a2b3", NO_SPEECH_STRIP = "#d0d5dd";  // cool greys
+const UNSURE_COLOUR = "#a8957a", UNSURE_STRIP = "#d8cbb8";        // warm greys
+function colour(i) { return i < 0 ? NO_SPEECH_COLOUR : COLOURS[i % COLOURS.length]; }
+// the colour of a label: its class's, or the grey of no speech or of unsure
+function labelColour(label) {
+  if (label === UNSURE) return UNSURE_COLOUR;
+  if (label === NO_SPEECH) return NO_SPEECH_COLOUR;
+  return colour(model.classes.indexOf(label));
+}
+// the threshold in effect: the page's own (#min_confidence=), else the server's
+function threshold() {
+  const own = parseFloat(MIN_CONFIDENCE);
+  return Number.isFinite(own) ? own : model && model.min_confidence;
+}
+function topProbability(probs) { return Math.max(...Object.values(probs)); }
 
 function status(text, isError = false) {
   $("status").textContent = text;
@@ -39,10 +56,13 @@ async function loadModel() {
   $("window-s").textContent = model.window_s;
   $("hop-s").textContent = model.hop_s;
   $("legend").innerHTML = "";
-  model.classes.forEach((c, i) => {
+  const entries = model.classes.map((c, i) => [c, colour(i)]);
+  if (model.speech_gate) entries.push([NO_SPEECH, NO_SPEECH_STRIP]);
+  if (threshold()) entries.push([`${UNSURE} (below ${Math.round(100 * threshold())}%)`, UNSURE_STRIP]);
+  entries.forEach(([name, swatch]) => {
     const s = document.createElement("span");
-    s.textContent = c;
-    s.style.setProperty("--swatch", colour(i));
+    s.textContent = name;
+    s.style.setProperty("--swatch", swatch);
     $("legend").appendChild(s);
   });
   drawBands();
@@ -68,6 +88,7 @@ async function start() {
   // holds only the characters a sub-protocol may; else as ?token=
   const asProtocol = TOKEN && /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(TOKEN);
   const query = `rate=${model.sample_rate}&format=s16le` +
+    (MIN_CONFIDENCE ? `&min_confidence=${encodeURIComponent(MIN_CONFIDENCE)}` : "") +
     (TOKEN && !asProtocol ? `&token=${encodeURIComponent(TOKEN)}` : "");
   const ws = new WebSocket(`${scheme}://${location.host}/stream?${query}`,
                            asProtocol ? ["ser", `bearer.${TOKEN}`] : []);
@@ -103,13 +124,13 @@ function onHop(hop) {
   window.serHops.push(hop);
   hops.push(hop);
   while (hops.length && hops[0].time_s < hop.time_s - SPAN_S) hops.shift();
-  const i = model.classes.indexOf(hop.label);
   $("leading").textContent = hop.label;
-  $("leading").style.color = colour(i);
+  $("leading").style.color = labelColour(hop.label);
   $("leading").dataset.label = hop.label;
-  $("confidence").textContent = (hop.probabilities
-    ? `${Math.round(100 * hop.probabilities[hop.label])}% · `
-    : `${Math.round(100 * (hop.speech ?? 0))}% speech · `) +
+  const top = hop.probabilities ? Math.round(100 * topProbability(hop.probabilities)) : 0;
+  $("confidence").textContent = (!hop.probabilities
+    ? `${Math.round(100 * (hop.speech ?? 0))}% speech · `
+    : hop.label === UNSURE ? `top ${top}%, below ${Math.round(100 * threshold())}% · ` : `${top}% · `) +
     `${hop.time_s.toFixed(2)} s into the stream · ${hop.latency_ms.toFixed(0)} ms`;
   const level = hop.level_db ?? -100;
   $("level").style.width = `${Math.max(0, Math.min(100, (level + 60) / 60 * 100))}%`;
@@ -117,10 +138,11 @@ function onHop(hop) {
   drawBands();
 }
 
-// Stacked probabilities: one column per hop, classes bottom to top in model order.
+// Stacked probabilities: one column per hop, classes bottom to top in model order; an unsure
+// column keeps its probabilities beneath a veil of the unsure colour.
 function stackColumns(ctx, columns, x0, x1, t0, t1, height) {
   const scale = (x1 - x0) / (t1 - t0);
-  for (const { start, end, probs } of columns) {
+  for (const { start, end, probs, unsure } of columns) {
     let y = height;
     // whole pixels: fractional edges would leave light seams between neighbouring columns
     const left = Math.floor(x0 + (start - t0) * scale);
@@ -130,6 +152,12 @@ function stackColumns(ctx, columns, x0, x1, t0, t1, height) {
       ctx.fillRect(left, y - p * height, width, p * height + 0.5);
       y -= p * height;
     });
+    if (unsure) {
+      ctx.globalAlpha = 0.6;
+      ctx.fillStyle = UNSURE_STRIP;
+      ctx.fillRect(left, 0, width, height);
+      ctx.globalAlpha = 1;
+    }
   }
 }
 
@@ -158,7 +186,7 @@ function drawBands() {
     return;
   }
   const now = hops[hops.length - 1].time_s, hop = model.hop_s;
-  const columns = hops.map((m) => ({ start: m.time_s - hop, end: m.time_s,
+  const columns = hops.map((m) => ({ start: m.time_s - hop, end: m.time_s, unsure: m.label === UNSURE,
                                      probs: model.classes.map((c) => (m.probabilities ? m.probabilities[c] : 0)) }));
   stackColumns(ctx, columns, 0, w, now - SPAN_S, now, h);
   gridLines(ctx, w, h, now - SPAN_S, now, 10);
@@ -168,6 +196,7 @@ function drawBands() {
 async function sendFile(file) {
   const form = new FormData();
   form.append("file", file, file.name);
+  if (MIN_CONFIDENCE) form.append("min_confidence", MIN_CONFIDENCE);
   $("file-result").hidden = false;
   $("file-summary").textContent = `Classifying ${file.name}…`;
   $("file-summary").classList.remove("error");
@@ -185,34 +214,40 @@ async function sendFile(file) {
 
 function drawRecording(rec) {
   const whole = rec.recording, line = rec.timeline;
-  const pct = whole.probabilities ? `${Math.round(100 * whole.probabilities[whole.emotion])}%` : "no block with enough speech";
+  const top = whole.probabilities ? Math.round(100 * topProbability(whole.probabilities)) : 0;
+  const pct = !whole.probabilities ? "no block with enough speech"
+    : whole.emotion === UNSURE ? `top ${top}%, below ${Math.round(100 * whole.min_confidence)}%` : `${top}%`;
+  const shares = whole.unsure_share === undefined ? "" : `; ${Math.round(100 * whole.unsure_share)}% of its blocks ${UNSURE}` +
+    (whole.no_speech_share === undefined ? "" : `, ${Math.round(100 * whole.no_speech_share)}% ${NO_SPEECH}`);
   $("file-summary").innerHTML = "";
   const strong = document.createElement("strong");
   strong.textContent = whole.emotion;
-  strong.style.color = colour(model.classes.indexOf(whole.emotion));
+  strong.style.color = labelColour(whole.emotion);
   $("file-summary").append(`${rec.path}: ${rec.duration_s.toFixed(2)} s, overall `, strong,
-                           ` (${pct}), ${line.time_s.length} windows` + (line.note ? ` (${line.note})` : ""));
+                           ` (${pct}${shares}), ${line.time_s.length} windows` + (line.note ? ` (${line.note})` : ""));
   const end = Math.max(rec.duration_s, line.time_s.length ? line.time_s[line.time_s.length - 1] + line.window_s / 2 : 0);
   // clear stretches, as the PNG's top strip
   const strip = $("strip");
   strip.innerHTML = "";
   let at = 0;
-  const silent = (line.no_speech || []).map((s) => ({ ...s, emotion: NO_SPEECH, mean: null }));
+  const silent = (line.no_speech || []).map((s) => ({ ...s, emotion: NO_SPEECH, mean: null }))
+    .concat((line.unsure || []).map((s) => ({ ...s, emotion: UNSURE, mean: null })));
   for (const s of [...line.stretches, ...silent].sort((a, b) => a.start_s - b.start_s)) {
     if (s.start_s > at) strip.appendChild(gap((s.start_s - at) / end));
     const div = document.createElement("div");
-    if (s.emotion === NO_SPEECH) {
+    if (s.emotion === NO_SPEECH || s.emotion === UNSURE) {
       div.style.width = `${(100 * (s.end_s - s.start_s)) / end}%`;
-      div.style.background = "#d0d5dd";
-      div.style.color = "#344054";
-      if ((s.end_s - s.start_s) / end > 0.07) div.textContent = NO_SPEECH;
+      div.style.background = s.emotion === UNSURE ? UNSURE_STRIP : NO_SPEECH_STRIP;
+      div.style.color = s.emotion === UNSURE ? "#4d3f2c" : "#344054";
+      div.dataset.label = s.emotion;
+      if ((s.end_s - s.start_s) / end > 0.07) div.textContent = s.emotion;
       div.title = `${s.start_s}–${s.end_s} s`;
       strip.appendChild(div);
       at = s.end_s;
       continue;
     }
     div.style.width = `${(100 * (s.end_s - s.start_s)) / end}%`;
-    div.style.background = colour(model.classes.indexOf(s.emotion));
+    div.style.background = labelColour(s.emotion);
     if ((s.end_s - s.start_s) / end > 0.07) div.textContent = `${s.emotion} ${Math.round(100 * s.mean)}%`;
     div.title = `${s.start_s}–${s.end_s} s`;
     strip.appendChild(div);
@@ -228,6 +263,7 @@ function drawRecording(rec) {
   const columns = line.time_s.map((t, j) => ({
     start: j === 0 ? t - line.window_s / 2 : t - half,
     end: j === line.time_s.length - 1 ? t + line.window_s / 2 : t + half,
+    unsure: line.labels[j] === UNSURE,
     probs: model.classes.map((c) => (line.labels[j] === NO_SPEECH ? 0 : line.probabilities[c][j])),
   }));
   stackColumns(ctx, columns, 0, canvas.width, 0, end, canvas.height);
