@@ -26,16 +26,21 @@ EXPECTED_WARNINGS = (
 )
 
 
-def prepare_process() -> None:
+def prepare_process(threads: int | str | None = "auto") -> str:
     """What a command sets for its whole process, first thing, and importing ``ser`` does not:
     the C allocator keeps freed blocks for the next step (:mod:`ser.allocator`, before torch
-    allocates) and Lightning's warnings about what the LightningModule does on purpose are
-    silenced (:data:`EXPECTED_WARNINGS`)."""
+    allocates), torch's intra-op threads are this process's share of the cores
+    (:mod:`ser.cores`; ``threads``: a number, or ``auto``), and Lightning's warnings about what
+    the LightningModule does on purpose are silenced (:data:`EXPECTED_WARNINGS`). Returns the
+    line saying which threads it chose and why."""
     from ser.allocator import configure_allocator
+    from ser.cores import apply_threads
 
     configure_allocator()
+    chosen = apply_threads(threads)
     for message in EXPECTED_WARNINGS:
         warnings.filterwarnings("ignore", message=message)
+    return chosen
 
 
 def report_errors(fn: Callable[..., T]) -> Callable[..., T]:

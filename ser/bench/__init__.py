@@ -26,7 +26,10 @@ synthesiser otherwise):
 (j)     the speech detectors (``vad=silero|webrtc|energy``) on one core: ms per 1-s block and
         per 0.25-s live hop, and how often each calls real speech padded with silence and with
         room noise speech (:mod:`ser.bench.vad`; ``noise=DIR``, by default
-        ``../shared/data/noise/ambience`` when there; not by default).
+        ``../shared/data/noise/ambience`` when there; not by default);
+(k)     two trainings side by side on the demo corpus, with torch's old thread choice and with
+        ser's (:mod:`ser.cores`), against one alone: seconds per optimiser step
+        (:mod:`ser.bench.shared_cores`; run from the project folder; not by default).
 
 ``quick=true`` shrinks every size so that the whole run takes seconds and prints every figure
 (the tests run it). ``ser-bench --help`` lists every key.
@@ -147,6 +150,11 @@ def run(args: SimpleNamespace) -> None:
             report = serve_load(onnx, blocks_np.reshape(-1), args.sample_rate, streams, seconds,
                                 args.load_uploads or (4 if quick else 200))
         print(report.line(streams, seconds), flush=True)
+    if "k" in args.parts:
+        from ser.bench.shared_cores import shared_core_figures
+
+        for line in shared_core_figures(steps=30 if quick else 120):
+            print(line, flush=True)
     if "j" in args.parts:
         from ser.bench.vad import vad_figures
 

@@ -17,7 +17,7 @@ COUNT = optional(number(int, least=0))  # empty or 0: the part's own default
 SPEC = Spec("images/s and training speed against the usual ways; ONNX, cold start, the server "
             "under load, the speech detectors", (
     Key("quick", False, "tiny sizes, for tests (a few seconds)", switch),
-    Key("parts", "abcdef", "which parts to run, e.g. de (g-j are not in the default)"),
+    Key("parts", "abcdef", "which parts to run, e.g. de (g-k are not in the default)"),
     Key("blocks", None, "blocks for (b)/(c) (empty: 512)", COUNT),
     Key("reference_blocks", None, "blocks for (a) (empty: 48)", COUNT),
     Key("repeats", None, "timed runs per figure (empty: 5)", COUNT),

@@ -3,6 +3,8 @@ evaluate a checkpoint, summarise a sweep, or classify recordings (conf/evaluate.
 
 from __future__ import annotations
 
+import sys
+
 from omegaconf import DictConfig
 
 from ser.cli import prepare_process, report_errors
@@ -14,7 +16,7 @@ PATH_KEYS = ("ckpt", "sweep", "audio", "out_dir")
 @report_errors
 def evaluate(cfg: DictConfig) -> None:
     """Run the mode ``cfg`` asks for (see conf/evaluate.yaml)."""
-    prepare_process()
+    print(prepare_process(cfg.get("threads", "auto")), file=sys.stderr, flush=True)
     from ser.evaluation.evaluate_command import evaluate as run
 
     run(cfg)

@@ -16,7 +16,7 @@ PATH_KEYS = ("hydra.run.dir", "ckpt_path")
 @report_errors
 def train(cfg: DictConfig) -> float:
     """Train (or fit the baseline) on ``cfg``; the clean test set's weighted F1, for sweepers."""
-    prepare_process()
+    print(prepare_process(cfg.get("threads", "auto")), flush=True)
     if is_baseline_config(cfg.model):
         from ser.baseline.run import train_baseline as run
     else:

@@ -13,6 +13,7 @@ from pytorch_lightning.utilities import rank_zero_only
 
 from ser.configs import build
 from ser.training.calibration_fit import fit_calibration
+from ser.training.core_share import CoreShare
 from ser.errors import SerError
 from ser.models.checkpoints import check_classes, read_checkpoint
 from ser.models.module import EmotionClassifier
@@ -128,7 +129,7 @@ def train(cfg: DictConfig) -> dict:
     callbacks = build_callbacks(cfg.get("callbacks"), ckpt_dir, trainer_cfg, has_tracker=bool(logger))
     best, stop = callbacks.best, callbacks.stop
     trainer: pl.Trainer = build(trainer_cfg, precision=trainer_precision(cfg.trainer),
-                                      callbacks=callbacks.all, logger=logger,
+                                      callbacks=[*callbacks.all, CoreShare()], logger=logger,
                                       default_root_dir=str(run_dir), plugins=[AtomicCheckpointIO()])
     try:
         if logger:

@@ -1,0 +1,138 @@
+"""How many intra-op threads a command takes: its share of the cores, not all of them.
+
+torch starts one intra-op thread per core it sees, whatever else runs. Two trainings side by
+side on 2 cores then keep 4 busy threads on 2 cores, and each operation's threads wait for one
+another: a step took 5.1 s instead of 0.29 s. So each ser process records the threads it takes
+in one small file per user (``$TMPDIR/ser-cores-<uid>.json``, under a file lock), and a new one
+takes the cores its CPU affinity allows minus those that live ser processes already hold (at
+least one). The jobs of ``hydra/launcher=parallel`` each register as they start, so they split
+the machine without being told. ``OMP_NUM_THREADS`` (or a command's ``threads=``) decides
+instead where set. Threads that wait sleep rather than spin (``OMP_WAIT_POLICY=PASSIVE``, set
+before torch loads OpenMP unless the user set it), so a waiting thread leaves its core to the
+other process.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+_auto = False   # this process chose its threads itself (no number, no OMP_NUM_THREADS)
+REGISTRY = Path(tempfile.gettempdir()) / f"ser-cores-{os.getuid() if hasattr(os, 'getuid') else 0}.json"
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity; else the machine's count)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _update(change) -> dict[int, int]:
+    """Read the registry (dropping processes that ended), apply ``change`` to it, write it back,
+    all under an exclusive lock; returns what it held before the change."""
+    import fcntl
+
+    with open(REGISTRY.with_suffix(".lock"), "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            held = {int(k): int(v) for k, v in json.loads(REGISTRY.read_text()).items()}
+        except (OSError, ValueError, AttributeError):
+            held = {}
+        held = {pid: n for pid, n in held.items() if pid != os.getpid() and _alive(pid)}
+        after = change(dict(held))
+        tmp = REGISTRY.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(after))
+        os.replace(tmp, REGISTRY)
+    return held
+
+
+def choose_threads(requested: int | str | None = "auto") -> tuple[int, str]:
+    """(threads, why): ``requested`` if a number, else ``OMP_NUM_THREADS`` if set, else the
+    usable cores minus those other live ser processes hold (at least 1); registers the choice."""
+    if requested not in (None, "auto", ""):
+        n, why = max(1, int(requested)), f"threads={requested}"
+    elif os.environ.get("OMP_NUM_THREADS", "").isdigit():
+        n, why = max(1, int(os.environ["OMP_NUM_THREADS"])), f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}"
+    else:
+        n, why = 0, ""
+    cores = usable_cores()
+    pid = os.getpid()
+    global _auto
+    _auto = not n
+    if n:
+        _update(lambda held: {**held, pid: n})
+        return n, why
+    chosen = {}
+
+    def take(held: dict[int, int]) -> dict[int, int]:
+        busy = sum(held.values())
+        chosen["n"] = max(1, cores - busy)
+        chosen["why"] = (f"{cores} usable core(s), {busy} held by {len(held)} other ser process(es)"
+                         if held else f"{cores} usable core(s), no other ser process")
+        return {**held, pid: chosen["n"]}
+
+    try:
+        _update(take)
+    except (OSError, ImportError):  # no lockable temporary folder, or no fcntl: all cores
+        return cores, f"{cores} usable core(s) (the shared record of other processes is unavailable)"
+    atexit.register(release)
+    return chosen["n"], chosen["why"]
+
+
+def rebalance() -> int | None:
+    """Re-take this process's fair share, ``usable cores // live ser processes`` (at least 1),
+    when it chose its threads itself (``auto``): a run that started alone gives cores back when
+    a second one starts, and takes them again when it ends. Returns the new count if it changed."""
+    import torch
+
+    if os.environ.get("OMP_NUM_THREADS", "").isdigit() or not _auto:
+        return None
+    cores, pid, new = usable_cores(), os.getpid(), {}
+
+    def share(held: dict[int, int]) -> dict[int, int]:
+        new["n"] = max(1, cores // (1 + len(held)))
+        return {**held, pid: new["n"]}
+
+    try:
+        _update(share)
+    except (OSError, ImportError):
+        return None
+    if new["n"] == torch.get_num_threads():
+        return None
+    torch.set_num_threads(new["n"])
+    return new["n"]
+
+
+def release() -> None:
+    """Drop this process from the registry (at exit; a crashed one is dropped when next read)."""
+    try:
+        _update(lambda held: held)
+    except (OSError, ImportError):
+        pass
+
+
+def apply_threads(requested: int | str | None = "auto") -> str:
+    """Set torch's intra-op threads to :func:`choose_threads`; the line a command logs."""
+    if "torch" not in sys.modules:
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # read when torch loads OpenMP
+    import torch
+
+    n, why = choose_threads(requested)
+    torch.set_num_threads(n)
+    return f"Threads: {n} intra-op ({why})."

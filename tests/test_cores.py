@@ -1,0 +1,67 @@
+"""Each process takes its share of the cores: what other live ser processes hold is left."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+
+@pytest.fixture
+def registry(tmp_path, monkeypatch):
+    import ser.cores as cores
+
+    monkeypatch.setattr(cores, "REGISTRY", tmp_path / "ser-cores.json")
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(cores, "usable_cores", lambda: 4)
+    return cores
+
+
+def test_a_process_takes_the_cores_others_do_not_hold(registry):
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        registry.REGISTRY.write_text(json.dumps({str(other.pid): 3, "999999999": 4}))  # the second is gone
+        n, why = registry.choose_threads("auto")
+        assert n == 1 and "3 held by 1 other" in why
+        held = json.loads(registry.REGISTRY.read_text())
+        assert held == {str(other.pid): 3, str(__import__("os").getpid()): 1}
+    finally:
+        other.kill()
+        other.wait()
+    n, _ = registry.choose_threads("auto")   # the other process ended: all four cores
+    assert n == 4
+    registry.release()
+    assert json.loads(registry.REGISTRY.read_text()) == {}
+
+
+def test_a_number_or_omp_num_threads_decides(registry, monkeypatch):
+    assert registry.choose_threads(3) == (3, "threads=3")
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    assert registry.choose_threads("auto") == (2, "OMP_NUM_THREADS=2")
+    registry.release()
+
+
+def test_a_run_that_chose_its_threads_gives_cores_back_when_another_starts(registry):
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        n, _ = registry.choose_threads("auto")
+        torch.set_num_threads(n)
+        assert n == 4
+        other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+        try:
+            held = json.loads(registry.REGISTRY.read_text())
+            registry.REGISTRY.write_text(json.dumps({**held, str(other.pid): 2}))
+            assert registry.rebalance() == 2 and torch.get_num_threads() == 2   # 4 cores, 2 processes
+        finally:
+            other.kill()
+            other.wait()
+        assert registry.rebalance() == 4   # alone again
+        registry.choose_threads(1)   # a number: rebalancing leaves it alone
+        assert registry.rebalance() is None
+    finally:
+        registry.release()
+        torch.set_num_threads(before)
