@@ -67,3 +67,13 @@ def test_vector_scaling_fits_a_per_class_bias():
     assert nll(torch.softmax(layer(shifted), 1), labels) < nll(torch.softmax(shifted, 1), labels)
     bias = layer.bias - layer.bias.mean()
     assert float(bias[0] - bias[3]) == pytest.approx(-2.5, abs=0.3)
+
+
+def test_a_calibration_target_that_is_no_calibrator_is_refused():
+    from ser.errors import SerError
+    from ser.models.builders import build_calibration
+
+    assert isinstance(build_calibration({"_target_": "ser.models.calibration.VectorScaling"}, 4), VectorScaling)
+    assert build_calibration({}, 4) is None
+    with pytest.raises(SerError, match="Calibrator protocol"):
+        build_calibration({"_target_": "torch.nn.Identity"}, 4)

@@ -54,24 +54,31 @@ top_db: 60.0
 """
 
 
+def plug_in(tmp_path, monkeypatch, module: str, code: str, yaml_file: str, yaml: str, overrides: list[str]):
+    """What a user adds, and nothing else: ``module``.py (on the import path) and one YAML at
+    ``yaml_file`` in a copy of conf/; returns train.py's config with ``overrides``."""
+    from hydra import compose, initialize_config_dir
+
+    (tmp_path / "code").mkdir()
+    (tmp_path / "code" / f"{module}.py").write_text(textwrap.dedent(code))
+    monkeypatch.syspath_prepend(str(tmp_path / "code"))
+    shutil.copytree(REPO / "conf", tmp_path / "conf")
+    (tmp_path / "conf" / yaml_file).write_text(yaml)
+    monkeypatch.setenv("SER_CONF", str(tmp_path / "conf"))
+    with initialize_config_dir(config_dir=str(tmp_path / "conf"), version_base="1.3"):
+        return compose(config_name="train", overrides=overrides)
+
+
 def test_a_new_front_end_is_one_file_and_one_yaml_and_exports_with_parity(tmp_path, monkeypatch):
     pytest.importorskip("onnxruntime")
-    from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
     from ser.export import export_onnx
     from ser.inference.onnx_predictor import OnnxPredictor
     from ser.models.module import EmotionClassifier
 
-    (tmp_path / "code").mkdir()
-    (tmp_path / "code" / "linear_db.py").write_text(textwrap.dedent(FRONT_END))
-    monkeypatch.syspath_prepend(str(tmp_path / "code"))
-    shutil.copytree(REPO / "conf", tmp_path / "conf")
-    (tmp_path / "conf" / "features" / "linear_db.yaml").write_text(FRONT_END_YAML)
-    monkeypatch.setenv("SER_CONF", str(tmp_path / "conf"))
-
-    with initialize_config_dir(config_dir=str(tmp_path / "conf"), version_base="1.3"):
-        cfg = compose(config_name="train", overrides=[*FAST, "features=linear_db", "model=alexnet"])
+    cfg = plug_in(tmp_path, monkeypatch, "linear_db", FRONT_END, "features/linear_db.yaml", FRONT_END_YAML,
+                  [*FAST, "features=linear_db", "model=alexnet"])
     plain = lambda node: OmegaConf.to_container(node, resolve=True)  # noqa: E731
     classes = ["anger", "happiness", "neutral", "sadness"]
     torch.manual_seed(0)
@@ -147,7 +154,6 @@ data:
 
 def test_a_new_test_set_kind_is_one_file_and_one_yaml_and_reports_read_it(tmp_path, monkeypatch):
     import pytorch_lightning as pl
-    from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
     from ser.configs import build
@@ -155,15 +161,9 @@ def test_a_new_test_set_kind_is_one_file_and_one_yaml_and_reports_read_it(tmp_pa
     from ser.set_names import is_own_set, recorded_test_sets
     from ser.training.run_files import run_record
 
-    (tmp_path / "code").mkdir()
-    (tmp_path / "code" / "phone_band.py").write_text(textwrap.dedent(TEST_SET_KIND))
-    monkeypatch.syspath_prepend(str(tmp_path / "code"))
-    shutil.copytree(REPO / "conf", tmp_path / "conf")
-    (tmp_path / "conf" / "experiment" / "phone.yaml").write_text(TEST_SET_YAML)
     monkeypatch.setenv("SER_CACHE", str(tmp_path / "cache"))
-    with initialize_config_dir(config_dir=str(tmp_path / "conf"), version_base="1.3"):
-        cfg = compose(config_name="train", overrides=[*FAST, "logger=none", "experiment=phone",
-                                                      "data.test_snrs=[0]"])
+    cfg = plug_in(tmp_path, monkeypatch, "phone_band", TEST_SET_KIND, "experiment/phone.yaml", TEST_SET_YAML,
+                  [*FAST, "logger=none", "experiment=phone", "data.test_snrs=[0]"])
     data = build(cfg.data, verbose=False)
     data.setup("test")
     assert data.test_set_names == ["clean", "0dB", "phone"]

@@ -55,9 +55,8 @@ def evaluate_checkpoint(path: str | Path, group_choices: Mapping[str, str] | Non
     if "calibration" in (group_choices or {}) and hasattr(run, "calibrate"):
         run.calibrate = cfg.get("calibration")  # e.g. calibration=temperature: fitted on its validation part
     metrics, predictions = run.score(datamodule, cfg, out_dir, verbose)
-    result = write_evaluation(out_dir, run.path, str(cfg.run_name), run.classes or list(datamodule.classes),
-                              changes, metrics, predictions, calibration=getattr(run, "calibration", None))
-    return result
+    return write_evaluation(out_dir, run.path, str(cfg.run_name), run.classes or list(datamodule.classes),
+                            changes, metrics, predictions, calibration=getattr(run, "calibration", None))
 
 
 def write_evaluation(out_dir: Path, checkpoint: Path, run_name: str, classes: list[str],

@@ -13,6 +13,7 @@ from torch import nn
 
 from ser.configs import build, locate
 from ser.errors import SerError
+from ser.models.calibration import Calibrator
 from ser.models.network import MEMBERS, Network
 
 
@@ -30,7 +31,12 @@ def build_calibration(node: dict | None, num_classes: int) -> nn.Module | None:
     or None for ``calibration=none``, an empty node, or a checkpoint from before calibration."""
     if not node or not node.get("_target_"):
         return None
-    return build(node, num_classes=num_classes)
+    layer = build(node, num_classes=num_classes)
+    if not isinstance(layer, nn.Module) or not isinstance(layer, Calibrator):
+        raise SerError(f"calibration._target_ {node['_target_']} built a {type(layer).__name__}, which is not "
+                       "an nn.Module with fit(logits, labels), describe() and a `fitted` buffer (the "
+                       "Calibrator protocol, ser/models/calibration.py).")
+    return layer
 
 
 def build_network(model: dict, num_classes: int) -> nn.Module:

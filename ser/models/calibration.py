@@ -13,20 +13,25 @@ YAML in conf/calibration/.
 
 from __future__ import annotations
 
+from typing import Protocol, runtime_checkable
+
 import torch
 from torch import nn
 
 
-class Calibrator(nn.Module):
-    """The interface: ``forward(logits)`` and ``fit(logits, labels)``; ``describe()`` for logs."""
+@runtime_checkable
+class Calibrator(Protocol):
+    """The extension point: an ``nn.Module`` whose ``forward`` maps (B, C) logits to (B, C)
+    logits, whose ``fit`` sets its buffers from validation logits and labels (and ``fitted`` to
+    true), and whose ``describe`` says what it fitted, for run.json."""
 
     fitted: torch.Tensor
 
-    def fit(self, logits: torch.Tensor, labels: torch.Tensor) -> None:  # pragma: no cover
-        raise NotImplementedError
+    def __call__(self, logits: torch.Tensor) -> torch.Tensor: ...
 
-    def describe(self) -> str:  # pragma: no cover
-        raise NotImplementedError
+    def fit(self, logits: torch.Tensor, labels: torch.Tensor) -> None: ...
+
+    def describe(self) -> str: ...
 
 
 def _minimise_nll(params: list[torch.Tensor], calibrated, logits: torch.Tensor, labels: torch.Tensor,
@@ -45,7 +50,7 @@ def _minimise_nll(params: list[torch.Tensor], calibrated, logits: torch.Tensor, 
     optimiser.step(closure)
 
 
-class TemperatureScaling(Calibrator):
+class TemperatureScaling(nn.Module):
     """logits / T with one temperature T > 0 (T > 1 softens an over-confident model)."""
 
     def __init__(self, num_classes: int = 4) -> None:
@@ -67,7 +72,7 @@ class TemperatureScaling(Calibrator):
         return f"temperature {float(self.temperature):.3f}"
 
 
-class VectorScaling(Calibrator):
+class VectorScaling(nn.Module):
     """logits x w + b with a scale and a bias per class (lightly L2-regularised towards none)."""
 
     def __init__(self, num_classes: int = 4, l2: float = 1e-3) -> None:

@@ -129,16 +129,16 @@ def calibration_figure(pred: Predictions, path: Path, title: str, test_sets: lis
     return path
 
 
-def group_calibration(groups, out_dir: Path, n_boot: int = 1000, seed: int = 0
-                      ) -> tuple[dict[str, dict], list[str]]:
+def group_calibration(groups, predictions: dict[str, Predictions | None], out_dir: Path,
+                      n_boot: int = 1000, seed: int = 0) -> tuple[dict[str, dict], list[str]]:
     """Each group's :func:`pooled_calibration` and its figure (own-corpus test sets) in
-    ``out_dir/calibration_<group>.png``; groups without predictions are left out."""
-    from ser.reporting.pooled import group_predictions
+    ``out_dir/calibration_<group>.png``, from its pooled ``predictions`` (by label; groups
+    without them are left out)."""
     from ser.set_names import is_own_set
 
     pooled, figures = {}, []
     for group in groups:
-        pred, _ = group_predictions(group)
+        pred = predictions.get(group.label)
         if pred is None:
             continue
         pooled[group.label] = pooled_calibration(pred, n_boot, seed)

@@ -44,12 +44,13 @@ def group_predictions(group: RunGroup) -> tuple[Predictions | None, str]:
         return None, (f"{len(missing)} run(s) without {PREDICTIONS_FILE} (e.g. {missing[0]}); "
                       f"`evaluate.py ckpt=RUN` writes one")
     pred = Predictions.concat([read_predictions(Path(r.path) / PREDICTIONS_FILE) for r in group.runs])
+    recorded = group.recorded_test_sets
     for test_set in np.unique(pred.test_set):
         items = pred.test_set == test_set
         keys = list(zip(pred.utterance[items], pred.block[items], pred.offset[items]))
         if len(set(keys)) == len(keys):
             continue
-        if not is_own_set(test_set, group.recorded_test_sets) and len(set(zip(keys, pred.fold[items]))) == len(keys):
+        if not is_own_set(test_set, recorded) and len(set(zip(keys, pred.fold[items]))) == len(keys):
             pred.utterance[items] = [f"{u}@fold{f}" for u, f in zip(pred.utterance[items], pred.fold[items])]
         else:
             return None, (f"its folds test some blocks of {test_set} more than once, so their "
@@ -157,10 +158,12 @@ def headline_pairs(groups: Sequence[RunGroup]) -> list[tuple[str, str]]:
 
 
 def pooled_summary(groups: Sequence[RunGroup], n_boot: int = 1000, n_perm: int = 1000,
-                   seed: int = 0) -> dict[str, Any]:
+                   seed: int = 0, found: dict[str, tuple[Predictions | None, str]] | None = None
+                   ) -> dict[str, Any]:
     """Pooled statistics of every group that has predictions, and the paired comparisons of
-    every two comparable groups (JSON-ready)."""
-    found = {g.label: group_predictions(g) for g in groups}
+    every two comparable groups (JSON-ready). ``found``: each group's :func:`group_predictions`
+    where the caller has read them already."""
+    found = found if found is not None else {g.label: group_predictions(g) for g in groups}
     preds = {label: p for label, (p, _) in found.items()}
     by_label = {g.label: g for g in groups}
     pooled = {label: pooled_group(p, n_boot, seed, by_label[label].recorded_test_sets)

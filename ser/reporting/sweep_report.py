@@ -19,7 +19,8 @@ from ser.atomic import write_json_atomic, write_text_atomic
 from ser.errors import SerError
 from ser.reporting.figures import BarSeries, layer_weights_figure, regime_bar_figure
 from ser.reporting.calibration_report import calibration_markdown, group_calibration
-from ser.reporting.pooled import comparisons_markdown, draw_differences, pooled_markdown, pooled_summary
+from ser.reporting.pooled import (comparisons_markdown, draw_differences, group_predictions, pooled_markdown,
+                                  pooled_summary)
 from ser.reporting.split_plans import check_split_plans
 from ser.reporting.sweep_summary import (RunGroup, distinguishing_labels, find_runs,
                                          group_runs, summary_rows)
@@ -207,10 +208,12 @@ def summarise_sweep(sweep_dir: str | Path, ignore: Sequence[str], out_dir: str |
     out.mkdir(parents=True, exist_ok=True)
     figures = draw_regime_figures(groups, out, metric, regime_keys, paper_figures, model_keys)
     layers = draw_layer_weights(groups, out)
-    pooled = pooled_summary(groups, **dict(statistics or {}))
+    found = {g.label: group_predictions(g) for g in groups}   # each group's predictions.csv read once
+    pooled = pooled_summary(groups, **dict(statistics or {}), found=found)
     differences = draw_differences(pooled, out)
-    calibration, calibration_figures = group_calibration(groups, out, **{
-        k: v for k, v in dict(statistics or {}).items() if k in ("n_boot", "seed")})
+    calibration, calibration_figures = group_calibration(
+        groups, {label: pred for label, (pred, _) in found.items()}, out,
+        **{k: v for k, v in dict(statistics or {}).items() if k in ("n_boot", "seed")})
     summary = {"sweep": str(sweep_dir), "n_runs": len(runs), "metric": metric,
                "pooled": pooled, "differences_figure": str(differences) if differences else None,
                "groups": summary_rows(groups), "figures": figures, "layer_weights": layers,

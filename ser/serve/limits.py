@@ -104,36 +104,56 @@ class Limits:
                 "stream_buffer_s": r.stream_buffer_s}
 
 
+class Slots:
+    """At most ``capacity`` holders at once: :meth:`take` says whether one more fits (and counts
+    it), :meth:`give` frees one. Thread-safe; uploads and streams each keep one."""
+
+    def __init__(self, capacity: int):
+        self.capacity, self.taken = int(capacity), 0
+        self._lock = threading.Lock()
+
+    def take(self) -> bool:
+        with self._lock:
+            if self.taken >= self.capacity:
+                return False
+            self.taken += 1
+            return True
+
+    def give(self) -> None:
+        with self._lock:
+            self.taken -= 1
+
+
 class InferencePool:
     """``workers`` threads and a count of the jobs admitted (running or waiting), at most
     ``workers + queue``. :meth:`try_admit` says whether one more fits; an admitted job is
     :meth:`submit`-ted and counts until it has run, even when its client has gone."""
 
     def __init__(self, workers: int, queue: int, name: str = "ser-inference"):
-        self.workers, self.capacity = int(workers), int(workers) + int(queue)
+        self.workers = int(workers)
+        self.slots = Slots(self.workers + int(queue))
         self.executor = ThreadPoolExecutor(self.workers, thread_name_prefix=name)
         self._lock = threading.Lock()
-        self._admitted = 0
         self._mean_s = 1.0  # running mean of a job's seconds, for Retry-After
 
     @property
+    def capacity(self) -> int:
+        return self.slots.capacity
+
+    @property
     def admitted(self) -> int:
-        return self._admitted
+        return self.slots.taken
 
     def try_admit(self) -> bool:
-        with self._lock:
-            if self._admitted >= self.capacity:
-                return False
-            self._admitted += 1
-            return True
+        return self.slots.take()
 
     def submit(self, fn, *args) -> Future:
         """Run ``fn(*args)`` on a worker (after :meth:`try_admit` said yes)."""
         started = time.monotonic()
 
         def done(_: Future) -> None:
+            self.slots.give()
             with self._lock:
-                self._admitted -= 1
                 self._mean_s = 0.8 * self._mean_s + 0.2 * (time.monotonic() - started)
         try:
             future = self.executor.submit(fn, *args)
@@ -145,7 +165,7 @@ class InferencePool:
 
     def retry_after(self) -> int:
         """Seconds a refused client should wait: the queue's length in mean jobs, 1 to 120."""
-        waiting = self._mean_s * self._admitted / self.workers
+        waiting = self._mean_s * self.slots.taken / self.workers
         return int(min(120, max(1, math.ceil(waiting))))
 
     def shutdown(self) -> None:
@@ -157,21 +177,22 @@ class StreamPool:
     one thread per core, apart from the uploads' workers."""
 
     def __init__(self, max_streams: int, threads: int | None = None):
-        self.capacity = int(max_streams)
+        self.slots = Slots(max_streams)
         self.executor = ThreadPoolExecutor(threads or cores(), thread_name_prefix="ser-stream")
-        self._lock = threading.Lock()
-        self.open = 0
+
+    @property
+    def capacity(self) -> int:
+        return self.slots.capacity
+
+    @property
+    def open(self) -> int:
+        return self.slots.taken
 
     def try_enter(self) -> bool:
-        with self._lock:
-            if self.open >= self.capacity:
-                return False
-            self.open += 1
-            return True
+        return self.slots.take()
 
     def leave(self) -> None:
-        with self._lock:
-            self.open -= 1
+        self.slots.give()
 
     def shutdown(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
