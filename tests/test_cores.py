@@ -65,3 +65,39 @@ def test_a_run_that_chose_its_threads_gives_cores_back_when_another_starts(regis
     finally:
         registry.release()
         torch.set_num_threads(before)
+
+
+def test_waiting_threads_sleep_only_where_threads_exceed_the_free_cores(registry):
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        registry.REGISTRY.write_text(json.dumps({str(other.pid): 4}))
+        assert registry.choose_threads("auto")[0] == 1 and registry._crowded   # others hold all 4
+        registry.REGISTRY.write_text(json.dumps({str(other.pid): 3}))
+        assert registry.choose_threads("auto")[0] == 1 and not registry._crowded   # 1 + 3 fit
+        assert registry.choose_threads(2) and registry._crowded   # a forced 2 beside 3 do not
+    finally:
+        other.kill()
+        other.wait()
+    assert registry.choose_threads("auto")[0] == 4 and not registry._crowded
+    registry.release()
+
+
+@pytest.mark.parametrize("others_hold_all", [False, True])
+def test_a_command_sets_the_wait_policy_before_torch_loads(tmp_path, others_hold_all):
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY")}
+    env["TMPDIR"] = str(tmp_path)
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        if others_hold_all:
+            (tmp_path / f"ser-cores-{os.getuid()}.json").write_text(json.dumps({str(other.pid): 64}))
+        code = ("import os; from ser.cores import apply_threads; line = apply_threads(); "
+                "print(os.environ.get('OMP_WAIT_POLICY')); print(line)")
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                             check=True).stdout.splitlines()
+    finally:
+        other.kill()
+        other.wait()
+    assert out[0] == ("PASSIVE" if others_hold_all else "None")
+    assert ("waiting threads sleep" in out[1]) == others_hold_all

@@ -220,3 +220,27 @@ def test_lite1_and_lite2_are_timms_and_their_wheels_load_exactly(variant):
     renamed = wheel_to_timm_names(state, [len(stage) for stage in ours.blocks])
     ours.load_state_dict(renamed, strict=True)
     assert compose([f"model={variant}"]).model.name == variant
+
+
+def test_dropout_and_stochastic_depth_act_only_while_training():
+    """``model.drop_rate`` / ``model.drop_path_rate``: the classifier's dropout and each residual
+    block's chance of skipping its branch (rising linearly to the rate at the deepest block);
+    at inference the network gives what it gave without them."""
+    from ser.models.efficientnet import ConvBlock, efficientnet_lite0
+
+    torch.manual_seed(0)
+    plain = efficientnet_lite0(pretrained=False, drop_rate=0.2, drop_path_rate=0.0)
+    torch.manual_seed(0)
+    regular = efficientnet_lite0(pretrained=False, drop_rate=0.5, drop_path_rate=0.3)
+    rates = [m.drop_path for m in regular.modules() if isinstance(m, ConvBlock) and m.has_skip]
+    assert rates == sorted(rates) and rates[-1] == pytest.approx(0.3) and rates[0] > 0
+    assert {m.p for m in regular.modules() if isinstance(m, torch.nn.Dropout)} == {0.5}
+    x = torch.randn(4, 3, 64, 101)
+    plain.eval(), regular.eval()
+    with torch.no_grad():
+        assert torch.equal(plain(x), regular(x))
+        regular.train()
+        torch.manual_seed(1)
+        first = regular(x)
+        torch.manual_seed(2)
+        assert not torch.allclose(first, regular(x))

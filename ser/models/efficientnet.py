@@ -160,12 +160,20 @@ class ConvBlock(nn.Module):
             self.add_module(norm_name, BatchNormAct(conv.out_channels, act=i < len(layers) - 1))
         self.order = [(conv_name, norm_name) for conv_name, norm_name, _ in layers]
         self.has_skip = skip
+        self.drop_path = 0.0   # stochastic depth: the chance that training skips the block's branch
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = x
         for conv_name, norm_name in self.order:
             y = getattr(self, norm_name)(getattr(self, conv_name)(y))
-        return y + x if self.has_skip else y
+        if not self.has_skip:
+            return y
+        if self.training and self.drop_path > 0.0:
+            # per example: the branch kept with chance 1 - p and scaled by 1 / (1 - p)
+            keep = 1.0 - self.drop_path
+            mask = torch.empty((y.shape[0],) + (1,) * (y.dim() - 1), dtype=y.dtype, device=y.device)
+            y = y * mask.bernoulli_(keep).div_(keep)
+        return y + x
 
 
 def depthwise_separable(channels_in: int, channels_out: int, kernel: int, stride: int) -> ConvBlock:
@@ -279,16 +287,38 @@ efficientnet_lite1_stages = lite_stage_builder("efficientnet_lite1")
 efficientnet_lite2_stages = lite_stage_builder("efficientnet_lite2")
 
 
+def regularise(net: nn.Module, drop_rate: float = IMAGENET_DROP_RATE,
+               drop_path_rate: float = 0.0) -> nn.Module:
+    """Set the dropout before the classifier to ``drop_rate`` and stochastic depth on the
+    residual blocks: the i-th of n blocks with a skip drops its branch with chance
+    ``drop_path_rate * i / n`` (EfficientNet's linear rule: deep blocks most). Both act only
+    while training, so the network and its exported graph infer as before."""
+    for module in net.modules():
+        if isinstance(module, nn.Dropout):
+            module.p = float(drop_rate)
+    skips = [m for m in net.modules() if isinstance(m, ConvBlock) and m.has_skip]
+    for i, block in enumerate(skips, start=1):
+        block.drop_path = float(drop_path_rate) * i / len(skips)
+    return net
+
+
 def efficientnet_lite(name: str = "efficientnet_lite0", num_classes: int = 4,
                      pretrained: bool | str | os.PathLike | None = False,
-                     trainable_from: str = "conv_stem", trunk_chunk: int = 32, **ignored) -> TransferNet:
+                     trainable_from: str = "conv_stem", trunk_chunk: int = 32,
+                     drop_rate: float = IMAGENET_DROP_RATE, drop_path_rate: float = 0.0,
+                     **ignored) -> TransferNet:
     """``conf/model/efficientnet_lite<N>.yaml`` -> the Lite variant ``name`` (a key of
-    ``LITE_VARIANTS``) cut at ``trainable_from`` (their ``_target_``). ``ignored`` takes the keys
-    meant for the LightningModule (``channels_last``, ``compile``)."""
-    return build_backbone(name, num_classes, pretrained, trainable_from, int(trunk_chunk))
+    ``LITE_VARIANTS``) cut at ``trainable_from`` (their ``_target_``), with the dropout and
+    stochastic depth of :func:`regularise`. ``ignored`` takes the keys meant for the
+    LightningModule (``channels_last``, ``compile``)."""
+    net = build_backbone(name, num_classes, pretrained, trainable_from, int(trunk_chunk))
+    return regularise(net, drop_rate, drop_path_rate)
 
 
 def efficientnet_lite0(num_classes: int = 4, pretrained: bool | str | os.PathLike | None = False,
-                       trainable_from: str = "conv_stem", trunk_chunk: int = 32, **ignored) -> TransferNet:
+                       trainable_from: str = "conv_stem", trunk_chunk: int = 32,
+                       drop_rate: float = IMAGENET_DROP_RATE, drop_path_rate: float = 0.0,
+                       **ignored) -> TransferNet:
     """Lite0: the ``_target_`` that conf/model/efficientnet_lite0.yaml and saved run configs name."""
-    return efficientnet_lite("efficientnet_lite0", num_classes, pretrained, trainable_from, trunk_chunk)
+    return efficientnet_lite("efficientnet_lite0", num_classes, pretrained, trainable_from,
+                             trunk_chunk, drop_rate, drop_path_rate)
