@@ -205,7 +205,7 @@ def test_bad_svm_settings_stop_with_one_paragraph():
 
 
 def test_a_baseline_is_drawn_beside_each_network_variant_it_shares_the_data_of():
-    from ser.reporting.sweep_report import MODEL_KEYS, regime_families
+    from ser.reporting.regime_figures import MODEL_KEYS, regime_families
     from ser.reporting.sweep_summary import FinishedRun, RunGroup, distinguishing_labels
 
     def group(settings: dict) -> RunGroup:
@@ -321,7 +321,8 @@ def test_a_list_of_sub_grids_gives_each_kernel_its_own_c_range():
     point recorded in run.json's selection; a malformed sub-grid is one clear error."""
     from omegaconf import OmegaConf
 
-    from ser.baseline.estimator import SvmBaseline, grid_points
+    from ser.baseline.estimator import SvmBaseline
+    from ser.baseline.svm_grid import grid_points
     from ser.errors import SerError
 
     grid = OmegaConf.create([{"kernel": ["rbf"], "C": [1.0, 10.0, 100.0]},

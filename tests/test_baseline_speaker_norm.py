@@ -13,7 +13,7 @@ import pytest
 
 
 def test_each_speaker_gets_mean_zero_and_std_one_and_a_single_block_gets_zeros():
-    from ser.baseline.estimator import speaker_standardise
+    from ser.baseline.speaker_norm import speaker_standardise
 
     rng = np.random.default_rng(0)
     speakers = np.array(["a"] * 6 + ["b"] * 5 + ["c"], dtype=object)
@@ -42,7 +42,8 @@ def test_each_speaker_gets_mean_zero_and_std_one_and_a_single_block_gets_zeros()
 
 
 def test_the_setting_parses_and_off_changes_nothing():
-    from ser.baseline.estimator import SvmBaseline, speaker_norm_setting
+    from ser.baseline.estimator import SvmBaseline
+    from ser.baseline.speaker_norm import speaker_norm_setting
     from ser.baseline.svm import MfccSvm
     from ser.errors import SerError
 

@@ -77,3 +77,43 @@ def test_a_calibration_target_that_is_no_calibrator_is_refused():
     assert build_calibration({}, 4) is None
     with pytest.raises(SerError, match="Calibrator protocol"):
         build_calibration({"_target_": "torch.nn.Identity"}, 4)
+
+
+def test_noise_aware_fit_recovers_a_temperature_that_follows_the_level_spread():
+    """Labels drawn from softmax(z / T(s)) with log T = 0.2 + 0.5 u (u: the standardised level
+    spread): the fit finds both numbers, and the spread is read off the image's frames."""
+    from ser.models.noise_calibration import NoiseAwareScaling, level_spread
+
+    g = torch.Generator().manual_seed(0)
+    n, classes = 40_000, 4
+    logits = 3 * torch.randn(n, classes, generator=g)
+    spread = 0.5 + torch.rand(n, generator=g)
+    u = (spread - spread.mean()) / spread.std()
+    t = (0.2 + 0.5 * u).exp()
+    labels = torch.multinomial(torch.softmax(logits / t[:, None], 1), 1, generator=g).squeeze(1)
+    layer = NoiseAwareScaling(classes, l2=0.0)
+    layer.fit(logits, labels, spread)
+    assert layer.log_temperature.tolist() == pytest.approx([0.2, 0.5], abs=0.05)
+    assert layer.scale.tolist() == pytest.approx([1.0] * classes, abs=0.05)
+    assert torch.allclose(layer.temperature(spread), t, rtol=0.1)
+    # frames of value 0..9 (mean over channels and rows): the 90th minus the 10th percentile
+    images = torch.arange(10.0).expand(2, 3, 5, 10).clone()
+    images[1] *= 2
+    assert level_spread(images).tolist() == pytest.approx([8.0 - 1.0, 16.0 - 2.0])
+
+
+def test_a_run_fits_the_noise_aware_layer_on_noisier_validation_copies(tmp_path):
+    """train.py calibration=noise_aware: the fit sees the validation part at its own conditions
+    and at fit_snrs (training noise), and run.json gives the NLL per condition."""
+    import json
+
+    from tests.conftest import FAST, run_script
+
+    done = run_script("train.py", [*FAST, "logger=none", "calibration=noise_aware",
+                                   "trainer.limit_val_batches=1.0", "calibration.fit_snrs=[0]",
+                                   f"hydra.run.dir={tmp_path / 'run'}"], cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    record = json.loads((tmp_path / "run" / "run.json").read_text())["calibration"]
+    assert record["method"] == "NoiseAwareScaling" and "temperature exp(" in record["fitted"]
+    conditions = record["validation_nll_by_condition"]["after"]
+    assert "0dB" in conditions and "clean" in conditions

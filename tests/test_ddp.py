@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from ser.data.block_dataset import EpochSampler
-from ser.models.module import gather_items
+from ser.models.gathering import gather_items
 from ser.errors import SerError
 from ser.training.runner import check_ddp_launcher
 from tests.conftest import FAST, compose, run_script

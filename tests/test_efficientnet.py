@@ -19,7 +19,8 @@ from torch import nn
 
 from ser.errors import SerError
 from ser.models.backbones import WEIGHT_SOURCES, PackageWeights, build_backbone
-from ser.models.efficientnet import LITE0_WHEEL, efficientnet_lite0_stages, wheel_to_timm_names
+from ser.models.efficientnet import LITE0_WHEEL, efficientnet_lite0_stages
+from ser.models.wheel_names import wheel_to_timm_names
 from tests.conftest import compose
 
 CAT_CLASSES = range(281, 286)  # ImageNet: tabby, tiger cat, Persian, Siamese, Egyptian cat
@@ -226,7 +227,8 @@ def test_dropout_and_stochastic_depth_act_only_while_training():
     """``model.drop_rate`` / ``model.drop_path_rate``: the classifier's dropout and each residual
     block's chance of skipping its branch (rising linearly to the rate at the deepest block);
     at inference the network gives what it gave without them."""
-    from ser.models.efficientnet import ConvBlock, efficientnet_lite0
+    from ser.models.efficientnet import efficientnet_lite0
+    from ser.models.lite_layers import ConvBlock
 
     torch.manual_seed(0)
     plain = efficientnet_lite0(pretrained=False, drop_rate=0.2, drop_path_rate=0.0)

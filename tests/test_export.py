@@ -159,3 +159,31 @@ def test_arguments_are_key_value_words_as_in_the_other_light_commands():
                            (["ckpt=run", "opset=new"], "opset= takes an integer")]:
         with pytest.raises(SerError, match=expected):
             parse(argv, SPEC, "ser.export")
+
+
+def test_a_calibration_that_reads_the_input_travels_in_the_graph(logmel_run, blocks, tmp_path, capsys):
+    """calibration=noise_aware: its temperature follows each block's level spread, computed
+    from the image inside the layer, so the ONNX graph (sort and gather) gives what the
+    checkpoint gives, and the context really moves the probabilities."""
+    from ser.evaluation.runs import find_checkpoint, load_classifier
+
+    ckpt = torch.load(find_checkpoint(logmel_run), map_location="cpu", weights_only=False)
+    ckpt["hyper_parameters"]["calibration"] = {"_target_": "ser.models.noise_calibration.NoiseAwareScaling"}
+    state = {k: v for k, v in ckpt["state_dict"].items() if not k.startswith("calibration.")}
+    state.update({"calibration.scale": torch.tensor([0.9, 1.1, 1.0, 0.8]),
+                  "calibration.bias": torch.tensor([0.1, -0.1, 0.0, 0.05]),
+                  "calibration.log_temperature": torch.tensor([0.1, 0.6]),
+                  "calibration.centre": torch.tensor(0.8), "calibration.spread_scale": torch.tensor(0.2),
+                  "calibration.fitted": torch.tensor(True)})
+    ckpt["state_dict"] = state
+    path = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    path.parent.mkdir(parents=True)
+    torch.save(ckpt, path)
+    out = tmp_path / "noise_aware.onnx"
+    code, err = export(path, out, capsys)
+    assert code == 0, err[-3000:]
+    model, _ = load_classifier(path)
+    check_parity(model, out, blocks)
+    calibrated = model.predict_blocks(blocks)
+    model.calibration.log_temperature[1] = 0.0   # the same layer, blind to the noise
+    assert not torch.allclose(calibrated, model.predict_blocks(blocks), atol=1e-4)

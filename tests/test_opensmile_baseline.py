@@ -85,7 +85,7 @@ def _dummy_scores():
 def test_the_svm_settings_are_chosen_on_validation_ua_from_the_configured_grid(runs):
     record = read(runs["first"], "run.json")
     selection = record["selection"]
-    from ser.baseline.estimator import grid_points, sub_grids
+    from ser.baseline.svm_grid import grid_points, sub_grids
 
     grid = compose(OVERRIDES).model.grids.egemaps
     parts = sub_grids(grid)
@@ -146,7 +146,8 @@ def test_each_feature_set_has_its_published_size_and_ignores_the_blocks_level(fe
 
 
 def test_the_grid_choice_is_the_validation_argmax_fitted_on_training_only():
-    from ser.baseline.estimator import SvmBaseline, grid_points, validation_ua
+    from ser.baseline.estimator import SvmBaseline, validation_ua
+    from ser.baseline.svm_grid import grid_points
 
     rng = np.random.default_rng(0)
     centres = rng.standard_normal((3, 6))

@@ -112,7 +112,7 @@ def within(seconds: float, fn, *args):
 
 @pytest.fixture(scope="module")
 def hour_flac() -> bytes:
-    from ser.bench.serve_load import silent_flac
+    from ser.bench.hostile_clients import silent_flac
 
     return silent_flac(3600.0, RATE)
 
@@ -135,7 +135,7 @@ def test_row1_an_hour_of_compressed_silence_is_refused_by_its_header(hour_flac):
     got = post(c, hour_flac, "hour.flac")
     assert got.status_code == 413 and "3600 s" in got.json()["error"] and "max_seconds" in got.json()["error"]
     assert time.perf_counter() - t0 < 5 and tiny.blocks == 0
-    from ser.bench.serve_load import silent_flac
+    from ser.bench.hostile_clients import silent_flac
 
     twenty = silent_flac(20.0, RATE)
     assert post(client(tiny, max_seconds=10), twenty, "twenty.flac").status_code == 413

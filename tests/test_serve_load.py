@@ -33,7 +33,8 @@ def test_eight_streams_and_uploads_at_once(onnx_model):  # noqa: F811
 
 
 def test_hostile_clients_beside_honest_ones(onnx_model):  # noqa: F811
-    from ser.bench.serve_load import Hostile, serve_load
+    from ser.bench.hostile_clients import Hostile
+    from ser.bench.serve_load import serve_load
 
     plan = Hostile(tiny_files=12, long_files=2, big_frames=2, one_sample_hops=2, idle_sockets=3,
                    crowd=40, full_files=3, idle_s=2.0)

@@ -119,7 +119,7 @@ def test_smoothing_averages_neighbours_and_keeps_rows_summing_to_one():
 
 
 def test_clear_stretches_are_runs_of_one_confident_leader():
-    from ser.inference.timeline import clear_stretches
+    from ser.inference.stretches import clear_stretches
 
     probs = np.array([[0.9, 0.1], [0.8, 0.2], [0.45, 0.55], [0.4, 0.6], [0.1, 0.9]])
     starts = np.arange(5) * 0.25

@@ -25,22 +25,15 @@ argmax can disagree with the SVM's prediction), adjusted where needed so that th
 always the SVM's own prediction (:func:`agree_with`): the block metrics score what the SVM
 predicts, and the probabilities only break ties between an utterance's block votes.
 
-**Per-speaker standardisation** (``speaker_norm``, off by default). Much of what separates
-block features is who speaks, not how: pitch level, vocal-tract length, microphone. The field
-commonly z-scores every feature with the mean and standard deviation of each speaker's own blocks
-before the classifier (:func:`speaker_standardise`), so that what is left is each block's
-departure from its speaker's habit. Statistics come from the blocks of the same speaker in the
-same part: training speakers from their training blocks, validation speakers from their
-validation blocks, and each test speaker from that speaker's own blocks of the one test set
-being scored (the 0 dB set's blocks for the 0 dB set). That uses the test speaker's unlabelled
-test audio at test time (transductive), as the field does; labels are never used. The global
-standardisation and the SVM then follow as without it. The caller (:mod:`ser.baseline.run`)
-knows the speakers and calls :meth:`SvmBaseline.normalise`; the fitted SVM itself is unchanged.
+**Per-speaker standardisation** (``speaker_norm``, off by default): each feature z-scored with
+the mean and std of its speaker's own blocks before the classifier; see
+:mod:`ser.baseline.speaker_norm` for why and where the statistics come from. The caller
+(:mod:`ser.baseline.run`) knows the speakers and calls :meth:`SvmBaseline.normalise`; the fitted
+SVM itself is unchanged.
 """
 
 from __future__ import annotations
 
-import itertools
 import time
 import warnings
 from typing import Any, Mapping, Sequence
@@ -50,87 +43,14 @@ import torch
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
-from sklearn.svm import SVC, LinearSVC
 
-from ser.baseline.gram_svm import GramLinearSVC, gram_matrix
+from ser.baseline.gram_svm import gram_matrix
+from ser.baseline.speaker_norm import speaker_norm_setting, speaker_standardise
+from ser.baseline.svm_grid import SVM_DEFAULTS, grid_points, make_svm, sub_grids
 from ser.errors import SerError
 from ser.models.metrics import block_metrics
 
-# The settings a grid may search, and their values when neither the config nor the grid sets them.
-SVM_DEFAULTS: dict[str, Any] = {"C": 1.0, "kernel": "rbf", "gamma": "scale", "solver": "libsvm"}
-SOLVERS = ("libsvm", "libsvm_gram", "liblinear")
 SELECTION_METRIC = "validation UA (block level, mean recall over the classes validation holds)"
-# A feature whose standard deviation within one speaker is under this (relative to its mean's
-# size, at least 1) is only centred there: one block, or a value the speaker never changes.
-SPEAKER_STD_FLOOR = 1e-8
-SPEAKER_NORM_ON = ("speaker",)          # model.speaker_norm's string values that switch it on
-SPEAKER_NORM_OFF = ("none", "off", "false")
-
-
-Grid = Mapping[str, Sequence] | Sequence[Mapping[str, Sequence]]
-
-
-def sub_grids(grid: Grid | None, name: str = "model.grid") -> list[dict[str, list]]:
-    """A grid as a list of sub-grids (plain dicts of lists): a mapping is one, a list of mappings
-    is searched one after the other (as scikit-learn's ``param_grid`` list), so that each kernel
-    gets its own C range. ``None`` or empty: no sub-grid."""
-    if not grid:
-        return []
-    parts = [grid] if isinstance(grid, Mapping) else list(grid)
-    if not all(isinstance(part, Mapping) and part for part in parts):
-        raise SerError(f"{name}={grid!r}: give a mapping of settings to candidate lists, e.g. "
-                       f"{name}.C=[0.1,1,10], or a list of such mappings searched one after the "
-                       "other (e.g. one per kernel).")
-    out = []
-    for part in parts:
-        for key, values in part.items():
-            if key not in SVM_DEFAULTS or isinstance(values, (str, bytes)) \
-                    or not isinstance(values, Sequence) or not values:
-                raise SerError(f"{name}.{key}={values!r}: a grid maps one of "
-                               f"{', '.join(SVM_DEFAULTS)} to a non-empty list of candidates, e.g. "
-                               f"{name}.C=[0.1,1,10] (or {name}=null to fit the fixed settings).")
-        out.append({str(k): list(v) for k, v in part.items()})
-    return out
-
-
-def grid_points(grid: Grid | None, name: str = "model.grid") -> list[dict[str, Any]]:
-    """Every combination of a grid's candidates, the last key varying fastest: ``{"kernel":
-    [rbf, linear], "C": [1, 10]}`` -> rbf/1, rbf/10, linear/1, linear/10; a list of sub-grids
-    gives each one's points in turn. ``None`` or ``{}``: one empty point (the fixed settings).
-    ``name``: the config key, for messages."""
-    parts = sub_grids(grid, name)
-    if not parts:
-        return [{}]
-    return [dict(zip(part, combo)) for part in parts
-            for combo in itertools.product(*part.values())]
-
-
-def make_svm(settings: Mapping[str, Any]) -> SVC | LinearSVC | GramLinearSVC:
-    """The classifier of one setting: ``solver=libsvm`` -> :class:`SVC` (any kernel, one-vs-one);
-    ``solver=libsvm_gram`` -> :class:`GramLinearSVC`, the same linear SVC fitted through the
-    precomputed Gram matrix of the training items (one matrix product for the whole grid, then
-    seconds per C; memory N² float64, see :mod:`ser.baseline.gram_svm`); ``solver=liblinear``
-    -> :class:`LinearSVC` (linear kernel only, one-vs-rest, squared hinge loss), memory linear
-    in N but its passes grow steeply with C. docs/speed.md has their fit times on ComParE."""
-    solver, kernel = settings["solver"], settings["kernel"]
-    if solver not in SOLVERS:
-        raise SerError(f"model.solver={solver!r}: use libsvm (sklearn's SVC, any kernel), "
-                       "libsvm_gram (the linear SVC through a precomputed Gram matrix: many "
-                       "features, up to ~40,000 items) or liblinear (LinearSVC, linear kernel "
-                       "only; memory linear in the items).")
-    if solver in ("liblinear", "libsvm_gram") and kernel != "linear":
-        raise SerError(f"model.solver={solver} fits a linear SVM only, but model.kernel is "
-                       f"{kernel!r}: set model.kernel=linear, or model.solver=libsvm for "
-                       "other kernels.")
-    if solver == "liblinear":
-        return LinearSVC(C=float(settings["C"]), class_weight=settings.get("class_weight"),
-                         dual="auto", max_iter=int(settings.get("max_iter", 10000)))
-    if solver == "libsvm_gram":
-        return GramLinearSVC(C=float(settings["C"]), class_weight=settings.get("class_weight"),
-                             break_ties=bool(settings.get("break_ties", True)))
-    return SVC(C=float(settings["C"]), kernel=str(kernel), gamma=settings["gamma"],
-               class_weight=settings.get("class_weight"),
-               break_ties=bool(settings.get("break_ties", True)))
 
 
 def validation_ua(pipeline: Pipeline, features: np.ndarray, labels: np.ndarray,
@@ -141,72 +61,6 @@ def validation_ua(pipeline: Pipeline, features: np.ndarray, labels: np.ndarray,
     return float(block_metrics(preds, torch.from_numpy(np.asarray(labels, dtype=np.int64)),
                                n_classes)["ua"])
 
-
-def speaker_norm_setting(value: Any) -> bool:
-    """``model.speaker_norm`` as a bool: ``false``/``null``/``none`` -> False (the global
-    scaler only); ``true``/``speaker`` -> True (per-speaker standardisation first)."""
-    if value is None or isinstance(value, bool):
-        return bool(value)
-    word = str(value).strip().lower()
-    if word in SPEAKER_NORM_ON or word == "true":
-        return True
-    if word in SPEAKER_NORM_OFF:
-        return False
-    raise SerError(f"model.speaker_norm={value!r}: use false (one standardisation over the "
-                   "training blocks, as before) or true / speaker (each feature z-scored with "
-                   "the mean and std of its speaker's own blocks in the same part or test set "
-                   "first; at test time that uses the test speaker's unlabelled test blocks).")
-
-
-def unknown_speakers(speakers: np.ndarray) -> np.ndarray:
-    """(N,) bool: items whose speaker is not known (None or an empty name, as a manifest
-    without a speaker column gives)."""
-    return np.array([s is None or not str(s).strip() for s in speakers], dtype=bool)
-
-
-def _standardise_rows(x: np.ndarray, rows: np.ndarray, basis: np.ndarray,
-                      floor: float) -> np.ndarray:
-    """x[rows] (R, D) z-scored with the mean and std (ddof 0) of x[basis]; a feature whose std
-    is under ``floor`` times max(1, |mean|) is only centred, so one block gives zeros."""
-    sample = x[basis]
-    mean, std = sample.mean(axis=0), sample.std(axis=0)
-    std = np.where(std < floor * np.maximum(1.0, np.abs(mean)), 1.0, std)
-    return (x[rows] - mean) / std
-
-
-def speaker_standardise(features: np.ndarray, speakers: np.ndarray,
-                        fit: np.ndarray | None = None,
-                        floor: float = SPEAKER_STD_FLOOR) -> np.ndarray:
-    """(N, D) ``features``, each row z-scored with its speaker's mean and std per feature.
-
-    ``speakers`` (N,): each row's speaker (any hashable; None or "" means unknown). The
-    statistics of a speaker come from that speaker's rows where ``fit`` (N,) bool is true
-    (None: all rows; a speaker with no such row uses all its rows): a test set's extra
-    overlapping windows can then follow its grid blocks' statistics without changing them.
-    Rows of unknown speakers are standardised with the whole set's statistics instead. A
-    feature (nearly) constant within a speaker is only centred (see :data:`SPEAKER_STD_FLOOR`),
-    so a speaker with a single block gets zeros, never NaN or inf. Returns a new (N, D)
-    float64 array; rows keep their order.
-    """
-    x = np.asarray(features, dtype=np.float64)
-    if x.ndim != 2 or len(speakers) != len(x):
-        raise SerError(f"Per-speaker standardisation needs (N, D) features and N speakers; got "
-                       f"features of shape {x.shape} and {len(speakers)} speakers.")
-    fit = np.ones(len(x), dtype=bool) if fit is None else np.asarray(fit, dtype=bool)
-    out = np.empty_like(x)
-    unknown = unknown_speakers(speakers)
-    if unknown.any():
-        everyone = np.ones(len(x), dtype=bool)
-        out[unknown] = _standardise_rows(x, unknown, fit if fit.any() else everyone, floor)
-    known = np.flatnonzero(~unknown)
-    if len(known):
-        names = np.array([str(s) for s in np.asarray(speakers, dtype=object)[known]], dtype=object)
-        _, group = np.unique(names, return_inverse=True)
-        for g in range(int(group.max()) + 1):
-            rows = known[group == g]
-            basis = rows[fit[rows]]
-            out[rows] = _standardise_rows(x, rows, basis if len(basis) else rows, floor)
-    return out
 
 
 class SvmBaseline:

@@ -19,9 +19,10 @@ from typing import Mapping
 
 import numpy as np
 
-from ser.baseline.estimator import Grid, SvmBaseline
+from ser.baseline.estimator import SvmBaseline
 from ser.baseline.smile import (FEATURE_SETS, FEATURE_VERSION, INT16_PEAK, extract_in_worker,
                                 load_opensmile, make_smile, smile_functionals)
+from ser.baseline.svm_grid import Grid
 from ser.errors import SerError
 
 __all__ = ["FEATURE_SETS", "OpenSmileSvm"]

@@ -32,9 +32,10 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from ser.atomic import write_atomic
-from ser.baseline.estimator import SvmBaseline, unknown_speakers
+from ser.baseline.estimator import SvmBaseline
 from ser.configs import build
 from ser.baseline.extraction import FEATURE_CHUNK, feature_cache, mixed_features
+from ser.baseline.speaker_norm import unknown_speakers
 from ser.errors import SerError
 from ser.models.metrics import block_metrics, score_test_set
 from ser.reporting.generalisation import gap_words, matching_test_sets, validation_gap

@@ -9,8 +9,9 @@ from __future__ import annotations
 import librosa
 import numpy as np
 
-from ser.baseline.estimator import Grid, SvmBaseline, agree_with, sub_grids
+from ser.baseline.estimator import SvmBaseline, agree_with
 from ser.baseline.features import block_features, feature_names
+from ser.baseline.svm_grid import Grid, sub_grids
 
 __all__ = ["MfccSvm", "agree_with"]
 FEATURE_VERSION = 1  # bump when ser.baseline.features changes its numbers: cached features go stale

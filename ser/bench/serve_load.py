@@ -27,71 +27,18 @@ import io
 import json
 import os
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from ser.bench.hostile_clients import Hostile, hostile_threads
+from ser.bench.load_report import LoadReport
 from ser.errors import SerError
-
-
-@dataclass
-class Hostile:
-    """How many of each hostile client run beside the honest ones (all at once, a second
-    after the honest streams start)."""
-    tiny_files: int = 45        # 164-byte WAVs whose header says 1 Hz (60 s of "audio")
-    long_files: int = 4         # an hour of silence as a 181-KB FLAC
-    big_frames: int = 4         # streams sending 1-MB frames (up to 150 of them)
-    one_sample_hops: int = 4    # streams asking hop=0.0000625 (a network run per sample)
-    idle_sockets: int = 8       # streams that connect and send nothing
-    crowd: int = 200            # streams opened at once, beyond the server's cap
-    full_files: int = 2         # recordings as long as the server takes (max_seconds), at once
-    idle_s: float = 5.0         # the server's idle_s= for the run (idle sockets close within it)
-
-
-@dataclass
-class LoadReport:
-    hop_ms: list[float] = field(default_factory=list)
-    upload_ms: list[float] = field(default_factory=list)
-    health_ms: list[float] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
-    rss_mib: tuple[float, float] = (float("nan"), float("nan"))  # after warm-up, after the run
-    rss_peak_mib: float = float("nan")
-    retried: int = 0                                              # honest uploads answered 503 first
-    hostile: Counter = field(default_factory=Counter)             # "kind outcome" -> count
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def count(self, key: str, problem: bool = False) -> None:
-        """One more hostile client with this outcome (and a problem when it should not be)."""
-        with self.lock:
-            self.hostile[key] += 1
-            if problem:
-                self.problems.append(key)
-
-    def line(self, streams: int, seconds: float) -> str:
-        p = lambda xs, q: float(np.percentile(xs, q)) if xs else float("nan")  # noqa: E731
-        text = (f"(i) ser.serve on 127.0.0.1, {streams} streams x {seconds:g} s at real time + "
-                f"{len(self.upload_ms)} uploads: per hop p50 {p(self.hop_ms, 50):.1f} ms, p95 "
-                f"{p(self.hop_ms, 95):.1f} ms ({len(self.hop_ms)} hops); per upload p50 "
-                f"{p(self.upload_ms, 50):.0f} ms, p95 {p(self.upload_ms, 95):.0f} ms"
-                + (f" ({self.retried} retried after 503)" if self.retried else "")
-                + f"; /health p50 {p(self.health_ms, 50):.1f} ms, p95 {p(self.health_ms, 95):.1f} ms, "
-                f"max {max(self.health_ms, default=float('nan')):.0f} ms ({len(self.health_ms)}); "
-                f"server RSS {self.rss_mib[0]:.0f} -> peak {self.rss_peak_mib:.0f} -> settled "
-                f"{self.rss_mib[1]:.0f} MiB; "
-                + ("no stream got another's results, no error" if not self.problems
-                   else f"{len(self.problems)} problem(s): " + "; ".join(self.problems[:3])))
-        if self.hostile:
-            text += "\n(i) beside them, hostile clients got: " + ", ".join(
-                f"{key} x{n}" for key, n in sorted(self.hostile.items()))
-        return text
 
 
 def _free_port() -> int:
@@ -237,92 +184,6 @@ def _memory(pid: int, stop: threading.Event, peak: list[float]) -> None:
         if rss == rss:
             peak[0] = max(peak[0], rss)
         stop.wait(0.1)
-
-
-# ------------------------------------------------------------------------------ hostile clients
-def one_hertz_wav(samples: int = 60) -> bytes:
-    """A WAV whose header says 1 Hz: ``samples`` 16-bit samples, i.e. ``samples`` seconds."""
-    data = b"\0\1" * samples
-    return (b"RIFF" + struct.pack("<I", 36 + len(data)) + b"WAVE" + b"fmt "
-            + struct.pack("<IHHIIHH", 16, 1, 1, 1, 2, 2, 16) + b"data" + struct.pack("<I", len(data)) + data)
-
-
-def silent_flac(seconds: float = 3600.0, rate: int = 16000) -> bytes:
-    """``seconds`` of digital silence as FLAC (an hour is about 181 KB), written a minute at a time."""
-    import soundfile as sf
-
-    out = io.BytesIO()
-    minute = np.zeros(60 * rate, np.int16)
-    with sf.SoundFile(out, "w", rate, 1, "PCM_16", format="FLAC") as f:
-        left = int(seconds * rate)
-        while left > 0:
-            f.write(minute[: min(left, minute.size)])
-            left -= minute.size
-    return out.getvalue()
-
-
-def _post_hostile(url: str, kind: str, name: str, body: bytes, report: LoadReport) -> None:
-    import httpx
-
-    try:
-        status = httpx.post(f"{url}/predict", files={"file": (name, body, "audio/wav")},
-                            timeout=120).status_code
-    except httpx.HTTPError as exc:
-        status = type(exc).__name__
-    report.count(f"{kind} {status}", isinstance(status, str) or (status >= 500 and status != 503))
-
-
-def _ws_hostile(url: str, kind: str, report: LoadReport, query: str = "", frames: int = 0,
-                frame_bytes: int = 0, hold_s: float = 60.0) -> None:
-    """One hostile stream: connect with ``query``, send ``frames`` frames of ``frame_bytes``,
-    then wait (at most ``hold_s``) for the server to close it; counts the close code."""
-    from websockets.exceptions import ConnectionClosed, InvalidStatus
-    from websockets.sync.client import connect
-
-    code = "open"
-    try:
-        with connect(f"{url}/stream{query}", max_size=None, open_timeout=60) as ws:
-            try:
-                for _ in range(frames):
-                    ws.send(b"\0" * frame_bytes)
-                deadline = time.monotonic() + hold_s
-                while time.monotonic() < deadline:
-                    ws.recv(timeout=max(0.1, deadline - time.monotonic()))
-            except ConnectionClosed as exc:
-                code = exc.rcvd.code if exc.rcvd is not None else "dropped"
-            except TimeoutError:
-                code = "still open"
-    except InvalidStatus as exc:
-        code = f"HTTP {exc.response.status_code}"
-    except (OSError, TimeoutError) as exc:
-        code = type(exc).__name__
-    report.count(f"{kind} {'close ' if isinstance(code, int) else ''}{code}",
-                 code in ("still open", "open", 1011))
-
-
-def hostile_threads(url: str, plan: Hostile, report: LoadReport, full: bytes = b"") -> list[threading.Thread]:
-    """A thread per hostile client of ``plan`` (not started): posts first (``full``: a recording
-    as long as the server takes), then the streams that break the rules, then the idle ones and
-    the crowd."""
-    ws_url = url.replace("http", "ws", 1)
-    tiny, hour = one_hertz_wav(), silent_flac()
-    threads = [threading.Thread(target=_post_hostile, args=(url, "longest allowed", "full.wav", full, report))
-               for _ in range(plan.full_files if full else 0)]
-    threads += [threading.Thread(target=_post_hostile, args=(url, "1-Hz WAV", "tiny.wav", tiny, report))
-                for _ in range(plan.tiny_files)]
-    threads += [threading.Thread(target=_post_hostile, args=(url, "hour FLAC", "hour.flac", hour, report))
-                for _ in range(plan.long_files)]
-    threads += [threading.Thread(target=_ws_hostile, args=(ws_url, "1-MB frames", report),
-                                 kwargs={"frames": 150, "frame_bytes": 1 << 20})
-                for _ in range(plan.big_frames)]
-    threads += [threading.Thread(target=_ws_hostile, args=(ws_url, "one-sample hop", report),
-                                 kwargs={"query": "?hop=0.0000625", "frames": 1, "frame_bytes": 64000})
-                for _ in range(plan.one_sample_hops)]
-    threads += [threading.Thread(target=_ws_hostile, args=(ws_url, kind, report),
-                                 kwargs={"hold_s": plan.idle_s + 30})
-                for kind, n in (("idle socket", plan.idle_sockets), ("crowd stream", plan.crowd))
-                for _ in range(n)]
-    return threads
 
 
 def serve_load(model: str | Path, speech: np.ndarray, rate: int, streams: int = 8,

@@ -2,6 +2,9 @@
 
 Images are not made here: the LightningModule mixes and renders batches on the device in
 ``on_after_batch_transfer``, so memory is bounded by the int16 audio, never by images.
+
+How the config nodes become their builders' calls is :mod:`ser.data.node_builders`; what the
+module prints about the data once set up, :mod:`ser.data.description`.
 """
 
 from __future__ import annotations
@@ -13,22 +16,20 @@ from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader
 
 from ser.audio.noise import NoiseBank
-from ser.audio.noise_sources import NOT_SOURCE_KEYS
 from ser.configs import build, plain
 from ser.data.block_dataset import CLEAN, BlockNoiseDataset, EpochSampler, balanced_weights
 from ser.data.blocks import BlockTable, build_blocks
 from ser.data.cross_corpus import TestCorpus, load_test_corpora
+from ser.data.description import DataDescription
+from ser.data.node_builders import DATASET_META_KEYS, build_detector, build_from, build_noise_banks
 from ser.data.snr_levels import parse_snrs, snr_name, training_snrs  # noqa: F401
 from ser.data.speech_blocks import BlockGate, BlockSpeech, block_speech
-from ser.data.splits import SPLIT_CAVEAT, check_no_leak
+from ser.data.splits import check_no_leak
 from ser.data.test_sets import TestSet
 from ser.features.group_norm import grouping_setting
-from ser.data.summary import class_count_table
 from ser.errors import SerError
 
 
-# Keys of a dataset node that label it and are not its reader's arguments.
-DATASET_META_KEYS = ("name",)
 # Noise-draw streams, so train, validation and test never share a generator state.
 TRAIN_STREAM, VAL_STREAM, NOISE_SPLIT_STREAM = 1, 2, 4   # test sets: ser.data.test_sets
 # The test sets when a config names none (runs saved before data.test_sets): the held-out
@@ -37,31 +38,10 @@ DEFAULT_TEST_SETS = {"noisy": {"_target_": "ser.data.test_sets.noisy_copies"},
                      "corpora": {"_target_": "ser.data.test_sets.other_corpora"}}
 
 
-def build_from(group: str, node: DictConfig, meta_keys: tuple[str, ...], **given):
-    """Call ``node._target_`` with ``given`` and the node's own keys but ``meta_keys`` (a file of
-    conf/<group>/, e.g. conf/noise/dir.yaml or conf/split/loso.yaml, names the builder)."""
-    settings = {k: v for k, v in OmegaConf.to_container(node, resolve=True).items() if k not in meta_keys}
-    return build({**settings, "_recursive_": False}, **given)  # nested values reach the builder as they are
-
-
 SNR_REFERENCES = ("block", "active")
 
 
-def build_detector(vad: DictConfig | None, sample_rate: int):
-    """The speech-activity detector ``vad._target_`` names (None: ``vad=none`` or no node)."""
-    if vad is None or not vad.get("_target_"):
-        return None
-    return build_from("vad", vad, (), sample_rate=sample_rate)
-
-
-def build_noise_banks(noise: DictConfig, sample_rate: int, seed: int,
-                      cache_dir: str | None) -> tuple[NoiseBank, NoiseBank]:
-    """(train, test) banks from the noise source ``noise._target_`` names."""
-    return build_from("noise", noise, NOT_SOURCE_KEYS, sample_rate=sample_rate, cache_dir=cache_dir,
-                      run_seed=seed)
-
-
-class EmotionDataModule(pl.LightningDataModule):
+class EmotionDataModule(DataDescription, pl.LightningDataModule):
     """Blocks of one corpus for one fold, with clean/noisy training copies and fixed test sets."""
 
     def __init__(self, dataset: DictConfig, noise: DictConfig, snr: str | float, split: DictConfig,
@@ -92,6 +72,7 @@ class EmotionDataModule(pl.LightningDataModule):
         # test sets also hold windows every test_hop of a block between consecutive blocks:
         # more views for each utterance's vote (block metrics keep to the grid blocks)
         self.test_hop = None if test_hop is None else float(test_hop)
+        self.calibration_snrs: tuple[float, ...] = ()   # set while a calibration layer is fitted
         # the network's images normalised per speaker or recording: the LightningModule does it,
         # from the run config; checked here so a typo fails before any data is read
         self.speaker_norm = grouping_setting(speaker_norm)
@@ -233,76 +214,6 @@ class EmotionDataModule(pl.LightningDataModule):
                            "columns path,label and optional speaker,session.")
         return build_from("dataset", node, DATASET_META_KEYS)
 
-    def _snr_words(self) -> str:
-        if not self.train_snrs:
-            return "clean only"
-        return ", ".join(f"{s:g} dB" for s in self.train_snrs)
-
-    def _window_words(self) -> str:
-        if self.test_hop is None:
-            return ""
-        n = len(self.noisy_dataset(self.test_idx, CLEAN, 0)) - len(self.test_idx)
-        return (f", + {n} windows every {self.test_hop:g} block between them for the utterance "
-                "votes")
-
-    def _validation_words(self) -> str:
-        """Whose voices validate: the score that picks the checkpoint and every setting; and
-        how images are normalised (data.speaker_norm)."""
-        norm = {"speaker": " Images normalised by each speaker's band statistics per part and SNR "
-                           "copy (test speakers: from their own unlabelled test blocks).",
-                "utterance": " Images normalised by each recording's own band statistics per SNR "
-                             "copy."}.get(self.speaker_norm or "", "")
-        return self._whose_validation() + norm
-
-    def _whose_validation(self) -> str:
-        speakers = self.utterance_speakers()
-        who = lambda idx: {speakers[u] for u in set(self.blocks.utterance[idx].tolist())}  # noqa: E731
-        val, train = who(self.val_idx), who(self.train_idx)
-        if getattr(self.plan, "validation", "utterances") == "speakers":
-            return (f"Validation: {len(val)} speakers held out from training and test "
-                    f"({len(train)} train): scores on unseen voices, as the test does.")
-        return (f"Validation: utterances of the training speakers ({len(val & train)} of {len(val)} "
-                "validation speakers also train): it measures known voices, and scores higher than "
-                "a test on new speakers.")
-
-    def describe(self) -> str:
-        b, t = self.blocks, self.table
-        n = len(b.classes)
-        utt_per_class = np.bincount([b.classes.index(u.label) for u in t.utterances
-                                     if u.label in b.classes], minlength=n)
-        count = lambda idx: np.bincount(b.labels[idx], minlength=n)  # noqa: E731
-        parts = {"train": count(self.train_idx), "validation": count(self.val_idx),
-                 "test": count(self.test_idx)}
-        lines = [f"Corpus {t.name}: {len(t)} utterances, {len(b.labels)} blocks of "
-                 f"{self.block_seconds:g} s; split={self.plan.name} fold {self.fold} of "
-                 f"{len(self.plan.folds)}; training SNRs: "
-                 f"{self._snr_words()}"
-                 f" (noise {'fixed once' if self.noise_cfg.get('fixed') else 'drawn afresh each epoch'}).",
-                 class_count_table(b.classes, utt_per_class, count(slice(None)), parts,
-                                   1 + len(self.train_snrs),
-                                   left_out=None if self.gate is None else self.gate.dropped_per_class()),
-                 self._validation_words(),
-                 f"Test sets: {', '.join(self.test_set_names)} ({len(self.test_idx)} blocks each"
-                 f"{self._window_words()}). "
-                 f"Noise: {self.train_bank.describe()} (train) / {self.test_bank.describe()} (test)."]
-        missing = getattr(t, "missing", [])
-        if missing:
-            lines.append(f"Missing {len(missing)} audio file(s) listed by the corpus: "
-                         f"{'; '.join(map(str, missing[:3]))}{' ...' if len(missing) > 3 else ''}")
-        if b.skipped:
-            first = "; ".join(f"{p} ({why})" for p, why in b.skipped[:3])
-            lines.append(f"Skipped {len(b.skipped)} file(s): {first}{' ...' if len(b.skipped) > 3 else ''}")
-        if self.gate is not None:
-            lines.append(self.gate.describe())
-        if self.snr_reference == "active":
-            lines.append("SNR against active speech (noise.snr_reference=active): each block's speech "
-                         "level is measured over the samples the detector calls speech.")
-        lines += [c.describe() for c in self.test_corpora]
-        lines += [f"Test corpus {name}: {g.describe()}" for name, g in self.corpus_gates.items()]
-        if self.plan.name == "paper":
-            lines.append("Note: " + SPLIT_CAVEAT)
-        return "\n".join(lines)
-
     # ------------------------------------------------------------ datasets
     def _dataset(self, idx: np.ndarray, snrs: list[float], bank: NoiseBank, stream: int,
                  fixed: bool, same_noise: bool = False,
@@ -318,8 +229,10 @@ class EmotionDataModule(pl.LightningDataModule):
                              TRAIN_STREAM, bool(self.noise_cfg.get("fixed", False)))
 
     def val_dataset(self) -> BlockNoiseDataset:
-        return self._dataset(self.val_idx, [CLEAN, *self.train_snrs], self.train_bank,
-                             VAL_STREAM, fixed=True)
+        """The validation part: clean and at the training SNRs (plus, while a calibration layer
+        is fitted, ``calibration_snrs``), with the training noise fixed per block."""
+        return self._dataset(self.val_idx, [CLEAN, *self.train_snrs, *self.calibration_snrs],
+                             self.train_bank, VAL_STREAM, fixed=True)
 
     def noisy_dataset(self, idx: np.ndarray, snr: float, stream: int,
                       corpus: TestCorpus | None = None) -> BlockNoiseDataset:

@@ -18,6 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ser.models.calibration import calibrate
+
 
 class ExportGraph(nn.Module):
     """blocks (N, samples) float32 -> probabilities (N, C): front-end, network, the calibration
@@ -28,8 +30,8 @@ class ExportGraph(nn.Module):
         self.frontend, self.net, self.calibration = frontend, net, calibration
 
     def forward(self, blocks: torch.Tensor) -> torch.Tensor:
-        logits = self.net(self.frontend(blocks))
-        return torch.softmax(logits if self.calibration is None else self.calibration(logits), dim=1)
+        images = self.frontend(blocks)
+        return torch.softmax(calibrate(self.calibration, self.net(images), images), dim=1)
 
 
 def _pool_matrix(n_in: int, n_out: int) -> torch.Tensor:

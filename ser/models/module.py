@@ -1,4 +1,9 @@
-"""The LightningModule: mix and render batches on the device, fine-tune, report every test set."""
+"""The LightningModule: mix and render batches on the device, fine-tune, report every test set.
+
+Its per-speaker image normalisation stages live in :mod:`ser.models.group_norm_stages`, its
+trunk-cache stages in :mod:`ser.models.trunk_cache_stages` (mixins of the one class) and the
+DDP gathering of outputs in :mod:`ser.models.gathering`.
+"""
 
 from __future__ import annotations
 
@@ -12,39 +17,19 @@ from torch import nn
 from ser.audio.mixing import mix_at_snr
 from ser.configs import plain
 from ser.errors import SerError
-from ser.features.group_norm import GroupNorm, GroupStatistics, group_keys, grouping_setting
+from ser.features.group_norm import GroupNorm, grouping_setting
 from ser.features.augment import build_specaugment
 from ser.models.builders import build_calibration, build_frontend, build_network
+from ser.models.calibration import calibrate
+from ser.models.gathering import gather_items
+from ser.models.group_norm_stages import GroupNormStages
 from ser.models.metrics import block_metrics, score_test_set
-from ser.models.trunk_cache import TrunkCache, trunk_cache_reason
+from ser.models.trunk_cache import TrunkCache
+from ser.models.trunk_cache_stages import TrunkCacheStages
 from ser.models.optimizers import build_optimizer
 
-def gather_items(batches: list[tuple[torch.Tensor, ...]], key: tuple[int, ...]) -> list[torch.Tensor]:
-    """Per-batch output columns -> whole-set columns; under DDP every process's, each item once.
 
-    ``batches`` holds one tuple of (B,) or (B, C) CPU tensors per batch; ``key`` names the
-    columns that identify an item (the block id; with the SNR too in validation, which holds
-    every block at each training SNR). The sharding sampler pads the processes' shares by
-    repeating items, so the first copy of each key is kept: the metrics then see exactly the
-    items one process would. Every process gets the same columns (a collective: all call it).
-    """
-    columns = [torch.cat(c) for c in zip(*batches)] if batches else []
-    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
-        return columns
-    shares: list[Any] = [None] * torch.distributed.get_world_size()
-    torch.distributed.all_gather_object(shares, columns)
-    shares = [s for s in shares if s]
-    if not shares:
-        return []
-    columns = [torch.cat(c) for c in zip(*shares)]
-    first: dict[tuple, int] = {}
-    for i, k in enumerate(zip(*(columns[j].tolist() for j in key))):
-        first.setdefault(k, i)
-    keep = torch.tensor(sorted(first.values()), dtype=torch.long)
-    return [c[keep] for c in columns]
-
-
-class EmotionClassifier(pl.LightningModule):
+class EmotionClassifier(GroupNormStages, TrunkCacheStages, pl.LightningModule):
     """Waveform blocks + noise + SNR -> spectrogram images -> emotion logits.
 
     The image pipeline lives here, not in the data module, so a checkpoint alone can classify a
@@ -114,7 +99,8 @@ class EmotionClassifier(pl.LightningModule):
         if isinstance(batch, dict) and "clean" in batch and "image" not in batch:
             training = self._trainer is not None and self.trainer.training
             cache = self._stage_cache()
-            if cache is not None and "item" in batch and cache.holds(batch["item"]):
+            collecting = self.validation_logits is not None   # calibration may read the images
+            if cache is not None and "item" in batch and cache.holds(batch["item"]) and not collecting:
                 batch["trunk"] = cache.lookup(batch["item"], batch["clean"].device)
                 return batch  # no image needed: the frozen layers' output is kept
             batch["image"] = self.render(batch["clean"], batch["noise"], batch["snr"])
@@ -135,105 +121,6 @@ class EmotionClassifier(pl.LightningModule):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self._network()(images)
-
-    # ---------------------------------------------------- group statistics
-    def _part_name(self, dataloader_idx: int) -> str | None:
-        if self._trainer is None:
-            return None
-        if self.trainer.training:
-            return "train"
-        if self.trainer.validating or self.trainer.sanity_checking:
-            return "val"
-        if self.trainer.testing:
-            return f"test/{dataloader_idx}"
-        return None
-
-    def _group_normalise(self, batch: dict, dataloader_idx: int) -> torch.Tensor:
-        part = self._part_name(dataloader_idx)
-        norm = self.group_norms.get(part or "")
-        if norm is None:
-            raise SerError(f"data.speaker_norm={self.grouping}: no group statistics for the "
-                           f"{part or 'current'} items; they are taken when fitting and testing "
-                           "through train.py or evaluate.py, not for single recordings.")
-        return norm(batch["image"], self._group_keys(batch, self._speakers_of.get(part, [])))
-
-    def _group_keys(self, batch: dict, speakers: list[str]) -> list[tuple]:
-        return group_keys(self.grouping, batch["utterance"].tolist(), batch["snr"].tolist(), speakers)
-
-    @torch.no_grad()
-    def _collect_group_norm(self, loader, speakers: list[str]) -> GroupNorm:
-        """One pass over ``loader``'s items (one epoch's noise draws): each group's band
-        statistics of the rendered images."""
-        stats = GroupStatistics()
-        for batch in loader:
-            clean = batch["clean"].to(self.device)
-            images = self.render(clean, batch["noise"].to(self.device), batch["snr"].to(self.device))
-            stats.add(images, self._group_keys(batch, speakers))
-        return stats.finish()
-
-    def on_fit_start(self) -> None:
-        dm = getattr(self.trainer, "datamodule", None)
-        if self.grouping is None or dm is None:
-            return
-        speakers = dm.utterance_speakers()
-        self._speakers_of = {"train": speakers, "val": speakers}
-        train = self._collect_group_norm(dm.train_dataloader(), speakers)
-        self.group_norms = {"train": train,
-                            "val": self._collect_group_norm(dm.val_dataloader(), speakers).with_reference(train)}
-
-    def on_test_start(self) -> None:
-        dm = getattr(self.trainer, "datamodule", None)
-        if self.grouping is None or dm is None:
-            return
-        reference = self.group_norms.get("train")
-        if reference is None:  # a re-test: the training part's reference, taken afresh
-            reference = self._collect_group_norm(dm.train_dataloader(), dm.utterance_speakers())
-        for idx, (name, loader) in enumerate(zip(dm.test_set_names, dm.test_dataloader())):
-            speakers = dm.utterance_speakers(name)
-            self._speakers_of[f"test/{idx}"] = speakers
-            self.group_norms[f"test/{idx}"] = self._collect_group_norm(loader, speakers).with_reference(reference)
-
-    def _stage_cache(self) -> TrunkCache | None:
-        if self._trainer is None:
-            return None
-        if self.trainer.training:
-            return self.caches.get("train")
-        if self.trainer.validating or self.trainer.sanity_checking:
-            return self.caches.get("val")
-        return None
-
-    def _batch_logits(self, batch: dict) -> torch.Tensor:
-        """Logits of a training or validation batch, through the trunk cache when it is on:
-        kept features go straight to the fine-tuned stages; new ones are computed and kept."""
-        if "trunk" in batch:
-            return self.net.tail(batch["trunk"])
-        cache = self._stage_cache()
-        if cache is None or "item" not in batch:
-            return self(batch["image"])
-        features = self.net.trunk(batch["image"])
-        cache.store(batch["item"], features)
-        return self.net.tail(features)
-
-    def _setup_trunk_caches(self, dm: Any) -> None:
-        """Training and validation caches for this fit, when ``trunk_cache.enabled`` allows."""
-        self._close_caches()
-        cfg = self.trunk_cache_cfg
-        if str(cfg.get("enabled", False)).lower() in ("false", "0", "none", "off") or dm is None \
-                or not hasattr(dm, "train_dataset"):
-            return
-        augments = self.specaugment is not None
-        repeats = not dm.train_snrs or bool(dm.noise_cfg.get("fixed", False))
-        sizes = dict(max_ram_gb=float(cfg.get("max_ram_gb", 4.0)),
-                     max_disk_gb=float(cfg.get("max_disk_gb", 0.0)), spill_dir=cfg.get("spill_dir"))
-        if not self.net.has_frozen:
-            return  # nothing frozen: nothing to keep
-        self.caches["val"] = TrunkCache(len(dm.val_dataset()), name="validation", **sizes)
-        reason = trunk_cache_reason(self.net.has_frozen, repeats, augments)
-        if reason is None:
-            self.caches["train"] = TrunkCache(len(dm.train_dataset()), name="training", **sizes)
-        elif self.trainer.is_global_zero:
-            print(f"Trunk cache: validation only; training recomputes the frozen layers because "
-                  f"{reason}.", flush=True)
 
     def _network(self) -> nn.Module:
         """The backbone, or (``model.compile=true``) its ``torch.compile``'d form, made on
@@ -257,17 +144,6 @@ class EmotionClassifier(pl.LightningModule):
         if stage == "fit":
             self._setup_trunk_caches(dm)
 
-    def on_fit_end(self) -> None:
-        # what the caches did, for run.json: batches served from the cache and computed
-        self.trunk_cache_report = {c.name: {"batches_from_cache": c.hits, "batches_computed": c.misses,
-                                          "store": c.where} for c in self.caches.values()}
-        self._close_caches()
-
-    def _close_caches(self) -> None:
-        for cache in self.caches.values():
-            cache.close()
-        self.caches = {}
-
     def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """The training loss of (B, C) logits against (B,) class ids: cross-entropy with the
         optional class weights and label smoothing (``optim.label_smoothing``)."""
@@ -290,8 +166,11 @@ class EmotionClassifier(pl.LightningModule):
         self._outputs.setdefault(0, []).append((logits.argmax(1).cpu(), batch["label"].cpu(),
                                                 batch["block"].cpu(), batch["snr"].cpu()))
         if self.validation_logits is not None:
-            self.validation_logits.append((logits.detach().float().cpu(), batch["label"].cpu(),
-                                           batch["block"].cpu(), batch["snr"].cpu()))
+            columns = (logits.detach().float().cpu(), batch["label"].cpu(), batch["block"].cpu(),
+                       batch["snr"].cpu())
+            if getattr(self.calibration, "uses_images", False):
+                columns += (self.calibration.context(batch["image"]).float().cpu(),)
+            self.validation_logits.append(columns)
 
     def on_validation_epoch_end(self) -> None:
         outs = gather_items(self._outputs.pop(0, []), key=(2, 3))
@@ -312,13 +191,13 @@ class EmotionClassifier(pl.LightningModule):
         head = getattr(self.net, "head", None)
         return [float(v) for v in head.layer_shares()] if hasattr(head, "layer_shares") else []
 
-    def calibrated(self, logits: torch.Tensor) -> torch.Tensor:
-        """Logits through the calibration layer (as they are without one)."""
-        return logits if self.calibration is None else self.calibration(logits)
+    def calibrated(self, logits: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+        """Logits of ``images`` through the calibration layer (as they are without one)."""
+        return calibrate(self.calibration, logits, images)
 
     # --------------------------------------------------------------- test
     def test_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> None:
-        probs = torch.softmax(self.calibrated(self(batch["image"]).float()), dim=1)
+        probs = torch.softmax(self.calibrated(self(batch["image"]).float(), batch["image"]), dim=1)
         offset = batch.get("offset", torch.zeros_like(batch["block"]))
         self._outputs.setdefault(dataloader_idx, []).append(
             (probs.cpu(), batch["label"].cpu(), batch["utterance"].cpu(), batch["block"].cpu(),
@@ -356,5 +235,6 @@ class EmotionClassifier(pl.LightningModule):
         for chunk in torch.split(x, batch_size):
             chunk = chunk.to(self.device)
             snr = torch.full((len(chunk),), float("inf"), device=self.device)
-            out.append(torch.softmax(self.calibrated(self(self.render(chunk, torch.zeros_like(chunk), snr))), 1).cpu())
+            images = self.render(chunk, torch.zeros_like(chunk), snr)
+            out.append(torch.softmax(self.calibrated(self(images), images), 1).cpu())
         return torch.cat(out) if out else torch.empty(0, len(self.classes))

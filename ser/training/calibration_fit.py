@@ -1,37 +1,51 @@
 """Fitting a run's calibration layer (:mod:`ser.models.calibration`) on its validation part.
 
 After training, the best checkpoint's logits on the validation part (speakers held out from
-training, clean and at the training SNRs) are collected with one validation pass, the layer is
-fitted to them by negative log-likelihood, and its fitted numbers are written into that
-checkpoint (atomically), so the test sets, ``evaluate.py ckpt=``, ``ser-predict``, the server
-and the ONNX export all read calibrated probabilities from it.
+training, clean and at the training SNRs, plus copies at the layer's ``fit_snrs`` mixed with
+the training noise) are collected with one validation pass, the layer is fitted to them by
+negative log-likelihood, and its fitted numbers are written into that checkpoint
+(atomically), so the test sets, ``evaluate.py ckpt=``, ``ser-predict``, the server and the ONNX
+export all read calibrated probabilities from it. A layer that reads the network's input
+(``uses_images``) gets its context column from the same pass.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Sequence
 
 import torch
 
 from ser.atomic import write_atomic
 from ser.models.calibration_metrics import ece_equal_width, nll
+from ser.models.gathering import gather_items
 
 
-def validation_logits(trainer, model, datamodule, ckpt_path: str | None = None
-                      ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(N, C) raw logits and (N,) labels of every validation item, from one validation pass;
-    under DDP every process's items, each once (a collective: every process calls it), so
+def validation_logits(trainer, model, datamodule, ckpt_path: str | None = None,
+                      extra_snrs: Sequence[float] = ()) -> list[torch.Tensor]:
+    """Columns of every validation item from one validation pass: (N, C) raw logits, (N,)
+    labels, block ids, SNRs (dB, inf: clean) and, where the model's calibration layer reads its
+    input, (N,) context. ``extra_snrs``: noisy copies (training noise) added to the part for this
+    pass. Under DDP every process's items, each once (a collective: every process calls it), so
     every process fits the same layer."""
-    from ser.models.module import gather_items
-
     model.validation_logits = []
+    datamodule.calibration_snrs = tuple(float(s) for s in extra_snrs)
     try:
         trainer.validate(model, datamodule=datamodule, ckpt_path=ckpt_path, verbose=False)
         batches = model.validation_logits
     finally:
         model.validation_logits = None
-    logits, labels, _, _ = gather_items(batches, key=(2, 3))   # an item: its block at one SNR
-    return logits, labels
+        datamodule.calibration_snrs = ()
+    return gather_items(batches, key=(2, 3))   # an item: its block at one SNR
+
+
+def by_condition(probs: torch.Tensor, labels: torch.Tensor, snrs: torch.Tensor) -> dict[str, float]:
+    """NLL of ``probs`` per validation condition ("clean", "15dB", ...)."""
+    out = {}
+    for snr in sorted(set(snrs.tolist()), reverse=True):
+        rows = snrs == snr
+        out["clean" if snr == float("inf") else f"{snr:g}dB"] = nll(probs[rows], labels[rows])
+    return out
 
 
 def fit_calibration(trainer, model, datamodule, ckpt_path: str | None = None) -> dict | None:
@@ -40,11 +54,13 @@ def fit_calibration(trainer, model, datamodule, ckpt_path: str | None = None) ->
     layer = getattr(model, "calibration", None)
     if layer is None:
         return None
-    logits, labels = validation_logits(trainer, model, datamodule, ckpt_path)
+    columns = validation_logits(trainer, model, datamodule, ckpt_path, getattr(layer, "fit_snrs", ()))
+    logits, labels, snrs = columns[0], columns[1], columns[3]
+    context = columns[4:5] if getattr(layer, "uses_images", False) else []
     before = torch.softmax(logits, 1)
-    layer.fit(logits, labels)
+    layer.fit(logits, labels, *context)
     with torch.no_grad():
-        after = torch.softmax(layer(logits), 1)
+        after = torch.softmax(layer(logits, *context), 1)
     if ckpt_path:
         if trainer.is_global_zero:
             store_calibration(Path(ckpt_path), layer)
@@ -52,7 +68,9 @@ def fit_calibration(trainer, model, datamodule, ckpt_path: str | None = None) ->
     return {"method": type(layer).__name__, "fitted": layer.describe(), "validation_items": int(len(labels)),
             "validation_nll": {"before": nll(before, labels), "after": nll(after, labels)},
             "validation_ece": {"before": ece_equal_width(before, labels),
-                               "after": ece_equal_width(after, labels)}}
+                               "after": ece_equal_width(after, labels)},
+            "validation_nll_by_condition": {"before": by_condition(before, labels, snrs),
+                                            "after": by_condition(after, labels, snrs)}}
 
 
 def store_calibration(path: Path, layer: torch.nn.Module) -> None:

@@ -1,0 +1,98 @@
+"""A calibration layer whose temperature follows the noise in the block.
+
+Vector scaling fitted on the validation part leaves a model over-confident in heavy noise and
+right in clean speech (ASED, five folds: stated 0.62 where it was right 0.59 at 0 dB, 0.77 for
+0.77 clean), because one set of numbers cannot fit both. This layer adds a temperature that
+depends on one number read off the network's own input: the spread between the block's loud
+and quiet frames (``level_spread``: the 90th minus the 10th percentile of the frames' mean
+image value). Speech in quiet has deep pauses between syllables; noise fills them, so the
+spread shrinks as the SNR falls, whatever the noise. logits -> (logits x w + b) / T(s) with
+log T(s) = t0 + t1 (s - centre) / scale, fitted by negative log-likelihood on the validation
+part *and* on copies of it mixed with the training noise at ``fit_snrs`` (0, 5, 10 dB by
+default: the validation part's own conditions, clean and the training SNRs, would not show the
+fit what heavy noise does). Only the validation speakers and the training noise are used, so
+the test sets stay unseen.
+
+The spread is computed from the image inside the layer, so the checkpoint, the ONNX graph
+(sort and gather), ``ser-predict``, timelines and the server need nothing new.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from ser.models.calibration import _minimise_nll
+
+# Percentiles (in tenths) of the frames' mean image value whose difference is the level spread.
+LOW_TENTHS, HIGH_TENTHS = 1, 9
+
+
+def level_spread(images: torch.Tensor) -> torch.Tensor:
+    """(B, C, H, W) images (W frames) -> (B,) the 90th minus the 10th percentile over frames of
+    each frame's mean value, in image units (for the log-mel front-end, 1 unit = top_db / 2 dB)."""
+    frames = images.float().mean(dim=(1, 2))                     # (B, W)
+    ordered = frames.sort(dim=1).values
+    last = ordered.shape[1] - 1
+    # nearest-rank indices in integer arithmetic (half up), so an exporter can trace them
+    return ordered[:, (HIGH_TENTHS * last + 5) // 10] - ordered[:, (LOW_TENTHS * last + 5) // 10]
+
+
+class NoiseAwareScaling(nn.Module):
+    """Vector scaling, then a temperature that depends on the block's level spread."""
+
+    uses_images = True
+
+    def __init__(self, num_classes: int = 4, l2: float = 1e-3,
+                 fit_snrs: Sequence[float] = (0.0, 5.0, 10.0)) -> None:
+        super().__init__()
+        self.l2 = float(l2)
+        self.fit_snrs = [float(s) for s in fit_snrs]   # extra validation copies the fit sees (dB)
+        self.register_buffer("scale", torch.ones(num_classes))
+        self.register_buffer("bias", torch.zeros(num_classes))
+        self.register_buffer("log_temperature", torch.zeros(2))   # t0, t1
+        self.register_buffer("centre", torch.zeros(()))           # the spread's mean in the fit
+        self.register_buffer("spread_scale", torch.ones(()))      # and its standard deviation
+        self.register_buffer("fitted", torch.zeros((), dtype=torch.bool))
+
+    def context(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, C, H, W) images -> (B,) what the temperature depends on (:func:`level_spread`)."""
+        return level_spread(images)
+
+    def temperature(self, spread: torch.Tensor) -> torch.Tensor:
+        """(B,) level spreads -> (B,) temperatures."""
+        u = (spread - self.centre.to(spread.dtype)) / self.spread_scale.to(spread.dtype)
+        t0, t1 = self.log_temperature.to(spread.dtype)
+        return (t0 + t1 * u).exp()
+
+    def forward(self, logits: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        """(B, C) logits and (B,) level spreads (:meth:`context`) -> (B, C) calibrated logits."""
+        z = logits * self.scale.to(logits.dtype) + self.bias.to(logits.dtype)
+        return z / self.temperature(context.to(logits.dtype)).unsqueeze(1)
+
+    def fit(self, logits: torch.Tensor, labels: torch.Tensor, context: torch.Tensor) -> None:
+        x, y, s = logits.detach().double(), labels.detach().long(), context.detach().double()
+        self.centre.fill_(float(s.mean()))
+        self.spread_scale.fill_(max(float(s.std()), 1e-6))
+        u = (s - s.mean()) / self.spread_scale.double()
+        scale_offset = torch.zeros(x.shape[1], dtype=torch.float64, requires_grad=True)
+        bias = torch.zeros(x.shape[1], dtype=torch.float64, requires_grad=True)
+        log_t = torch.zeros(2, dtype=torch.float64, requires_grad=True)
+
+        def calibrated(z: torch.Tensor) -> torch.Tensor:
+            return (z * (1 + scale_offset) + bias) / (log_t[0] + log_t[1] * u).exp().unsqueeze(1)
+
+        _minimise_nll([scale_offset, bias, log_t], calibrated, x, y, self.l2)
+        self.scale.copy_(1 + scale_offset.detach())
+        self.bias.copy_(bias.detach())
+        self.log_temperature.copy_(log_t.detach())
+        self.fitted.fill_(True)
+
+    def describe(self) -> str:
+        t0, t1 = self.log_temperature.tolist()
+        return ("scales " + ", ".join(f"{v:.2f}" for v in self.scale.tolist())
+                + "; biases " + ", ".join(f"{v:+.2f}" for v in self.bias.tolist())
+                + f"; temperature exp({t0:+.3f} {t1:+.3f} x (spread - {float(self.centre):.3f})"
+                + f" / {float(self.spread_scale):.3f})")
