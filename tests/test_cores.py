@@ -101,3 +101,21 @@ def test_a_command_sets_the_wait_policy_before_torch_loads(tmp_path, others_hold
         other.wait()
     assert out[0] == ("PASSIVE" if others_hold_all else "None")
     assert ("waiting threads sleep" in out[1]) == others_hold_all
+
+
+def test_a_finished_job_gives_its_cores_back_while_its_worker_waits(registry, monkeypatch):
+    """A parallel sweep's worker process lives on between jobs: once a job ends it holds no
+    cores, so the job still running takes them back at its next rebalance."""
+    import os
+
+    import ser.training.runner as runner
+    from omegaconf import OmegaConf
+
+    from ser.commands.train import train
+
+    seen = {}
+    monkeypatch.setattr(runner, "train", lambda cfg: seen.setdefault(
+        "held", json.loads(registry.REGISTRY.read_text())) and {})
+    train.__wrapped__(OmegaConf.create({"model": {"_target_": "x.y"}, "threads": "auto"}))
+    assert seen["held"] == {str(os.getpid()): 4}
+    assert json.loads(registry.REGISTRY.read_text()) == {}

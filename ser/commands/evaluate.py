@@ -9,6 +9,7 @@ from omegaconf import DictConfig
 
 from ser.cli import prepare_process, report_errors
 from ser.commands import hydra_command
+from ser.cores import release
 
 PATH_KEYS = ("ckpt", "sweep", "audio", "out_dir")
 
@@ -19,7 +20,10 @@ def evaluate(cfg: DictConfig) -> None:
     print(prepare_process(cfg.get("threads", "auto")), file=sys.stderr, flush=True)
     from ser.evaluation.evaluate_command import evaluate as run
 
-    run(cfg)
+    try:
+        run(cfg)
+    finally:
+        release()   # a sweep's worker that waits for its next job holds no cores meanwhile
 
 
 main = hydra_command(evaluate, "evaluate", PATH_KEYS)

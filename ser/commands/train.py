@@ -9,6 +9,7 @@ from omegaconf import DictConfig
 from ser.cli import prepare_process, report_errors
 from ser.commands import hydra_command
 from ser.config_upgrade import is_baseline_config
+from ser.cores import release
 
 PATH_KEYS = ("hydra.run.dir", "ckpt_path")
 
@@ -22,7 +23,10 @@ def train(cfg: DictConfig) -> float:
     else:
         from ser.training.runner import train as run
 
-    metrics = run(cfg)
+    try:
+        metrics = run(cfg)
+    finally:
+        release()   # a sweep's worker that waits for its next job holds no cores meanwhile
     return float(metrics.get("clean", {}).get("weighted_f1", float("nan")))
 
 

@@ -64,6 +64,9 @@ def pooled_calibration(pred: Predictions, n_boot: int = 1000, seed: int = 0,
         boot = _from_sums(*(np.tensordot(draws, s, axes=(1, 0)) for s in sums))
         point = calibration_metrics(probs, labels)
         point["accuracy"] = float((probs.argmax(1) == labels).mean())
+        # the points of the interval metrics from the same bins as their resamples (every
+        # speaker once), so a point never falls outside its interval over a bin-edge rounding
+        point.update({k: float(v) for k, v in _from_sums(*(s.sum(0) for s in sums)).items()})
         stats = {k: {"value": float(v)} for k, v in point.items()}
         for metric in INTERVAL_METRICS:
             stats[metric]["low"], stats[metric]["high"] = _interval(boot[metric], 0.95)
