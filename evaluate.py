@@ -11,6 +11,7 @@ import hydra
 from omegaconf import DictConfig
 
 from ser.cli import quote_paths
+from ser.cores import note_user_threads
 from ser.commands.evaluate import PATH_KEYS, evaluate
 
 
@@ -21,4 +22,5 @@ def main(cfg: DictConfig) -> None:
 
 if __name__ == "__main__":
     sys.argv = quote_paths(sys.argv, PATH_KEYS)  # job folders of older sweeps hold = and ,
+    note_user_threads()  # parallel sweep workers tell the launcher's thread limit from the user's
     main()

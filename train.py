@@ -11,6 +11,7 @@ import hydra
 from omegaconf import DictConfig
 
 from ser.cli import quote_paths
+from ser.cores import note_user_threads
 from ser.commands.train import PATH_KEYS, train
 
 
@@ -21,4 +22,5 @@ def main(cfg: DictConfig) -> float:
 
 if __name__ == "__main__":
     sys.argv = quote_paths(sys.argv, PATH_KEYS)  # e.g. resuming a job folder of an older sweep
+    note_user_threads()  # parallel sweep workers tell the launcher's thread limit from the user's
     main()

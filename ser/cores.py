@@ -29,9 +29,29 @@ import sys
 import tempfile
 from pathlib import Path
 
+# The user's own OMP_NUM_THREADS ("" if unset), noted by the command before Hydra starts: a
+# parallel sweep's workers inherit it, while joblib's launcher sets OMP_NUM_THREADS in each
+# worker itself (cores // jobs), which would otherwise pass for the user's choice and keep the
+# last job on one thread when it runs alone.
+USER_SETTING = "SER_USER_OMP_NUM_THREADS"
+
 _auto = False   # this process chose its threads itself (no number, no OMP_NUM_THREADS)
 _crowded = False   # at its start, its threads and other ser processes' exceeded the usable cores
 REGISTRY = Path(tempfile.gettempdir()) / f"ser-cores-{os.getuid() if hasattr(os, 'getuid') else 0}.json"
+
+
+def note_user_threads() -> None:
+    """Note the user's OMP_NUM_THREADS for the processes this command starts (first call wins)."""
+    os.environ.setdefault(USER_SETTING, os.environ.get("OMP_NUM_THREADS", ""))
+
+
+def users_threads() -> str | None:
+    """OMP_NUM_THREADS if the user set it (not a launcher in between); else None."""
+    value = os.environ.get("OMP_NUM_THREADS", "")
+    if not value.isdigit():
+        return None
+    noted = os.environ.get(USER_SETTING)
+    return value if noted is None or noted == value else None
 
 
 def usable_cores() -> int:
@@ -76,8 +96,8 @@ def choose_threads(requested: int | str | None = "auto") -> tuple[int, str]:
     usable cores minus those other live ser processes hold (at least 1); registers the choice."""
     if requested not in (None, "auto", ""):
         n, why = max(1, int(requested)), f"threads={requested}"
-    elif os.environ.get("OMP_NUM_THREADS", "").isdigit():
-        n, why = max(1, int(os.environ["OMP_NUM_THREADS"])), f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}"
+    elif users_threads() is not None:
+        n, why = max(1, int(users_threads())), f"OMP_NUM_THREADS={users_threads()}"
     else:
         n, why = 0, ""
     cores = usable_cores()
@@ -113,7 +133,7 @@ def rebalance() -> int | None:
     a second one starts, and takes them again when it ends. Returns the new count if it changed."""
     import torch
 
-    if os.environ.get("OMP_NUM_THREADS", "").isdigit() or not _auto:
+    if users_threads() is not None or not _auto:
         return None
     cores, pid, new = usable_cores(), os.getpid(), {}
 

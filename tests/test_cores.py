@@ -15,6 +15,7 @@ def registry(tmp_path, monkeypatch):
 
     monkeypatch.setattr(cores, "REGISTRY", tmp_path / "ser-cores.json")
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv(cores.USER_SETTING, raising=False)
     monkeypatch.setattr(cores, "usable_cores", lambda: 4)
     return cores
 
@@ -119,3 +120,16 @@ def test_a_finished_job_gives_its_cores_back_while_its_worker_waits(registry, mo
     train.__wrapped__(OmegaConf.create({"model": {"_target_": "x.y"}, "threads": "auto"}))
     assert seen["held"] == {str(os.getpid()): 4}
     assert json.loads(registry.REGISTRY.read_text()) == {}
+
+
+def test_a_launchers_thread_limit_is_not_taken_for_the_users(registry, monkeypatch):
+    """joblib's workers get OMP_NUM_THREADS = cores // jobs from the launcher; the command
+    noted the user's own setting (none) before Hydra started, so the worker chooses and
+    rebalances itself. A setting the user made is still obeyed."""
+    monkeypatch.setenv(registry.USER_SETTING, "")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    n, why = registry.choose_threads("auto")
+    assert n == 4 and "OMP_NUM_THREADS" not in why
+    monkeypatch.setenv(registry.USER_SETTING, "1")
+    assert registry.choose_threads("auto") == (1, "OMP_NUM_THREADS=1")
+    registry.release()

@@ -21,6 +21,7 @@ import sys
 from typing import Any, Callable
 
 from ser.cli import quote_paths, report_errors
+from ser.cores import note_user_threads
 
 
 def hydra_command(task: Callable[[Any], Any], config_name: str, path_keys: tuple[str, ...]
@@ -34,6 +35,7 @@ def hydra_command(task: Callable[[Any], Any], config_name: str, path_keys: tuple
         from ser.configs import conf_dir
 
         sys.argv = quote_paths(sys.argv, path_keys)
+        note_user_threads()
         hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name=config_name)(task)()
 
     command.__doc__ = task.__doc__
