@@ -117,3 +117,11 @@ def test_a_run_fits_the_noise_aware_layer_on_noisier_validation_copies(tmp_path)
     assert record["method"] == "NoiseAwareScaling" and "temperature exp(" in record["fitted"]
     conditions = record["validation_nll_by_condition"]["after"]
     assert "0dB" in conditions and "clean" in conditions
+    # evaluate.py calibration=... fits that layer now in place of the run's own, with its
+    # settings from the command line, into a folder named for both
+    done = run_script("evaluate.py", [f"ckpt={tmp_path / 'run'}", "calibration=vector",
+                                      "calibration.fit_snrs=[5]"], cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    [evaluation] = (tmp_path / "run" / "evaluation").glob("*calibration-vector*fit_snrs-5*/evaluation.json")
+    refit = json.loads(evaluation.read_text())["calibration"]
+    assert refit["method"] == "VectorScaling" and "5dB" in refit["validation_nll_by_condition"]["after"]

@@ -82,7 +82,7 @@ class NetworkRun:
     choices: Mapping[str, str]
     hyper_parameters: dict = field(repr=False, default_factory=dict)
     checkpoint: dict = field(repr=False, default_factory=dict)
-    calibrate: Mapping[str, Any] | None = None   # a calibration config to fit if the run has none
+    calibrate: Mapping[str, Any] | None = None   # calibration=...: a layer fitted now in place of the run's
     calibration: dict | None = None              # what score() fitted (run.json's record form)
 
     @classmethod
@@ -110,8 +110,9 @@ class NetworkRun:
                         callbacks=[], enable_checkpointing=False,
                         enable_progress_bar=bool(cfg.trainer.enable_progress_bar) and verbose,
                         default_root_dir=str(out_dir))
-        if self.calibrate and (model.calibration is None or not bool(model.calibration.fitted)):
-            # a run trained without (or before) calibration: fitted now on its validation part
+        if self.calibrate is not None:
+            # calibration=... on the command line: that layer, fitted now on the run's validation
+            # part, in place of the run's own (none: no layer); the checkpoint is not changed
             from ser.models.builders import build_calibration
             from ser.training.calibration_fit import fit_calibration
 
