@@ -8,7 +8,6 @@ on a CPU the metrics equal the run's own metrics.json.
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any, Mapping

@@ -18,7 +18,6 @@ from omegaconf import DictConfig, OmegaConf
 
 from ser.atomic import write_text_atomic
 from ser.configs import build
-from ser.errors import SerError
 
 log = logging.getLogger(__name__)
 WANDB_ID_FILE = "wandb_id.txt"
