@@ -27,6 +27,15 @@ from ser.cli import prepare_process  # noqa: E402
 
 prepare_process()
 
+
+def pytest_configure(config):
+    """Under pytest-xdist the controlling process only hands out tests: it gives back the
+    cores it registered, so a training beside the suite counts the workers alone."""
+    if getattr(config.option, "numprocesses", None) and not os.environ.get("PYTEST_XDIST_WORKER"):
+        from ser.cores import release
+
+        release()
+
 # Small but real: the tiny-run overrides every training test starts from.
 FAST = ["model.pretrained=false", "trainer=epochs", "trainer.max_epochs=1", "trainer.limit_train_batches=2",
         "trainer.limit_val_batches=1", "trainer.limit_test_batches=1", "data.batch_size=8",
