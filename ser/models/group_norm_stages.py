@@ -66,13 +66,30 @@ class GroupNormStages:
         self.group_norms = {"train": train,
                             "val": self._collect_group_norm(dm.val_dataloader(), speakers).with_reference(train)}
 
+    def _reference(self, dm) -> GroupNorm:
+        """The training part's statistics, every other part's reference scale (a re-test, which
+        has none yet, takes them afresh once)."""
+        if "train" not in self.group_norms:
+            self.group_norms["train"] = self._collect_group_norm(dm.train_dataloader(), dm.utterance_speakers())
+        return self.group_norms["train"]
+
+    def on_validation_start(self) -> None:
+        """A validation pass of its own (``trainer.validate``: the calibration fit, after training
+        or in a re-test) takes the statistics of the items it holds now, which may include
+        noisier copies of the part (``calibration.fit_snrs``) that fitting never saw."""
+        dm = getattr(self.trainer, "datamodule", None)
+        if self.grouping is None or dm is None or self.trainer.state.fn != "validate":
+            return
+        speakers = dm.utterance_speakers()
+        self._speakers_of["val"] = speakers
+        self.group_norms["val"] = self._collect_group_norm(dm.val_dataloader(), speakers).with_reference(
+            self._reference(dm))
+
     def on_test_start(self) -> None:
         dm = getattr(self.trainer, "datamodule", None)
         if self.grouping is None or dm is None:
             return
-        reference = self.group_norms.get("train")
-        if reference is None:  # a re-test: the training part's reference, taken afresh
-            reference = self._collect_group_norm(dm.train_dataloader(), dm.utterance_speakers())
+        reference = self._reference(dm)
         for idx, (name, loader) in enumerate(zip(dm.test_set_names, dm.test_dataloader())):
             speakers = dm.utterance_speakers(name)
             self._speakers_of[f"test/{idx}"] = speakers
