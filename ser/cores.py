@@ -94,10 +94,11 @@ def _update(change) -> dict[int, int]:
 def choose_threads(requested: int | str | None = "auto") -> tuple[int, str]:
     """(threads, why): ``requested`` if a number, else ``OMP_NUM_THREADS`` if set, else the
     usable cores minus those other live ser processes hold (at least 1); registers the choice."""
+    users = users_threads()
     if requested not in (None, "auto", ""):
         n, why = max(1, int(requested)), f"threads={requested}"
-    elif users_threads() is not None:
-        n, why = max(1, int(users_threads())), f"OMP_NUM_THREADS={users_threads()}"
+    elif users is not None:
+        n, why = max(1, int(users)), f"OMP_NUM_THREADS={users}"
     else:
         n, why = 0, ""
     cores = usable_cores()

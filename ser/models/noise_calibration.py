@@ -22,9 +22,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import torch
-from torch import nn
-
-from ser.models.calibration import _minimise_nll
+from ser.models.calibration import VectorScaling, _minimise_nll
 
 # Percentiles (in tenths) of the frames' mean image value whose difference is the level spread.
 LOW_TENTHS, HIGH_TENTHS = 1, 9
@@ -40,22 +38,18 @@ def level_spread(images: torch.Tensor) -> torch.Tensor:
     return ordered[:, (HIGH_TENTHS * last + 5) // 10] - ordered[:, (LOW_TENTHS * last + 5) // 10]
 
 
-class NoiseAwareScaling(nn.Module):
-    """Vector scaling, then a temperature that depends on the block's level spread."""
+class NoiseAwareScaling(VectorScaling):
+    """Vector scaling (its scale and bias per class), then a temperature that depends on the
+    block's level spread."""
 
     uses_images = True
 
     def __init__(self, num_classes: int = 4, l2: float = 1e-3,
                  fit_snrs: Sequence[float] = (0.0, 5.0, 10.0)) -> None:
-        super().__init__()
-        self.l2 = float(l2)
-        self.fit_snrs = [float(s) for s in fit_snrs]   # extra validation copies the fit sees (dB)
-        self.register_buffer("scale", torch.ones(num_classes))
-        self.register_buffer("bias", torch.zeros(num_classes))
+        super().__init__(num_classes, l2, fit_snrs)
         self.register_buffer("log_temperature", torch.zeros(2))   # t0, t1
         self.register_buffer("centre", torch.zeros(()))           # the spread's mean in the fit
         self.register_buffer("spread_scale", torch.ones(()))      # and its standard deviation
-        self.register_buffer("fitted", torch.zeros((), dtype=torch.bool))
 
     def context(self, images: torch.Tensor) -> torch.Tensor:
         """(B, C, H, W) images -> (B,) what the temperature depends on (:func:`level_spread`)."""
@@ -69,8 +63,7 @@ class NoiseAwareScaling(nn.Module):
 
     def forward(self, logits: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
         """(B, C) logits and (B,) level spreads (:meth:`context`) -> (B, C) calibrated logits."""
-        z = logits * self.scale.to(logits.dtype) + self.bias.to(logits.dtype)
-        return z / self.temperature(context.to(logits.dtype)).unsqueeze(1)
+        return super().forward(logits) / self.temperature(context.to(logits.dtype)).unsqueeze(1)
 
     def fit(self, logits: torch.Tensor, labels: torch.Tensor, context: torch.Tensor) -> None:
         x, y, s = logits.detach().double(), labels.detach().long(), context.detach().double()
@@ -92,7 +85,5 @@ class NoiseAwareScaling(nn.Module):
 
     def describe(self) -> str:
         t0, t1 = self.log_temperature.tolist()
-        return ("scales " + ", ".join(f"{v:.2f}" for v in self.scale.tolist())
-                + "; biases " + ", ".join(f"{v:+.2f}" for v in self.bias.tolist())
-                + f"; temperature exp({t0:+.3f} {t1:+.3f} x (spread - {float(self.centre):.3f})"
+        return (super().describe() + f"; temperature exp({t0:+.3f} {t1:+.3f} x (spread - {float(self.centre):.3f})"
                 + f" / {float(self.spread_scale):.3f})")
