@@ -189,6 +189,7 @@ _is_logmel = lambda node: str(node.get("_target_", "")).endswith("logmel.LogMel"
 _is_optim = lambda node: "lr" in node  # noqa: E731
 _is_augment = lambda node: "specaugment" in node  # noqa: E731
 _is_speech_encoder = lambda node: str(node.get("_target_", "")).endswith("build_speech_encoder_net")  # noqa: E731
+_is_noise = lambda node: "snr_reference" in node or "fixed" in node  # noqa: E731
 ADDED_KEYS = (
     ("split", _is_loso, "validation", "utterances"),
     (("data", "split"), _is_loso, "validation", "utterances"),
@@ -197,6 +198,8 @@ ADDED_KEYS = (
     ("data", _is_data, "test_sets", {"noisy": {"_target_": "ser.data.test_sets.noisy_copies"},
                                      "corpora": {"_target_": "ser.data.test_sets.other_corpora"}}),
     ("model", lambda node: str(node.get("_target_", "")).startswith("ser.baseline."), "speaker_norm", False),
+    ("noise", _is_noise, "validation_fraction", 0.0),
+    (("data", "noise"), _is_noise, "validation_fraction", 0.0),
 )
 
 # Keys removed from the files in conf/ since runs were first saved: (group, which nodes had it,

@@ -8,7 +8,8 @@ import torch
 
 from ser.models.calibration import TemperatureScaling, VectorScaling
 from ser.models.calibration_metrics import (aurc, brier, calibration_metrics, coverage_at_accuracy,
-                                            ece_equal_mass, ece_equal_width, nll, risk_coverage)
+                                            ece_equal_mass, ece_equal_width, nll, risk_coverage,
+                                            threshold_for_accuracy)
 
 # four items, two classes: confidences 0.9, 0.8, 0.6, 0.7; the second and third are wrong
 PROBS = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]])
@@ -28,6 +29,11 @@ def test_metrics_against_hand_computed_values():
     assert risk == pytest.approx([0.0, 0.5, 1 / 3, 0.5])
     assert aurc(PROBS, LABELS) == pytest.approx((0 + 0.5 + 1 / 3 + 0.5) / 4)
     assert coverage_at_accuracy(PROBS, LABELS, 0.9) == 0.25
+    # the model's own threshold: the lowest confidence whose items at or above it reach the level
+    assert threshold_for_accuracy(PROBS, LABELS, 0.9) == 0.9
+    assert threshold_for_accuracy(PROBS, LABELS, 0.6) == 0.7     # 0.9, 0.8, 0.7: two of three
+    assert threshold_for_accuracy(PROBS, LABELS, 0.5) is None    # all four: half right
+    assert threshold_for_accuracy(PROBS[[1]], LABELS[[1]], 0.9) > 0.8   # even the top is wrong
     assert coverage_at_accuracy(PROBS, LABELS, 0.5) == 1.0
     assert set(calibration_metrics(torch.tensor(PROBS), torch.tensor(LABELS))) == {
         "ece", "ece_equal_mass", "nll", "brier", "aurc", "coverage_at_90", "mean_confidence"}
@@ -115,6 +121,13 @@ def test_a_run_fits_the_noise_aware_layer_on_noisier_validation_copies(tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     record = json.loads((tmp_path / "run" / "run.json").read_text())["calibration"]
     assert record["method"] == "NoiseAwareScaling" and "temperature exp(" in record["fitted"]
+    # its own abstention threshold, read off the calibrated validation items, is in the
+    # checkpoint that ser-predict, timelines and the server load
+    from ser.inference.predictor import load_predictor
+
+    abstain = record["abstain"]
+    assert abstain["selective_accuracy"] == 0.9 and 0 < abstain["validation_coverage"] <= 1
+    assert load_predictor(tmp_path / "run").min_confidence == abstain["min_confidence"]
     conditions = record["validation_nll_by_condition"]["after"]
     assert "0dB" in conditions and "clean" in conditions
     # evaluate.py calibration=... fits that layer now in place of the run's own, with its

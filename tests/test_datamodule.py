@@ -36,6 +36,10 @@ def test_demo_batches_hold_raw_blocks_noise_and_snr(demo):
     module = EmotionClassifier(dm.classes, compose(["model.pretrained=false"]).model, cfg.optim, cfg.features)
     out = module.on_after_batch_transfer(batch, 0)
     assert out["image"].shape == (8, 3, 64, 101) and torch.isfinite(out["image"]).all()  # log-mel
+    # the validation part's noise is held out from training (noise.validation_fraction)
+    assert dm.val_dataset().bank is dm.val_bank and dm.train_dataset().bank is dm.train_bank
+    assert dm.val_bank is not dm.train_bank and set(dm.val_bank.names).isdisjoint(dm.train_bank.names)
+    assert "(validation)" in dm.describe()
 
 
 def test_training_noise_is_fresh_each_epoch_unless_fixed(demo):

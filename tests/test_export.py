@@ -87,14 +87,16 @@ def test_logmel_run_exports_with_metadata_and_parity(logmel_run, blocks, tmp_pat
     code, err = export(logmel_run, out, capsys)
     assert code == 0 and out.is_file(), err[-3000:]
     model, hp = load_classifier(find_checkpoint(logmel_run))
-    # the run fitted its calibration layer on its validation part (calibration=vector, the
-    # default): the graph carries it, so the parity below is of calibrated probabilities
+    # the run fitted its calibration layer on its validation part (calibration=noise_aware, the
+    # default): the graph carries it, so the parity below is of calibrated probabilities; its
+    # own abstention threshold travels in the metadata
     assert bool(model.calibration.fitted) and not bool((model.calibration.scale == 1).all())
     predictor = OnnxPredictor(out)
     assert predictor.classes == list(hp["classes"])
     assert predictor.sample_rate == 16000 and predictor.block_seconds == 1.0
     data = hp["run_config"]["data"]
     assert predictor.pad_min_fraction == data.get("pad_min_fraction")
+    assert "min_confidence" in hp and predictor.min_confidence == hp["min_confidence"]
     check_parity(model, out, blocks)
     assert predictor.predict_blocks(np.zeros((0, 16000), np.float32)).shape == (0, len(CLASSES))
     assert onnx_blocks_per_second(out, blocks[:4], repeats=1) > 0

@@ -54,6 +54,21 @@ def test_several_files_split_by_file_close_to_the_test_fraction(tmp_path):
                         train.describe(test))
 
 
+def test_validation_noise_is_held_out_of_the_training_bank(tmp_path):
+    write_tones(tmp_path / "noise", [1.0, 2.5, 0.7, 3.0, 1.2, 2.0, 0.9, 1.8, 2.2, 1.5])
+    train, test = NoiseBank.from_folder(tmp_path / "noise", RATE, test_fraction=0.2, seed=3)
+    kept, held = train.hold_out(0.25, seed=3)
+    assert set(kept.names).isdisjoint(held.names) and sorted(kept.names + held.names) == sorted(train.names)
+    assert set(held.names).isdisjoint(test.names)
+    share = held.total_seconds / train.total_seconds
+    assert abs(share - 0.25) < 0.1, share
+    assert kept.hold_out(0.25, seed=3)[1].names == kept.hold_out(0.25, seed=3)[1].names
+    one, other = NoiseBank([np.ones(1000, np.float32)], ["room"], RATE).hold_out(0.2, seed=0)
+    assert one.split == other.split == "time" and len(one.recordings[0]) == 800
+    with pytest.raises(SerError, match="noise.validation_fraction"):
+        train.hold_out(1.0, seed=0)
+
+
 def test_split_is_deterministic_per_seed_and_varies_with_it(tmp_path):
     write_tones(tmp_path / "noise", [1.0] * 10)
     first = NoiseBank.from_folder(tmp_path / "noise", RATE, seed=1)[1].names

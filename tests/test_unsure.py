@@ -111,7 +111,7 @@ def test_ser_predict_json_and_table_say_unsure_only_with_a_threshold(run, record
     from ser.commands.predict import predict
 
     talk = recordings / "talk.wav"
-    off = predict([f"ckpt={run}", f"audio={talk}", "output=json", "vad=none"])
+    off = predict([f"ckpt={run}", f"audio={talk}", "output=json", "vad=none", "min_confidence=none"])
     assert "unsure" not in capsys.readouterr().out
     [rec] = off["recordings"]
     assert "unsure_share" not in rec["recording"] and "unsure" not in rec["timeline"]
@@ -132,7 +132,7 @@ def test_ser_predict_json_and_table_say_unsure_only_with_a_threshold(run, record
     predict([f"ckpt={run}", f"audio={talk}", "vad=none", f"min_confidence={threshold}"])
     table = capsys.readouterr().out
     assert "| **unsure** (100% of blocks unsure) |" in table and "s unsure" in table  # the timeline line
-    predict([f"ckpt={run}", f"audio={talk}", "vad=none"])
+    predict([f"ckpt={run}", f"audio={talk}", "vad=none", "min_confidence=none"])
     assert "unsure" not in capsys.readouterr().out
 
 
@@ -251,6 +251,35 @@ def test_the_servers_own_threshold_stands_unless_a_request_sets_another():
         create_app(Scripted(), min_confidence=1.5)
 
 
+class Cautious(Scripted):
+    """Scripted, with its own threshold chosen on validation (as a calibrated run stores it)."""
+
+    min_confidence = 0.96
+
+
+def test_the_models_own_threshold_is_every_ways_default():
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from ser.commands.keys import MIN_CONFIDENCE
+    from ser.serve.app import create_app
+    from ser.inference.windows import resolve_min_confidence
+
+    assert MIN_CONFIDENCE.default == "model"
+    assert resolve_min_confidence("model", 0.7) == 0.7 and resolve_min_confidence("model", None) is None
+    assert resolve_min_confidence("none", 0.7) is None and resolve_min_confidence("0.4", 0.7) == 0.4
+    c = TestClient(create_app(Cautious()))  # Scripted tops at 0.95, below its own 0.96
+    assert c.get("/model").json()["min_confidence"] == 0.96
+    files = {"file": ("tone.wav", _wav(sine(0.9, 2.0)), "audio/wav")}
+    assert set(c.post("/predict", files=files).json()["recordings"][0]["timeline"]["labels"]) == {"unsure"}
+    off = c.post("/predict?min_confidence=none", files=files).json()["recordings"][0]
+    assert set(off["timeline"]["labels"]) == {"anger"}
+    lenient = TestClient(create_app(Cautious(), min_confidence=0.5))
+    again = lenient.post("/predict?min_confidence=model", files=files).json()["recordings"][0]
+    assert set(again["timeline"]["labels"]) == {"unsure"}
+    assert TestClient(create_app(Scripted())).get("/model").json()["min_confidence"] is None
+
+
 def _wav(x: np.ndarray) -> bytes:
     out = io.BytesIO()
     sf.write(out, x, RATE, format="WAV", subtype="PCM_16")
@@ -267,7 +296,7 @@ def test_a_bad_threshold_is_one_message_everywhere(value, capsys, tmp_path):
 
     from ser.serve.app import create_app
 
-    expected = "min_confidence= takes a probability above 0 and below 1"
+    expected = "min_confidence= takes model, none, or a probability above 0 and below 1"
     for module, argv in [("ser.commands.predict", ["ckpt=m.onnx", "audio=x.wav"]),
                          ("ser.commands.listen", ["ckpt=m.onnx", "source=-"]),
                          ("ser.commands.serve", ["ckpt=m.onnx"])]:

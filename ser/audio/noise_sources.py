@@ -3,9 +3,10 @@ disjoint (train, test) :class:`~ser.audio.noise.NoiseBank` pair of one run.
 
 Every source is called with the run's ``sample_rate`` (Hz), ``cache_dir`` (or None) and
 ``run_seed``, plus the keys of its YAML file; a new source is a function like these and a file
-with its ``_target_``. ``fixed`` (whether training noise is drawn once) and ``snr_reference``
-(what the SNR is measured against: the whole block or its active speech) describe the run, not
-the source, and are not passed.
+with its ``_target_``. ``fixed`` (whether training noise is drawn once), ``snr_reference``
+(what the SNR is measured against: the whole block or its active speech) and
+``validation_fraction`` (the share of the training noise held out for the validation part)
+describe the run, not the source, and are not passed.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from ser.errors import SerError
 
 log = logging.getLogger(__name__)
 Banks = tuple[NoiseBank, NoiseBank]
-NOT_SOURCE_KEYS = ("fixed", "snr_reference")
+NOT_SOURCE_KEYS = ("fixed", "snr_reference", "validation_fraction")
 
 
 def synthetic_room(sample_rate: int, cache_dir: str | Path | None, run_seed: int,

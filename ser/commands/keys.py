@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from ser.cli import REQUIRED, Key, choice, expects, number, optional
 from ser.inference.speech_gate import CHOICES, DEFAULT_DETECTOR, DEFAULT_MIN_SPEECH
-from ser.inference.windows import UNSURE
+from ser.inference.windows import MODEL_THRESHOLD, UNSURE
 
 
 @expects("a probability above 0 and below 1 (e.g. 0.6)")
@@ -27,5 +27,14 @@ VAD = Key("vad", "auto", f"the speech gate's detector (auto: {DEFAULT_DETECTOR} 
           "else none)", choice(*CHOICES))
 MIN_SPEECH = Key("min_speech", DEFAULT_MIN_SPEECH, "share of a window that must be speech to get "
                  "an emotion (0: every window)", number(float, 0, 1))
-MIN_CONFIDENCE = Key("min_confidence", None, f"a window whose top probability is below this is "
-                     f"labelled {UNSURE} (empty: no threshold)", optional(probability))
+
+
+@expects(f"{MODEL_THRESHOLD}, none, or a probability above 0 and below 1 (e.g. 0.6)")
+def threshold(text: str) -> float | str | None:
+    """``model`` (the model's own threshold, resolved once it is loaded), None, or a probability."""
+    return MODEL_THRESHOLD if text.strip().lower() == MODEL_THRESHOLD else optional(probability)(text)
+
+
+MIN_CONFIDENCE = Key("min_confidence", MODEL_THRESHOLD, f"a window whose top probability is below "
+                     f"this is labelled {UNSURE} ({MODEL_THRESHOLD}: the threshold the run chose on "
+                     "its validation part; none: never)", threshold)

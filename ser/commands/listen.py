@@ -64,6 +64,7 @@ def listen(argv: list[str], stdin: IO[bytes] | None = None) -> dict:
     from ser.audio.io import load_audio
     from ser.inference.predictor import load_predictor, warm_up
     from ser.inference.speech_gate import inference_gate
+    from ser.inference.windows import model_threshold, resolve_min_confidence
 
     args = parse(argv, SPEC, COMMAND)
     source = args["source"]
@@ -72,6 +73,7 @@ def listen(argv: list[str], stdin: IO[bytes] | None = None) -> dict:
                        "source=FILE (an audio file) or source=- (raw 16-bit PCM on stdin).")
     mic = microphone_library() if source == "mic" else None
     predictor = load_predictor(args["ckpt"])
+    threshold = resolve_min_confidence(args["min_confidence"], model_threshold(predictor))
     rate = int(predictor.sample_rate)
     gate = inference_gate(args["vad"], args["min_speech"], rate)
     window, hop = window_samples(args["window"] or predictor.block_seconds, args["hop"], rate)
@@ -88,7 +90,7 @@ def listen(argv: list[str], stdin: IO[bytes] | None = None) -> dict:
     warm_up(predictor, window)  # first-call costs before the first hop, not on it
     print(f"listening to {what}: {window / rate:g}-s window every {hop / rate:g} s, classes "
           f"{', '.join(predictor.classes)}" + (f"; speech gate {gate.describe()}" if gate else "")
-          + (f"; {UNSURE} below {args['min_confidence']:g}" if args["min_confidence"] else "")
+          + (f"; {UNSURE} below {threshold:g}" if threshold else "")
           + "; Ctrl-C stops", file=sys.stderr, flush=True)
     out = open(args["jsonl"], "w") if args["jsonl"] else None
 
@@ -98,7 +100,7 @@ def listen(argv: list[str], stdin: IO[bytes] | None = None) -> dict:
             out.write(json.dumps(item) + "\n")
             out.flush()
     try:
-        summary = stream(predictor, chunks, window, hop, emit, gate, args["min_confidence"])
+        summary = stream(predictor, chunks, window, hop, emit, gate, threshold)
     except KeyboardInterrupt:
         summary = None
     finally:

@@ -70,6 +70,7 @@ def predict(argv: list[str]) -> dict:
     from ser.inference.predictor import load_predictor
     from ser.inference.recordings import audio_paths, predict_recordings, write_predictions
     from ser.inference.speech_gate import inference_gate
+    from ser.inference.windows import model_threshold, resolve_min_confidence
 
     args = parse(argv, SPEC, COMMAND)
     as_json = args["output"] == "json"
@@ -80,7 +81,8 @@ def predict(argv: list[str]) -> dict:
         predictor = load_predictor(args["ckpt"])
         gate = inference_gate(args["vad"], args["min_speech"], predictor.sample_rate)
         result = predict_recordings(predictor, args["audio"], args["window"], args["hop"],
-                                    args["smooth"], gate, where, args["min_confidence"])
+                                    args["smooth"], gate, where,
+                                    resolve_min_confidence(args["min_confidence"], model_threshold(predictor)))
         text = describe(result)
         if where is not None and result["recordings"]:
             written = write_predictions(result, where)

@@ -149,6 +149,10 @@ class EmotionDataModule(DataDescription, pl.LightningDataModule):
                                    progress=self.verbose)
         self.train_bank, self.test_bank = build_noise_banks(self.noise_cfg, self.sample_rate,
                                                             self.seed, self.cache_dir)
+        self.val_bank = self.train_bank   # noise.validation_fraction 0: validation hears training noise
+        held = float(self.noise_cfg.get("validation_fraction") or 0.0)
+        if held > 0:
+            self.train_bank, self.val_bank = self.train_bank.hold_out(held, self.seed)
         b = self.blocks
         speakers = self.utterance_speakers()
         sessions = [u.session for u in self.table.utterances]
@@ -230,9 +234,10 @@ class EmotionDataModule(DataDescription, pl.LightningDataModule):
 
     def val_dataset(self) -> BlockNoiseDataset:
         """The validation part: clean and at the training SNRs (plus, while a calibration layer
-        is fitted, ``calibration_snrs``), with the training noise fixed per block."""
+        is fitted, ``calibration_snrs``), noise fixed per block: the share of the training noise
+        held out from training (``noise.validation_fraction``), else the training noise."""
         return self._dataset(self.val_idx, [CLEAN, *self.train_snrs, *self.calibration_snrs],
-                             self.train_bank, VAL_STREAM, fixed=True)
+                             self.val_bank, VAL_STREAM, fixed=True)
 
     def noisy_dataset(self, idx: np.ndarray, snr: float, stream: int,
                       corpus: TestCorpus | None = None) -> BlockNoiseDataset:

@@ -72,7 +72,9 @@ class DataDescription:
                  self._validation_words(),
                  f"Test sets: {', '.join(self.test_set_names)} ({len(self.test_idx)} blocks each"
                  f"{self._window_words()}). "
-                 f"Noise: {self.train_bank.describe()} (train) / {self.test_bank.describe()} (test)."]
+                 f"Noise: {self.train_bank.describe()} (train)"
+                 + ("" if self.val_bank is self.train_bank else f" / {self.val_bank.describe()} (validation)")
+                 + f" / {self.test_bank.describe()} (test)."]
         missing = getattr(t, "missing", [])
         if missing:
             lines.append(f"Missing {len(missing)} audio file(s) listed by the corpus: "

@@ -109,10 +109,12 @@ def classify_recordings(cfg: DictConfig) -> tuple[dict, str]:
                                           raise_for_errors, write_predictions)
     from ser.inference.speech_gate import inference_gate
     from ser.inference.timeline import write_timelines
-    from ser.inference.windows import parse_min_confidence
+    from ser.inference.windows import model_threshold, resolve_min_confidence
 
-    threshold = parse_min_confidence(cfg.get("min_confidence"))  # a bad one before the model loads
+    setting = cfg.get("min_confidence")
+    resolve_min_confidence(setting, None)  # a bad one is reported before the model loads
     predictor = load_predictor(cfg.ckpt)  # a run directory, a .ckpt or a .onnx file
+    threshold = resolve_min_confidence(setting, model_threshold(predictor))
     gate = inference_gate(vad_choice(cfg), cfg.get("min_speech"), predictor.sample_rate)
     result = predict_audio(predictor, cfg.audio, gate, threshold)
     # timelines: under the run's evaluation/ folder unless out_dir= says otherwise, for every

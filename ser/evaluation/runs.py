@@ -117,7 +117,8 @@ class NetworkRun:
             from ser.training.calibration_fit import fit_calibration
 
             model.calibration = build_calibration(plain(self.calibrate), len(model.classes))
-            self.calibration = fit_calibration(trainer, model, datamodule)
+            self.calibration = fit_calibration(trainer, model, datamodule, None,
+                                               (cfg.get("abstain") or {}).get("selective_accuracy"))
         trainer.test(model, datamodule=datamodule, verbose=False)
         return model.test_results, run_predictions(datamodule, model.test_items)
 

@@ -58,6 +58,7 @@ def export_onnx(ckpt: str | Path, out: str | Path, opset: int = DEFAULT_OPSET) -
     meta = {"classes": json.dumps(list(hp["classes"])), "sample_rate": str(sample_rate),
             "block_seconds": repr(float(block_seconds)),
             "pad_min_fraction": json.dumps(None if pad is None else float(pad)),
+            "min_confidence": json.dumps(hp.get("min_confidence")),
             "features": type(model.frontend).__name__, "model": str(hp["model"].get("name")),
             "checkpoint": path.name}
     proto = onnx.load(str(out))

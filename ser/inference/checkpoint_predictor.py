@@ -78,6 +78,8 @@ class CheckpointPredictor:
         self.model, self.hp, self.path, self.batch_size = model, hp, Path(path), int(batch_size)
         self.classes = list(hp["classes"])
         self.sample_rate, self.block_seconds, self.pad_min_fraction = block_settings(hp)
+        # the abstention threshold chosen on the run's validation part (None: never unsure)
+        self.min_confidence: float | None = hp.get("min_confidence")
 
     def predict_blocks(self, blocks: np.ndarray) -> np.ndarray:
         """(N, samples) float32 clean blocks -> (N, C) float32 probabilities."""

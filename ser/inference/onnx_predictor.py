@@ -70,6 +70,8 @@ class OnnxPredictor:
         pad = json.loads(meta.get("pad_min_fraction", "null"))
         self.pad_min_fraction: float | None = None if pad is None else float(pad)
         self.block_samples = int(round(self.block_seconds * self.sample_rate))
+        threshold = json.loads(meta.get("min_confidence", "null"))  # files exported before it: none
+        self.min_confidence: float | None = None if threshold is None else float(threshold)
 
     def predict_blocks(self, blocks: np.ndarray, batch_size: int = 64) -> np.ndarray:
         """(N, samples) float32 clean blocks -> (N, C) float32 probabilities; N = 0 -> (0, C)."""

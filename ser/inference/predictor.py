@@ -23,6 +23,9 @@ class Predictor(Protocol):
     sample_rate: int            # Hz the blocks must be at
     block_seconds: float        # the block length the network was trained on
     pad_min_fraction: float | None
+    # the model's own abstention threshold (chosen on its validation part; None: never unsure),
+    # what ``min_confidence=model``, the default of every command, applies
+    min_confidence: float | None
 
     def predict_blocks(self, blocks: np.ndarray) -> np.ndarray:
         """(N, samples) float32 clean waveform -> (N, C) float32 probabilities (rows sum to 1)."""

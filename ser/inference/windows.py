@@ -21,6 +21,7 @@ import numpy as np
 from ser.errors import SerError
 
 DEFAULT_HOP_S = 0.25
+MODEL_THRESHOLD = "model"  # min_confidence=model: the threshold the run chose on its validation part
 UNSURE = "unsure"  # the label of a window or block whose top probability is below min_confidence
 
 
@@ -123,8 +124,23 @@ def parse_min_confidence(value: Any) -> float | None:
         text = text if len(text) <= 30 and text.isprintable() and "'" not in text else repr(text[:30])
         raise SerError(f"min_confidence={text}: give the probability a window's leading class must "
                        "reach to be named, a finite number above 0 and below 1 (e.g. 0.6); a window "
-                       f"below it is labelled {UNSURE!r}. Leave it out for no threshold.")
+                       f"below it is labelled {UNSURE!r}; {MODEL_THRESHOLD} for the threshold the run chose "
+                       "on its validation part, none for no threshold.")
     return share
+
+
+def resolve_min_confidence(value: Any, model_threshold: float | None) -> float | None:
+    """``min_confidence=`` once the model is loaded: ``model`` (every command's default) is the
+    threshold the run chose on its validation part (``model_threshold``; None: it chose none),
+    anything else as :func:`parse_min_confidence` reads it."""
+    if isinstance(value, str) and value.strip().lower() == MODEL_THRESHOLD:
+        return model_threshold
+    return parse_min_confidence(value)
+
+
+def model_threshold(predictor: Any) -> float | None:
+    """A predictor's own abstention threshold (None for one without)."""
+    return getattr(predictor, "min_confidence", None)
 
 
 def unsure_rows(probs: np.ndarray, min_confidence: float | None) -> np.ndarray:

@@ -85,6 +85,24 @@ def risk_coverage(probs, labels) -> tuple[np.ndarray, np.ndarray]:
     return counts / len(y), errors[run_end] / counts[run_end]
 
 
+def threshold_for_accuracy(probs, labels, accuracy: float = SELECTIVE_ACCURACY) -> float | None:
+    """The lowest top probability at which the items at or above it are right at least
+    ``accuracy`` of the time (the risk-coverage curve read at that accuracy): a model's own
+    abstention threshold, chosen on its validation part. None where every item may be answered;
+    just above the highest top probability where even the most confident item is wrong."""
+    p, _ = _arrays(probs, labels)
+    coverage, risk = risk_coverage(probs, labels)
+    if not len(risk):
+        return None
+    ok = np.flatnonzero(1.0 - risk >= accuracy - 1e-12)
+    if len(ok) and ok[-1] == len(risk) - 1:
+        return None
+    confidence = np.sort(p.max(axis=1))[::-1]
+    if not len(ok):
+        return float(np.nextafter(confidence[0], 1.0))
+    return float(confidence[ok[-1]])
+
+
 def aurc(probs, labels) -> float:
     """Area under the risk-coverage curve (mean selective risk over coverages 1/N .. 1)."""
     _, risk = risk_coverage(probs, labels)

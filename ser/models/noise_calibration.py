@@ -7,7 +7,9 @@ depends on one number read off the network's own input: the spread between the b
 and quiet frames (``level_spread``: the 90th minus the 10th percentile of the frames' mean
 image value). Speech in quiet has deep pauses between syllables; noise fills them, so the
 spread shrinks as the SNR falls, whatever the noise. logits -> (logits x w + b) / T(s) with
-log T(s) = t0 + t1 (s - centre) / scale, fitted by negative log-likelihood on the validation
+log T(s) = t0 + t1 (s - centre) / scale (and, with ``class_shift``, a bias per class that
+also moves with the spread: b_k + c_k (s - centre) / scale, for noise that pulls the network
+towards one class, as loud noise pulls it towards anger), fitted by negative log-likelihood on the validation
 part *and* on copies of it mixed with the training noise at ``fit_snrs`` (0, 5, 10 dB by
 default: the validation part's own conditions, clean and the training SNRs, would not show the
 fit what heavy noise does). Only the validation speakers and the training noise are used, so
@@ -45,8 +47,10 @@ class NoiseAwareScaling(VectorScaling):
     uses_images = True
 
     def __init__(self, num_classes: int = 4, l2: float = 1e-3,
-                 fit_snrs: Sequence[float] = (0.0, 5.0, 10.0)) -> None:
+                 fit_snrs: Sequence[float] = (0.0, 5.0, 10.0), class_shift: bool = False) -> None:
         super().__init__(num_classes, l2, fit_snrs)
+        self.class_shift = bool(class_shift)
+        self.register_buffer("bias_slope", torch.zeros(num_classes))   # c_k; zero without class_shift
         self.register_buffer("log_temperature", torch.zeros(2))   # t0, t1
         self.register_buffer("centre", torch.zeros(()))           # the spread's mean in the fit
         self.register_buffer("spread_scale", torch.ones(()))      # and its standard deviation
@@ -61,9 +65,17 @@ class NoiseAwareScaling(VectorScaling):
         t0, t1 = self.log_temperature.to(spread.dtype)
         return (t0 + t1 * u).exp()
 
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
+        # layers saved before class_shift existed have no slopes: theirs were zero
+        state_dict.setdefault(prefix + "bias_slope", torch.zeros_like(self.bias_slope))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     def forward(self, logits: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
         """(B, C) logits and (B,) level spreads (:meth:`context`) -> (B, C) calibrated logits."""
-        return super().forward(logits) / self.temperature(context.to(logits.dtype)).unsqueeze(1)
+        spread = context.to(logits.dtype)
+        u = (spread - self.centre.to(spread.dtype)) / self.spread_scale.to(spread.dtype)
+        shifted = super().forward(logits) + u.unsqueeze(1) * self.bias_slope.to(logits.dtype)
+        return shifted / self.temperature(spread).unsqueeze(1)
 
     def fit(self, logits: torch.Tensor, labels: torch.Tensor, context: torch.Tensor) -> None:
         x, y, s = logits.detach().double(), labels.detach().long(), context.detach().double()
@@ -73,17 +85,22 @@ class NoiseAwareScaling(VectorScaling):
         scale_offset = torch.zeros(x.shape[1], dtype=torch.float64, requires_grad=True)
         bias = torch.zeros(x.shape[1], dtype=torch.float64, requires_grad=True)
         log_t = torch.zeros(2, dtype=torch.float64, requires_grad=True)
+        slope = torch.zeros(x.shape[1], dtype=torch.float64, requires_grad=self.class_shift)
 
         def calibrated(z: torch.Tensor) -> torch.Tensor:
-            return (z * (1 + scale_offset) + bias) / (log_t[0] + log_t[1] * u).exp().unsqueeze(1)
+            shifted = z * (1 + scale_offset) + bias + u.unsqueeze(1) * slope
+            return shifted / (log_t[0] + log_t[1] * u).exp().unsqueeze(1)
 
-        _minimise_nll([scale_offset, bias, log_t], calibrated, x, y, self.l2)
+        params = [scale_offset, bias, log_t] + ([slope] if self.class_shift else [])
+        _minimise_nll(params, calibrated, x, y, self.l2)
         self.scale.copy_(1 + scale_offset.detach())
         self.bias.copy_(bias.detach())
+        self.bias_slope.copy_(slope.detach())
         self.log_temperature.copy_(log_t.detach())
         self.fitted.fill_(True)
 
     def describe(self) -> str:
         t0, t1 = self.log_temperature.tolist()
-        return (super().describe() + f"; temperature exp({t0:+.3f} {t1:+.3f} x (spread - {float(self.centre):.3f})"
+        shift = ("; bias slopes " + ", ".join(f"{v:+.2f}" for v in self.bias_slope.tolist())) if self.class_shift else ""
+        return (super().describe() + shift + f"; temperature exp({t0:+.3f} {t1:+.3f} x (spread - {float(self.centre):.3f})"
                 + f" / {float(self.spread_scale):.3f})")

@@ -46,6 +46,7 @@ from starlette.websockets import WebSocketDisconnect
 from ser.audio.io import AudioTooLong
 from ser.errors import SerError
 from ser.inference.recordings import predict_upload
+from ser.inference.windows import MODEL_THRESHOLD, model_threshold, resolve_min_confidence
 from ser.serve.access import Access, Guard, subprotocol
 from ser.serve.limits import (BodyTooLarge, InferencePool, Limits, StreamPool, UploadLimit,
                               give_back_memory)
@@ -95,17 +96,19 @@ def upload_name(filename: str | None) -> str:
 
 def create_app(predictor, token: str | None = None, max_upload_mb: float = 20.0,
                hop_s: float = 0.25, gate=None, allowed_origins: Iterable[str] = (),
-               allowed_hosts: Iterable[str] = (), min_confidence: float | None = None,
+               allowed_hosts: Iterable[str] = (), min_confidence: float | str | None = MODEL_THRESHOLD,
                **limits) -> FastAPIOffline:
     """The application around one loaded ``predictor`` (see :mod:`ser.inference.predictor`);
     ``gate`` (a :class:`~ser.inference.speech_gate.SpeechGate` or None) marks windows and
     blocks without enough speech ``no speech`` in /predict and /stream; ``min_confidence``
-    (0-1, None: off) is the abstention threshold of a request that sets none. ``limits``: the other
+    (0-1, None: off; ``model``: the threshold the run chose on its validation part) is the
+    abstention threshold of a request that sets none. ``limits``: the other
     fields of :class:`~ser.serve.limits.Limits` (``max_seconds``, ``workers``, ``queue``,
     ``max_streams``, ``idle_s``, ``stream_buffer_s``)."""
     settings = Limits(max_upload_mb=max_upload_mb, **limits).resolved()
     check_stream_settings(int(predictor.sample_rate), "s16le", hop_s)
-    min_confidence = min_confidence_setting(None if min_confidence is None else str(min_confidence), None)
+    own = model_threshold(predictor)
+    min_confidence = resolve_min_confidence(min_confidence, own)
     app = FastAPIOffline(title="ser: speech emotion recognition", redoc_url=None,
                          description="Emotions of recordings (POST /predict) and of live audio "
                                      "(WS /stream); the live page is at /.", version="0.1.0")
@@ -178,7 +181,7 @@ def create_app(predictor, token: str | None = None, max_upload_mb: float = 20.0,
         try:
             threshold = min_confidence_setting(
                 min_confidence if min_confidence not in (None, "")
-                else request.query_params.get("min_confidence"), info["min_confidence"])
+                else request.query_params.get("min_confidence"), info["min_confidence"], own)
         except SerError as exc:
             return error(422, str(exc))
         if not uploads.try_admit():
@@ -210,7 +213,7 @@ def create_app(predictor, token: str | None = None, max_upload_mb: float = 20.0,
             try:
                 rate, fmt, hop = stream_settings(ws.query_params, int(predictor.sample_rate), hop_s)
                 threshold = min_confidence_setting(ws.query_params.get("min_confidence"),
-                                                   info["min_confidence"])
+                                                   info["min_confidence"], own)
                 session = StreamSession(predictor, rate, fmt, None, hop, gate, settings.stream_buffer_s,
                                         threshold)
             except SerError as exc:

@@ -27,7 +27,7 @@ from ser.audio.io import MAX_ABS, MAX_RATE, MIN_RATE
 from ser.errors import SerError
 from ser.inference.ring import Ring
 from ser.inference.speech_gate import NO_SPEECH
-from ser.inference.windows import parse_min_confidence, window_label, window_samples
+from ser.inference.windows import resolve_min_confidence, window_label, window_samples
 
 FORMATS = {"s16le": ("<i2", 32768.0), "f32le": ("<f4", 1.0)}  # numpy dtype, full scale
 RATE_RANGE = (MIN_RATE, MAX_RATE)   # Hz a stream may be sent at, as a recording's header
@@ -85,13 +85,14 @@ def stream_settings(query: Mapping[str, str], model_rate: int, default_hop: floa
     return rate, fmt, hop
 
 
-def min_confidence_setting(text: str | None, default: float | None) -> float | None:
+def min_confidence_setting(text: str | None, default: float | None,
+                           model: float | None = None) -> float | None:
     """A request's ``min_confidence`` (a query parameter or form field): absent or empty, the
-    server's ``default``; ``none``: no threshold; else a probability above 0 and below 1.
-    SerError of one line for anything else (0, 1, nan, text)."""
+    server's ``default``; ``none``: no threshold; ``model``: the model's own (``model``); else a
+    probability above 0 and below 1. SerError of one line for anything else (0, 1, nan, text)."""
     if text is None or not str(text).strip():
         return default
-    return parse_min_confidence(str(text))
+    return resolve_min_confidence(str(text), model)
 
 
 class StreamSession:

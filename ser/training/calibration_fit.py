@@ -17,7 +17,7 @@ from typing import Sequence
 import torch
 
 from ser.atomic import write_atomic
-from ser.models.calibration_metrics import ece_equal_width, nll
+from ser.models.calibration_metrics import ece_equal_width, nll, threshold_for_accuracy
 from ser.models.gathering import gather_items
 
 
@@ -48,9 +48,15 @@ def by_condition(probs: torch.Tensor, labels: torch.Tensor, snrs: torch.Tensor) 
     return out
 
 
-def fit_calibration(trainer, model, datamodule, ckpt_path: str | None = None) -> dict | None:
+def fit_calibration(trainer, model, datamodule, ckpt_path: str | None = None,
+                    selective_accuracy: float | None = None) -> dict | None:
     """Fit ``model.calibration`` on the validation part (the weights of ``ckpt_path`` if given)
-    and store it in that checkpoint; returns run.json's ``calibration`` record (None: no layer)."""
+    and store it in that checkpoint; returns run.json's ``calibration`` record (None: no layer).
+
+    With ``selective_accuracy`` (e.g. 0.9), the model's own abstention threshold is read off the
+    calibrated validation items' risk-coverage curve: the lowest top probability above which
+    they were right that often. It is stored as the checkpoint's ``min_confidence``, which
+    ``ser-predict``, ``ser-listen``, timelines and the server use unless told otherwise."""
     layer = getattr(model, "calibration", None)
     if layer is None:
         return None
@@ -61,11 +67,17 @@ def fit_calibration(trainer, model, datamodule, ckpt_path: str | None = None) ->
     layer.fit(logits, labels, *context)
     with torch.no_grad():
         after = torch.softmax(layer(logits, *context), 1)
+    abstain = None
+    if selective_accuracy is not None:
+        threshold = threshold_for_accuracy(after, labels, float(selective_accuracy))
+        kept = torch.ones(len(labels), dtype=torch.bool) if threshold is None else after.max(1).values >= threshold
+        abstain = {"selective_accuracy": float(selective_accuracy), "min_confidence": threshold,
+                   "validation_coverage": float(kept.double().mean())}
     if ckpt_path:
         if trainer.is_global_zero:
-            store_calibration(Path(ckpt_path), layer)
+            store_calibration(Path(ckpt_path), layer, abstain)
         trainer.strategy.barrier()   # the test loads the checkpoint only once it holds the layer
-    return {"method": type(layer).__name__, "fitted": layer.describe(), "validation_items": int(len(labels)),
+    return {"method": type(layer).__name__, "abstain": abstain, "fitted": layer.describe(), "validation_items": int(len(labels)),
             "validation_nll": {"before": nll(before, labels), "after": nll(after, labels)},
             "validation_ece": {"before": ece_equal_width(before, labels),
                                "after": ece_equal_width(after, labels)},
@@ -73,9 +85,12 @@ def fit_calibration(trainer, model, datamodule, ckpt_path: str | None = None) ->
                                             "after": by_condition(after, labels, snrs)}}
 
 
-def store_calibration(path: Path, layer: torch.nn.Module) -> None:
-    """Write ``layer``'s buffers into the checkpoint at ``path`` as ``calibration.<name>``."""
+def store_calibration(path: Path, layer: torch.nn.Module, abstain: dict | None = None) -> None:
+    """Write ``layer``'s buffers into the checkpoint at ``path`` as ``calibration.<name>`` and
+    the abstention threshold ``abstain`` chose as its hyper-parameter ``min_confidence``."""
     ckpt = torch.load(path, map_location="cpu", weights_only=False)
     ckpt["state_dict"].update({f"calibration.{k}": v.detach().cpu().clone()
                                for k, v in layer.state_dict().items()})
+    if abstain is not None:
+        ckpt["hyper_parameters"]["min_confidence"] = abstain["min_confidence"]
     write_atomic(path, lambda f: torch.save(ckpt, f))

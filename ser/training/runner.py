@@ -140,7 +140,8 @@ def train(cfg: DictConfig) -> dict:
         tested = (Path(best.best_model_path).name if best.best_model_path else
                   f"the final weights, step {trainer.global_step} (no validation ran, so no best checkpoint)")
         # the calibration layer is fitted on the validation part and stored in the tested checkpoint
-        calibration = fit_calibration(trainer, model, datamodule, best.best_model_path or None)
+        calibration = fit_calibration(trainer, model, datamodule, best.best_model_path or None,
+                                      (cfg.get("abstain") or {}).get("selective_accuracy"))
         trainer.test(model, datamodule=datamodule, ckpt_path="best" if best.best_model_path else None,
                      verbose=False)
         metrics = model.test_results
