@@ -134,3 +134,23 @@ def test_the_parser_reads_defaults_empty_values_and_the_older_forms():
                           (["a", "hop=1e999"], "hop='1e999': hop= takes a finite number > 0")]:
         with pytest.raises(SerError, match=message.replace("(", r"\(").replace(")", r"\)")):
             parse(argv, spec, "t")
+
+
+@pytest.mark.parametrize("script,override,words", [
+    ("train.py", "calibration.nope=1", ["`calibration` has no key `nope`", "class_shift"]),
+    ("train.py", "calibratio=vector", ["the top level has no key `calibratio`", "calibration"]),
+    ("train.py", "calibration=foo", ["no 'calibration/foo'", "noise_aware"]),
+    ("train.py", "optim.lr=[", ["cannot read the overrides"]),
+    ("evaluate.py", "ckp=RUN", ["the top level has no key `ckp`", "ckpt"]),
+])
+def test_a_hydra_command_refuses_a_bad_override_in_one_paragraph_with_exit_2(script, override, words,
+                                                                             tmp_path):
+    """train.py and evaluate.py fail as every other command does: before any work, one
+    paragraph naming the override and what the config holds there, exit status 2."""
+    from tests.conftest import run_script
+
+    sweep = ["fold=0,1"] if script == "train.py" else ["smooth=0,2"]  # checked with its first value
+    done = run_script(script, [*sweep, override], cwd=tmp_path, timeout=120)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert_one_paragraph(done.stderr, override, *words)
+    assert "Traceback" not in done.stderr and not (tmp_path / "outputs").exists()

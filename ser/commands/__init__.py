@@ -1,7 +1,9 @@
 """Every command, one module each; the installed ones are ``[project.scripts]`` in pyproject.toml.
 
-``ser-train`` and ``ser-evaluate`` are train.py and evaluate.py, taking Hydra's ``key=value``
-overrides. Every other command (``predict``, ``listen``, ``serve``, ``export``, ``bench``,
+``ser-train`` and ``ser-evaluate`` are train.py and evaluate.py (three lines each, calling
+:mod:`ser.commands.train` and :mod:`ser.commands.evaluate`), taking Hydra's ``key=value``
+overrides, which :mod:`ser.commands.overrides` checks first so that a mistake there is one
+paragraph with exit status 2 too. Every other command (``predict``, ``listen``, ``serve``, ``export``, ``bench``,
 ``figure2``, ``speech_census``, ``bench_speech``) declares its keys once in a
 :class:`ser.cli.Spec` read by :func:`ser.cli.parse`, so ``--help`` lists them and a mistake is one
 paragraph with exit status 2; ``python -m ser.predict`` and the like run the same ``main``.
@@ -34,7 +36,10 @@ def hydra_command(task: Callable[[Any], Any], config_name: str, path_keys: tuple
 
         from ser.configs import conf_dir
 
+        from ser.commands.overrides import check_overrides
+
         sys.argv = quote_paths(sys.argv, path_keys)
+        check_overrides(config_name, sys.argv[1:], f"python {config_name}.py")
         note_user_threads()
         hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name=config_name)(task)()
 
