@@ -98,3 +98,32 @@ def test_another_corpus_test_set_is_named_and_read_back_one_way():
     assert [is_own_set(n) for n in ("clean", "15dB", name)] == [True, True, False]
     assert [is_noisy_test_set(n) for n in ("clean", "15dB", name)] == [False, True, False]
     assert [test_set_label(n) for n in ("urdu/clean", name, "15dB")] == ["urdu/Clean", "urdu/0 dB", "15 dB"]
+
+
+def test_another_corpus_joins_every_folds_training_part_and_nothing_else(tmp_path):
+    """data.train_corpora: its blocks are added to the training part of each fold (speakers named
+    <corpus>:<speaker>), validation and test stay the run's corpus, and a corpus may not be both
+    trained and tested on."""
+    from hydra.utils import instantiate
+
+    from tests.conftest import compose
+
+    fake = make_fake_manifest(tmp_path / "other", labels=("Angry", "happy", "calm"), per_class=2)
+    entry = f"{{name:other,manifest:'{fake.csv_path}',label_map:{{angry:anger}}}}"
+    plain = instantiate(compose(["data.batch_size=8"]).data, verbose=False)
+    plain.setup("fit")
+    both = instantiate(compose(["data.batch_size=8", f"+data.train_corpora=[{entry}]"]).data, verbose=False)
+    both.setup("fit")
+    own = len(plain.blocks)
+    added = np.arange(own, len(both.blocks))
+    assert len(added) > 0 and np.array_equal(both.train_idx, np.concatenate([plain.train_idx, added]))
+    assert np.array_equal(both.val_idx, plain.val_idx) and np.array_equal(both.test_idx, plain.test_idx)
+    assert np.array_equal(both.blocks.audio[:own], plain.blocks.audio)
+    assert {DEMO[i] for i in both.blocks.labels[added]} == {"anger", "happy"}   # calm left out
+    speakers = both.utterance_speakers()
+    assert {speakers[u] for u in both.blocks.utterance[added]} == {"other:spk0", "other:spk1"}
+    assert len(both.train_dataset()) == 4 * len(both.train_idx)  # clean + 15/20/40 dB, as the rest
+    assert "Also trained on other:" in both.describe()
+    clash = compose(["data.batch_size=8", f"+data.train_corpora=[{entry}]", f"+data.test_corpora=[{entry}]"])
+    with pytest.raises(SerError, match="cannot test generalisation"):
+        instantiate(clash.data, verbose=False).setup("fit")

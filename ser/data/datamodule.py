@@ -27,6 +27,7 @@ from ser.data.speech_blocks import BlockGate, BlockSpeech, block_speech
 from ser.data.splits import check_no_leak
 from ser.data.test_sets import TestSet
 from ser.features.group_norm import grouping_setting
+from ser.data.train_corpora import load_train_corpora, with_training_corpora
 from ser.errors import SerError
 
 
@@ -52,7 +53,7 @@ class EmotionDataModule(DataDescription, pl.LightningDataModule):
                  balanced_sampling: bool = False, cache_dir: str | None = None, verbose: bool = True,
                  vad: DictConfig | None = None, min_speech: float | None = None,
                  test_hop: float | None = None, speaker_norm: str | None = None,
-                 test_sets: dict | None = None):
+                 test_sets: dict | None = None, train_corpora: list | None = None):
         super().__init__()
         as_cfg = lambda c: c if isinstance(c, DictConfig) else OmegaConf.create(c)  # noqa: E731
         self.dataset_cfg, self.noise_cfg = as_cfg(dataset), as_cfg(noise)
@@ -64,6 +65,8 @@ class EmotionDataModule(DataDescription, pl.LightningDataModule):
         self.test_snrs = parse_snrs(test_snrs, "data.test_snrs")
         self.test_corpora_cfg = list(test_corpora or [])
         self.test_corpora: list[TestCorpus] = []
+        self.train_corpora_cfg = list(train_corpora or [])   # other corpora every fold trains on too
+        self.train_corpora: list[TestCorpus] = []
         self.batch_size, self.balanced_sampling = int(batch_size), bool(balanced_sampling)
         self.num_workers = num_workers
         self.cache_dir, self.verbose = cache_dir, verbose
@@ -165,9 +168,15 @@ class EmotionDataModule(DataDescription, pl.LightningDataModule):
             self.test_corpora_cfg, b.classes, self.table.name, sample_rate=self.sample_rate,
             block_seconds=self.block_seconds, pad_min_fraction=self.pad_min_fraction,
             cache_dir=self.cache_dir, progress=self.verbose)
+        self.train_corpora = load_train_corpora(
+            self.train_corpora_cfg, b.classes, self.table.name, [c.name for c in self.test_corpora],
+            sample_rate=self.sample_rate, block_seconds=self.block_seconds,
+            pad_min_fraction=self.pad_min_fraction, cache_dir=self.cache_dir, progress=self.verbose)
+        self.blocks, self.train_idx = with_training_corpora(b, self.train_idx, self.train_corpora)
+        self.table = self.blocks.table
         self._setup_speech()
-        check_no_leak(self.plan.name, self.train_idx, self.val_idx, self.test_idx, b.utterance, speakers,
-                      getattr(self.plan, "validation", "utterances"))
+        check_no_leak(self.plan.name, self.train_idx, self.val_idx, self.test_idx, self.blocks.utterance,
+                      self.utterance_speakers(), getattr(self.plan, "validation", "utterances"))
         if self.verbose:
             print(self.describe(), flush=True)
 

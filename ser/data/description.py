@@ -75,6 +75,10 @@ class DataDescription:
                  f"Noise: {self.train_bank.describe()} (train)"
                  + ("" if self.val_bank is self.train_bank else f" / {self.val_bank.describe()} (validation)")
                  + f" / {self.test_bank.describe()} (test)."]
+        for corpus in self.train_corpora:
+            lines.append(f"Also trained on {corpus.name}: {len(corpus.blocks.table)} utterances, "
+                         f"{len(corpus.blocks)} blocks ({', '.join(f'{c} {n}' for c, n in corpus.blocks.block_counts().items() if n)})"
+                         " in every fold's training part (counted above).")
         missing = getattr(t, "missing", [])
         if missing:
             lines.append(f"Missing {len(missing)} audio file(s) listed by the corpus: "
