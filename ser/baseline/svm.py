@@ -42,7 +42,7 @@ class MfccSvm(SvmBaseline):
         self.n_fft, self.hop_length, self.n_mels = int(n_fft), int(hop_length), int(n_mels)
         self.prosody = bool(prosody)
         if C is None and not any("C" in part for part in sub_grids(grid)):
-            C = 3.0  # chosen on URDU's validation folds (docs/results.md)
+            C = 3.0  # chosen on URDU's validation folds (docs/results.md, "Earlier measurements")
         super().__init__(grid, speaker_norm=speaker_norm, C=C, kernel=kernel, gamma=gamma,
                          solver=solver, class_weight=class_weight, break_ties=bool(break_ties))
 
