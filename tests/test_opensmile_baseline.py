@@ -49,7 +49,7 @@ def runs(tmp_path_factory) -> dict:
 
 
 def test_a_run_writes_every_test_sets_metrics_and_predictions(runs):
-    from ser.data.datamodule import snr_name
+    from ser.data.snr_levels import snr_name
     from ser.models.metrics import score_test_set
     from ser.reporting.predictions import read_predictions
 

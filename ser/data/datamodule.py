@@ -22,12 +22,12 @@ from ser.data.blocks import BlockTable, build_blocks
 from ser.data.cross_corpus import TestCorpus, load_test_corpora
 from ser.data.description import DataDescription
 from ser.data.node_builders import DATASET_META_KEYS, build_detector, build_from, build_noise_banks
-from ser.data.snr_levels import parse_snrs, snr_name, training_snrs  # noqa: F401
+from ser.data.snr_levels import parse_snrs, training_snrs
 from ser.data.speech_blocks import BlockGate, BlockSpeech, block_speech
 from ser.data.splits import check_no_leak
 from ser.data.test_sets import TestSet
-from ser.features.group_norm import grouping_setting
 from ser.data.train_corpora import load_train_corpora, with_training_corpora
+from ser.features.group_norm import grouping_setting
 from ser.errors import SerError
 
 
