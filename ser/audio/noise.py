@@ -114,17 +114,14 @@ class NoiseBank:
         return f"NoiseBank({self.describe()}, {self.sample_rate} Hz)"
 
     def hold_out(self, fraction: float, seed: int) -> tuple[NoiseBank, NoiseBank]:
-        """(kept, held out): about ``fraction`` of this bank's duration set aside, by file (or by
-        time range when it holds one recording), as ``from_folder`` splits off the test part.
-        The validation part's noisy copies are mixed with the held-out share, so validation
-        hears noise the network never trained on, as the test sets do."""
-        if not 0.0 <= float(fraction) < 1.0:
+        """(kept, held out): about ``fraction`` of the duration set aside as ``from_folder`` splits
+        off the test part, for the validation part's copies: noise the network never trained on.
+        The split's own seed stream, so it does not echo the test split's choice."""
+        if not 0.0 < float(fraction) < 1.0:
             raise SerError(f"noise.validation_fraction must lie in [0, 1), got {fraction}: it is the "
                            "share of the training noise held out for the validation part (0: none).")
-        # another stream than the test split's, so the two choices do not echo each other
-        kept, held = _split(type(self), list(zip(self.names, self.recordings)), self.skipped,
-                            self.sample_rate, float(fraction), int(seed) + 7919)
-        return kept, held
+        return _split(type(self), list(zip(self.names, self.recordings)), self.skipped,
+                      self.sample_rate, float(fraction), int(seed) + 7919)
 
     # ------------------------------------------------------------------ construction
     @classmethod
