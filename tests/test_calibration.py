@@ -106,6 +106,10 @@ def test_noise_aware_fit_recovers_a_temperature_that_follows_the_level_spread():
     images = torch.arange(10.0).expand(2, 3, 5, 10).clone()
     images[1] *= 2
     assert level_spread(images).tolist() == pytest.approx([8.0 - 1.0, 16.0 - 2.0])
+    # a waveform (the speech encoders' input): the spread of its frames' log amplitude
+    wave = torch.ones(2, 1000)
+    wave[1, :500] = 0.01
+    assert level_spread(wave).tolist() == pytest.approx([0.0, np.log(100.0)], abs=1e-4)
 
 
 def test_a_run_fits_the_noise_aware_layer_on_noisier_validation_copies(tmp_path):

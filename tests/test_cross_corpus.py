@@ -83,7 +83,8 @@ def test_a_sweep_job_testing_another_corpus_gets_a_flat_folder_name():
     naming = yaml.safe_load((REPO / "conf" / "hydra" / "default.yaml").read_text())["job"]["config"]["override_dirname"]
     overrides = OverridesParser.create().parse_overrides(
         ["fold=1", "snr=all", "dataset.manifest=/data/ased/manifest.csv",
-         "+data.test_corpora=[{name: urdu, manifest: /data/urdu/manifest.csv, label_map: {angry: anger}}]"])
+         "+data.test_corpora=[{name: urdu, manifest: /data/urdu/manifest.csv, label_map: {angry: anger}}]",
+         "+data.train_corpora=[{name: other, manifest: /data/other/manifest.csv}]"])
     name = get_overrides_dirname(overrides, naming["exclude_keys"], naming["item_sep"], naming["kv_sep"])
     assert name == "fold-1_snr-all"
 

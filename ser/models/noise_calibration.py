@@ -30,10 +30,21 @@ from ser.models.calibration import VectorScaling, _minimise_nll
 LOW_TENTHS, HIGH_TENTHS = 1, 9
 
 
+# A waveform input (the speech encoders') is cut into this many frames for its level spread.
+WAVEFORM_FRAMES = 100
+
+
 def level_spread(images: torch.Tensor) -> torch.Tensor:
     """(B, C, H, W) images (W frames) -> (B,) the 90th minus the 10th percentile over frames of
-    each frame's mean value, in image units (for the log-mel front-end, 1 unit = top_db / 2 dB)."""
-    frames = images.float().mean(dim=(1, 2))                     # (B, W)
+    each frame's mean value, in image units (for the log-mel front-end, 1 unit = top_db / 2 dB).
+    A (B, T) waveform (the speech encoders' input) gives the same spread of its frames' log
+    power (nepers), over :data:`WAVEFORM_FRAMES` frames."""
+    if images.dim() == 2:
+        usable = images.shape[1] // WAVEFORM_FRAMES * WAVEFORM_FRAMES
+        power = images[:, :usable].float().reshape(images.shape[0], WAVEFORM_FRAMES, -1).pow(2).mean(2)
+        frames = 0.5 * torch.log(power + 1e-10)                  # (B, frames)
+    else:
+        frames = images.float().mean(dim=(1, 2))                 # (B, W)
     ordered = frames.sort(dim=1).values
     last = ordered.shape[1] - 1
     # nearest-rank indices in integer arithmetic (half up), so an exporter can trace them

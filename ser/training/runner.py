@@ -139,8 +139,11 @@ def train(cfg: DictConfig) -> dict:
         trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from)
         tested = (Path(best.best_model_path).name if best.best_model_path else
                   f"the final weights, step {trainer.global_step} (no validation ran, so no best checkpoint)")
-        # the calibration layer is fitted on the validation part and stored in the tested checkpoint
-        calibration = fit_calibration(trainer, model, datamodule, best.best_model_path or None,
+        # the calibration layer is fitted on the validation part and stored in the tested
+        # checkpoint: the best, or (no validation ran) last.ckpt, which holds the final weights
+        final = ckpt_dir / LAST_CHECKPOINT
+        tested_file = best.best_model_path or (str(final) if final.is_file() else None)
+        calibration = fit_calibration(trainer, model, datamodule, tested_file,
                                       (cfg.get("abstain") or {}).get("selective_accuracy"))
         trainer.test(model, datamodule=datamodule, ckpt_path="best" if best.best_model_path else None,
                      verbose=False)
