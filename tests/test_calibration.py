@@ -132,6 +132,7 @@ def test_a_run_fits_the_noise_aware_layer_on_noisier_validation_copies(tmp_path)
     abstain = record["abstain"]
     assert abstain["selective_accuracy"] == 0.9 and 0 < abstain["validation_coverage"] <= 1
     assert load_predictor(tmp_path / "run").min_confidence == abstain["min_confidence"]
+    assert "Calibration (NoiseAwareScaling, fitted on" in done.stdout  # what the run says at its end
     conditions = record["validation_nll_by_condition"]["after"]
     assert "0dB" in conditions and "clean" in conditions
     # evaluate.py calibration=... fits that layer now in place of the run's own, with its

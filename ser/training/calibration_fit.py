@@ -85,6 +85,25 @@ def fit_calibration(trainer, model, datamodule, ckpt_path: str | None = None,
                                             "after": by_condition(after, labels, snrs)}}
 
 
+def calibration_words(record: dict | None) -> str | None:
+    """One line for the end of a run: what the calibration fit did on the validation part and
+    the run's own ``unsure`` threshold (None: no layer)."""
+    if not record:
+        return None
+    nll, ece = record["validation_nll"], record["validation_ece"]
+    text = (f"Calibration ({record['method']}, fitted on {record['validation_items']} validation items): "
+            f"NLL {nll['before']:.3f} -> {nll['after']:.3f}, ECE {ece['before']:.3f} -> {ece['after']:.3f}.")
+    abstain = record.get("abstain")
+    if abstain:
+        level = f"{100 * abstain['selective_accuracy']:g} %"
+        text += (" Never unsure: the validation blocks, all of them, were right " + level + " of the time."
+                 if abstain["min_confidence"] is None else
+                 f" Unsure below a top probability of {abstain['min_confidence']:.2f} (min_confidence=model): "
+                 f"the {100 * abstain['validation_coverage']:.0f} % of validation blocks above it were "
+                 f"right {level} of the time.")
+    return text
+
+
 def store_calibration(path: Path, layer: torch.nn.Module, abstain: dict | None = None) -> None:
     """Write ``layer``'s buffers into the checkpoint at ``path`` as ``calibration.<name>`` and
     the abstention threshold ``abstain`` chose as its hyper-parameter ``min_confidence``."""

@@ -12,7 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.utilities import rank_zero_only
 
 from ser.configs import build
-from ser.training.calibration_fit import fit_calibration
+from ser.training.calibration_fit import calibration_words, fit_calibration
 from ser.training.core_share import CoreShare
 from ser.errors import SerError
 from ser.models.checkpoints import check_classes, read_checkpoint
@@ -179,4 +179,6 @@ def train(cfg: DictConfig) -> dict:
     print(markdown_table(metrics, title=f"{cfg.run_name}: test sets ({run_dir}); weights tested: {tested}"),
           flush=True)
     print(gap_words(record["generalisation"]), flush=True)
+    if calibration_words(calibration):
+        print(calibration_words(calibration), flush=True)
     return metrics
