@@ -65,8 +65,9 @@ def test_validation_noise_is_held_out_of_the_training_bank(tmp_path):
     assert kept.hold_out(0.25, seed=3)[1].names == kept.hold_out(0.25, seed=3)[1].names
     one, other = NoiseBank([np.ones(1000, np.float32)], ["room"], RATE).hold_out(0.2, seed=0)
     assert one.split == other.split == "time" and len(one.recordings[0]) == 800
-    with pytest.raises(SerError, match="noise.validation_fraction"):
-        train.hold_out(1.0, seed=0)
+    for bad in (1.0, -0.1):
+        with pytest.raises(SerError, match="noise.validation_fraction"):
+            train.hold_out(bad, seed=0)
 
 
 def test_split_is_deterministic_per_seed_and_varies_with_it(tmp_path):

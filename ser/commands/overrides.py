@@ -87,14 +87,18 @@ def check_overrides(config_name: str, argv: Sequence[str], command: str) -> None
     single = [_single(o) for o in parsed]
     if GlobalHydra.instance().is_initialized():  # a caller's own Hydra session: leave it alone
         return
-    with initialize_config_dir(str(conf_dir()), version_base="1.3"):
-        for index, override in enumerate(single):
-            try:
-                from hydra import compose
+    from hydra import compose
 
-                compose(config_name, overrides=single[: index + 1])
-            except Exception as exc:
-                raise SerError(_message(config_name, override, single[:index], exc, command, hint)) from None
+    with initialize_config_dir(str(conf_dir()), version_base="1.3"):
+        try:
+            compose(config_name, overrides=single)   # one composition when all is well
+        except Exception:
+            for index, override in enumerate(single):   # else the first override refused
+                try:
+                    compose(config_name, overrides=single[: index + 1])
+                except Exception as exc:
+                    raise SerError(_message(config_name, override, single[:index], exc, command, hint)) from None
+            raise
 
 
 def _message(config_name: str, override: str, before: list[str], exc: Exception, command: str,

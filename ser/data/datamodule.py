@@ -154,7 +154,7 @@ class EmotionDataModule(DataDescription, pl.LightningDataModule):
                                                             self.seed, self.cache_dir)
         self.val_bank = self.train_bank   # noise.validation_fraction 0: validation hears training noise
         held = float(self.noise_cfg.get("validation_fraction") or 0.0)
-        if held > 0:
+        if held:   # hold_out refuses a share outside (0, 1)
             self.train_bank, self.val_bank = self.train_bank.hold_out(held, self.seed)
         b = self.blocks
         speakers = self.utterance_speakers()

@@ -29,7 +29,7 @@ class Calibrator(Protocol):
     A layer that also reads the network's input sets ``uses_images = True`` and has
     ``context(images) -> (B,)``; it is then called as ``layer(logits, context)`` and fitted as
     ``fit(logits, labels, context)`` (:func:`calibrate` does the dispatch), and it may name
-    ``fit_snrs``: extra noisy copies of the validation part (training noise) its fit sees."""
+    ``fit_snrs``: extra noisy copies of the validation part (validation noise) its fit sees."""
 
     fitted: torch.Tensor
 

@@ -10,10 +10,10 @@ spread shrinks as the SNR falls, whatever the noise. logits -> (logits x w + b) 
 log T(s) = t0 + t1 (s - centre) / scale (and, with ``class_shift``, a bias per class that
 also moves with the spread: b_k + c_k (s - centre) / scale, for noise that pulls the network
 towards one class, as loud noise pulls it towards anger), fitted by negative log-likelihood on the validation
-part *and* on copies of it mixed with the training noise at ``fit_snrs`` (0, 5, 10 dB by
-default: the validation part's own conditions, clean and the training SNRs, would not show the
-fit what heavy noise does). Only the validation speakers and the training noise are used, so
-the test sets stay unseen.
+part *and* on copies of it at ``fit_snrs`` (0, 5, 10 dB by default: the validation part's own
+conditions, clean and the training SNRs, would not show the fit what heavy noise does), mixed
+with the validation noise (``noise.validation_fraction`` of the training noise, held out from
+training). Only the validation speakers and that noise are used, so the test sets stay unseen.
 
 The spread is computed from the image inside the layer, so the checkpoint, the ONNX graph
 (sort and gather), ``ser-predict``, timelines and the server need nothing new.

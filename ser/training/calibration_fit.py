@@ -2,7 +2,7 @@
 
 After training, the best checkpoint's logits on the validation part (speakers held out from
 training, clean and at the training SNRs, plus copies at the layer's ``fit_snrs`` mixed with
-the training noise) are collected with one validation pass, the layer is fitted to them by
+the validation noise, held out from training) are collected with one validation pass, the layer is fitted to them by
 negative log-likelihood, and its fitted numbers are written into that checkpoint
 (atomically), so the test sets, ``evaluate.py ckpt=``, ``ser-predict``, the server and the ONNX
 export all read calibrated probabilities from it. A layer that reads the network's input
@@ -25,7 +25,7 @@ def validation_logits(trainer, model, datamodule, ckpt_path: str | None = None,
                       extra_snrs: Sequence[float] = ()) -> list[torch.Tensor]:
     """Columns of every validation item from one validation pass: (N, C) raw logits, (N,)
     labels, block ids, SNRs (dB, inf: clean) and, where the model's calibration layer reads its
-    input, (N,) context. ``extra_snrs``: noisy copies (training noise) added to the part for this
+    input, (N,) context. ``extra_snrs``: noisy copies (validation noise) added to the part for this
     pass. Under DDP every process's items, each once (a collective: every process calls it), so
     every process fits the same layer."""
     model.validation_logits = []

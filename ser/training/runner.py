@@ -179,6 +179,7 @@ def train(cfg: DictConfig) -> dict:
     print(markdown_table(metrics, title=f"{cfg.run_name}: test sets ({run_dir}); weights tested: {tested}"),
           flush=True)
     print(gap_words(record["generalisation"]), flush=True)
-    if calibration_words(calibration):
-        print(calibration_words(calibration), flush=True)
+    said = calibration_words(calibration)
+    if said:
+        print(said, flush=True)
     return metrics
