@@ -195,6 +195,7 @@ ADDED_KEYS = (
     (("data", "split"), _is_loso, "validation", "utterances"),
     ("data", _is_data, "test_hop", None),
     ("data", _is_data, "speaker_norm", None),
+    ("data", _is_data, "train_texts", "all"),
     ("data", _is_data, "test_sets", {"noisy": {"_target_": "ser.data.test_sets.noisy_copies"},
                                      "corpora": {"_target_": "ser.data.test_sets.other_corpora"}}),
     ("model", lambda node: str(node.get("_target_", "")).startswith("ser.baseline."), "speaker_norm", False),

@@ -26,6 +26,7 @@ from ser.data.snr_levels import parse_snrs, training_snrs
 from ser.data.speech_blocks import BlockGate, BlockSpeech, block_speech
 from ser.data.splits import check_no_leak
 from ser.data.test_sets import TestSet
+from ser.data.texts import shared_text_blocks, training_texts
 from ser.data.train_corpora import load_train_corpora, with_training_corpora
 from ser.features.group_norm import grouping_setting
 from ser.errors import SerError
@@ -53,7 +54,8 @@ class EmotionDataModule(DataDescription, pl.LightningDataModule):
                  balanced_sampling: bool = False, cache_dir: str | None = None, verbose: bool = True,
                  vad: DictConfig | None = None, min_speech: float | None = None,
                  test_hop: float | None = None, speaker_norm: str | None = None,
-                 test_sets: dict | None = None, train_corpora: list | None = None):
+                 test_sets: dict | None = None, train_corpora: list | None = None,
+                 train_texts: str = "all"):
         super().__init__()
         as_cfg = lambda c: c if isinstance(c, DictConfig) else OmegaConf.create(c)  # noqa: E731
         self.dataset_cfg, self.noise_cfg = as_cfg(dataset), as_cfg(noise)
@@ -67,6 +69,7 @@ class EmotionDataModule(DataDescription, pl.LightningDataModule):
         self.test_corpora: list[TestCorpus] = []
         self.train_corpora_cfg = list(train_corpora or [])   # other corpora every fold trains on too
         self.train_corpora: list[TestCorpus] = []
+        self.train_texts = str(train_texts)   # all | shared: ser.data.texts
         self.batch_size, self.balanced_sampling = int(batch_size), bool(balanced_sampling)
         self.num_workers = num_workers
         self.cache_dir, self.verbose = cache_dir, verbose
@@ -128,6 +131,12 @@ class EmotionDataModule(DataDescription, pl.LightningDataModule):
         table = self.table if test_set is None else self.test_blocks(test_set).table
         return [u.speaker for u in table.utterances]
 
+    def shared_text_blocks(self) -> np.ndarray | None:
+        """(N blocks,) bool: blocks whose text is spoken in more than one class (validation logs
+        its UA on them, ``val/ua_shared_text``); None when the corpus names no such text."""
+        self._require_setup()
+        return shared_text_blocks(self.blocks)
+
     def test_blocks(self, test_set: str) -> BlockTable:
         """The blocks a test set's items index (``utterance``, ``block``): the run's corpus, or
         the other corpus the test set comes from."""
@@ -163,6 +172,7 @@ class EmotionDataModule(DataDescription, pl.LightningDataModule):
                                utterance=b.utterance, speakers=speakers, sessions=sessions,
                                seed=self.seed)
         self.train_idx, self.val_idx = self.plan.fold(self.fold)
+        self.train_idx = training_texts(self.train_idx, b, self.train_texts)
         self.test_idx = self.plan.test_for(self.fold)
         self.test_corpora = load_test_corpora(
             self.test_corpora_cfg, b.classes, self.table.name, sample_rate=self.sample_rate,

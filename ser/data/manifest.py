@@ -1,6 +1,8 @@
 """Any corpus described by a CSV manifest → :class:`UtteranceTable`.
 
-The manifest has the columns ``path,label`` and optionally ``speaker,session,split``. Relative
+The manifest has the columns ``path,label`` and optionally ``speaker,session,split,text``
+(``text``: what was said, a transcript or a sentence id; reports score apart the items whose
+text is spoken in more than one class). Relative
 paths are resolved against the manifest's own folder, so a corpus folder can be moved as a
 whole. Labels are canonicalised (stripped, lower-case) so "Angry " and "angry" are one class.
 """
@@ -15,7 +17,7 @@ from ser.data.utterances import Utterance, UtteranceTable
 from ser.errors import SerError
 
 REQUIRED_COLUMNS = ("path", "label")
-OPTIONAL_COLUMNS = ("speaker", "session", "split")
+OPTIONAL_COLUMNS = ("speaker", "session", "split", "text")
 
 
 def canonical_label(label: str) -> str:
@@ -37,7 +39,7 @@ def read_manifest(manifest: str | Path, classes: list[str] | None = None,
     csv_path = Path(manifest)
     if not csv_path.is_file():
         raise SerError(f"Manifest {csv_path} does not exist. Expected a CSV with columns "
-                       "path,label (optional speaker,session,split); set dataset.manifest=PATH "
+                       "path,label (optional speaker,session,split,text); set dataset.manifest=PATH "
                        "to an existing file.")
     folder = csv_path.resolve().parent
     rows = _read_rows(csv_path)
@@ -59,7 +61,8 @@ def read_manifest(manifest: str | Path, classes: list[str] | None = None,
         utterances.append(Utterance(
             id=Path(relative).with_suffix("").as_posix(), path=str(audio.resolve()), label=label,
             speaker=(row.get("speaker") or "").strip(), session=(row.get("session") or "").strip(),
-            duration=audio_duration(audio), split=(row.get("split") or "").strip()))
+            duration=audio_duration(audio), split=(row.get("split") or "").strip(),
+            text=(row.get("text") or "").strip()))
     if not utterances:
         found = (f"none of its {len(missing)} audio files exist (e.g. {missing[0]})" if missing
                  else f"no row has a label among {wanted}")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ser.errors import SerError
 
-CSV_COLUMNS = ("id", "path", "label", "speaker", "session", "duration", "split")
+CSV_COLUMNS = ("id", "path", "label", "speaker", "session", "duration", "split", "text")
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,9 @@ class Utterance:
     ``path`` is absolute; ``label`` is the canonical class name (one of the table's classes);
     ``speaker`` and ``session`` are "" when the corpus does not say (speaker-independent folds
     then refuse the table); ``duration`` is in seconds, NaN when unknown; ``split`` is a
-    corpus-defined split name ("" when the corpus defines none).
+    corpus-defined split name ("" when the corpus defines none); ``text`` names what was said
+    (a transcript or a sentence id; "" when unknown): a text spoken in more than one class cannot
+    give the label away, so reports score those items apart (:mod:`ser.reporting.shared_text`).
     """
 
     id: str
@@ -36,6 +38,7 @@ class Utterance:
     session: str
     duration: float
     split: str = ""
+    text: str = ""
 
 
 @dataclass
@@ -86,7 +89,7 @@ class UtteranceTable:
         return digest.hexdigest()
 
     def to_csv(self, path: str | Path) -> None:
-        """Write the table as CSV with columns ``id,path,label,speaker,session,duration,split``."""
+        """Write the table as CSV with columns ``id,path,label,speaker,session,duration,split,text``."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "w", newline="", encoding="utf-8") as handle:
@@ -94,7 +97,7 @@ class UtteranceTable:
             writer.writerow(CSV_COLUMNS)
             for u in self.utterances:
                 writer.writerow([u.id, u.path, u.label, u.speaker, u.session, repr(u.duration),
-                                 u.split])
+                                 u.split, u.text])
 
     @classmethod
     def from_csv(cls, path: str | Path, name: str,
@@ -106,7 +109,7 @@ class UtteranceTable:
                            "UtteranceTable.to_csv or point to an existing table.")
         with open(path, newline="", encoding="utf-8") as handle:
             reader = csv.DictReader(handle)
-            absent = [c for c in CSV_COLUMNS[:-1] if c not in (reader.fieldnames or [])]
+            absent = [c for c in CSV_COLUMNS[:-2] if c not in (reader.fieldnames or [])]
             if absent:
                 raise SerError(f"Utterance table {path} lacks the columns {absent}; expected the "
                                f"header {','.join(CSV_COLUMNS)} as written by "
@@ -114,7 +117,7 @@ class UtteranceTable:
             utterances = [Utterance(id=row["id"], path=row["path"], label=row["label"],
                                     speaker=row["speaker"], session=row["session"],
                                     duration=float(row["duration"] or "nan"),
-                                    split=row.get("split") or "")
+                                    split=row.get("split") or "", text=row.get("text") or "")
                           for row in reader]
         labels = sorted({u.label for u in utterances})
         classes = list(classes) if classes is not None else labels

@@ -64,7 +64,7 @@ def average(parts: Sequence[Predictions]) -> Predictions:
         ia, ib = align(first, other)
         total[ia] += other.probs[ib]
     return Predictions(first.classes, first.test_set, first.fold, first.utterance, first.block,
-                       first.speaker, first.label, total / len(parts), first.offset)
+                       first.speaker, first.label, total / len(parts), first.offset, text=first.text)
 
 
 def test_set_metrics(pred: Predictions) -> dict[str, dict]:

@@ -141,6 +141,8 @@ class EmotionClassifier(GroupNormStages, TrunkCacheStages, pl.LightningModule):
             self.class_weights = (counts.sum() / (len(counts) * counts)).to(self.device)
         if dm is not None and hasattr(dm, "test_set_names"):
             self.test_set_names = list(dm.test_set_names)
+        if dm is not None and hasattr(dm, "shared_text_blocks"):
+            self.shared_text = dm.shared_text_blocks()   # validation's val/ua_shared_text
         if stage == "fit":
             self._setup_trunk_caches(dm)
 
@@ -181,6 +183,12 @@ class EmotionClassifier(GroupNormStages, TrunkCacheStages, pl.LightningModule):
         # identical on every process after the gather; sync_dist only keeps DDP's logging uniform
         self.log_dict({"val/weighted_f1": m["weighted_f1"], "val/ua": m["ua"],
                        "val/accuracy": m["accuracy"]}, prog_bar=True, sync_dist=True)
+        shared = getattr(self, "shared_text", None)
+        if shared is not None:   # the blocks whose words cannot give the label away (ser/data/texts.py)
+            keep = torch.as_tensor(shared)[outs[2].long()]
+            if bool(keep.any()):
+                self.log("val/ua_shared_text", block_metrics(preds[keep], target[keep], len(self.classes))["ua"],
+                         sync_dist=True)
         shares = self.layer_shares()
         if shares:  # which encoder layers the head listens to (speech encoders)
             self.log_dict({f"layers/{i:02d}": v for i, v in enumerate(shares)}, sync_dist=True)

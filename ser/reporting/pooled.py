@@ -22,11 +22,14 @@ from ser.reporting.predictions import Predictions, read_predictions
 from ser.reporting.statistics import (align, paired_comparison, paired_nll, robustness,
                                       speaker_bootstrap, utterance_level)
 from ser.reporting.sweep_summary import RunGroup
+from ser.reporting.shared_text import LEVEL as SHARED_TEXT, LEVEL_NAME as SHARED_TEXT_NAME
+from ser.reporting.shared_text import shared_text_items
 from ser.reporting.tables import NOISY_MEAN, test_set_label
 from ser.run_layout import PREDICTIONS_FILE
 from ser.set_names import is_own_set
 
-LEVELS = ("block", "utterance")
+LEVELS = ("block", "utterance", SHARED_TEXT)
+LEVEL_NAMES = {"block": "block level", "utterance": "utterance level", SHARED_TEXT: SHARED_TEXT_NAME}
 POOLED_METRICS = ("ua", "accuracy", "weighted_f1")
 
 
@@ -60,8 +63,14 @@ def group_predictions(group: RunGroup) -> tuple[Predictions | None, str]:
 
 
 def _levels(pred: Predictions, test_set: str) -> dict[str, Predictions]:
+    """The test set's items at each level; ``shared_text`` only where the corpus names texts
+    and some text is spoken in more than one class (:mod:`ser.reporting.shared_text`)."""
     part = pred.select(pred.test_set == test_set)
-    return {"block": part.grid(), "utterance": utterance_level(part)}
+    levels = {"block": part.grid(), "utterance": utterance_level(part)}
+    shared = shared_text_items(levels["block"])
+    if shared is not None:
+        levels[SHARED_TEXT] = shared
+    return levels
 
 
 def pooled_group(pred: Predictions, n_boot: int, seed: int,
@@ -77,6 +86,9 @@ def pooled_group(pred: Predictions, n_boot: int, seed: int,
             stats.update(n_items=int(len(part)), n_speakers=int(len(np.unique(part.speaker))))
             out[level][str(test_set)] = stats
     for level in LEVELS:
+        if not out[level]:   # no test set of this group has items at this level
+            del out[level]
+            continue
         ua = {t: s["ua"]["value"] for t, s in out[level].items() if is_own_set(t, recorded)}
         out[level]["robustness"] = robustness(ua)
     return out
@@ -123,7 +135,7 @@ def compare_groups(a: RunGroup, pa: Predictions, b: RunGroup, pb: Predictions, n
     for test_set in shared:
         la, lb = _levels(pa, test_set), _levels(pb, test_set)
         for level in LEVELS:
-            if level in failed:
+            if level in failed or level not in la or level not in lb:
                 continue
             try:
                 ia, ib = align(la[level], lb[level])
@@ -195,14 +207,14 @@ def _cell(stat: dict) -> str:
 def pooled_markdown(pooled: dict, level: str = "block", metric: str = "ua") -> str:
     """Groups × test sets: the pooled metric with its 95 % speaker interval, then the noisy mean
     and the loss from clean."""
-    groups = pooled["groups"]
+    groups = {label: g for label, g in pooled["groups"].items() if level in g}
     if not groups:
         return ""
     test_sets: list[str] = []
     for g in groups.values():
         test_sets += [t for t in g[level] if t != "robustness" and t not in test_sets]
     header = ["Group", *(test_set_label(t) for t in test_sets), test_set_label(NOISY_MEAN), "Loss from clean"]
-    lines = [f"**Pooled {metric.upper() if metric == 'ua' else metric} ({level} level, %, all folds' "
+    lines = [f"**Pooled {metric.upper() if metric == 'ua' else metric} ({LEVEL_NAMES[level]}, %, all folds' "
              f"test predictions together; [95 % interval, speakers resampled {pooled['n_boot']}x])**",
              "", "| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
     for label, g in groups.items():
@@ -227,7 +239,7 @@ def comparisons_markdown(pooled: dict, level: str = "block") -> str:
     pairs = list(dict.fromkeys((c["a"], c["b"]) for c in rows))
     cells = {(c["a"], c["b"], c["test_set"]): c for c in rows}
     notes = {(c["a"], c["b"]): _folds_note(c) for c in rows}
-    lines = [f"**Paired differences of pooled UA ({level} level, percentage points, first minus "
+    lines = [f"**Paired differences of pooled UA ({LEVEL_NAMES[level]}, percentage points, first minus "
              f"second: difference [95 % interval from {pooled['n_boot']} speaker resamples] p from "
              f"{pooled['n_perm']} speaker-wise swaps)**", "",
              "| First | Second | " + " | ".join(test_set_label(t) for t in test_sets) + " |",

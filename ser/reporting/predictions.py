@@ -28,6 +28,7 @@ from ser.errors import SerError
 
 FIXED_COLUMNS = ("test_set", "fold", "utterance", "block", "speaker", "label", "predicted")
 OFFSET_COLUMN = "offset"  # only in files of runs tested with windows
+TEXT_COLUMN = "text"      # only in files of runs whose corpus names each utterance's text
 PROBABILITY_PREFIX = "p_"
 
 
@@ -45,6 +46,7 @@ class Predictions:
     probs: np.ndarray
     offset: np.ndarray | None = None  # (N,) s a window starts after its block; None: all 0
     extra: dict = field(default_factory=dict)
+    text: np.ndarray | None = None    # (N,) what each item's utterance says; None: not known
 
     def __post_init__(self) -> None:
         if self.offset is None:
@@ -58,6 +60,10 @@ class Predictions:
         return self.probs.argmax(axis=1)
 
     @property
+    def has_text(self) -> bool:
+        return self.text is not None and bool(np.any(self.text != ""))
+
+    @property
     def has_windows(self) -> bool:
         return bool(np.any(self.offset != 0))
 
@@ -68,7 +74,7 @@ class Predictions:
     def select(self, mask: np.ndarray) -> "Predictions":
         return Predictions(self.classes, self.test_set[mask], self.fold[mask], self.utterance[mask],
                            self.block[mask], self.speaker[mask], self.label[mask], self.probs[mask],
-                           self.offset[mask])
+                           self.offset[mask], text=None if self.text is None else self.text[mask])
 
     @staticmethod
     def concat(parts: Sequence["Predictions"]) -> "Predictions":
@@ -80,9 +86,13 @@ class Predictions:
                 raise SerError(f"Predictions with different classes cannot be pooled: {classes} "
                                f"and {p.classes}.")
         cat = lambda name: np.concatenate([getattr(p, name) for p in parts])  # noqa: E731
+        text = None
+        if any(p.text is not None for p in parts):
+            text = np.concatenate([p.text if p.text is not None else np.full(len(p), "", dtype=object)
+                                   for p in parts])
         return Predictions(classes, cat("test_set"), cat("fold"), cat("utterance"), cat("block"),
                            cat("speaker"), cat("label"), np.concatenate([p.probs for p in parts]),
-                           cat("offset"))
+                           cat("offset"), text=text)
 
 
 def block_positions(blocks, block_index: np.ndarray) -> np.ndarray:
@@ -115,7 +125,8 @@ def test_set_predictions(datamodule, test_set: str, probs: np.ndarray, utterance
         label=np.asarray(label, dtype=np.int64),
         probs=np.asarray(probs, dtype=np.float64),
         offset=None if offset is None else
-        np.asarray(offset, dtype=np.float64) / float(getattr(datamodule, "sample_rate", 16000)))
+        np.asarray(offset, dtype=np.float64) / float(getattr(datamodule, "sample_rate", 16000)),
+        text=np.array([str(getattr(utterances[i], "text", "")) for i in utt], dtype=object))
 
 
 def run_predictions(datamodule, items: dict[str, tuple]) -> Predictions | None:
@@ -132,15 +143,15 @@ def predictions_csv(pred: Predictions) -> str:
     """The CSV text of ``pred`` (probabilities to 6 decimals)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    windows = pred.has_windows
+    windows, texts = pred.has_windows, pred.has_text
     writer.writerow([*FIXED_COLUMNS, *([OFFSET_COLUMN] if windows else []),
-                     *(PROBABILITY_PREFIX + c for c in pred.classes)])
+                     *([TEXT_COLUMN] if texts else []), *(PROBABILITY_PREFIX + c for c in pred.classes)])
     names = pred.classes
     for i in range(len(pred)):
         writer.writerow([pred.test_set[i], int(pred.fold[i]), pred.utterance[i], int(pred.block[i]),
                          pred.speaker[i], names[int(pred.label[i])], names[int(pred.predicted[i])],
                          *([f"{pred.offset[i]:.4f}"] if windows else []),
-                         *(f"{p:.6f}" for p in pred.probs[i])])
+                         *([pred.text[i]] if texts else []), *(f"{p:.6f}" for p in pred.probs[i])])
     return out.getvalue()
 
 
@@ -164,7 +175,8 @@ def read_predictions(path: str | Path) -> Predictions:
                        f"{', '.join(FIXED_COLUMNS)}, p_<class>..., found {', '.join(header[:9]) or 'nothing'}.")
     classes = [h[len(PROBABILITY_PREFIX):] for h in probs_cols]
     windows = len(header) > len(FIXED_COLUMNS) and header[len(FIXED_COLUMNS)] == OFFSET_COLUMN
-    first_p = len(FIXED_COLUMNS) + int(windows)
+    texts = TEXT_COLUMN in header[len(FIXED_COLUMNS):len(FIXED_COLUMNS) + 2]
+    first_p = len(FIXED_COLUMNS) + int(windows) + int(texts)
     body = rows[1:]
     col = lambda k: [r[k] for r in body]  # noqa: E731
     index = {c: i for i, c in enumerate(classes)}
@@ -173,9 +185,10 @@ def read_predictions(path: str | Path) -> Predictions:
         probs = np.array([[float(x) for x in r[first_p:]] for r in body],
                          dtype=np.float64).reshape(len(body), len(classes))
         offset = np.array(col(len(FIXED_COLUMNS)), dtype=np.float64) if windows else None
+        text = np.array(col(first_p - 1), dtype=object) if texts else None
         return Predictions(classes, np.array(col(0), dtype=object), np.array(col(1), dtype=np.int64),
                            np.array(col(2), dtype=object), np.array(col(3), dtype=np.int64),
-                           np.array(col(4), dtype=object), label, probs, offset)
+                           np.array(col(4), dtype=object), label, probs, offset, text=text)
     except (KeyError, ValueError) as exc:
         raise SerError(f"{path}: a row does not parse ({exc}); the file is damaged. Re-run "
                        "evaluate.py ckpt=RUN to write it again.") from None

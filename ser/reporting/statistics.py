@@ -172,7 +172,8 @@ def utterance_level(pred: Predictions) -> Predictions:
     score = votes + mass / (n_blocks[:, None] + 1.0)  # a vote outweighs any summed probability
     probs = score / score.sum(axis=1, keepdims=True)
     out = Predictions(pred.classes, pred.test_set[first], pred.fold[first], pred.utterance[first],
-                      np.zeros(n_utt, dtype=np.int64), pred.speaker[first], pred.label[first], probs)
+                      np.zeros(n_utt, dtype=np.int64), pred.speaker[first], pred.label[first], probs,
+                      text=None if pred.text is None else pred.text[first])
     out.extra["n_blocks"] = n_blocks
     return out
 

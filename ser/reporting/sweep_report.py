@@ -12,8 +12,8 @@ from typing import Any, Mapping, Sequence
 from ser.atomic import write_json_atomic, write_text_atomic
 from ser.errors import SerError
 from ser.reporting.calibration_report import calibration_markdown, group_calibration
-from ser.reporting.pooled import (comparisons_markdown, draw_differences, group_predictions, pooled_markdown,
-                                  pooled_summary)
+from ser.reporting.pooled import (LEVELS, comparisons_markdown, draw_differences, group_predictions,
+                                  pooled_markdown, pooled_summary)
 from ser.reporting.regime_figures import MODEL_KEYS, REGIME_NAMES, draw_layer_weights, draw_regime_figures
 from ser.reporting.split_plans import check_split_plans
 from ser.reporting.sweep_summary import find_runs, group_runs, summary_rows
@@ -80,7 +80,7 @@ def summary_markdown(summary: Mapping[str, Any]) -> str:
     validation = validation_markdown(groups)
     if validation:
         parts.append(validation)
-    for level in ("block", "utterance"):
+    for level in LEVELS:
         parts += [t for t in (pooled_markdown(pooled, level), comparisons_markdown(pooled, level)) if t]
     for label, why in (pooled.get("not_pooled") or {}).items():
         parts.append(f"No pooled figures for {label}: {why}.")

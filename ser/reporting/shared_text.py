@@ -1,0 +1,42 @@
+"""What is said against how it is said: the test items whose text cannot give the label away.
+
+Acted corpora are often scripted, and some give each emotion its own sentences (ASED's
+sentences 03-07 use different words for each emotion; 01-02 are spoken in every emotion). A
+model tested on new speakers reading the same sentences can then score by recognising the words,
+and a score that rewards it says little about a corpus with other texts. Where a corpus names
+each utterance's text (a manifest's ``text`` column), the items whose text is spoken in more
+than one class of the pooled test set are scored apart: there only the voice tells the classes
+apart.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ser.reporting.predictions import Predictions
+
+LEVEL = "shared_text"
+LEVEL_NAME = "block level, only texts spoken in more than one class"
+
+
+def shared_text_mask(pred: Predictions) -> np.ndarray | None:
+    """(N,) bool: items whose non-empty text occurs with at least two true classes in ``pred``
+    (one test set's items, pooled over folds); None when ``pred`` names no texts or no text is
+    shared, so that the level is left out rather than scored on nothing."""
+    if not pred.has_text:
+        return None
+    text = np.asarray(pred.text).astype(str)
+    named = text != ""
+    pairs = set(zip(text[named].tolist(), np.asarray(pred.label)[named].tolist()))
+    classes_per_text: dict[str, int] = {}
+    for t, _ in pairs:
+        classes_per_text[t] = classes_per_text.get(t, 0) + 1
+    shared = {t for t, n in classes_per_text.items() if n >= 2}
+    mask = named & np.isin(text, sorted(shared))
+    return mask if mask.any() else None
+
+
+def shared_text_items(pred: Predictions) -> Predictions | None:
+    """The items of :func:`shared_text_mask`, or None."""
+    mask = shared_text_mask(pred)
+    return None if mask is None else pred.select(mask)
