@@ -1,4 +1,4 @@
-"""Training-time augmentation beyond noise: SpecAugment masks (``augment=``).
+"""Training-time augmentation beyond noise: SpecAugment masks and time reversal (``augment=``).
 
 SpecAugment is a switch in ``conf/augment/recipe.yaml``, off in the paper's experiments
 (``augment=none``). It acts on training batches only, inside the LightningModule, on the
@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+
+from ser.errors import SerError
 
 
 @dataclass(frozen=True)
@@ -50,3 +52,32 @@ def build_specaugment(cfg: dict | None) -> SpecAugment | None:
         return None
     return SpecAugment(**{k: (int(v) if k.endswith("masks") else float(v)) for k, v in cfg.items()})
 
+
+
+@dataclass(frozen=True)
+class TimeReversal:
+    """Play a share ``p`` of the training blocks backwards, before noise is mixed in.
+
+    Reversed speech keeps what a block's statistics hold (its long-term spectrum, pitch range,
+    loudness and voice quality) and loses its words: a network that sees both directions must
+    find the emotion in what they share, the order-free cues that functionals such as ComParE's
+    measure, rather than in sentences that a scripted corpus gives each emotion. (B, T) clean
+    blocks in, a (B, T) tensor out; randomness from torch's global generator (seeded).
+    """
+
+    p: float = 0.0
+
+    def __call__(self, clean: torch.Tensor) -> torch.Tensor:
+        flip = torch.rand(clean.shape[0], device=clean.device) < self.p
+        return torch.where(flip.view(-1, *([1] * (clean.dim() - 1))), clean.flip(-1), clean)
+
+
+def build_time_reversal(p: float | None) -> TimeReversal | None:
+    """``augment.time_reverse`` (a share, 0-1) -> a :class:`TimeReversal`, or None when 0/absent."""
+    if not p:
+        return None
+    p = float(p)
+    if not 0.0 < p <= 1.0:
+        raise SerError(f"augment.time_reverse={p}: give the share of training blocks played "
+                       "backwards, from 0 (off) to 1.")
+    return TimeReversal(p)

@@ -18,7 +18,7 @@ from ser.audio.mixing import mix_at_snr
 from ser.configs import plain
 from ser.errors import SerError
 from ser.features.group_norm import GroupNorm, grouping_setting
-from ser.features.augment import build_specaugment
+from ser.features.augment import build_specaugment, build_time_reversal
 from ser.models.builders import build_calibration, build_frontend, build_network
 from ser.models.calibration import calibrate
 from ser.models.gathering import gather_items
@@ -69,6 +69,7 @@ class EmotionClassifier(GroupNormStages, TrunkCacheStages, pl.LightningModule):
         self.channels_last = bool(model.get("channels_last", False))
         self.frontend = build_frontend(features, self.channels_last)
         self.specaugment = build_specaugment(augment.get("specaugment"))
+        self.time_reversal = build_time_reversal(augment.get("time_reverse"))
         if self.specaugment is not None and not getattr(self.frontend, "image", True):
             raise SerError(f"augment.specaugment masks rows and columns of spectrogram images, but "
                            f"the front-end {type(self.frontend).__name__} gives the network "
@@ -103,6 +104,8 @@ class EmotionClassifier(GroupNormStages, TrunkCacheStages, pl.LightningModule):
             if cache is not None and "item" in batch and cache.holds(batch["item"]) and not collecting:
                 batch["trunk"] = cache.lookup(batch["item"], batch["clean"].device)
                 return batch  # no image needed: the frozen layers' output is kept
+            if training and self.time_reversal is not None:
+                batch["clean"] = self.time_reversal(batch["clean"])
             batch["image"] = self.render(batch["clean"], batch["noise"], batch["snr"])
             if self.grouping is not None:
                 batch["image"] = self._group_normalise(batch, dataloader_idx)

@@ -31,7 +31,7 @@ def trunk_cache_reason(has_frozen: bool, repeats: bool, augments: bool) -> str |
 
     ``has_frozen``: the network has frozen layers (``TransferNet.has_frozen``);
     ``repeats``: every training item's input is the same each epoch (clean or fixed noise);
-    ``augments``: SpecAugment changes inputs from epoch to epoch.
+    ``augments``: SpecAugment or time reversal changes inputs from epoch to epoch.
     """
     if not has_frozen:
         return "no layer is frozen (model.trainable_from is the first layer)"
