@@ -98,6 +98,11 @@ def test_validation_logs_ua_on_the_shared_text_blocks(monkeypatch):
     module._outputs[0] = [(preds, labels, torch.arange(8), torch.full((8,), float("inf")))]
     module.on_validation_epoch_end()
     assert logged["val/ua"] == pytest.approx(0.75) and logged["val/ua_shared_text"] == pytest.approx(0.5)
+    # run.json's selected checkpoint reads the first validation that reached its score
+    module.validation_history = [{"step": 99, "ua": 0.5}, {"step": 199, "ua": 0.75, "ua_shared_text": 0.5},
+                                 {"step": 299, "ua": 0.75, "ua_shared_text": 0.7}]
+    assert module.validation_at(torch.tensor(0.75)) == {"step": 199, "ua": 0.75, "ua_shared_text": 0.5}
+    assert module.validation_at(None) is None
 
 
 def _run(folder: Path, model: str, fold: int, labels: np.ndarray, predicted: np.ndarray,
@@ -112,9 +117,11 @@ def _run(folder: Path, model: str, fold: int, labels: np.ndarray, predicted: np.
                        speakers, labels, probs, text=np.array(texts, dtype=object))
     write_predictions(folder / "predictions.csv", pred)
     (folder / "config.yaml").write_text(f"model: {{name: {model}}}\nfold: {fold}\nsnr: all\n")
+    selected = {"monitor": "val/ua", "score": 0.7, "ua_shared_text": 0.6 + 0.1 * fold}
     (folder / "run.json").write_text(json.dumps({"dataset": "toy", "fold": fold, "regime": "augmented",
                                                  "model": model, "split": "loso", "seed": 0,
-                                                 "split_plan": "p1", "classes": CLASSES}))
+                                                 "split_plan": "p1", "classes": CLASSES,
+                                                 "training": {"selected": selected}}))
     (folder / "metrics.json").write_text(json.dumps({"clean": _metrics(labels, predicted)}))
 
 
@@ -150,6 +157,7 @@ def test_sweep_report_scores_shared_texts_apart(tmp_path):
     assert any(c["level"] == "shared_text" for c in summary["pooled"]["comparisons"])
     text = (Path(summary["out_dir"]) / "summary.md").read_text()
     assert "only texts spoken in more than one class" in text
+    assert "Validation, shared texts only" in text and "65.0 (60.0 / 70.0)" in text
 
 
 def test_predictions_without_texts_have_no_shared_text_level(tmp_path):

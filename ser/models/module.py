@@ -62,6 +62,7 @@ class EmotionClassifier(GroupNormStages, TrunkCacheStages, pl.LightningModule):
         self.net = build_network(model, len(self.classes))
         self.calibration = build_calibration(calibration, len(self.classes))
         self.validation_logits: list | None = None   # set to a list to collect them (calibration_fit)
+        self.validation_history: list[dict] = []     # each validation's step and UA (and on shared texts)
         encoder = getattr(self.net, "encoder", None)
         if encoder is not None and hasattr(encoder, "config"):
             # the architecture travels in the checkpoint: evaluate.py rebuilds it offline
@@ -186,15 +187,26 @@ class EmotionClassifier(GroupNormStages, TrunkCacheStages, pl.LightningModule):
         # identical on every process after the gather; sync_dist only keeps DDP's logging uniform
         self.log_dict({"val/weighted_f1": m["weighted_f1"], "val/ua": m["ua"],
                        "val/accuracy": m["accuracy"]}, prog_bar=True, sync_dist=True)
+        scores = {"ua": float(m["ua"])}
         shared = getattr(self, "shared_text", None)
         if shared is not None:   # the blocks whose words cannot give the label away (ser/data/texts.py)
             keep = torch.as_tensor(shared)[outs[2].long()]
             if bool(keep.any()):
-                self.log("val/ua_shared_text", block_metrics(preds[keep], target[keep], len(self.classes))["ua"],
-                         sync_dist=True)
+                shared_ua = block_metrics(preds[keep], target[keep], len(self.classes))["ua"]
+                scores["ua_shared_text"] = float(shared_ua)
+                self.log("val/ua_shared_text", scores["ua_shared_text"], sync_dist=True)
+        if self._trainer is not None and not self.trainer.sanity_checking and self.validation_logits is None:
+            self.validation_history.append({"step": int(self.global_step), **scores})
         shares = self.layer_shares()
         if shares:  # which encoder layers the head listens to (speech encoders)
             self.log_dict({f"layers/{i:02d}": v for i, v in enumerate(shares)}, sync_dist=True)
+
+    def validation_at(self, score: float | None) -> dict | None:
+        """The first validation during training whose UA was ``score`` (the selected checkpoint's:
+        a checkpoint is replaced only by a strictly better one): ``{"step", "ua"[, "ua_shared_text"]}``."""
+        if score is None:
+            return None
+        return next((h for h in self.validation_history if abs(h["ua"] - float(score)) < 1e-6), None)
 
     def layer_shares(self) -> list[float]:
         """softmax of a speech encoder head's layer weights, layer 0 (the CNN's output) first;

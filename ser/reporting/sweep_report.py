@@ -110,8 +110,9 @@ def validation_markdown(groups: Sequence[Mapping[str, Any]]) -> str:
     if not rows:
         return ""
     folds = sorted({int(f) for _, v in rows for f in v["per_fold"]})
+    shared = any(v.get("shared_text") for _, v in rows)   # a corpus naming texts several classes speak
     head = ["Group", "Validates on", "Mean ± std", *[f"Fold {f}" for f in folds], "Test, same conditions",
-            "Validation − test"]
+            "Validation − test", *(["Validation, shared texts only"] if shared else [])]
     lines = ["**Validation UA (%, each fold's validation part: the score to choose settings by; "
              "mean ± std over folds), beside the same runs' test UA in the validation part's "
              "conditions (clean and the training SNRs, mean over folds) and the gap (points; "
@@ -125,6 +126,10 @@ def validation_markdown(groups: Sequence[Mapping[str, Any]]) -> str:
                  *[f"{100 * per_fold[f]:.1f}" if f in per_fold else "–" for f in folds],
                  "–" if test is None else f"{100 * test:.1f}",
                  "–" if gap is None else f"{100 * gap:+.1f}"]
+        if shared:
+            st = v.get("shared_text")
+            cells.append("–" if not st else f"{100 * st['mean']:.1f} (" + " / ".join(
+                f"{100 * u:.1f}" for u in st["per_fold"].values()) + ")")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -90,7 +90,17 @@ class RunGroup:
                 "n": int(len(values)), "per_fold": scores,
                 "test_ua": float(np.mean([g["test_ua"] for g in gaps])) if gaps else None,
                 "gap": float(np.mean([g["gap"] for g in gaps])) if gaps else None,
-                "validation": "/".join(kinds) or None}
+                "validation": "/".join(kinds) or None, "shared_text": self._shared_text_validation()}
+
+    def _shared_text_validation(self) -> dict[str, Any] | None:
+        """The selected checkpoints' validation UA on the texts several classes speak
+        (``training.selected.ua_shared_text``): ``{"mean", "per_fold"}``, or None."""
+        per_fold = {int(r.record.get("fold", -1)): float(v) for r in self.runs
+                    if (v := ((r.record.get("training") or {}).get("selected") or {}).get("ua_shared_text"))
+                    is not None}
+        if not per_fold:
+            return None
+        return {"mean": float(np.mean(list(per_fold.values()))), "per_fold": dict(sorted(per_fold.items()))}
 
     def stats(self) -> dict[str, dict[str, dict[str, Any]]]:
         """``[test_set][metric] = {"mean", "std", "n"}`` over the runs that have that test set."""

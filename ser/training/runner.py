@@ -158,7 +158,10 @@ def train(cfg: DictConfig) -> dict:
                               "selected": {"monitor": best.monitor,
                                            "score": None if best.best_model_score is None
                                            else float(best.best_model_score),
-                                           "checkpoint": Path(best.best_model_path).name or None},
+                                           "checkpoint": Path(best.best_model_path).name or None,
+                                           # its UA on the texts several classes speak (ser/data/texts.py)
+                                           "ua_shared_text": (model.validation_at(best.best_model_score)
+                                                              or {}).get("ua_shared_text")},
                               "tested": tested,
                               "trunk_cache": model.trunk_cache_report}
         record["generalisation"] = validation_gap(
