@@ -265,19 +265,22 @@ def comparisons_markdown(pooled: dict, level: str = "block") -> str:
 
 def draw_differences(pooled: dict, out_dir: Path, level: str = "block") -> Path | None:
     """``paired_differences.png``: each headline pair's UA difference per test set with its
-    interval; no pair, no figure (an old one removed)."""
+    interval, and at block level a second panel on the texts several classes speak where the
+    corpus names texts; no pair, no figure (an old one removed)."""
     from ser.reporting.difference_figure import paired_difference_figure
 
     path = Path(out_dir) / "paired_differences.png"
     rows = []
     for a, b in pooled["headline_pairs"]:
-        found = [c for c in pooled["comparisons"]
-                 if c["a"] == a and c["b"] == b and c["level"] == level
-                 and c.get("own_corpus", is_own_set(c["test_set"]))]
-        if found:
-            rows.append((f"{a} minus {b}{_folds_note(found[0])}", [test_set_label(c["test_set"]) for c in found],
-                         [100 * c["difference"] for c in found], [100 * c["low"] for c in found],
-                         [100 * c["high"] for c in found]))
+        for shown in ((level, SHARED_TEXT) if level == "block" else (level,)):
+            found = [c for c in pooled["comparisons"]
+                     if c["a"] == a and c["b"] == b and c["level"] == shown
+                     and c.get("own_corpus", is_own_set(c["test_set"]))]
+            if found:
+                what = "" if shown == level else f" ({SHARED_TEXT_NAME.split(', ', 1)[1]})"
+                rows.append((f"{a} minus {b}{_folds_note(found[0])}{what}",
+                             [test_set_label(c["test_set"]) for c in found], [100 * c["difference"] for c in found],
+                             [100 * c["low"] for c in found], [100 * c["high"] for c in found]))
     if not rows:
         path.unlink(missing_ok=True)
         return None
