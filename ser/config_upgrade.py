@@ -164,7 +164,8 @@ def _group_node(run: dict, path: str | tuple[str, ...]) -> tuple[dict | None, st
 
 
 def _same(value: Any, off: Any) -> bool:
-    """Whether a saved value is the old default ``off``: ``0`` is ``0.0``, ``False`` is not;
+    """Whether a saved value is the old default ``off``: ``0`` is ``0.0``, ``False`` is not, a
+    word is itself;
     :data:`ANY_VALUE` for a key that did nothing whatever it held; a function says it of a node."""
     if off is ANY_VALUE:
         return True
@@ -172,6 +173,8 @@ def _same(value: Any, off: Any) -> bool:
         return bool(off(value))
     if off is None or isinstance(off, bool):
         return value is off
+    if isinstance(off, str):
+        return value == off
     return isinstance(value, (int, float)) and not isinstance(value, bool) and float(value) == float(off)
 
 
@@ -195,7 +198,6 @@ ADDED_KEYS = (
     (("data", "split"), _is_loso, "validation", "utterances"),
     ("data", _is_data, "test_hop", None),
     ("data", _is_data, "speaker_norm", None),
-    ("data", _is_data, "train_texts", "all"),
     ("data", _is_data, "test_sets", {"noisy": {"_target_": "ser.data.test_sets.noisy_copies"},
                                      "corpora": {"_target_": "ser.data.test_sets.other_corpora"}}),
     ("model", lambda node: str(node.get("_target_", "")).startswith("ser.baseline."), "speaker_norm", False),
@@ -225,6 +227,8 @@ REMOVED_KEYS = (
     ("augment", _is_augment, "mixup_alpha", 0.0),
     ("augment", _is_augment, "vtlp", None),
     ("augment", _is_augment, "gain_db", 0.0),
+    ("augment", _is_augment, "time_reverse", 0.0),
+    ("data", _is_data, "train_texts", "all"),
     ("features", _is_logmel, "deltas", False),
     ("features", _is_logmel, "band_norm", False),
     ("features", _is_logmel, "pcen", False),

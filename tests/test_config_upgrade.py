@@ -15,7 +15,8 @@ OLD_DEFAULTS = {("data", "random_offset"): False, ("data", "train_snr_range"): N
                 ("augment", "mixup_alpha"): 0.0, ("augment", "vtlp"): None, ("augment", "gain_db"): 0.0,
                 ("features", "deltas"): False, ("features", "band_norm"): False, ("features", "pcen"): False,
                 ("optim", "label_smoothing"): 0.0, ("optim", "ema_decay"): None,
-                ("optim", "speaker_adversary"): None}
+                ("optim", "speaker_adversary"): None, ("augment", "time_reverse"): 0.0,
+                ("data", "train_texts"): "all"}
 
 
 def test_no_config_file_carries_a_kind_key():
@@ -162,8 +163,8 @@ def test_keys_removed_since_are_dropped_at_their_old_default_and_kept_where_swit
     encoder = OmegaConf.to_container(compose(["model=wavlm"]), resolve=True)
     assert current_form({**encoder, "model": {**encoder["model"], "layerdrop": 0.0}}) == encoder
 
-    switched = {"data": {"random_offset": True, "train_snr_range": [0, 30]},
-                "augment": {"mixup_alpha": 0.2, "vtlp": {"max_warp": 0.1}, "gain_db": 6.0},
+    switched = {"data": {"random_offset": True, "train_snr_range": [0, 30], "train_texts": "shared"},
+                "augment": {"mixup_alpha": 0.2, "vtlp": {"max_warp": 0.1}, "gain_db": 6.0, "time_reverse": 0.5},
                 "features": {"deltas": True, "band_norm": True, "pcen": True},
                 "optim": {"label_smoothing": 0.1, "ema_decay": 0.995, "speaker_adversary": {"weight": 0.1}}}
     on = {k: (dict(v) if isinstance(v, dict) else v) for k, v in new.items()}

@@ -14,6 +14,8 @@ from tests.conftest import REPO, compose
 # experiment file -> (dotted key it sets, value), as measured in docs/results.md
 LEVERS = {
     "label_smoothing": ("optim.label_smoothing", 0.1),
+    "time_reverse": ("augment.time_reverse", 0.5),
+    "shared_texts_only": ("data.train_texts", "shared"),
 }
 RESULTS = (REPO / "docs" / "results.md").read_text()
 
@@ -51,7 +53,10 @@ def test_the_code_reads_a_missing_lever_as_off():
     from tests.test_recipe import module_for
 
     module, cfg = module_for([])
-    assert module.label_smoothing == 0
+    assert module.label_smoothing == 0 and module.time_reversal is None
+    from ser.data.datamodule import EmotionDataModule
+
+    assert inspect.signature(EmotionDataModule).parameters["train_texts"].default == "all"
 
 
 def test_a_lever_removed_with_its_code_is_in_no_file_and_no_builder():
@@ -76,5 +81,7 @@ def test_each_experiment_switches_its_lever_on_where_it_acts():
     from tests.test_recipe import module_for
 
     assert module_for(["experiment=label_smoothing"])[0].label_smoothing == 0.1
+    assert module_for(["experiment=time_reverse"])[0].time_reversal.p == 0.5
+    assert compose(["experiment=shared_texts_only"]).data.train_texts == "shared"
     # a key can still be set on the command line with `+`
     assert compose(["+optim.label_smoothing=0.05"]).optim.label_smoothing == 0.05

@@ -36,7 +36,7 @@ def test_time_reversal_plays_a_share_of_the_blocks_backwards():
 def test_time_reversal_reaches_training_batches_only(monkeypatch):
     from tests.test_recipe import module_for
 
-    module, _ = module_for(["augment.time_reverse=1.0", "augment.specaugment=null"])
+    module, _ = module_for(["+augment.time_reverse=1.0", "augment.specaugment=null"])
     torch.manual_seed(0)
     clean = torch.randn(2, 16000)
     batch = lambda: {"clean": clean.clone(), "noise": torch.zeros(2, 16000),  # noqa: E731

@@ -69,7 +69,7 @@ def test_train_texts_shared_keeps_the_training_part_to_shared_texts(tmp_path):
     full.setup("fit")
     shared = full.shared_text_blocks()
     assert shared is not None and shared.any() and not shared.all()
-    kept = instantiate(compose([*overrides, "data.train_texts=shared"]).data, verbose=False)
+    kept = instantiate(compose([*overrides, "+data.train_texts=shared"]).data, verbose=False)
     kept.setup("fit")
     assert shared[kept.train_idx].all() and set(kept.train_idx) == set(full.train_idx[shared[full.train_idx]])
     # validation and test keep every text
@@ -81,7 +81,7 @@ def test_train_texts_shared_keeps_the_training_part_to_shared_texts(tmp_path):
 def test_train_texts_shared_refuses_a_corpus_without_texts(tmp_path):
     fake = make_fake_manifest(tmp_path / "corpus", per_class=2)
     dm = instantiate(compose(["dataset=manifest", f"dataset.manifest={fake.csv_path}", "split=paper",
-                              "data.train_texts=shared"]).data, verbose=False)
+                              "+data.train_texts=shared"]).data, verbose=False)
     with pytest.raises(SerError, match="names none .*text"):
         dm.setup("fit")
 
