@@ -19,7 +19,7 @@ from ser.data.utterances import UtteranceTable
 from ser.errors import SerError
 from ser.models.module import EmotionClassifier
 from ser.reporting.predictions import Predictions, read_predictions, write_predictions
-from ser.reporting.shared_text import shared_text_mask
+from ser.reporting.shared_text import shared_text_mask, shared_text_ua, shared_text_words
 from ser.reporting.sweep_report import summarise_sweep
 from tests.conftest import compose
 from tests.fake_corpora import make_fake_manifest
@@ -76,6 +76,18 @@ def test_train_texts_shared_keeps_the_training_part_to_shared_texts(tmp_path):
     assert np.array_equal(kept.val_idx, full.val_idx) and np.array_equal(kept.test_idx, full.test_idx)
     with pytest.raises(SerError, match="use all"):
         training_texts(full.train_idx, full.blocks, "some")
+    # the run's files: predictions.csv names each block's text, metrics.json its shared-text UA
+    from ser.reporting.predictions import test_set_predictions
+    from ser.training.run_files import write_run_files
+
+    idx = full.test_idx
+    labels = full.blocks.labels[idx]
+    pred = test_set_predictions(full, "clean", np.eye(4)[labels], full.blocks.utterance[idx], idx, labels)
+    metrics = {"clean": {"ua": 1.0}}
+    write_run_files(tmp_path / "run", full, "{}", {}, metrics, predictions=pred)
+    saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert saved["clean"]["ua_shared_text"] == pytest.approx(1.0) and metrics == saved
+    assert read_predictions(tmp_path / "run" / "predictions.csv").has_text
 
 
 def test_train_texts_shared_refuses_a_corpus_without_texts(tmp_path):
@@ -167,3 +179,20 @@ def test_predictions_without_texts_have_no_shared_text_level(tmp_path):
     summary = summarise_sweep(tmp_path / "sweep", IGNORE, statistics={"n_boot": 50, "n_perm": 50})
     assert all("shared_text" not in g for g in summary["pooled"]["groups"].values())
     assert "text" not in (tmp_path / "sweep" / "net" / "fold-0" / "predictions.csv").read_text().splitlines()[0]
+
+
+def test_a_run_reports_its_ua_on_the_shared_texts():
+    n = 8
+    labels = np.array([0, 1, 2, 3, 0, 1, 2, 3])
+    predicted = np.array([0, 1, 0, 0, 0, 1, 2, 3])   # shared blocks (first four): 2 of 4 classes right
+    probs = np.eye(4)[predicted]
+    texts = np.array(["common"] * 4 + ["a-own", "b-own", "c-own", "d-own"], dtype=object)
+    pred = Predictions(CLASSES, np.full(n, "clean", dtype=object), np.zeros(n, dtype=np.int64),
+                       np.array([f"u{i}" for i in range(n)], dtype=object), np.zeros(n, dtype=np.int64),
+                       np.array(["s"] * n, dtype=object), labels, probs, text=texts)
+    assert shared_text_ua(pred) == {"clean": pytest.approx(0.5)}
+    assert shared_text_ua(Predictions(pred.classes, pred.test_set, pred.fold, pred.utterance, pred.block,
+                                      pred.speaker, pred.label, pred.probs)) == {}
+    said = shared_text_words({"clean": {"ua": 0.75, "ua_shared_text": 0.5}, "0dB": {"ua": 0.5}})
+    assert said.startswith("UA on the texts spoken in more than one class") and "Clean 50.0" in said
+    assert shared_text_words({"clean": {"ua": 0.75}}) is None

@@ -40,6 +40,7 @@ from ser.errors import SerError
 from ser.models.metrics import block_metrics, score_test_set
 from ser.reporting.generalisation import gap_words, matching_test_sets, validation_gap
 from ser.reporting.predictions import Predictions, test_set_predictions
+from ser.reporting.shared_text import shared_text_words
 from ser.reporting.tables import markdown_table
 from ser.training.loggers import build_logger, finish_wandb
 from ser.run_layout import BASELINE_FILE, checkpoint_dir
@@ -237,4 +238,7 @@ def train_baseline(cfg: DictConfig) -> dict:
     print(markdown_table(metrics, title=f"{cfg.run_name} ({cfg.model.name}): test sets ({run_dir})"),
           flush=True)
     print(gap_words(record["generalisation"]), flush=True)
+    said = shared_text_words(metrics)
+    if said:
+        print(said, flush=True)
     return metrics

@@ -14,6 +14,8 @@ from __future__ import annotations
 import numpy as np
 
 from ser.reporting.predictions import Predictions
+from ser.reporting.statistics import scores
+from ser.reporting.tables import test_set_label
 
 LEVEL = "shared_text"
 LEVEL_NAME = "block level, only texts spoken in more than one class"
@@ -40,3 +42,25 @@ def shared_text_items(pred: Predictions) -> Predictions | None:
     """The items of :func:`shared_text_mask`, or None."""
     mask = shared_text_mask(pred)
     return None if mask is None else pred.select(mask)
+
+
+def shared_text_ua(pred: Predictions) -> dict[str, float]:
+    """Test set -> UA (fraction) of its blocks whose text several classes speak; sets without
+    such blocks are left out. One run's figure, beside its UA on every block."""
+    out = {}
+    for name in dict.fromkeys(pred.test_set.tolist()):
+        part = shared_text_items(pred.select(pred.test_set == name).grid())
+        if part is not None:
+            out[str(name)] = scores(part.label, part.predicted, len(pred.classes))["ua"]
+    return out
+
+
+def shared_text_words(metrics: dict) -> str | None:
+    """The end-of-run line on the shared texts' UA per test set (``ua_shared_text`` in
+    metrics.json), or None when the corpus names no shared text."""
+    found = {name: m["ua_shared_text"] for name, m in metrics.items()
+             if isinstance(m, dict) and m.get("ua_shared_text") is not None}
+    if not found:
+        return None
+    return ("UA on the texts spoken in more than one class (where the words cannot give the label "
+            "away): " + ", ".join(f"{test_set_label(n)} {100 * v:.1f}" for n, v in found.items()) + ".")

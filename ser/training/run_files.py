@@ -18,6 +18,7 @@ import ser
 from ser.atomic import write_json_atomic, write_text_atomic
 from ser.data.split_file import plan_digest, split_csv
 from ser.reporting.predictions import Predictions, write_predictions
+from ser.reporting.shared_text import shared_text_ua
 from ser.run_layout import CONFIG_FILE, METRICS_FILE, PREDICTIONS_FILE, RUN_FILE, SPLIT_FILE
 
 
@@ -117,7 +118,8 @@ def finished_metrics(run_dir: Path) -> dict | None:
 def write_run_files(run_dir: Path, datamodule, config_yaml: str, record: dict, metrics: dict,
                     predictions: Predictions | None = None) -> None:
     """split.csv, predictions.csv, config.yaml and run.json, then metrics.json, each written
-    atomically."""
+    atomically. Where the corpus names texts, each test set's metrics gain ``ua_shared_text``:
+    its UA on the blocks whose text several classes speak (``metrics`` is updated in place)."""
     dm = datamodule
     parts = {"train": dm.train_idx, "validation": dm.val_idx, "test": dm.test_idx}
     corpora = getattr(dm, "test_corpora", [])
@@ -129,6 +131,9 @@ def write_run_files(run_dir: Path, datamodule, config_yaml: str, record: dict, m
         dm.blocks, parts, {c.name: c.blocks for c in corpora}, ungated))
     if predictions is not None:
         write_predictions(run_dir / PREDICTIONS_FILE, predictions)
+        for name, ua in shared_text_ua(predictions).items():
+            if name in metrics:
+                metrics[name]["ua_shared_text"] = ua
     write_text_atomic(run_dir / CONFIG_FILE, config_yaml)
     write_json_atomic(run_dir / RUN_FILE, record)
     write_json_atomic(run_dir / METRICS_FILE, metrics)

@@ -19,6 +19,7 @@ from ser.models.checkpoints import check_classes, read_checkpoint
 from ser.models.module import EmotionClassifier
 from ser.reporting.generalisation import gap_words, matching_test_sets, validation_gap
 from ser.reporting.predictions import run_predictions
+from ser.reporting.shared_text import shared_text_words
 from ser.reporting.tables import markdown_table
 from ser.run_layout import LAST_CHECKPOINT, checkpoint_dir, last_checkpoint, remove_temporaries
 from ser.training.callbacks import build_callbacks
@@ -182,7 +183,7 @@ def train(cfg: DictConfig) -> dict:
     print(markdown_table(metrics, title=f"{cfg.run_name}: test sets ({run_dir}); weights tested: {tested}"),
           flush=True)
     print(gap_words(record["generalisation"]), flush=True)
-    said = calibration_words(calibration)
-    if said:
-        print(said, flush=True)
+    for said in (shared_text_words(metrics), calibration_words(calibration)):
+        if said:
+            print(said, flush=True)
     return metrics
