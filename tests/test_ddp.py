@@ -82,7 +82,7 @@ def test_gathered_outputs_hold_each_item_once(monkeypatch):
 def test_ddp_trainer_config_keeps_our_sampler_and_refuses_joblib_workers():
     trainer = compose(["trainer=ddp"]).trainer
     assert trainer.strategy._target_.endswith("DDPStrategy") and trainer.devices == 2
-    assert trainer.use_distributed_sampler is False and trainer.max_steps == 1000  # default's keys too
+    assert trainer.use_distributed_sampler is False and trainer.max_steps == 1500  # default's keys too
     joblib = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
     with pytest.raises(SerError, match="hydra/launcher=parallel"):
         check_ddp_launcher(trainer, joblib)

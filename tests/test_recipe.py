@@ -250,7 +250,7 @@ def test_step_budget_validates_short_runs():
 
 def test_demo_corpus_has_its_own_short_budget_and_the_command_line_wins():
     assert compose([]).trainer.max_steps == 200  # dataset=demo picks trainer=demo
-    assert compose(["dataset=manifest"]).trainer.max_steps == 1000
-    assert compose(["trainer=default"]).trainer.max_steps == 1000
+    assert compose(["dataset=manifest"]).trainer.max_steps == 1500
+    assert compose(["trainer=default"]).trainer.max_steps == 1500
     assert compose(["trainer=epochs"]).trainer.max_epochs == 6
     assert compose(["trainer.max_steps=50"]).trainer.max_steps == 50
