@@ -53,7 +53,6 @@ def build_specaugment(cfg: dict | None) -> SpecAugment | None:
     return SpecAugment(**{k: (int(v) if k.endswith("masks") else float(v)) for k, v in cfg.items()})
 
 
-
 @dataclass(frozen=True)
 class TimeReversal:
     """Play a share ``p`` of the training blocks backwards, before noise is mixed in.

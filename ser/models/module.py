@@ -63,6 +63,7 @@ class EmotionClassifier(GroupNormStages, TrunkCacheStages, pl.LightningModule):
         self.calibration = build_calibration(calibration, len(self.classes))
         self.validation_logits: list | None = None   # set to a list to collect them (calibration_fit)
         self.validation_history: list[dict] = []     # each validation's step and UA (and on shared texts)
+        self.shared_text: np.ndarray | None = None   # (N blocks,) bool, from the data module at setup
         encoder = getattr(self.net, "encoder", None)
         if encoder is not None and hasattr(encoder, "config"):
             # the architecture travels in the checkpoint: evaluate.py rebuilds it offline
@@ -188,7 +189,7 @@ class EmotionClassifier(GroupNormStages, TrunkCacheStages, pl.LightningModule):
         self.log_dict({"val/weighted_f1": m["weighted_f1"], "val/ua": m["ua"],
                        "val/accuracy": m["accuracy"]}, prog_bar=True, sync_dist=True)
         scores = {"ua": float(m["ua"])}
-        shared = getattr(self, "shared_text", None)
+        shared = self.shared_text
         if shared is not None:   # the blocks whose words cannot give the label away (ser/data/texts.py)
             keep = torch.as_tensor(shared)[outs[2].long()]
             if bool(keep.any()):

@@ -18,7 +18,7 @@ class TrunkCacheStages:
     """The trunk-cache hooks of :class:`~ser.models.module.EmotionClassifier`.
 
     The host LightningModule provides ``net`` (with ``trunk``, ``tail`` and ``has_frozen``),
-    ``specaugment``, ``trunk_cache_cfg``, ``caches`` (stage -> :class:`TrunkCache`),
+    ``specaugment``, ``time_reversal``, ``trunk_cache_cfg``, ``caches`` (stage -> :class:`TrunkCache`),
     ``trunk_cache_report`` and the trainer.
     """
 
@@ -50,7 +50,7 @@ class TrunkCacheStages:
         if str(cfg.get("enabled", False)).lower() in ("false", "0", "none", "off") or dm is None \
                 or not hasattr(dm, "train_dataset"):
             return
-        augments = self.specaugment is not None or getattr(self, "time_reversal", None) is not None
+        augments = self.specaugment is not None or self.time_reversal is not None
         repeats = not dm.train_snrs or bool(dm.noise_cfg.get("fixed", False))
         sizes = dict(max_ram_gb=float(cfg.get("max_ram_gb", 4.0)),
                      max_disk_gb=float(cfg.get("max_disk_gb", 0.0)), spill_dir=cfg.get("spill_dir"))

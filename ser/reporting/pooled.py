@@ -23,7 +23,7 @@ from ser.reporting.statistics import (align, paired_comparison, paired_nll, robu
                                       speaker_bootstrap, utterance_level)
 from ser.reporting.sweep_summary import RunGroup
 from ser.reporting.shared_text import LEVEL as SHARED_TEXT, LEVEL_NAME as SHARED_TEXT_NAME
-from ser.reporting.shared_text import shared_text_items
+from ser.reporting.shared_text import SUBSET_NAME, shared_text_items
 from ser.reporting.tables import NOISY_MEAN, test_set_label
 from ser.run_layout import PREDICTIONS_FILE
 from ser.set_names import is_own_set
@@ -277,7 +277,7 @@ def draw_differences(pooled: dict, out_dir: Path, level: str = "block") -> Path 
                      if c["a"] == a and c["b"] == b and c["level"] == shown
                      and c.get("own_corpus", is_own_set(c["test_set"]))]
             if found:
-                what = "" if shown == level else f" ({SHARED_TEXT_NAME.split(', ', 1)[1]})"
+                what = "" if shown == level else f" ({SUBSET_NAME})"
                 rows.append((f"{a} minus {b}{_folds_note(found[0])}{what}",
                              [test_set_label(c["test_set"]) for c in found], [100 * c["difference"] for c in found],
                              [100 * c["low"] for c in found], [100 * c["high"] for c in found]))

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from ser.data.texts import shared_texts
 from ser.reporting.predictions import Predictions
 from ser.reporting.statistics import scores
 from ser.reporting.tables import test_set_label
 
 LEVEL = "shared_text"
-LEVEL_NAME = "block level, only texts spoken in more than one class"
+SUBSET_NAME = "only texts spoken in more than one class"
+LEVEL_NAME = f"block level, {SUBSET_NAME}"
 
 
 def shared_text_mask(pred: Predictions) -> np.ndarray | None:
@@ -28,13 +30,8 @@ def shared_text_mask(pred: Predictions) -> np.ndarray | None:
     if not pred.has_text:
         return None
     text = np.asarray(pred.text).astype(str)
-    named = text != ""
-    pairs = set(zip(text[named].tolist(), np.asarray(pred.label)[named].tolist()))
-    classes_per_text: dict[str, int] = {}
-    for t, _ in pairs:
-        classes_per_text[t] = classes_per_text.get(t, 0) + 1
-    shared = {t for t, n in classes_per_text.items() if n >= 2}
-    mask = named & np.isin(text, sorted(shared))
+    shared = shared_texts(np.asarray(pred.label).tolist(), text.tolist())
+    mask = np.isin(text, sorted(shared))   # shared texts are never empty
     return mask if mask.any() else None
 
 
