@@ -189,6 +189,11 @@ def test_another_corpus_tested_by_every_fold_pools_beside_the_own_folds(tmp_path
         labels = rng.integers(0, 4, len(speakers))
         folder = tmp_path / "sweep" / f"fold-{fold}"
         write_run(folder, "net", fold, speakers, labels, labels)
+        # the same corpus named by a relative path in one fold and an absolute one in the other
+        config = yaml.safe_load((folder / "config.yaml").read_text())
+        manifest = "../other/manifest.csv" if fold == 0 else str(tmp_path / "other/manifest.csv")
+        config["data"] = {"test_corpora": [{"name": "other", "manifest": manifest, "label_map": {"angry": "anger"}}]}
+        (folder / "config.yaml").write_text(yaml.safe_dump(config))
         predicted = np.where(rng.random(len(other)) < 0.6, other_labels, (other_labels + 1) % 4)
         right.append(other_labels)
         wrong.append(predicted)
@@ -201,9 +206,9 @@ def test_another_corpus_tested_by_every_fold_pools_beside_the_own_folds(tmp_path
         from ser.reporting.predictions import read_predictions
         own = read_predictions(folder / "predictions.csv")
         write_predictions(folder / "predictions.csv", Predictions.concat([own, theirs]))
-    summary = summarise_sweep(tmp_path / "sweep", IGNORE, statistics={"n_boot": 50, "n_perm": 50})
+    summary = summarise_sweep(tmp_path / "sweep", [*IGNORE, "*.manifest"], statistics={"n_boot": 50, "n_perm": 50})
     assert not summary["pooled"]["not_pooled"]
-    (group,) = summary["pooled"]["groups"].values()
+    (group,) = summary["pooled"]["groups"].values()   # one group: the corpus's path form is ignored
     assert group["block"]["clean"]["ua"]["value"] == pytest.approx(1.0)
     y, p = np.concatenate(right), np.concatenate(wrong)
     expected = np.mean([np.mean(p[y == c] == c) for c in range(4)])

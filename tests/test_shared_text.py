@@ -115,7 +115,21 @@ def test_validation_logs_ua_on_the_shared_text_blocks(monkeypatch):
                                  {"step": 299, "ua": 0.75, "ua_shared_text": 0.7}]
     assert module.validation_at(torch.tensor(0.75)) == {"step": 199, "ua": 0.75, "ua_shared_text": 0.5}
     assert module.validation_at(None) is None
+    # a run that selects by the shared-text score finds its checkpoint by that score, and its
+    # validation UA (what the validation-test gap reads) is that checkpoint's UA, not the score
+    assert module.validation_at(torch.tensor(0.7), "val/ua_shared_text") == {
+        "step": 299, "ua": 0.75, "ua_shared_text": 0.7}
 
+
+def test_the_sweep_report_reads_the_validation_ua_whatever_chose_the_checkpoint():
+    from ser.reporting.sweep_summary import validation_score
+
+    chosen_by_texts = {"monitor": "val/ua_shared_text", "score": 0.7, "ua": 0.75}
+    assert validation_score({"training": {"selected": chosen_by_texts}}) == pytest.approx(0.75)
+    # runs written before the selected checkpoint kept its UA: the score, where it is the UA
+    assert validation_score({"training": {"selected": {"monitor": "val/ua", "score": 0.8}}}) == pytest.approx(0.8)
+    assert validation_score({"training": {"selected": {"monitor": "val/ua_shared_text", "score": 0.7}}}) is None
+    assert validation_score({"validation": {"ua": 0.6}}) == pytest.approx(0.6)   # a baseline
 
 def _run(folder: Path, model: str, fold: int, labels: np.ndarray, predicted: np.ndarray,
          texts: list[str]) -> None:

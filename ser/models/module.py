@@ -202,12 +202,15 @@ class EmotionClassifier(GroupNormStages, TrunkCacheStages, pl.LightningModule):
         if shares:  # which encoder layers the head listens to (speech encoders)
             self.log_dict({f"layers/{i:02d}": v for i, v in enumerate(shares)}, sync_dist=True)
 
-    def validation_at(self, score: float | None) -> dict | None:
-        """The first validation during training whose UA was ``score`` (the selected checkpoint's:
-        a checkpoint is replaced only by a strictly better one): ``{"step", "ua"[, "ua_shared_text"]}``."""
+    def validation_at(self, score: float | None, monitor: str = "val/ua") -> dict | None:
+        """The first validation during training whose ``monitor`` (``val/ua`` or
+        ``val/ua_shared_text``) was ``score`` (the selected checkpoint's: a checkpoint is replaced
+        only by a strictly better one): ``{"step", "ua"[, "ua_shared_text"]}``."""
         if score is None:
             return None
-        return next((h for h in self.validation_history if abs(h["ua"] - float(score)) < 1e-6), None)
+        key = monitor.split("/", 1)[-1]
+        return next((h for h in self.validation_history
+                     if h.get(key) is not None and abs(h[key] - float(score)) < 1e-6), None)
 
     def layer_shares(self) -> list[float]:
         """softmax of a speech encoder head's layer weights, layer 0 (the CNN's output) first;

@@ -47,11 +47,17 @@ class FinishedRun:
 
 
 def flatten(config: Mapping, prefix: str = "") -> dict[str, str]:
-    """``{"a": {"b": 1}}`` -> ``{"a.b": "1"}`` (values as JSON text, so lists compare too)."""
+    """``{"a": {"b": 1}}`` -> ``{"a.b": "1"}`` (values as JSON text, so lists compare too).
+
+    A list of mappings (``data.test_corpora``) flattens by position (``data.test_corpora.0.manifest``),
+    so the ignore patterns reach its entries' keys: the same corpus named by a relative and by
+    an absolute manifest path is one setting, not two."""
     out: dict[str, str] = {}
     for key, value in config.items():
         if isinstance(value, Mapping) and value:
             out.update(flatten(value, f"{prefix}{key}."))
+        elif isinstance(value, list) and value and all(isinstance(v, Mapping) and v for v in value):
+            out.update(flatten({str(i): v for i, v in enumerate(value)}, f"{prefix}{key}."))
         else:
             out[f"{prefix}{key}"] = json.dumps(value, sort_keys=True, default=str)
     return out

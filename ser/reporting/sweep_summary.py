@@ -133,9 +133,12 @@ def _setting(run: FinishedRun, key: str, default: Any) -> Any:
 
 def validation_score(record: Mapping[str, Any]) -> float | None:
     """A run's validation UA, the score its settings are chosen on (never a test set's): a
-    network's selected checkpoint score (``training.selected``, when it monitors ``val/ua``), a
-    baseline's chosen SVM's UA on the validation part (``validation.ua``); None if neither."""
+    network's selected checkpoint's validation UA (``training.selected.ua``; runs that predate
+    it: its score, when it monitors ``val/ua``), a baseline's chosen SVM's UA on the validation
+    part (``validation.ua``); None if neither."""
     selected = (record.get("training") or {}).get("selected") or {}
+    if selected.get("ua") is not None:
+        return float(selected["ua"])
     if selected.get("monitor") == "val/ua" and selected.get("score") is not None:
         return float(selected["score"])
     validation = record.get("validation") or {}

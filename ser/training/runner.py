@@ -154,19 +154,20 @@ def train(cfg: DictConfig) -> dict:
         record = run_record(cfg, datamodule, time.time() - started)
         record["memory_per_epoch"] = callbacks.memory.epochs if callbacks.memory else []
         # what the run trained for and which state was tested: equal-step comparisons check these
+        at = model.validation_at(best.best_model_score, best.monitor) or {}
         record["training"] = {"steps": int(trainer.global_step), "epochs": int(trainer.current_epoch),
                               "stopped_early": bool(stop and stop.stopped_epoch > 0),
                               "selected": {"monitor": best.monitor,
                                            "score": None if best.best_model_score is None
                                            else float(best.best_model_score),
                                            "checkpoint": Path(best.best_model_path).name or None,
-                                           # its UA on the texts several classes speak (ser/data/texts.py)
-                                           "ua_shared_text": (model.validation_at(best.best_model_score)
-                                                              or {}).get("ua_shared_text")},
+                                           # its validation UA, whatever chose it, and its UA on the
+                                           # texts several classes speak (ser/data/texts.py)
+                                           "ua": at.get("ua"), "ua_shared_text": at.get("ua_shared_text")},
                               "tested": tested,
                               "trunk_cache": model.trunk_cache_report}
         record["generalisation"] = validation_gap(
-            record["training"]["selected"]["score"], metrics, getattr(datamodule.plan, "validation", None),
+            record["training"]["selected"]["ua"], metrics, getattr(datamodule.plan, "validation", None),
             matching_test_sets(cfg.snr, cfg.data.get("all_snrs", (15, 20, 40))))
         if calibration is not None:
             record["calibration"] = calibration
