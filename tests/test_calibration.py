@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -16,7 +14,6 @@ from ser.models.calibration_metrics import (aurc, brier, calibration_metrics, co
 # four items, two classes: confidences 0.9, 0.8, 0.6, 0.7; the second and third are wrong
 PROBS = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]])
 LABELS = np.array([0, 0, 1, 1])
-REPO = Path(__file__).resolve().parents[1]
 
 
 def test_metrics_against_hand_computed_values():
@@ -113,33 +110,6 @@ def test_noise_aware_fit_recovers_a_temperature_that_follows_the_level_spread():
     wave = torch.ones(2, 1000)
     wave[1, :500] = 0.01
     assert level_spread(wave).tolist() == pytest.approx([0.0, np.log(100.0)], abs=1e-4)
-
-
-def test_the_noise_temperature_keeps_every_arg_max_and_finds_its_temperature():
-    """calibration=noise_temperature: only T(s) is fitted, even where a class bias would lower
-    the NLL, so each block's arg-max (and every accuracy) is the network's."""
-    from omegaconf import OmegaConf
-
-    from ser.models.builders import build_calibration
-
-    g = torch.Generator().manual_seed(1)
-    n, classes = 20_000, 4
-    logits = 3 * torch.randn(n, classes, generator=g)
-    spread = 0.5 + torch.rand(n, generator=g)
-    u = (spread - spread.mean()) / spread.std()
-    t = (0.3 - 0.4 * u).exp()
-    shifted = logits / t[:, None] + torch.tensor([1.0, 0.0, 0.0, -1.0])   # a bias the layer may not take
-    labels = torch.multinomial(torch.softmax(shifted, 1), 1, generator=g).squeeze(1)
-    node = OmegaConf.to_container(OmegaConf.load(REPO / "conf/calibration/noise_temperature.yaml"))
-    layer = build_calibration(node, classes)
-    assert layer.uses_images and not layer.vector and not layer.class_shift
-    layer.fit(logits, labels, spread)
-    assert layer.scale.tolist() == [1.0] * classes and layer.bias.tolist() == [0.0] * classes
-    assert layer.log_temperature[1].item() == pytest.approx(-0.4, abs=0.1)
-    with torch.no_grad():
-        calibrated = layer(logits, spread)
-    assert torch.equal(calibrated.argmax(1), logits.argmax(1))
-    assert layer.describe().startswith("temperature exp(")
 
 
 def test_a_run_fits_the_noise_aware_layer_on_noisier_validation_copies(tmp_path):

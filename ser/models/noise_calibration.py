@@ -53,18 +53,14 @@ def level_spread(images: torch.Tensor) -> torch.Tensor:
 
 class NoiseAwareScaling(VectorScaling):
     """Vector scaling (its scale and bias per class), then a temperature that depends on the
-    block's level spread. With ``vector=False`` and ``class_shift=False`` only the temperature
-    is fitted: every block's logits are divided by one positive number, so its arg-max, and
-    every accuracy, stay those of the network."""
+    block's level spread."""
 
     uses_images = True
 
     def __init__(self, num_classes: int = 4, l2: float = 1e-3,
-                 fit_snrs: Sequence[float] = (0.0, 5.0, 10.0), class_shift: bool = False,
-                 vector: bool = True) -> None:
+                 fit_snrs: Sequence[float] = (0.0, 5.0, 10.0), class_shift: bool = False) -> None:
         super().__init__(num_classes, l2, fit_snrs)
         self.class_shift = bool(class_shift)
-        self.vector = bool(vector)   # fit the scale and bias per class (false: they stay 1 and 0)
         self.register_buffer("bias_slope", torch.zeros(num_classes))   # c_k; zero without class_shift
         self.register_buffer("log_temperature", torch.zeros(2))   # t0, t1
         self.register_buffer("centre", torch.zeros(()))           # the spread's mean in the fit
@@ -97,8 +93,8 @@ class NoiseAwareScaling(VectorScaling):
         self.centre.fill_(float(s.mean()))
         self.spread_scale.fill_(max(float(s.std()), 1e-6))
         u = (s - s.mean()) / self.spread_scale.double()
-        scale_offset = torch.zeros(x.shape[1], dtype=torch.float64, requires_grad=self.vector)
-        bias = torch.zeros(x.shape[1], dtype=torch.float64, requires_grad=self.vector)
+        scale_offset = torch.zeros(x.shape[1], dtype=torch.float64, requires_grad=True)
+        bias = torch.zeros(x.shape[1], dtype=torch.float64, requires_grad=True)
         log_t = torch.zeros(2, dtype=torch.float64, requires_grad=True)
         slope = torch.zeros(x.shape[1], dtype=torch.float64, requires_grad=self.class_shift)
 
@@ -106,7 +102,7 @@ class NoiseAwareScaling(VectorScaling):
             shifted = z * (1 + scale_offset) + bias + u.unsqueeze(1) * slope
             return shifted / (log_t[0] + log_t[1] * u).exp().unsqueeze(1)
 
-        params = ([scale_offset, bias] if self.vector else []) + [log_t] + ([slope] if self.class_shift else [])
+        params = [scale_offset, bias, log_t] + ([slope] if self.class_shift else [])
         _minimise_nll(params, calibrated, x, y, self.l2)
         self.scale.copy_(1 + scale_offset.detach())
         self.bias.copy_(bias.detach())
@@ -116,9 +112,6 @@ class NoiseAwareScaling(VectorScaling):
 
     def describe(self) -> str:
         t0, t1 = self.log_temperature.tolist()
-        parts = [super().describe()] if self.vector else []
-        if self.class_shift:
-            parts.append("bias slopes " + ", ".join(f"{v:+.2f}" for v in self.bias_slope.tolist()))
-        parts.append(f"temperature exp({t0:+.3f} {t1:+.3f} x (spread - {float(self.centre):.3f})"
-                     f" / {float(self.spread_scale):.3f})")
-        return "; ".join(parts)
+        shift = ("; bias slopes " + ", ".join(f"{v:+.2f}" for v in self.bias_slope.tolist())) if self.class_shift else ""
+        return (super().describe() + shift + f"; temperature exp({t0:+.3f} {t1:+.3f} x (spread - {float(self.centre):.3f})"
+                + f" / {float(self.spread_scale):.3f})")
