@@ -164,6 +164,12 @@ def test_retests_group_pool_and_pair_like_runs_when_asked(tmp_path):
     assert len(labels) == 4, labels
     gated = [label for label in labels if "retest.data.min_speech=0.5" in label and "net" in label]
     assert len(gated) == 1
+    # where only re-tests tell groups apart, the runs' own tests read as what they kept
+    from ser.reporting.sweep_summary import distinguishing_labels
+
+    assert distinguishing_labels([{"model.name": '"net"'},
+                                  {"model.name": '"net"', "retest.calibration": '"none"'}]) == [
+        "retest.calibration=as trained", "retest.calibration=none"]
     y, p = truth["net"]
     kept = np.concatenate([keep, keep])
     expected = np.mean([np.mean(p[kept][y[kept] == c] == c) for c in range(4)])

@@ -205,11 +205,11 @@ def distinguishing_labels(settings: Sequence[Mapping[str, str]]) -> list[str]:
         if len(set(refined)) > len(set(joint)):
             columns[key] = column
             joint = refined
-    full = [", ".join(f"{LEADING_KEYS.get(k, k)}={_shown(col[i])}" for k, col in columns.items())
+    full = [", ".join(f"{LEADING_KEYS.get(k, k)}={_shown(col[i], k)}" for k, col in columns.items())
             for i in range(len(settings))]
     # a key a group lacks (a network's model.pretrained, for a baseline) is left out of its
     # label, unless that is what tells the group apart
-    short = [", ".join(f"{LEADING_KEYS.get(k, k)}={_shown(col[i])}" for k, col in columns.items()
+    short = [", ".join(f"{LEADING_KEYS.get(k, k)}={_shown(col[i], k)}" for k, col in columns.items()
                        if col[i] is not None) for i in range(len(settings))]
     return [s if s and short.count(s) == 1 else f for s, f in zip(short, full)]
 
@@ -225,9 +225,9 @@ def _nested(setting: Mapping[str, str], key: str) -> str | None:
     return json.dumps(sub, sort_keys=True) if sub else None
 
 
-def _shown(value: str | None) -> str:
-    if value is None:
-        return "unset"
+def _shown(value: str | None, key: str = "") -> str:
+    if value is None:  # a run's own tests beside its re-tests kept what it was trained with
+        return "as trained" if key.startswith(RETEST_PREFIX) else "unset"
     try:
         loaded = json.loads(value)
     except json.JSONDecodeError:
