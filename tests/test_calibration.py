@@ -123,7 +123,9 @@ def test_a_run_fits_the_noise_aware_layer_on_noisier_validation_copies(tmp_path)
                                    "trainer.limit_val_batches=1.0", "calibration.fit_snrs=[0]",
                                    f"hydra.run.dir={tmp_path / 'run'}"], cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
-    record = json.loads((tmp_path / "run" / "run.json").read_text())["calibration"]
+    saved = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert saved["training"]["threads"] and all(n >= 1 for n in saved["training"]["threads"])
+    record = saved["calibration"]
     assert record["method"] == "NoiseAwareScaling" and "temperature exp(" in record["fitted"]
     # its own abstention threshold, read off the calibrated validation items, is in the
     # checkpoint that ser-predict, timelines and the server load

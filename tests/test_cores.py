@@ -133,3 +133,29 @@ def test_a_launchers_thread_limit_is_not_taken_for_the_users(registry, monkeypat
     monkeypatch.setenv(registry.USER_SETTING, "1")
     assert registry.choose_threads("auto") == (1, "OMP_NUM_THREADS=1")
     registry.release()
+
+
+def test_a_run_keeps_every_thread_count_it_trained_with_and_says_when_they_changed(monkeypatch, capsys):
+    """Torch splits its sums by thread: a run whose share changed while it trained says so at
+    its end, and run.json's training.threads lists the counts."""
+    from types import SimpleNamespace
+
+    import torch
+
+    import ser.training.core_share as core_share
+
+    answers = iter([None, 1, None, 2])
+    monkeypatch.setattr(core_share, "rebalance", lambda: next(answers))
+    share = core_share.CoreShare(every=1)
+    trainer = SimpleNamespace(global_step=0, max_steps=100)
+    share.on_train_start(trainer, None)
+    for step in range(1, 5):
+        trainer.global_step = step
+        share.on_train_batch_end(trainer, None, None, None, step)
+    share.on_train_end(trainer, None)
+    assert share.thread_counts == {torch.get_num_threads(), 1, 2}
+    assert "Threads changed while training (1, 2" in capsys.readouterr().out
+    steady = core_share.CoreShare(every=1000)
+    steady.on_train_start(trainer, None)
+    steady.on_train_end(trainer, None)
+    assert "Threads changed" not in capsys.readouterr().out

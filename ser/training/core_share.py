@@ -1,7 +1,12 @@
 """A callback that keeps a training run's threads at its share of the cores as other ser
 processes start and end (:func:`ser.cores.rebalance`, checked every ``every`` optimiser steps),
 and says at the end how long a step took: the figure that shows whether runs sharing a machine
-slow each other down (``ser-bench parts=k``)."""
+slow each other down (``ser-bench parts=k``).
+
+It also keeps every thread count the run trained with (``thread_counts``, run.json's
+``training.threads``): torch splits its sums by thread, so a run whose share changed while it
+trained adds in another order than a run on fixed threads, and its metrics may differ from
+another run at the same seed in the last digits. ``threads=N`` holds the count fixed."""
 
 from __future__ import annotations
 
@@ -20,6 +25,10 @@ class CoreShare(pl.Callback):
         self.every = int(every)
         self.started: tuple[int, float] | None = None
         self.steps: tuple[int, float] | None = None
+        self.thread_counts: set[int] = set()
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self.thread_counts.add(torch.get_num_threads())
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         step, now = int(trainer.global_step), time.perf_counter()
@@ -29,6 +38,7 @@ class CoreShare(pl.Callback):
         if step % self.every == 0:
             changed = rebalance()
             if changed is not None:
+                self.thread_counts.add(int(changed))
                 print(f"Threads: now {changed} intra-op (the cores' share as ser processes started or ended).",
                       flush=True)
 
@@ -42,3 +52,7 @@ class CoreShare(pl.Callback):
         if per_step is not None:
             print(f"Training speed: {per_step:.3f} s per optimiser step (steps {self.started[0]}-{self.steps[0]}, "
                   f"{torch.get_num_threads()} intra-op threads at the end)", flush=True)
+        if len(self.thread_counts) > 1:
+            print(f"Threads changed while training ({', '.join(map(str, sorted(self.thread_counts)))}): "
+                  "the metrics may differ in the last digits from a run at the same seed on fixed "
+                  "threads (threads=N fixes them).", flush=True)

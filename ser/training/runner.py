@@ -129,8 +129,9 @@ def train(cfg: DictConfig) -> dict:
     logger = build_logger(cfg, run_dir, group)
     callbacks = build_callbacks(cfg.get("callbacks"), ckpt_dir, trainer_cfg, has_tracker=bool(logger))
     best, stop = callbacks.best, callbacks.stop
+    share = CoreShare()
     trainer: pl.Trainer = build(trainer_cfg, precision=trainer_precision(cfg.trainer),
-                                      callbacks=[*callbacks.all, CoreShare()], logger=logger,
+                                      callbacks=[*callbacks.all, share], logger=logger,
                                       default_root_dir=str(run_dir), plugins=[AtomicCheckpointIO()])
     try:
         if logger:
@@ -165,6 +166,7 @@ def train(cfg: DictConfig) -> dict:
                                            # texts several classes speak (ser/data/texts.py)
                                            "ua": at.get("ua"), "ua_shared_text": at.get("ua_shared_text")},
                               "tested": tested,
+                              "threads": sorted(share.thread_counts),   # intra-op threads it trained with
                               "trunk_cache": model.trunk_cache_report}
         record["generalisation"] = validation_gap(
             record["training"]["selected"]["ua"], metrics, getattr(datamodule.plan, "validation", None),
