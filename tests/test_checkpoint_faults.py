@@ -104,6 +104,7 @@ def test_killed_between_write_and_rename_resumes_from_the_previous_checkpoint(tm
     record = json.loads((run_dir / "run.json").read_text())
     assert record["training"]["steps"] == 6
     assert record["training"]["selected"]["checkpoint"].startswith("best-step4")
+    assert record["generalisation"]["validation_ua"] == record["training"]["selected"]["score"]
     assert not temporaries(ckpts) and (run_dir / "metrics.json").is_file()
 
 
@@ -140,3 +141,15 @@ def test_a_run_that_ends_before_its_first_validation_leaves_last_ckpt_and_evalua
     metrics = json.loads((run_dir / "metrics.json").read_text())
     got = json.loads((tmp_path / "eval" / "evaluation.json").read_text())["metrics"]
     assert got["clean"]["confusion_matrix"] == metrics["clean"]["confusion_matrix"]
+
+
+def test_a_resumed_runs_best_from_before_the_resume_keeps_its_validation_ua():
+    """The validation that chose the best checkpoint may predate a resume (this process never
+    saw it): its score is still its UA where it monitors val/ua, and nothing is made up for
+    another monitor."""
+    from ser.training.runner import selected_validation
+
+    assert selected_validation(None, 0.7, "val/ua") == {"ua": 0.7}
+    assert selected_validation({"step": 3, "ua": 0.7, "ua_shared_text": 0.5}, 0.7, "val/ua")["ua_shared_text"] == 0.5
+    assert selected_validation(None, 0.5, "val/ua_shared_text") == {}
+    assert selected_validation({"ua": 0.75, "ua_shared_text": 0.5}, 0.5, "val/ua_shared_text")["ua"] == 0.75

@@ -98,6 +98,17 @@ def step_budget(trainer: DictConfig) -> DictConfig:
     return trainer
 
 
+def selected_validation(at: dict | None, score: float | None, monitor: str) -> dict:
+    """The selected checkpoint's validation scores (``{"ua"[, "ua_shared_text"]}``) from the
+    validation ``at`` its score was reached (None where this process did not see it: a resumed
+    run's best may come from before the resume); its ``score`` is its UA where it monitors
+    ``val/ua``."""
+    found = dict(at or {})
+    if monitor == "val/ua" and score is not None:
+        found.setdefault("ua", score)
+    return found
+
+
 def train(cfg: DictConfig) -> dict:
     """Fit on the configured fold, test the best checkpoint on every test set, save the results."""
     started = time.time()
@@ -155,12 +166,12 @@ def train(cfg: DictConfig) -> dict:
         record = run_record(cfg, datamodule, time.time() - started)
         record["memory_per_epoch"] = callbacks.memory.epochs if callbacks.memory else []
         # what the run trained for and which state was tested: equal-step comparisons check these
-        at = model.validation_at(best.best_model_score, best.monitor) or {}
+        score = None if best.best_model_score is None else float(best.best_model_score)
+        at = selected_validation(model.validation_at(score, best.monitor), score, best.monitor)
         record["training"] = {"steps": int(trainer.global_step), "epochs": int(trainer.current_epoch),
                               "stopped_early": bool(stop and stop.stopped_epoch > 0),
                               "selected": {"monitor": best.monitor,
-                                           "score": None if best.best_model_score is None
-                                           else float(best.best_model_score),
+                                           "score": score,
                                            "checkpoint": Path(best.best_model_path).name or None,
                                            # its validation UA, whatever chose it, and its UA on the
                                            # texts several classes speak (ser/data/texts.py)
