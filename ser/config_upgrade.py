@@ -193,6 +193,7 @@ _is_optim = lambda node: "lr" in node  # noqa: E731
 _is_augment = lambda node: "specaugment" in node  # noqa: E731
 _is_speech_encoder = lambda node: str(node.get("_target_", "")).endswith("build_speech_encoder_net")  # noqa: E731
 _is_noise = lambda node: "snr_reference" in node or "fixed" in node  # noqa: E731
+_is_noise_folder = lambda node: str(node.get("_target_", "")).endswith("noise_sources.folder")  # noqa: E731
 ADDED_KEYS = (
     ("split", _is_loso, "validation", "utterances"),
     (("data", "split"), _is_loso, "validation", "utterances"),
@@ -203,6 +204,8 @@ ADDED_KEYS = (
     ("model", lambda node: str(node.get("_target_", "")).startswith("ser.baseline."), "speaker_norm", False),
     ("noise", _is_noise, "validation_fraction", 0.0),
     (("data", "noise"), _is_noise, "validation_fraction", 0.0),
+    ("noise", _is_noise_folder, "per_fold", False),   # every fold drew the same noise files
+    (("data", "noise"), _is_noise_folder, "per_fold", False),
 )
 
 # Keys removed from the files in conf/ since runs were first saved: (group, which nodes had it,

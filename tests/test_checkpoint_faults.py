@@ -4,6 +4,7 @@ limit, so every write past it fails with EFBIG) while one is written."""
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import subprocess
@@ -153,3 +154,26 @@ def test_a_resumed_runs_best_from_before_the_resume_keeps_its_validation_ua():
     assert selected_validation({"step": 3, "ua": 0.7, "ua_shared_text": 0.5}, 0.7, "val/ua")["ua_shared_text"] == 0.5
     assert selected_validation(None, 0.5, "val/ua_shared_text") == {}
     assert selected_validation({"ua": 0.75, "ua_shared_text": 0.5}, 0.5, "val/ua_shared_text")["ua"] == 0.75
+
+
+# Early stopping decides at the first validation that the run should stop.
+STOPS_AT_FIRST_VALIDATION = """
+from pytorch_lightning.callbacks import EarlyStopping
+EarlyStopping._evaluate_stopping_criteria = lambda self, current: (True, "told to stop")
+"""
+
+
+@pytest.mark.slow
+def test_a_run_that_early_stopping_ended_says_so_in_run_json(tmp_path):
+    """The calibration and test passes load the best checkpoint, which restores the callbacks'
+    state as it was then (not stopped): run.json must still say the run stopped early."""
+    run_dir = tmp_path / "run"
+    args = [*FAST, "trainer.max_epochs=3", "logger=csv", f"hydra.run.dir={run_dir}"]
+    result = with_fault(STOPS_AT_FIRST_VALIDATION, args, tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["training"]["steps"] == 2 and record["training"]["stopped_early"] is True
+    # the calibration's validation pass (the part plus its noisy copies) is no validation check:
+    # the logged val/ua is the one check training made
+    rows = list(csv.DictReader((run_dir / "csv" / "metrics.csv").open()))
+    assert [r["step"] for r in rows if r.get("val/ua")] == ["1"]

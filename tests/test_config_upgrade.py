@@ -141,6 +141,16 @@ def test_a_run_saved_before_the_config_changes_falls_in_the_same_sweep_group(tmp
     assert len(group_runs([runs[0], FinishedRun(runs[2].path, {}, {}, changed)], ignore)) == 2
 
 
+def test_a_noise_folder_saved_before_per_fold_drew_one_split_for_every_fold():
+    from ser.config_upgrade import current_form
+
+    node = {"_target_": "ser.audio.noise_sources.folder", "root": "/n", "test_fraction": 0.2,
+            "validation_fraction": 0.2, "fixed": False, "snr_reference": "block"}
+    run = current_form({"noise": dict(node), "data": {"noise": dict(node)}})
+    assert run["noise"]["per_fold"] is False and run["data"]["noise"]["per_fold"] is False
+    assert current_form({"noise": {**node, "per_fold": True}})["noise"]["per_fold"] is True
+
+
 def test_keys_removed_since_are_dropped_at_their_old_default_and_kept_where_switched_on():
     """A run saved before a lever left the default files reads like a new run where it held the
     old default, and as what it was where it switched the lever on; a loso split's unused

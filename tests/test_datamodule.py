@@ -110,3 +110,25 @@ def test_manifest_corpus_with_real_noise_folder(tmp_path):
     assert len(dm.table) == 400
     train_names = set(dm.train_bank.names)
     assert train_names and not train_names & set(dm.test_bank.names)
+
+
+def test_each_fold_draws_its_own_noise_files_with_per_fold(tmp_path):
+    """noise.per_fold (noise=dir's default): a fold's test, validation and training files come
+    from a draw of its own, the same in every run of that seed and fold; per_fold=false keeps
+    one draw for every fold, as runs saved before it did."""
+    from tests.test_noise import write_tones
+
+    write_tones(tmp_path / "noise", [1.0 + 0.1 * i for i in range(20)])
+    base = ["noise=dir", f"noise.root={tmp_path / 'noise'}", f"paths.cache_dir={tmp_path / 'cache'}"]
+
+    def banks(*extra):
+        dm, _ = datamodule([*base, *extra])
+        assert set(dm.test_bank.names).isdisjoint(dm.train_bank.names)
+        assert set(dm.val_bank.names).isdisjoint(set(dm.train_bank.names) | set(dm.test_bank.names))
+        return tuple(sorted(dm.test_bank.names)), tuple(sorted(dm.val_bank.names))
+
+    per_fold = [banks(f"fold={k}") for k in range(3)]
+    assert len(set(per_fold)) == 3                        # three folds, three draws
+    assert banks("fold=1") == per_fold[1]                 # and each the same again
+    one_draw = {banks(f"fold={k}", "noise.per_fold=false") for k in range(3)}
+    assert len(one_draw) == 1

@@ -4,8 +4,9 @@ disjoint (train, test) :class:`~ser.audio.noise.NoiseBank` pair of one run.
 Every source is called with the run's ``sample_rate`` (Hz), ``cache_dir`` (or None) and
 ``run_seed``, plus the keys of its YAML file; a new source is a function like these and a file
 with its ``_target_``. ``fixed`` (whether training noise is drawn once), ``snr_reference``
-(what the SNR is measured against: the whole block or its active speech) and
-``validation_fraction`` (the share of the training noise held out for the validation part)
+(what the SNR is measured against: the whole block or its active speech),
+``validation_fraction`` (the share of the training noise held out for the validation part) and
+``per_fold`` (each fold draws its own split: the ``run_seed`` passed is then the fold's)
 describe the run, not the source, and are not passed.
 """
 
@@ -19,7 +20,7 @@ from ser.errors import SerError
 
 log = logging.getLogger(__name__)
 Banks = tuple[NoiseBank, NoiseBank]
-NOT_SOURCE_KEYS = ("fixed", "snr_reference", "validation_fraction")
+NOT_SOURCE_KEYS = ("fixed", "snr_reference", "validation_fraction", "per_fold")
 
 
 def synthetic_room(sample_rate: int, cache_dir: str | Path | None, run_seed: int,

@@ -21,7 +21,8 @@ from ser.data.block_dataset import CLEAN, BlockNoiseDataset, EpochSampler, balan
 from ser.data.blocks import BlockTable, build_blocks
 from ser.data.cross_corpus import TestCorpus, load_test_corpora
 from ser.data.description import DataDescription
-from ser.data.node_builders import DATASET_META_KEYS, build_detector, build_from, build_noise_banks
+from ser.data.node_builders import (DATASET_META_KEYS, build_detector, build_from, build_noise_banks,
+                                    noise_split_seed)
 from ser.data.snr_levels import parse_snrs, training_snrs
 from ser.data.speech_blocks import BlockGate, BlockSpeech, block_speech
 from ser.data.splits import check_no_leak
@@ -159,12 +160,13 @@ class EmotionDataModule(DataDescription, pl.LightningDataModule):
                                    block_seconds=self.block_seconds,
                                    pad_min_fraction=self.pad_min_fraction, cache_dir=self.cache_dir,
                                    progress=self.verbose)
+        noise_seed = noise_split_seed(self.seed, self.fold, bool(self.noise_cfg.get("per_fold", False)))
         self.train_bank, self.test_bank = build_noise_banks(self.noise_cfg, self.sample_rate,
-                                                            self.seed, self.cache_dir)
+                                                            noise_seed, self.cache_dir)
         self.val_bank = self.train_bank   # noise.validation_fraction 0: validation hears training noise
         held = float(self.noise_cfg.get("validation_fraction") or 0.0)
         if held:   # hold_out refuses a share outside (0, 1)
-            self.train_bank, self.val_bank = self.train_bank.hold_out(held, self.seed)
+            self.train_bank, self.val_bank = self.train_bank.hold_out(held, noise_seed)
         b = self.blocks
         speakers = self.utterance_speakers()
         sessions = [u.session for u in self.table.utterances]

@@ -184,6 +184,8 @@ class EmotionClassifier(GroupNormStages, TrunkCacheStages, pl.LightningModule):
         if not outs:
             return
         preds, target = outs[:2]
+        if self.validation_logits is not None:
+            return   # calibration_fit's pass over the part and its noisy copies: no validation check
         m = block_metrics(preds, target, len(self.classes))
         # identical on every process after the gather; sync_dist only keeps DDP's logging uniform
         self.log_dict({"val/weighted_f1": m["weighted_f1"], "val/ua": m["ua"],
@@ -196,7 +198,7 @@ class EmotionClassifier(GroupNormStages, TrunkCacheStages, pl.LightningModule):
                 shared_ua = block_metrics(preds[keep], target[keep], len(self.classes))["ua"]
                 scores["ua_shared_text"] = float(shared_ua)
                 self.log("val/ua_shared_text", scores["ua_shared_text"], sync_dist=True)
-        if self._trainer is not None and not self.trainer.sanity_checking and self.validation_logits is None:
+        if self._trainer is not None and not self.trainer.sanity_checking:
             self.validation_history.append({"step": int(self.global_step), **scores})
         shares = self.layer_shares()
         if shares:  # which encoder layers the head listens to (speech encoders)

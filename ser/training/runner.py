@@ -150,6 +150,8 @@ def train(cfg: DictConfig) -> dict:
 
             log_spectrogram_previews(logger, model, datamodule, int(cfg.logger.get("log_images", 0)))
         trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from)
+        # read now: the passes below load the best checkpoint, which restores the callbacks' state
+        stopped_early = bool(stop is not None and trainer.should_stop)
         tested = (Path(best.best_model_path).name if best.best_model_path else
                   f"the final weights, step {trainer.global_step} (no validation ran, so no best checkpoint)")
         # the calibration layer is fitted on the validation part and stored in the tested
@@ -169,7 +171,7 @@ def train(cfg: DictConfig) -> dict:
         score = None if best.best_model_score is None else float(best.best_model_score)
         at = selected_validation(model.validation_at(score, best.monitor), score, best.monitor)
         record["training"] = {"steps": int(trainer.global_step), "epochs": int(trainer.current_epoch),
-                              "stopped_early": bool(stop and stop.stopped_epoch > 0),
+                              "stopped_early": stopped_early,
                               "selected": {"monitor": best.monitor,
                                            "score": score,
                                            "checkpoint": Path(best.best_model_path).name or None,
