@@ -198,8 +198,11 @@ def test_a_checkpoint_reproduces_its_runs_test_metrics(runs, tmp_path):
     result = ok(run_script("evaluate.py", [f"ckpt={run}", f"out_dir={out}", "dataset=demo",
                                            "trainer.accelerator=cpu"], cwd=tmp_path))
     expected = json.loads((run / "metrics.json").read_text())
-    got = json.loads((out / "evaluation.json").read_text())["metrics"]
+    evaluation = json.loads((out / "evaluation.json").read_text())
+    got = evaluation["metrics"]
     assert list(got) == list(expected) == ["clean", "0dB", "5dB", "10dB", "15dB", "20dB", "40dB"]
+    # the same noise files as the run's own test (what the sweep report pairs by)
+    assert evaluation["test_noise"] == json.loads((run / "run.json").read_text())["test_noise"]
     for test_set, m in expected.items():
         assert got[test_set]["confusion_matrix"] == m["confusion_matrix"]
         for key in METRICS:

@@ -244,3 +244,38 @@ def test_a_group_screened_on_fewer_folds_pairs_on_the_folds_it_shares(tmp_path):
     sign = 1 if "net" in net_vs_lever["a"] else -1
     assert net_vs_lever["difference"] == pytest.approx(sign * (ua(p) - ua(lever)), abs=1e-9)
     assert "(folds 0 only)" in (Path(summary["out_dir"]) / "summary.md").read_text()
+
+
+def test_groups_tested_with_different_noise_files_pair_only_on_clean_speech(tmp_path):
+    """run.json's test_noise names the noise files of a run's noisy test sets: a network drawn
+    per fold (noise.per_fold) against a baseline of one draw holds the same blocks mixed with
+    other noise, so the report pairs their clean test sets only and says why."""
+    toy_sweep(tmp_path / "sweep", np.random.default_rng(0))
+    for fold in (0, 1):
+        for model, noise in (("net", f"draw-of-fold-{fold}"), ("svm", "one-draw")):
+            record_file = tmp_path / "sweep" / model / f"fold-{fold}" / "run.json"
+            record = json.loads(record_file.read_text())
+            record_file.write_text(json.dumps({**record, "test_noise": noise}))
+    summary = summarise_sweep(tmp_path / "sweep", IGNORE, statistics={"n_boot": 200, "n_perm": 200})
+    pooled = summary["pooled"]
+    assert {c["test_set"] for c in pooled["comparisons"]} == {"clean"}
+    unpaired = [c for c in pooled["not_compared"] if c["level"] == "noisy test sets"]
+    assert len(unpaired) == 1 and "fold(s) 0, 1" in unpaired[0]["why"]
+    assert "Only the clean test sets pair" in (Path(summary["out_dir"]) / "summary.md").read_text()
+    # the same noise on every fold (as for runs from before test_noise): every test set pairs
+    for fold in (0, 1):
+        record_file = tmp_path / "sweep" / "svm" / f"fold-{fold}" / "run.json"
+        record = json.loads(record_file.read_text())
+        record_file.write_text(json.dumps({**record, "test_noise": f"draw-of-fold-{fold}"}))
+    again = summarise_sweep(tmp_path / "sweep", IGNORE, statistics={"n_boot": 200, "n_perm": 200})
+    assert {c["test_set"] for c in again["pooled"]["comparisons"]} == {"clean", "10dB"}
+    assert not [c for c in again["pooled"]["not_compared"] if c["level"] == "noisy test sets"]
+
+
+def test_a_noise_banks_digest_names_its_files():
+    from ser.audio.noise import NoiseBank
+
+    one = NoiseBank([np.zeros(10, np.float32)] * 2, ["a.wav", "b.wav"], 16000)
+    same = NoiseBank([np.ones(10, np.float32)] * 2, ["b.wav", "a.wav"], 16000)
+    other = NoiseBank([np.zeros(10, np.float32)] * 2, ["a.wav", "c.wav"], 16000)
+    assert one.digest() == same.digest() != other.digest() and len(one.digest()) == 12

@@ -96,6 +96,13 @@ class NoiseBank:
         """Duration of each recording in seconds."""
         return [len(r) / self.sample_rate for r in self.recordings]
 
+    def digest(self) -> str:
+        """12 hex digits naming which recordings (and time ranges) the bank holds: two runs whose
+        test banks have the same digest mixed their test blocks with the same noise."""
+        import hashlib
+
+        return hashlib.sha1("\n".join(sorted(self.names)).encode()).hexdigest()[:12]
+
     @property
     def total_seconds(self) -> float:
         return float(sum(len(r) for r in self.recordings) / self.sample_rate)

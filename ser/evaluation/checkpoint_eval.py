@@ -55,15 +55,17 @@ def evaluate_checkpoint(path: str | Path, group_choices: Mapping[str, str] | Non
         run.calibrate = cfg.get("calibration")  # e.g. calibration=temperature: fitted on its validation part
     metrics, predictions = run.score(datamodule, cfg, out_dir, verbose)
     return write_evaluation(out_dir, run.path, str(cfg.run_name), run.classes or list(datamodule.classes),
-                            changes, metrics, predictions, calibration=getattr(run, "calibration", None))
+                            changes, metrics, predictions, calibration=getattr(run, "calibration", None),
+                            test_noise=datamodule.test_bank.digest())
 
 
 def write_evaluation(out_dir: Path, checkpoint: Path, run_name: str, classes: list[str],
                      changes: Mapping[str, Any], metrics: dict, predictions,
-                     calibration: dict | None = None) -> dict:
+                     calibration: dict | None = None, test_noise: str | None = None) -> dict:
     """table.md/.csv, predictions.csv, one confusion-matrix PNG per test set and
     evaluation.json (written last: it marks a finished re-test) in ``out_dir``, for a network's
-    checkpoint and a baseline's estimator alike. Returns evaluation.json's content + ``files``."""
+    checkpoint and a baseline's estimator alike; ``test_noise``: the digest of the test noise bank
+    (run.json's ``test_noise``). Returns evaluation.json's content + ``files``."""
     from ser.atomic import write_json_atomic, write_text_atomic
     from ser.reporting.figures import confusion_matrix_figure
     from ser.reporting.predictions import write_predictions
@@ -85,7 +87,8 @@ def write_evaluation(out_dir: Path, checkpoint: Path, run_name: str, classes: li
                   f"{m['n_blocks']} blocks"))
     result = {"checkpoint": str(checkpoint), "title": title, "classes": list(classes),
               "changes": dict(changes), "metrics": metrics, "out_dir": str(out_dir),
-              **({"calibration": calibration} if calibration else {})}
+              **({"calibration": calibration} if calibration else {}),
+              **({"test_noise": test_noise} if test_noise else {})}
     write_json_atomic(out_dir / "evaluation.json", result)
     result["files"] = [str(f) for f in [*files, out_dir / "evaluation.json"]]
     return result

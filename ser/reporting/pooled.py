@@ -106,6 +106,18 @@ def comparable(a: RunGroup, b: RunGroup) -> bool:
     return a.dataset == b.dataset and bool(shared_folds(a, b))
 
 
+def noise_differs(a: RunGroup, b: RunGroup, folds: Sequence[int]) -> list[int]:
+    """The ``folds`` on which ``a`` and ``b`` mixed their test blocks with different noise files
+    (run.json's ``test_noise``; runs from before it was recorded are taken to agree): one
+    sweep with ``noise.per_fold`` and one without, or another noise folder. Their noisy test
+    sets hold the same blocks but not the same mixtures, so only the clean ones pair."""
+    def noise(group: RunGroup) -> dict[int, str]:
+        return {int(r.record.get("fold", -1)): str(r.record["test_noise"])
+                for r in group.runs if r.record.get("test_noise")}
+    na, nb = noise(a), noise(b)
+    return [f for f in folds if f in na and f in nb and na[f] != nb[f]]
+
+
 def shared_folds(a: RunGroup, b: RunGroup) -> list[int]:
     """The folds both groups ran: a lever screened on folds 0-2 pairs with a five-fold group on
     those three folds' speakers."""
@@ -123,15 +135,20 @@ def _folds_note(comparison: dict) -> str:
 
 
 def compare_groups(a: RunGroup, pa: Predictions, b: RunGroup, pb: Predictions, n_boot: int,
-                   n_perm: int, seed: int) -> tuple[list[dict], list[dict]]:
+                   n_perm: int, seed: int, clean_only: bool = False) -> tuple[list[dict], list[dict]]:
     """Paired UA differences of ``a`` minus ``b`` per shared test set and level, and
     ``{"a", "b", "level", "why"}`` for each level whose items do not pair. Groups tested on
     different blocks of the same utterances (a re-test on the blocks ``data.min_speech`` keeps)
-    still pair by utterance: each utterance's decision from its own blocks."""
+    still pair by utterance: each utterance's decision from its own blocks. ``clean_only``: only
+    the clean test sets (the two were mixed with different noise: :func:`noise_differs`)."""
     if pa.classes != pb.classes:
         return [], [{"a": a.label, "b": b.label, "level": "all", "why": "different classes"}]
     rows, failed = [], {}
     shared = [t for t in dict.fromkeys(pa.test_set.tolist()) if t in set(pb.test_set.tolist())]
+    if clean_only:
+        conditions = {**b.recorded_test_sets, **a.recorded_test_sets}
+        shared = [t for t in shared
+                  if (conditions.get(t) or {}).get("condition", str(t).split("/")[-1]) == "clean"]
     for test_set in shared:
         la, lb = _levels(pa, test_set), _levels(pb, test_set)
         for level in LEVELS:
@@ -186,8 +203,16 @@ def pooled_summary(groups: Sequence[RunGroup], n_boot: int = 1000, n_perm: int =
         if comparable(a, b):
             a, b = _order(a, b)
             folds = shared_folds(a, b)
+            differ = noise_differs(a, b, folds)
             rows, failures = compare_groups(a, _on_folds(preds[a.label], folds), b,
-                                            _on_folds(preds[b.label], folds), n_boot, n_perm, seed)
+                                            _on_folds(preds[b.label], folds), n_boot, n_perm, seed,
+                                            clean_only=bool(differ))
+            if differ:
+                failures.append({"a": a.label, "b": b.label, "level": "noisy test sets",
+                                 "why": f"their test blocks were mixed with different noise files on "
+                                        f"fold(s) {', '.join(map(str, differ))} (one sweep drew the noise "
+                                        "per fold, noise.per_fold, and the other not, or their noise "
+                                        "folders differ), so only the clean test sets are paired"})
             if folds != a.folds or folds != b.folds:   # said in the table: not every fold's speakers
                 for row in rows:
                     row["folds"] = folds
@@ -244,6 +269,7 @@ def comparisons_markdown(pooled: dict, level: str = "block") -> str:
              f"{pooled['n_perm']} speaker-wise swaps)**", "",
              "| First | Second | " + " | ".join(test_set_label(t) for t in test_sets) + " |",
              "|---|---|" + "---:|" * len(test_sets)]
+    unpaired = [c for c in pooled.get("not_compared") or [] if c.get("level") == "noisy test sets"]
     for a, b in pairs:
         shown = []
         for t in test_sets:
@@ -260,7 +286,10 @@ def comparisons_markdown(pooled: dict, level: str = "block") -> str:
             shown = [f"{c['nll']['difference']:+.3f} [{c['nll']['low']:+.3f}, {c['nll']['high']:+.3f}]"
                      if (c := cells.get((a, b, t))) is not None and "nll" in c else "" for t in test_sets]
             lines.append(f"| {a} | {b}{notes[a, b]} | " + " | ".join(shown) + " |")
-    return "\n".join(lines)
+    shown_pairs = set(pairs)
+    lines += ["", *(f"Only the clean test sets pair {c['a']} with {c['b']}: {c['why']}."
+                    for c in unpaired if (c["a"], c["b"]) in shown_pairs)] if unpaired else []
+    return "\n".join(lines).rstrip()
 
 
 def draw_differences(pooled: dict, out_dir: Path, level: str = "block") -> Path | None:

@@ -142,5 +142,8 @@ def find_retests(run: FinishedRun) -> tuple[list[FinishedRun], list[tuple[Path, 
         settings = {**run.settings, **flatten({f"{RETEST_PREFIX}{k}": v for k, v in changes.items()})}
         if not changes:  # the same test sets again: still apart from the run's own tests
             settings[f"{RETEST_PREFIX}changes"] = json.dumps("none")
-        found.append(FinishedRun(folder, metrics, run.record, settings, run_folder=run.path))
+        record = run.record
+        if evaluation.get("test_noise"):   # the noise it was re-tested with (noise.test_root=...)
+            record = {**record, "test_noise": evaluation["test_noise"]}
+        found.append(FinishedRun(folder, metrics, record, settings, run_folder=run.path))
     return found, skipped

@@ -83,6 +83,7 @@ def run_record(cfg, datamodule, wall_time_s: float) -> dict:
         "test_sets": datamodule.test_set_names,
         # each test set's corpus (null: the run's own) and condition: what reports read
         "test_set_details": [t.record() for t in datamodule.test_sets()],
+        "test_noise": datamodule.test_bank.digest(),   # which noise files the noisy test sets hold
         "version": ser.__version__,
         "git_commit": git_commit(),
         "data_fingerprint": data_fingerprint(datamodule.table, datamodule.blocks),
