@@ -40,6 +40,15 @@ def recorded_test_sets(records: Iterable[Mapping]) -> dict[str, dict]:
     return found
 
 
+def condition(name: str, recorded: Mapping[str, dict] | None = None) -> str:
+    """A test set's condition (``clean``, ``0dB``; ``urdu/0dB`` -> ``0dB``): as ``recorded``
+    (:func:`recorded_test_sets`) says, else read off the name."""
+    if recorded is not None and name in recorded:
+        return str(recorded[name]["condition"])
+    corpus = other_corpus(name)
+    return str(name)[len(corpus) + 1:] if corpus else str(name)
+
+
 def is_own_set(name: str, recorded: Mapping[str, dict] | None = None) -> bool:
     """True for a test set of the run's own corpus (``clean``, ``0dB``), False for another
     corpus's (``urdu/0dB``): as ``recorded`` (:func:`recorded_test_sets`) says, else by name."""

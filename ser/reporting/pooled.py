@@ -26,7 +26,7 @@ from ser.reporting.shared_text import LEVEL as SHARED_TEXT, LEVEL_NAME as SHARED
 from ser.reporting.shared_text import SUBSET_NAME, shared_text_items
 from ser.reporting.tables import NOISY_MEAN, test_set_label
 from ser.run_layout import PREDICTIONS_FILE
-from ser.set_names import is_own_set
+from ser.set_names import condition, is_own_set
 
 LEVELS = ("block", "utterance", SHARED_TEXT)
 LEVEL_NAMES = {"block": "block level", "utterance": "utterance level", SHARED_TEXT: SHARED_TEXT_NAME}
@@ -106,6 +106,10 @@ def comparable(a: RunGroup, b: RunGroup) -> bool:
     return a.dataset == b.dataset and bool(shared_folds(a, b))
 
 
+# not_compared's level for two groups whose noisy test sets were mixed with different noise files
+NOISY_UNPAIRED = "noisy test sets"
+
+
 def noise_differs(a: RunGroup, b: RunGroup, folds: Sequence[int]) -> list[int]:
     """The ``folds`` on which ``a`` and ``b`` mixed their test blocks with different noise files
     (run.json's ``test_noise``; runs from before it was recorded are taken to agree): one
@@ -146,9 +150,8 @@ def compare_groups(a: RunGroup, pa: Predictions, b: RunGroup, pb: Predictions, n
     rows, failed = [], {}
     shared = [t for t in dict.fromkeys(pa.test_set.tolist()) if t in set(pb.test_set.tolist())]
     if clean_only:
-        conditions = {**b.recorded_test_sets, **a.recorded_test_sets}
-        shared = [t for t in shared
-                  if (conditions.get(t) or {}).get("condition", str(t).split("/")[-1]) == "clean"]
+        recorded = {**b.recorded_test_sets, **a.recorded_test_sets}
+        shared = [t for t in shared if condition(str(t), recorded) == "clean"]
     for test_set in shared:
         la, lb = _levels(pa, test_set), _levels(pb, test_set)
         for level in LEVELS:
@@ -208,7 +211,7 @@ def pooled_summary(groups: Sequence[RunGroup], n_boot: int = 1000, n_perm: int =
                                             _on_folds(preds[b.label], folds), n_boot, n_perm, seed,
                                             clean_only=bool(differ))
             if differ:
-                failures.append({"a": a.label, "b": b.label, "level": "noisy test sets",
+                failures.append({"a": a.label, "b": b.label, "level": NOISY_UNPAIRED,
                                  "why": f"their test blocks were mixed with different noise files on "
                                         f"fold(s) {', '.join(map(str, differ))} (one sweep drew the noise "
                                         "per fold, noise.per_fold, and the other not, or their noise "
@@ -269,7 +272,6 @@ def comparisons_markdown(pooled: dict, level: str = "block") -> str:
              f"{pooled['n_perm']} speaker-wise swaps)**", "",
              "| First | Second | " + " | ".join(test_set_label(t) for t in test_sets) + " |",
              "|---|---|" + "---:|" * len(test_sets)]
-    unpaired = [c for c in pooled.get("not_compared") or [] if c.get("level") == "noisy test sets"]
     for a, b in pairs:
         shown = []
         for t in test_sets:
@@ -286,10 +288,12 @@ def comparisons_markdown(pooled: dict, level: str = "block") -> str:
             shown = [f"{c['nll']['difference']:+.3f} [{c['nll']['low']:+.3f}, {c['nll']['high']:+.3f}]"
                      if (c := cells.get((a, b, t))) is not None and "nll" in c else "" for t in test_sets]
             lines.append(f"| {a} | {b}{notes[a, b]} | " + " | ".join(shown) + " |")
-    shown_pairs = set(pairs)
-    lines += ["", *(f"Only the clean test sets pair {c['a']} with {c['b']}: {c['why']}."
-                    for c in unpaired if (c["a"], c["b"]) in shown_pairs)] if unpaired else []
-    return "\n".join(lines).rstrip()
+    unpaired = [f"Only the clean test sets pair {c['a']} with {c['b']}: {c['why']}."
+                for c in pooled.get("not_compared") or []
+                if c.get("level") == NOISY_UNPAIRED and (c["a"], c["b"]) in pairs]
+    if unpaired:
+        lines += ["", *unpaired]
+    return "\n".join(lines)
 
 
 def draw_differences(pooled: dict, out_dir: Path, level: str = "block") -> Path | None:

@@ -21,7 +21,7 @@ from ser.reporting.run_discovery import (RETEST_PREFIX, FinishedRun, _run_settin
                                          find_retests, find_runs, flatten, has_metrics)
 from ser.reporting.generalisation import matching_test_sets, validation_gap
 from ser.reporting.tables import METRICS, NOISY_MEAN
-from ser.set_names import is_own_set, recorded_test_sets
+from ser.set_names import condition, is_own_set, recorded_test_sets
 
 @dataclass
 class RunGroup:
@@ -149,8 +149,7 @@ def is_noisy_test_set(name: str, recorded: Mapping[str, dict] | None = None) -> 
     """A noisy test set of the run's own corpus (``0dB`` ...), not ``clean``, not another
     corpus's (``urdu/0dB``) and not the summary row itself (``recorded``: the runs' own account
     of their test sets, :func:`ser.set_names.recorded_test_sets`)."""
-    condition = (recorded or {}).get(name, {}).get("condition", name)
-    return name != NOISY_MEAN and condition != "clean" and is_own_set(name, recorded)
+    return name != NOISY_MEAN and condition(name, recorded) != "clean" and is_own_set(name, recorded)
 
 
 def _ignored(key: str, ignore: Sequence[str]) -> bool:
